@@ -1,0 +1,43 @@
+"""tapegrad: NumPy-native automatic differentiation.
+
+>>> import tapegrad as tg
+>>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+>>> (x ** 2).sum().backward()
+>>> x.grad
+tensor([2., 4.])
+"""
+
+from __future__ import annotations
+
+from . import autograd, ops
+from .autograd import gradcheck, gradgradcheck
+from .creation import (arange, as_tensor, empty, eye, full, full_like, generator, linspace,
+                       manual_seed, ones, ones_like, rand, randn, tensor, zeros, zeros_like)
+from .dtypes import get_default_dtype, set_default_dtype
+from .errors import (BackwardError, DTypeError, GradcheckError, GraphReleasedError, InPlaceError,
+                     ShapeError, TapegradError)
+from .functions import (abs, argmax, argmin, broadcast_to, cat, clip, concatenate, cos, dot, einsum,
+                        elu, exp, expand_dims, expm1, flatten, flip, leaky_relu, log, log1p,
+                        log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, outer, pad,
+                        permute, prod, relu, repeat, reshape, sigmoid, sign, sin, softmax, softplus,
+                        split, sqrt, squeeze, stack, std, sum, swapaxes, take_along_axis, tan, tanh,
+                        tile, transpose, unsqueeze, var, where)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "autograd", "ops", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
+    "full", "empty", "arange", "linspace", "eye", "rand", "randn", "zeros_like", "ones_like",
+    "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
+    "InPlaceError", "GradcheckError",
+    "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",
+    "elu", "exp", "expand_dims", "expm1", "flatten", "flip", "leaky_relu", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "outer", "pad",
+    "permute", "prod", "relu", "repeat", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus",
+    "split", "sqrt", "squeeze", "stack", "std", "sum", "swapaxes", "take_along_axis", "tan", "tanh",
+    "tile", "transpose", "unsqueeze", "var", "where",
+]

@@ -1,0 +1,16 @@
+"""Automatic differentiation on top of the Tensor: ``grad``, ``backward``, gradient checking and
+the grad modes.
+
+The machinery underneath lives one level down and knows nothing of this package:
+:mod:`tapegrad.graph` (the Node), :mod:`tapegrad.engine` (the reverse pass) and
+:mod:`tapegrad.grad_mode`.
+"""
+
+from __future__ import annotations
+
+from ..grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .functional import backward, grad
+from .gradcheck import gradcheck, gradgradcheck
+
+__all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "enable_grad", "is_grad_enabled",
+           "no_grad", "set_grad_enabled"]

@@ -1,0 +1,39 @@
+"""Default dtype and the dtypes that can carry gradients."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .errors import DTypeError
+
+DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
+
+_state = threading.local()
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype used for Python floats and by the float factories (``zeros``, ``randn``, ...).
+
+    Returns:
+        ``numpy.float32`` unless changed with :func:`set_default_dtype`.
+    """
+    return getattr(_state, "dtype", np.dtype(np.float32))
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the default floating dtype (float16, float32 or float64) for this thread.
+
+    Raises:
+        DTypeError: if ``dtype`` is not a floating dtype.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise DTypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _state.dtype = dtype
+
+
+def is_differentiable(dtype: np.dtype) -> bool:
+    """Whether values of this dtype can require gradients (floating dtypes only)."""
+    return dtype.kind in DIFFERENTIABLE_KINDS

@@ -1,0 +1,176 @@
+"""The backward engine: one pass over the graph in reverse topological order.
+
+1. Count, for every Node reachable from the outputs, how many recorded uses it has (its consumers).
+2. Start from the outputs with their gradients. Take a Node whose consumers have all been handled;
+   by then every gradient flowing into it has been summed. Run its VJP rules once, send each result
+   to the input's Node (or leaf), and release what the Node saved.
+3. Return the summed gradients of the leaves (and of any Node asked for).
+
+The walk is iterative (no recursion limit: a chain of a million nodes works) and linear in the size
+of the graph, however many paths lead from the output to a node.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Hashable, Sequence
+
+from .errors import GraphReleasedError, InPlaceError
+from .graph import Node
+from .grad_mode import is_grad_enabled, set_grad_enabled
+from .ops import NUMPY, Namespace
+from .ops.shape import sum_to_forward
+
+
+def count_consumers(roots: Sequence[Node]) -> dict[Node, int]:
+    """For every Node reachable from ``roots``: how many edges from reachable Nodes lead into it."""
+    consumers: dict[Node, int] = {}
+    stack = []
+    for root in roots:
+        if root not in consumers:
+            consumers[root] = 0
+            stack.append(root)
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            if type(parent) is Node:
+                if parent in consumers:
+                    consumers[parent] += 1
+                else:
+                    consumers[parent] = 1
+                    stack.append(parent)
+    return consumers
+
+
+def _topological_order(consumers: dict[Node, int]) -> list[Node]:
+    remaining = dict(consumers)
+    order = []
+    ready = [node for node, count in remaining.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node.parents:
+            if type(parent) is Node:
+                remaining[parent] -= 1
+                if remaining[parent] == 0:
+                    ready.append(parent)
+    return order
+
+
+def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> set:
+    """The Nodes and leaves from which some target can be reached (targets included)."""
+    useful = set(targets)
+    for node in reversed(_topological_order(consumers)):
+        if node not in useful and any(p in useful for p in node.parents if p is not None):
+            useful.add(node)
+    return useful
+
+
+def _check_versions(node: Node) -> None:
+    for position, (tensor, saved) in enumerate(zip(node.tensors, node.versions)):
+        counter = getattr(tensor, "_version", None)
+        if counter is not None and counter.value != saved:
+            raise InPlaceError(
+                f"backward through '{node.name}': its input {position} (shape {tensor.shape}, "
+                f"{tensor.dtype}) was saved at version {saved} but is now at version {counter.value}: "
+                f"it was changed in place by {counter.changed_by}. '{node.name}' needs the original "
+                "value for its gradient; use an out-of-place operation (e.g. 'y = y + 1' instead of "
+                "'y += 1') or .clone() before changing it.")
+    if node.ans_counter is not None and node.ans_counter.value != 0:
+        raise InPlaceError(
+            f"backward through '{node.name}': its output was changed in place by "
+            f"{node.ans_counter.changed_by}, but '{node.name}' needs that output for its gradient; "
+            "use an out-of-place operation or .clone() before changing it.")
+
+
+def _released_error(node: Node) -> GraphReleasedError:
+    return GraphReleasedError(
+        f"backward through '{node.name}' a second time: its saved values were freed by the first "
+        "backward. Pass retain_graph=True to the first backward() (or autograd.grad) to keep them.")
+
+
+def _input_gradients(node: Node, grad: Any, wanted, xp: Namespace, create_graph: bool):
+    """Yield ``(parent, gradient)`` for every input of ``node`` that takes a gradient."""
+    prim = node.prim
+    arrays = node.arrays
+    if node.tensors is not None:
+        _check_versions(node)
+    if create_graph:
+        inputs = node.tensors if node.tensors is not None else arrays
+        ans = xp.call(prim, *inputs, **node.params) if prim.saves_ans else None
+    else:
+        inputs, ans = arrays, node.ans
+    rules = prim.vjp_rules(len(arrays))
+    params = node.params
+    for position, parent in enumerate(node.parents):
+        if parent is None or (wanted is not None and parent not in wanted):
+            continue
+        g = rules[position](xp, grad, ans, *inputs, **params)
+        target = arrays[position]
+        if g.shape != target.shape:  # undo broadcasting, for every primitive, here only
+            g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
+        if g.dtype != target.dtype:
+            g = xp.astype(g, dtype=target.dtype)
+        yield parent, g
+
+
+def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
+                 targets: Collection[Hashable] | None = None, retain_graph: bool = False,
+                 create_graph: bool = False, graph_namespace: Namespace | None = None) -> dict:
+    """Propagate ``root_grads`` from ``roots`` back through the graph.
+
+    Args:
+        roots: the Nodes (or leaf Tensors) of the outputs.
+        root_grads: the gradient of each output, aligned with ``roots``.
+        targets: the Nodes and leaves whose gradients are wanted; None for every leaf reached. With
+            targets, only the part of the graph that leads to them is evaluated.
+        retain_graph: keep the saved values so that backward can run through the graph again.
+        create_graph: record the backward pass itself (for higher-order derivatives); requires
+            ``graph_namespace``.
+        graph_namespace: the namespace whose functions record primitives on the graph.
+
+    Returns:
+        A dict from each leaf (or target) reached to its summed gradient, plus every Node with a
+        ``retained`` Tensor. Leaves that no gradient reached are absent.
+
+    Raises:
+        GraphReleasedError: if a Node's saved values were already freed.
+        InPlaceError: if a value a Node saved was changed in place since.
+    """
+    xp = graph_namespace if create_graph else NUMPY
+    nodes = [r for r in roots if type(r) is Node]
+    consumers = count_consumers(nodes)
+    wanted = _leading_to(targets, consumers) if targets is not None else None
+    grads: dict = {}
+    for root, grad in zip(roots, root_grads):
+        grads[root] = grads[root] + grad if root in grads else grad
+    results: dict = {}
+    ready = [n for n in dict.fromkeys(nodes) if consumers[n] == 0]
+    previous_mode = is_grad_enabled()
+    set_grad_enabled(create_graph)
+    try:
+        while ready:
+            node = ready.pop()
+            grad = grads.pop(node, None)
+            if grad is not None and node.retained is not None:
+                results[node] = grad
+            if grad is not None and (wanted is None or node in wanted):
+                if targets is not None and node in targets:
+                    results[node] = grad
+                if node.released:
+                    raise _released_error(node)
+                for parent, g in _input_gradients(node, grad, wanted, xp, create_graph):
+                    grads[parent] = grads[parent] + g if parent in grads else g
+            for parent in node.parents:
+                if type(parent) is Node:
+                    consumers[parent] -= 1
+                    if consumers[parent] == 0:
+                        ready.append(parent)
+            if not retain_graph:
+                node.release()
+    finally:
+        set_grad_enabled(previous_mode)
+    # What is left in ``grads`` are the leaves.
+    for leaf, grad in grads.items():
+        if targets is None or leaf in targets:
+            results[leaf] = grad
+    return results

@@ -1,0 +1,34 @@
+"""The exceptions tapegrad raises. Each message names the operation, the shapes or dtypes involved
+and what was expected."""
+
+from __future__ import annotations
+
+
+class TapegradError(Exception):
+    """Base class of every tapegrad error."""
+
+
+class ShapeError(TapegradError, ValueError):
+    """Operands whose shapes do not fit the operation (broadcasting, matmul, reshape, indexing)."""
+
+
+class DTypeError(TapegradError, TypeError):
+    """A dtype the operation cannot take, e.g. ``requires_grad`` on an integer tensor."""
+
+
+class GraphReleasedError(TapegradError, RuntimeError):
+    """Backward through a graph whose saved values were already freed by an earlier backward."""
+
+
+class InPlaceError(TapegradError, RuntimeError):
+    """An in-place change that breaks a gradient: to a leaf that requires grad, or to a value a
+    recorded operation saved for its backward pass."""
+
+
+class BackwardError(TapegradError, RuntimeError):
+    """A backward call that cannot run as asked (non-scalar output without ``gradient``, an output
+    that does not require grad, an input that was not used, ...)."""
+
+
+class GradcheckError(TapegradError, AssertionError):
+    """An analytical gradient that disagrees with finite differences."""

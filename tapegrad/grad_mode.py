@@ -1,0 +1,80 @@
+"""Whether operations are recorded for backward: ``no_grad``, ``enable_grad``, ``set_grad_enabled``.
+
+The mode is per thread: turning recording off in one thread never affects another. Each of the
+three works as a context manager and as a decorator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from typing import Any, Callable
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations run now are recorded on the graph (True unless inside ``no_grad``)."""
+    return getattr(_state, "enabled", True)
+
+
+def _set(enabled: bool) -> None:
+    _state.enabled = enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    enabled: bool = True
+
+    def __enter__(self) -> None:
+        self._previous = is_grad_enabled()
+        _set(self.enabled)
+
+    def __exit__(self, *exc: Any) -> None:
+        _set(self._previous)
+
+    def _recreate_cm(self) -> _GradMode:
+        # A fresh object per decorated call, so that nested and concurrent calls keep their own state.
+        fresh = object.__new__(type(self))
+        fresh.enabled = self.enabled
+        return fresh
+
+
+class no_grad(_GradMode):
+    """Do not record operations: results do not require grad. Use for evaluation and weight updates."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Record operations again, e.g. inside a ``no_grad`` block."""
+
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off: at once when called, or for a ``with`` block or a decorated function."""
+
+    def __init__(self, mode: bool) -> None:
+        self.enabled = bool(mode)
+        self._previous = is_grad_enabled()
+        _set(self.enabled)
+
+    def __enter__(self) -> None:
+        _set(self.enabled)
+
+    def __call__(self, func: Callable) -> Callable:
+        # Used as a decorator: undo the switch __init__ made, and switch per call instead.
+        _set(self._previous)
+        mode = self.enabled
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = is_grad_enabled()
+            _set(mode)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _set(previous)
+
+        return wrapper

@@ -1,0 +1,29 @@
+"""The primitive registry: every operation tapegrad differentiates, declared once.
+
+``REGISTRY`` maps each primitive's name to its :class:`~tapegrad.ops.registry.Primitive`; it is
+assembled here, explicitly, from the ``PRIMITIVES`` tuple of each module. ``NUMPY`` is the array
+namespace the gradient rules use in the fast path.
+"""
+
+from __future__ import annotations
+
+from . import arithmetic, elementwise, linalg, nn, reduce, shape
+from .namespace import Namespace, numpy_namespace
+from .registry import ArrayMeta, Primitive
+
+
+def _build_registry() -> dict[str, Primitive]:
+    registry: dict[str, Primitive] = {}
+    for module in (arithmetic, elementwise, reduce, shape, linalg, nn):
+        for prim in module.PRIMITIVES:
+            if prim.name in registry:
+                raise ValueError(f"two primitives are named {prim.name!r}")
+            registry[prim.name] = prim
+    return registry
+
+
+REGISTRY: dict[str, Primitive] = _build_registry()
+NUMPY: Namespace = numpy_namespace(REGISTRY)
+
+__all__ = ["REGISTRY", "NUMPY", "Namespace", "Primitive", "ArrayMeta", "arithmetic", "elementwise",
+           "linalg", "nn", "reduce", "shape"]

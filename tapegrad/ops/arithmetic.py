@@ -1,0 +1,122 @@
+"""Binary arithmetic with broadcasting: ``+ - * / **``, ``maximum``, ``minimum``, ``where``.
+
+Each rule returns the gradient in the *broadcast* shape; the engine sums it back to the input's
+shape. Ties in ``maximum``/``minimum`` split the gradient equally between the two inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Primitive
+
+BROADCAST = "operands whose shapes broadcast (trailing axes equal or 1)"
+
+
+def _pow_dbase(xp, g, ans, x, y):
+    return g * y * x ** (y - 1)
+
+
+def _pow_dexponent(xp, g, ans, x, y):
+    # d(x**y)/dy = x**y * log(x); at x == 0 the limit is 0 (for y > 0), not 0 * -inf.
+    zero = x == 0
+    safe_x = xp.where(zero, 1, x)
+    return xp.where(zero, 0, g * ans * xp.log(safe_x))
+
+
+def _pow_jvp_dexponent(xp, t, ans, x, y):
+    return _pow_dexponent(xp, t, ans, x, y)
+
+
+def _share_of_first(xp, g, x, y, first_wins):
+    """Gradient share of ``x`` in maximum/minimum: all where it wins, half on a tie."""
+    return g * first_wins + (g * (x == y)) * 0.5
+
+
+add = Primitive(
+    "add", np.add,
+    vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g),
+    jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: t),
+    saves_inputs=False, broadcasts=True, expects=BROADCAST,
+)
+
+subtract = Primitive(
+    "subtract", np.subtract,
+    vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g),
+    jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: -t),
+    saves_inputs=False, broadcasts=True, expects=BROADCAST,
+)
+
+multiply = Primitive(
+    "multiply", np.multiply,
+    vjps=(lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x),
+    jvps=(lambda xp, t, ans, x, y: t * y, lambda xp, t, ans, x, y: x * t),
+    broadcasts=True, expects=BROADCAST,
+)
+
+divide = Primitive(
+    "divide", np.true_divide,
+    vjps=(lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * x / (y * y)),
+    jvps=(lambda xp, t, ans, x, y: t / y, lambda xp, t, ans, x, y: -t * x / (y * y)),
+    broadcasts=True, expects=BROADCAST,
+)
+
+power = Primitive(
+    "power", np.power,
+    vjps=(_pow_dbase, _pow_dexponent),
+    jvps=(_pow_dbase, _pow_jvp_dexponent),
+    saves_ans=True, broadcasts=True, expects=BROADCAST,
+)
+
+maximum = Primitive(
+    "maximum", np.maximum,
+    vjps=(lambda xp, g, ans, x, y: _share_of_first(xp, g, x, y, x > y),
+          lambda xp, g, ans, x, y: _share_of_first(xp, g, y, x, y > x)),
+    jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x > y),
+          lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y > x)),
+    broadcasts=True, expects=BROADCAST,
+)
+
+minimum = Primitive(
+    "minimum", np.minimum,
+    vjps=(lambda xp, g, ans, x, y: _share_of_first(xp, g, x, y, x < y),
+          lambda xp, g, ans, x, y: _share_of_first(xp, g, y, x, y < x)),
+    jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x < y),
+          lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y < x)),
+    broadcasts=True, expects=BROADCAST,
+)
+
+where = Primitive(
+    "where", np.where,
+    vjps=(None,
+          lambda xp, g, ans, c, x, y: xp.where(c, g, 0),
+          lambda xp, g, ans, c, x, y: xp.where(c, 0, g)),
+    jvps=(None,
+          lambda xp, t, ans, c, x, y: xp.where(c, t, 0),
+          lambda xp, t, ans, c, x, y: xp.where(c, 0, t)),
+    broadcasts=True, expects="a boolean condition and two values whose shapes broadcast together",
+)
+
+
+def _clip_forward(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    # The gradient passes where the input is within the bounds, boundaries included (as in PyTorch).
+    inside = True
+    if lo is not None:
+        inside = inside & (x >= lo)
+    if hi is not None:
+        inside = inside & (x <= hi)
+    return inside
+
+
+clip = Primitive(
+    "clip", _clip_forward,
+    vjps=(lambda xp, g, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), g, 0),),
+    jvps=(lambda xp, t, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), t, 0),),
+    expects="numbers (or None) as bounds",
+)
+
+PRIMITIVES = (add, subtract, multiply, divide, power, maximum, minimum, where, clip)

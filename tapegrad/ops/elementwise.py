@@ -1,0 +1,65 @@
+"""Unary elementwise functions, and the comparisons and logical operations (which take no gradient).
+
+A unary function's VJP and JVP are the same product with its local derivative, so each is declared
+by that derivative alone: ``derivative(xp, ans, x)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .registry import Primitive
+
+
+def unary(name: str, forward: Callable, derivative: Callable, *, needs_ans: bool = False,
+          expects: str = "", doc: str = "") -> Primitive:
+    """A unary elementwise primitive whose VJP is ``g * f'(x)`` and JVP ``t * f'(x)``."""
+    return Primitive(
+        name, forward,
+        vjps=(lambda xp, g, ans, x: g * derivative(xp, ans, x),),
+        jvps=(lambda xp, t, ans, x: t * derivative(xp, ans, x),),
+        saves_ans=needs_ans, expects=expects, doc=doc,
+    )
+
+
+def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
+    """A primitive whose result is not differentiable (a boolean, an index, a sign)."""
+    return Primitive(name, forward, saves_inputs=False, broadcasts=False, expects=expects)
+
+
+negative = Primitive(
+    "negative", np.negative,
+    vjps=(lambda xp, g, ans, x: -g,), jvps=(lambda xp, t, ans, x: -t,), saves_inputs=False,
+)
+
+exp = unary("exp", np.exp, lambda xp, ans, x: ans, needs_ans=True)
+log = unary("log", np.log, lambda xp, ans, x: 1 / x)
+log1p = unary("log1p", np.log1p, lambda xp, ans, x: 1 / (1 + x))
+expm1 = unary("expm1", np.expm1, lambda xp, ans, x: ans + 1, needs_ans=True)
+sqrt = unary("sqrt", np.sqrt, lambda xp, ans, x: 0.5 / ans, needs_ans=True)
+absolute = unary("abs", np.abs, lambda xp, ans, x: xp.sign(x),
+                 doc="The gradient at 0 is 0, as in PyTorch and JAX.")
+sin = unary("sin", np.sin, lambda xp, ans, x: xp.cos(x))
+cos = unary("cos", np.cos, lambda xp, ans, x: -xp.sin(x))
+tan = unary("tan", np.tan, lambda xp, ans, x: 1 + ans * ans, needs_ans=True)
+tanh = unary("tanh", np.tanh, lambda xp, ans, x: 1 - ans * ans, needs_ans=True)
+
+sign = no_gradient("sign", np.sign)
+less = no_gradient("less", np.less)
+less_equal = no_gradient("less_equal", np.less_equal)
+greater = no_gradient("greater", np.greater)
+greater_equal = no_gradient("greater_equal", np.greater_equal)
+equal = no_gradient("equal", np.equal)
+not_equal = no_gradient("not_equal", np.not_equal)
+logical_and = no_gradient("logical_and", np.logical_and)
+logical_or = no_gradient("logical_or", np.logical_or)
+logical_not = no_gradient("logical_not", np.logical_not)
+isfinite = no_gradient("isfinite", np.isfinite)
+
+PRIMITIVES = (
+    negative, exp, log, log1p, expm1, sqrt, absolute, sin, cos, tan, tanh,
+    sign, less, less_equal, greater, greater_equal, equal, not_equal,
+    logical_and, logical_or, logical_not, isfinite,
+)

@@ -1,0 +1,105 @@
+"""Matrix products: ``matmul`` for 1-D, 2-D and batched operands, and ``einsum``.
+
+``matmul`` follows NumPy: a 1-D first operand is a row vector, a 1-D second operand a column vector,
+and leading (batch) axes broadcast. The rules return gradients with the broadcast batch axes; the
+engine sums them back to each operand's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Primitive
+
+
+def _swap_last(xp, x):
+    perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return xp.transpose(x, axes=perm)
+
+
+def _with_unit_axis(xp, x, position):
+    """``x`` with a new axis of size 1 inserted at ``position`` (-1: last, -2: before last)."""
+    shape = x.shape + (1,) if position == -1 else x.shape[:-1] + (1,) + x.shape[-1:]
+    return xp.reshape(x, shape=shape)
+
+
+def _matmul_vjp_a(xp, g, ans, a, b):
+    if b.ndim == 1:  # ans[..., i] = sum_k a[..., i, k] b[k]
+        return _with_unit_axis(xp, g, -1) * b
+    if a.ndim == 1:  # ans[..., j] = sum_k a[k] b[..., k, j]
+        product = xp.matmul(b, _with_unit_axis(xp, g, -1))
+        return xp.reshape(product, shape=product.shape[:-1])
+    return xp.matmul(g, _swap_last(xp, b))
+
+
+def _matmul_vjp_b(xp, g, ans, a, b):
+    if a.ndim == 1:
+        if b.ndim == 1:
+            return g * a
+        return _with_unit_axis(xp, a, -1) * _with_unit_axis(xp, g, -2)
+    if b.ndim == 1:
+        product = xp.matmul(_swap_last(xp, a), _with_unit_axis(xp, g, -1))
+        return xp.reshape(product, shape=product.shape[:-1])
+    return xp.matmul(_swap_last(xp, a), g)
+
+
+matmul = Primitive(
+    "matmul", np.matmul,
+    vjps=(_matmul_vjp_a, _matmul_vjp_b),
+    jvps=(lambda xp, t, ans, a, b: xp.matmul(t, b), lambda xp, t, ans, a, b: xp.matmul(a, t)),
+    broadcasts=True,
+    expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "
+            "(the only axis of a 1-D b), with batch axes that broadcast",
+)
+
+
+def parse_einsum(subscripts: str, n_operands: int) -> tuple[list[str], str]:
+    """The input and output subscripts of an explicit einsum specification like ``"ij,jk->ik"``.
+
+    Raises:
+        ValueError: if the specification is implicit (no ``->``), uses ``...``, repeats a letter
+            within one operand, or names a different number of operands.
+    """
+    if "->" not in subscripts or "." in subscripts:
+        raise ValueError("einsum needs an explicit output ('ij,jk->ik') and no '...'")
+    inputs, output = subscripts.replace(" ", "").split("->")
+    terms = inputs.split(",")
+    if len(terms) != n_operands:
+        raise ValueError(f"einsum: {subscripts!r} names {len(terms)} operands, {n_operands} given")
+    for term in terms + [output]:
+        if len(set(term)) != len(term):
+            raise ValueError(f"einsum: a letter repeats within {term!r} (diagonals are not supported)")
+    return terms, output
+
+
+def _einsum(*operands, subscripts):
+    parse_einsum(subscripts, len(operands))
+    return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+def _einsum_vjp(xp, g, ans, *operands, argnum, subscripts):
+    terms, output = parse_einsum(subscripts, len(operands))
+    target = terms[argnum]
+    others = [terms[i] for i in range(len(terms)) if i != argnum]
+    available = set(output).union(*others)
+    # Letters only this operand has were summed away; the gradient is constant along them.
+    kept = "".join(c for c in target if c in available)
+    spec = ",".join([output] + others) + "->" + kept
+    grad = xp.einsum(g, *[operands[i] for i in range(len(operands)) if i != argnum], subscripts=spec)
+    if kept == target:
+        return grad
+    shape = tuple(operands[argnum].shape[target.index(c)] if c in kept else 1 for c in target)
+    return xp.broadcast_to(xp.reshape(grad, shape=shape), shape=operands[argnum].shape)
+
+
+def _einsum_jvp(xp, t, ans, *operands, argnum, subscripts):
+    with_tangent = [t if i == argnum else x for i, x in enumerate(operands)]
+    return xp.einsum(*with_tangent, subscripts=subscripts)
+
+
+einsum = Primitive(
+    "einsum", _einsum, vjps=(_einsum_vjp,), jvps=(_einsum_jvp,), variadic=True, broadcasts=True,
+    expects="operands whose axes match the subscripts",
+)
+
+PRIMITIVES = (matmul, einsum)

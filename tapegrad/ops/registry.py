@@ -1,0 +1,113 @@
+"""The primitive: one operation with its forward, its VJP rules and its JVP rules side by side.
+
+Every differentiable operation in tapegrad is a :class:`Primitive`. Its rules are plain functions
+written once against an *array namespace* ``xp``:
+
+* ``forward(*arrays, **params)`` computes the result on NumPy arrays;
+* ``vjps[i](xp, g, ans, *inputs, **params)`` returns the gradient for input ``i`` given the
+  gradient ``g`` of the output (a vector-Jacobian product);
+* ``jvps[i](xp, t, ans, *inputs, **params)`` returns the contribution of the tangent ``t`` of
+  input ``i`` to the tangent of the output (a Jacobian-vector product).
+
+In the fast path ``xp`` is the NumPy namespace and every argument is a raw array; when the backward
+pass is itself recorded (``create_graph=True``) ``xp`` is the graph namespace and the arguments are
+Tensors, so the same rule builds a differentiable graph. Rules never undo broadcasting: the engine
+sums a gradient back to its input's shape in one place (see :func:`tapegrad.ops.namespace.sum_to`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+Rule = Callable[..., Any]
+
+
+class ArrayMeta:
+    """Shape and dtype of an input whose values a primitive's rules do not need.
+
+    The graph keeps this instead of the array, so memory is released early; rules may read
+    ``.shape``, ``.ndim`` and ``.dtype`` from it exactly as from an array.
+    """
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"ArrayMeta(shape={self.shape}, dtype={self.dtype})"
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One operation of the graph.
+
+    Attributes:
+        name: the operation's name, as shown in errors and graph pictures.
+        forward: computes the result from NumPy arrays and keyword parameters.
+        vjps: one VJP rule per input (``None`` where the input takes no gradient);
+            ``None`` for the whole tuple marks a primitive without gradient (comparisons, argmax).
+        jvps: one JVP rule per input, aligned with ``vjps``.
+        saves_inputs: the rules read the inputs' values (otherwise only their shapes and dtypes are kept).
+        saves_ans: the rules read the output's value.
+        broadcasts: inputs broadcast against each other (or change dtype), so the engine sums each
+            gradient back to its input's shape and casts it to its dtype.
+        is_view: the output may share memory with the first input (reshape, transpose, ...); it then
+            shares that input's version counter, so an in-place change to either is seen by both.
+        variadic: the primitive takes any number of inputs (concatenate, einsum); its rules receive
+            the input's position as the keyword ``argnum``.
+        expects: what valid inputs look like, quoted in error messages.
+    """
+
+    name: str
+    forward: Callable[..., Any]
+    vjps: tuple[Rule | None, ...] | None = None
+    jvps: tuple[Rule | None, ...] | None = None
+    saves_inputs: bool = True
+    saves_ans: bool = False
+    broadcasts: bool = False
+    is_view: bool = False
+    variadic: bool = False
+    expects: str = ""
+    doc: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.vjps is not None and (self.jvps is None or len(self.jvps) != len(self.vjps)):
+            raise ValueError(f"primitive {self.name!r}: every VJP rule needs its JVP rule beside it")
+        if self.saves_ans and not self.saves_inputs:
+            # Higher-order backward recomputes ``ans`` from the inputs, so they must be kept.
+            raise ValueError(f"primitive {self.name!r}: saves_ans requires saves_inputs")
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjps is not None
+
+    def vjp_rules(self, n_inputs: int) -> tuple[Rule | None, ...]:
+        """The VJP rules for a call with ``n_inputs`` inputs."""
+        if self.variadic:
+            return _bind_argnums(self.vjps[0], n_inputs)
+        return self.vjps
+
+    def jvp_rules(self, n_inputs: int) -> tuple[Rule | None, ...]:
+        """The JVP rules for a call with ``n_inputs`` inputs."""
+        if self.variadic:
+            return _bind_argnums(self.jvps[0], n_inputs)
+        return self.jvps
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+@lru_cache(maxsize=256)
+def _bind_argnums(rule: Rule, n_inputs: int) -> tuple[Rule, ...]:
+    def bind(argnum: int) -> Rule:
+        return lambda *args, **params: rule(*args, argnum=argnum, **params)
+
+    return tuple(bind(i) for i in range(n_inputs))

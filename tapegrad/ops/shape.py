@@ -1,0 +1,188 @@
+"""Shape, indexing and dtype primitives.
+
+Most of these move entries around without changing them, so their VJP moves the gradient back:
+``reshape`` reshapes it, ``transpose`` applies the inverse permutation, ``broadcast_to`` and
+``sum_to`` are each other's adjoint, ``getitem`` scatters the gradient into zeros (repeated
+indices accumulate) and ``scatter_add`` gathers it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Primitive
+
+SHAPES = "a shape with the same number of entries"
+
+
+def sum_to_forward(x, shape):
+    """Sum ``x`` over the axes that broadcasting to ``x.shape`` added or stretched, giving ``shape``."""
+    shape = tuple(shape)
+    if np.shape(x) == shape:
+        return x
+    lead = np.ndim(x) - len(shape)
+    stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+    summed = np.sum(x, axis=tuple(range(lead)) + stretched, keepdims=True)
+    return summed.reshape(shape) if lead else summed
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+def _getitem(x, index):
+    return x[index]
+
+
+def _scatter_add(x, index, shape):
+    out = np.zeros(shape, dtype=x.dtype)
+    if _is_basic(index):
+        out[index] = x
+    else:
+        np.add.at(out, index, x)  # repeated indices accumulate
+    return out
+
+
+def _setitem(x, value, index):
+    out = np.array(x, copy=True)
+    out[index] = value
+    return out
+
+
+def _transpose_forward(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _inverse_axes(axes, ndim):
+    if axes is None:
+        return None
+    return tuple(np.argsort([a % ndim for a in axes]))
+
+
+def _concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _piece(inputs, argnum, axis):
+    """The index that selects input ``argnum``'s part of a concatenation along ``axis``."""
+    ndim = inputs[0].ndim
+    axis = axis % ndim
+    start = sum(inputs[i].shape[axis] for i in range(argnum))
+    stop = start + inputs[argnum].shape[axis]
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def _concatenate_vjp(xp, g, ans, *inputs, argnum, axis=0):
+    return xp.getitem(g, index=_piece(inputs, argnum, axis))
+
+
+def _concatenate_jvp(xp, t, ans, *inputs, argnum, axis=0):
+    return xp.setitem(xp.zeros_like(ans), t, index=_piece(inputs, argnum, axis))
+
+
+def _pad_widths(pad_width, ndim):
+    return np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (ndim, 2))
+
+
+def _pad(x, pad_width, constant_values=0):
+    return np.pad(x, _pad_widths(pad_width, np.ndim(x)), mode="constant", constant_values=constant_values)
+
+
+def _unpad(xp, g, ans, x, pad_width, constant_values=0):
+    widths = _pad_widths(pad_width, x.ndim)
+    return xp.getitem(g, index=tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)))
+
+
+def _astype(x, dtype):
+    return np.asarray(x).astype(dtype, copy=False)
+
+
+reshape = Primitive(
+    "reshape", np.reshape,
+    vjps=(lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape),),
+    jvps=(lambda xp, t, ans, x, shape: xp.reshape(t, shape=shape),),
+    saves_inputs=False, is_view=True, expects=SHAPES,
+)
+
+transpose = Primitive(
+    "transpose", _transpose_forward,
+    vjps=(lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inverse_axes(axes, x.ndim)),),
+    jvps=(lambda xp, t, ans, x, axes=None: xp.transpose(t, axes=axes),),
+    saves_inputs=False, is_view=True, expects="a permutation of the axes",
+)
+
+broadcast_to = Primitive(
+    "broadcast_to", np.broadcast_to,
+    vjps=(lambda xp, g, ans, x, shape: xp.sum_to(g, shape=x.shape),),
+    jvps=(lambda xp, t, ans, x, shape: xp.broadcast_to(t, shape=shape),),
+    saves_inputs=False, is_view=True, expects="a target shape the input broadcasts to",
+)
+
+sum_to = Primitive(
+    "sum_to", sum_to_forward,
+    vjps=(lambda xp, g, ans, x, shape: xp.broadcast_to(g, shape=x.shape),),
+    jvps=(lambda xp, t, ans, x, shape: xp.sum_to(t, shape=shape),),
+    saves_inputs=False, expects="a target shape that broadcasts to the input's shape",
+)
+
+getitem = Primitive(
+    "getitem", _getitem,
+    vjps=(lambda xp, g, ans, x, index: xp.scatter_add(g, index=index, shape=x.shape),),
+    jvps=(lambda xp, t, ans, x, index: xp.getitem(t, index=index),),
+    saves_inputs=False, is_view=True, expects="an index within the tensor's shape",
+)
+
+scatter_add = Primitive(
+    "scatter_add", _scatter_add,
+    vjps=(lambda xp, g, ans, x, index, shape: xp.getitem(g, index=index),),
+    jvps=(lambda xp, t, ans, x, index, shape: xp.scatter_add(t, index=index, shape=shape),),
+    saves_inputs=False, expects="values shaped like the indexed part",
+)
+
+setitem = Primitive(
+    "setitem", _setitem,
+    vjps=(lambda xp, g, ans, x, v, index: xp.setitem(g, 0, index=index),
+          lambda xp, g, ans, x, v, index: xp.getitem(g, index=index)),
+    jvps=(lambda xp, t, ans, x, v, index: xp.setitem(t, 0, index=index),
+          lambda xp, t, ans, x, v, index: xp.setitem(xp.zeros_like(ans), t, index=index)),
+    saves_inputs=False, broadcasts=True,
+    expects="a value that broadcasts to the shape of the indexed part",
+)
+
+concatenate = Primitive(
+    "concatenate", _concatenate, vjps=(_concatenate_vjp,), jvps=(_concatenate_jvp,),
+    saves_inputs=False, variadic=True,
+    expects="tensors with the same number of dimensions and equal shapes except along axis",
+)
+
+pad = Primitive(
+    "pad", _pad,
+    vjps=(_unpad,),
+    jvps=(lambda xp, t, ans, x, pad_width, constant_values=0: xp.pad(t, pad_width=pad_width),),
+    saves_inputs=False, expects="non-negative pad widths: an int, a (before, after) pair, or one pair per axis",
+)
+
+flip = Primitive(
+    "flip", np.flip,
+    vjps=(lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis),),
+    jvps=(lambda xp, t, ans, x, axis=None: xp.flip(t, axis=axis),),
+    saves_inputs=False, is_view=True, expects="valid axes",
+)
+
+astype = Primitive(
+    "astype", _astype,
+    vjps=(lambda xp, g, ans, x, dtype: xp.astype(g, dtype=x.dtype),),
+    jvps=(lambda xp, t, ans, x, dtype: xp.astype(t, dtype=dtype),),
+    saves_inputs=False, expects="a NumPy dtype",
+)
+
+copy = Primitive(
+    "copy", np.array,
+    vjps=(lambda xp, g, ans, x: g,), jvps=(lambda xp, t, ans, x: t,), saves_inputs=False,
+)
+
+zeros_like = Primitive("zeros_like", np.zeros_like, saves_inputs=False)
+
+PRIMITIVES = (reshape, transpose, broadcast_to, sum_to, getitem, scatter_add, setitem, concatenate,
+              pad, flip, astype, copy, zeros_like)

@@ -1,0 +1,680 @@
+"""The Tensor: a NumPy array that records the operations applied to it.
+
+Every operation on a Tensor is a call of :func:`apply` with one primitive from
+:mod:`tapegrad.ops`. When gradients are enabled and an input requires grad, ``apply`` adds one
+:class:`~tapegrad.graph.Node` to the graph; ``backward()`` then walks that graph once in reverse.
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import partial
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import ops
+from .dtypes import get_default_dtype, is_differentiable
+from .engine import run_backward
+from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
+from .graph import Node, VersionCounter
+from .grad_mode import is_grad_enabled
+from .ops import REGISTRY, ArrayMeta, Namespace, Primitive
+from .ops import arithmetic as A
+from .ops import elementwise as E
+from .ops import linalg as L
+from .ops import nn as N
+from .ops import reduce as R
+from .ops import shape as S
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"shape {tuple(value.shape)} {value.dtype}"
+    return repr(value)
+
+
+def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception) -> Exception:
+    operands = " and ".join(_describe(a) for a in args)
+    shown = {k: v for k, v in params.items() if k != "index"}
+    extra = f" with {shown}" if shown else ""
+    message = (f"{prim.name}: cannot apply to {operands}{extra}: expected {prim.expects or 'valid operands'}"
+               f" (NumPy says: {exc})")
+    return DTypeError(message) if isinstance(exc, TypeError) else ShapeError(message)
+
+
+def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
+    """Run ``prim`` on ``args`` (Tensors or constants) and record it when a gradient may be needed.
+
+    Returns:
+        A new Tensor holding the result; it requires grad when recording happened.
+
+    Raises:
+        ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
+            dtypes, and what the operation expects.
+    """
+    arrays = []
+    recording = False
+    for arg in args:
+        if isinstance(arg, Tensor):
+            arrays.append(arg.data)
+            recording = recording or arg.requires_grad
+        else:
+            arrays.append(arg)
+    try:
+        out = prim.forward(*arrays, **params)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, args, params, exc) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    result = Tensor._make(out)
+    if prim.is_view and isinstance(args[0], Tensor) and np.may_share_memory(out, arrays[0]):
+        result._version = args[0]._counter()
+    if not recording or prim.vjps is None or not is_differentiable(out.dtype) or not is_grad_enabled():
+        return result
+    parents = tuple(
+        (arg._node if arg._node is not None else arg) if isinstance(arg, Tensor) and arg.requires_grad
+        else None for arg in args)
+    if prim.saves_inputs:
+        tensors = args
+        versions = tuple(arg._version.value if isinstance(arg, Tensor) and arg._version is not None
+                         else 0 for arg in args)
+        saved = tuple(arrays)
+    else:
+        tensors = versions = None
+        saved = tuple(ArrayMeta(arg.data.shape, arg.data.dtype) if isinstance(arg, Tensor) else arg
+                      for arg in args)
+    ans_counter = None
+    if prim.saves_ans:
+        ans_counter = result._counter()
+    result._node = Node(prim, parents, saved, tensors, versions, out if prim.saves_ans else None,
+                        ans_counter, params)
+    result.requires_grad = True
+    return result
+
+
+def _normalize_index(index: Any) -> Any:
+    """An index with Tensors replaced by arrays and boolean masks by the integer arrays they select."""
+    items = index if isinstance(index, tuple) else (index,)
+    normalized = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == bool:
+            normalized.extend(np.nonzero(item))
+        else:
+            normalized.append(item)
+    return tuple(normalized) if isinstance(index, tuple) or len(normalized) != 1 else normalized[0]
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+class Tensor:
+    """An n-dimensional array that can record operations for automatic differentiation.
+
+    Args:
+        data: anything ``numpy.asarray`` accepts; NumPy arrays are used without copying.
+        requires_grad: record operations on this tensor so that ``backward()`` fills ``.grad``.
+            Only floating dtypes can require grad.
+        name: a label shown in errors and graph pictures.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_version", "__weakref__")
+    __array_ufunc__ = None  # NumPy operators defer to Tensor's, so ``array * tensor`` is a Tensor.
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        self.data = _as_array(data)
+        self.grad: Tensor | None = None
+        self.requires_grad = False
+        self._node: Node | None = None
+        self.name = name
+        self._version: VersionCounter | None = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: np.ndarray) -> Tensor:
+        tensor = cls.__new__(cls)
+        tensor.data = data
+        tensor.grad = None
+        tensor.requires_grad = False
+        tensor._node = None
+        tensor.name = None
+        tensor._version = None
+        return tensor
+
+    # -- attributes ------------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape, doc="The shape, a tuple of ints.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
+    size = property(lambda self: self.data.size, doc="The number of entries.")
+    dtype = property(lambda self: self.data.dtype, doc="The NumPy dtype.")
+    grad_fn = property(lambda self: self._node, doc="The Node that produced this tensor (None for a leaf).")
+    is_leaf = property(lambda self: self._node is None,
+                       doc="True unless this tensor was produced by a recorded operation.")
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with its axes reversed (the transpose of a matrix)."""
+        return self.transpose()
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's data has seen."""
+        return 0 if self._version is None else self._version.value
+
+    def _counter(self) -> VersionCounter:
+        if self._version is None:
+            self._version = VersionCounter()
+        return self._version
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The single value of a one-entry tensor as a Python number.
+
+        Raises:
+            ShapeError: if the tensor has more than one entry.
+        """
+        if self.data.size != 1:
+            raise ShapeError(f"item: needs a tensor with one entry, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists of numbers."""
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data but cut from the graph (it does not require grad)."""
+        out = Tensor._make(self.data)
+        out._version = self._counter()
+        return out
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` on a leaf, in place; returns the tensor.
+
+        Raises:
+            DTypeError: for a non-floating dtype.
+            BackwardError: when turning it off on a non-leaf.
+        """
+        if requires_grad and not is_differentiable(self.dtype):
+            raise DTypeError(f"requires_grad: only floating tensors can require gradients "
+                             f"(float16, float32, float64); this one is {self.dtype}")
+        if not requires_grad and self._node is not None:
+            raise BackwardError("requires_grad_(False) on a non-leaf tensor; use .detach() instead")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> Tensor:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()``; returns the tensor."""
+        if self._node is not None:
+            self._node.retained = weakref.ref(self)
+        elif not self.requires_grad:
+            raise BackwardError("retain_grad on a tensor that does not require grad")
+        return self
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of the leaves it depends on.
+
+        Args:
+            gradient: the gradient of some scalar with respect to this tensor (same shape);
+                may be omitted only for a one-entry tensor, where it is 1.
+            retain_graph: keep the graph's saved values for another backward (default: create_graph).
+            create_graph: record the backward pass, so the gradients can be differentiated again.
+            inputs: accumulate only into these tensors' ``.grad``.
+
+        Raises:
+            BackwardError: if this tensor does not require grad, or is not a scalar and no
+                ``gradient`` is given.
+        """
+        backward_pass([self], [gradient], inputs=inputs, retain_graph=retain_graph,
+                      create_graph=create_graph, accumulate=True)
+
+    # -- Python protocol -------------------------------------------------------------------------
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all() on its data")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        return self.data.__index__()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(bool)):
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # -- arithmetic operators --------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor: return apply(A.add, self, other)
+    def __radd__(self, other: Any) -> Tensor: return apply(A.add, other, self)
+    def __sub__(self, other: Any) -> Tensor: return apply(A.subtract, self, other)
+    def __rsub__(self, other: Any) -> Tensor: return apply(A.subtract, other, self)
+    def __mul__(self, other: Any) -> Tensor: return apply(A.multiply, self, other)
+    def __rmul__(self, other: Any) -> Tensor: return apply(A.multiply, other, self)
+    def __truediv__(self, other: Any) -> Tensor: return apply(A.divide, self, other)
+    def __rtruediv__(self, other: Any) -> Tensor: return apply(A.divide, other, self)
+    def __pow__(self, other: Any) -> Tensor: return apply(A.power, self, other)
+    def __rpow__(self, other: Any) -> Tensor: return apply(A.power, other, self)
+    def __matmul__(self, other: Any) -> Tensor: return apply(L.matmul, self, other)
+    def __rmatmul__(self, other: Any) -> Tensor: return apply(L.matmul, other, self)
+    def __neg__(self) -> Tensor: return apply(E.negative, self)
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return apply(E.absolute, self)
+
+    # Comparisons and logic give boolean tensors that take no gradient.
+    def __lt__(self, other: Any) -> Tensor: return apply(E.less, self, other)
+    def __le__(self, other: Any) -> Tensor: return apply(E.less_equal, self, other)
+    def __gt__(self, other: Any) -> Tensor: return apply(E.greater, self, other)
+    def __ge__(self, other: Any) -> Tensor: return apply(E.greater_equal, self, other)
+    def __eq__(self, other: Any) -> Tensor: return apply(E.equal, self, other)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor: return apply(E.not_equal, self, other)  # type: ignore[override]
+    def __and__(self, other: Any) -> Tensor: return apply(E.logical_and, self, other)
+    def __rand__(self, other: Any) -> Tensor: return apply(E.logical_and, other, self)
+    def __or__(self, other: Any) -> Tensor: return apply(E.logical_or, self, other)
+    def __ror__(self, other: Any) -> Tensor: return apply(E.logical_or, other, self)
+    def __invert__(self) -> Tensor: return apply(E.logical_not, self)
+
+    # -- in-place operations ---------------------------------------------------------------------
+    def _in_place(self, prim: Primitive, label: str, value: Any, **params: Any) -> Tensor:
+        """Change the data in place as ``prim(self, value)`` would, and bump the version.
+
+        When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
+        operation is recorded on the graph and this tensor now stands for its result.
+        """
+        value_requires_grad = isinstance(value, Tensor) and value.requires_grad
+        recording = is_grad_enabled() and (self.requires_grad or value_requires_grad)
+        if recording and self._node is None and self.requires_grad:
+            raise InPlaceError(
+                f"{label}: in-place change of a leaf tensor that requires grad (shape {self.shape}, "
+                f"{self.dtype}). Inside 'with tg.no_grad():' (a weight update) it is allowed; "
+                "otherwise use an out-of-place operation.")
+        if not self.data.flags.writeable:
+            raise InPlaceError(f"{label}: this tensor's data (shape {self.shape}) is a read-only "
+                               "view (e.g. from broadcast_to); use .clone() first")
+        raw = value.data if isinstance(value, Tensor) else value
+        try:
+            if recording:
+                before = Tensor._make(self.data.copy() if prim.saves_inputs else self.data)
+                before._node, before.requires_grad = self._node, self.requires_grad
+                result = apply(prim, before, value, **params)
+                if result.shape != self.shape:
+                    raise ValueError(f"the result has shape {result.shape}")
+                np.copyto(self.data, result.data, casting="same_kind")
+                self._node, self.requires_grad = result._node, True
+            elif prim is S.setitem:
+                self.data[params["index"]] = raw
+            else:  # a ufunc writing straight into the data: no temporary copy
+                prim.forward(self.data, raw, out=self.data, casting="same_kind")
+        except (ShapeError, DTypeError):
+            raise
+        except TypeError as exc:
+            raise DTypeError(f"{label}: cannot store the result in place in a {self.dtype} tensor of "
+                             f"shape {self.shape} (value: {_describe(value)}; NumPy says: {exc})") from None
+        except (ValueError, IndexError) as exc:
+            raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
+                             f"value: {_describe(value)} (NumPy says: {exc})") from None
+        self._counter().bump(label)
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor: return self._in_place(A.add, "+= (add_)", other)
+    def __isub__(self, other: Any) -> Tensor: return self._in_place(A.subtract, "-= (sub_)", other)
+    def __imul__(self, other: Any) -> Tensor: return self._in_place(A.multiply, "*= (mul_)", other)
+    def __itruediv__(self, other: Any) -> Tensor: return self._in_place(A.divide, "/= (div_)", other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._in_place(S.setitem, "__setitem__", value, index=_normalize_index(index))
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every entry to ``value`` in place; returns the tensor."""
+        return self._in_place(S.setitem, "fill_", value, index=Ellipsis)
+
+    def zero_(self) -> Tensor:
+        """Set every entry to 0 in place; returns the tensor."""
+        return self._in_place(S.setitem, "zero_", 0, index=Ellipsis)
+
+    # -- elementwise functions -------------------------------------------------------------------
+    def exp(self) -> Tensor: return apply(E.exp, self)
+    def log(self) -> Tensor: return apply(E.log, self)
+    def log1p(self) -> Tensor: return apply(E.log1p, self)
+    def expm1(self) -> Tensor: return apply(E.expm1, self)
+    def sqrt(self) -> Tensor: return apply(E.sqrt, self)
+    def abs(self) -> Tensor: return apply(E.absolute, self)
+    def sin(self) -> Tensor: return apply(E.sin, self)
+    def cos(self) -> Tensor: return apply(E.cos, self)
+    def tan(self) -> Tensor: return apply(E.tan, self)
+    def tanh(self) -> Tensor: return apply(E.tanh, self)
+    def sign(self) -> Tensor: return apply(E.sign, self)
+    def sigmoid(self) -> Tensor: return apply(N.sigmoid, self)
+    def softplus(self) -> Tensor: return apply(N.softplus, self)
+    def relu(self) -> Tensor: return apply(N.relu, self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """``x`` where positive, ``negative_slope * x`` elsewhere."""
+        return apply(N.leaky_relu, self, negative_slope=negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+        return apply(N.elu, self, alpha=alpha)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise maximum; where both are equal the gradient is split in half."""
+        return apply(A.maximum, self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise minimum; where both are equal the gradient is split in half."""
+        return apply(A.minimum, self, other)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
+        """Limit the values to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self if min is None else self.maximum(min)
+            return out if max is None else out.minimum(max)
+        return apply(A.clip, self, lo=min, hi=max)
+
+    # -- reductions ------------------------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(R.sum_, self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(R.mean, self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
+        return apply(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Standard deviation, the square root of :meth:`var`."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product of entries; its gradient is exact when entries are zero."""
+        return apply(R.prod, self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Largest entry; the gradient goes to the maximal entries, split equally among ties."""
+        return apply(R.max_, self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Smallest entry; the gradient goes to the minimal entries, split equally among ties."""
+        return apply(R.min_, self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` computed without overflow."""
+        return apply(R.logsumexp, self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return apply(R.argmax, self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return apply(R.argmin, self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
+        return apply(N.softmax, self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``x - logsumexp(x)`` along ``axis``, computed without overflow."""
+        return apply(N.log_softmax, self, axis=axis)
+
+    # -- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
+        return apply(S.reshape, self, shape=_shape_arg(shape))
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        """Merge the axes ``start_axis..end_axis`` (all by default) into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_axis % self.ndim, end_axis % self.ndim
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        """Remove axes of size 1 (all of them, or those in ``axis``)."""
+        axes = R.normalize_axes(axis, self.ndim) if axis is not None else \
+            tuple(i for i, n in enumerate(self.shape) if n == 1)
+        bad = [a for a in axes if self.shape[a] != 1]
+        if bad:
+            raise ShapeError(f"squeeze: axis {bad[0]} of shape {self.shape} has size "
+                             f"{self.shape[bad[0]]}, expected 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def unsqueeze(self, axis: Any) -> Tensor:
+        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result."""
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        ndim = self.ndim + len(axes)
+        new = {a % ndim for a in axes}
+        sizes = iter(self.shape)
+        return self.reshape(tuple(1 if i in new else next(sizes) for i in range(ndim)))
+
+    expand_dims = unsqueeze
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
+        perm = None if not axes else _shape_arg(axes)
+        return apply(S.transpose, self, axes=perm)
+
+    def permute(self, *axes: Any) -> Tensor:
+        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
+        return apply(S.transpose, self, axes=_shape_arg(axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        perm = list(range(self.ndim))
+        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        return apply(S.transpose, self, axes=tuple(perm))
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
+        return apply(S.broadcast_to, self, shape=_shape_arg(shape))
+
+    def flip(self, axis: Any = None) -> Tensor:
+        """Reverse the order of entries along ``axis`` (all axes by default)."""
+        return apply(S.flip, self, axis=axis)
+
+    def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
+        """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
+        return apply(S.pad, self, pad_width=pad_width, constant_values=constant_values)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does."""
+        source = self.reshape(-1) if axis is None else self
+        axis = 0 if axis is None else axis % self.ndim
+        picks = np.repeat(np.arange(source.shape[axis]), repeats)
+        return source[(slice(None),) * axis + (picks,)]
+
+    def tile(self, reps: Any) -> Tensor:
+        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does."""
+        reps = (reps,) if isinstance(reps, int) else tuple(reps)
+        ndim = max(len(reps), self.ndim)
+        reps = (1,) * (ndim - len(reps)) + reps
+        shape = (1,) * (ndim - self.ndim) + self.shape
+        interleaved = self.reshape(tuple(x for n in shape for x in (1, n)))
+        spread = interleaved.broadcast_to(tuple(x for r, n in zip(reps, shape) for x in (r, n)))
+        return spread.reshape(tuple(r * n for r, n in zip(reps, shape)))
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy)."""
+        length = self.shape[axis]
+        if isinstance(indices_or_sections, int):
+            if indices_or_sections <= 0 or length % indices_or_sections:
+                raise ShapeError(f"split: axis {axis} of shape {self.shape} does not divide into "
+                                 f"{indices_or_sections} equal pieces")
+            step = length // indices_or_sections
+            bounds = list(range(0, length + 1, step))
+        else:
+            bounds = [0] + [int(i) for i in indices_or_sections] + [length]
+        lead = (slice(None),) * (axis % self.ndim)
+        return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def take_along_axis(self, indices: Any, axis: int) -> Tensor:
+        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does."""
+        indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        if indices.ndim != self.ndim:
+            raise ShapeError(f"take_along_axis: indices of shape {indices.shape} must have as many "
+                             f"dimensions as the tensor of shape {self.shape}")
+        axis = axis % self.ndim
+        index = tuple(indices if d == axis else
+                      np.arange(n).reshape((-1,) + (1,) * (self.ndim - d - 1))
+                      for d, n in enumerate(self.shape))
+        return self[index]
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return apply(S.getitem, self, index=_normalize_index(index))
+
+    # -- dtype and copies ------------------------------------------------------------------------
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype``; the gradient is converted back."""
+        return apply(S.astype, self, dtype=np.dtype(dtype))
+
+    def float(self) -> Tensor:
+        """Converted to float32."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """Converted to float64."""
+        return self.astype(np.float64)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays on the graph (gradients flow back to this tensor)."""
+        return apply(S.copy, self)
+
+    # -- linear algebra --------------------------------------------------------------------------
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with NumPy's rules for 1-D operands and broadcast batch axes."""
+        return apply(L.matmul, self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        """Dot product of 1-D tensors, or matrix product of 2-D ones."""
+        return apply(L.matmul, self, other)
+
+
+def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
+    """``data`` as an ndarray; Python floats become the default dtype unless ``dtype`` says otherwise."""
+    if isinstance(data, Tensor):
+        data = data.data
+    from_numpy = isinstance(data, (np.ndarray, np.generic))
+    array = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    if dtype is None and not from_numpy and array.dtype.kind == "f":
+        array = array.astype(get_default_dtype(), copy=False)
+    if array.dtype == object:
+        raise DTypeError(f"tensor: cannot make a numeric tensor from {type(data).__name__} data")
+    return array
+
+
+def _graph_call(prim: Primitive, *args: Any, **params: Any) -> Any:
+    return apply(prim, *args, **params)
+
+
+#: The namespace gradient rules use when the backward pass is recorded (``create_graph=True``).
+GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), _graph_call)
+
+
+def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
+    if gradient is None:
+        if output.size != 1:
+            raise BackwardError(
+                f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
+                "only for a single value. Pass gradient= with the same shape, or reduce first "
+                "(e.g. y.sum().backward()).")
+        gradient = np.ones_like(output.data)
+    elif isinstance(gradient, Tensor) and create_graph:
+        if gradient.shape != output.shape:
+            raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                             f"{output.shape}; they must match")
+        return gradient
+    gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+    if gradient.shape != output.shape:
+        raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                         f"{output.shape}; they must match")
+    return gradient.astype(output.dtype, copy=False)
+
+
+def _key(tensor: Tensor) -> Any:
+    return tensor._node if tensor._node is not None else tensor
+
+
+def _owned(value: Any, shared: set) -> np.ndarray:
+    """``value`` as an array no other gradient shares memory with (copied if it would)."""
+    array = np.asarray(value)
+    owner = id(array if array.base is None else array.base)
+    if owner in shared:
+        array = array.copy()
+        owner = id(array)
+    shared.add(owner)
+    return array
+
+
+def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
+                  inputs: Sequence[Tensor] | None, retain_graph: bool | None, create_graph: bool,
+                  accumulate: bool) -> list[Any] | None:
+    """Run the engine from ``outputs``; accumulate into ``.grad`` or return the inputs' gradients.
+
+    Returns:
+        With ``accumulate=False``: per input, its gradient as a Tensor, or None if it was not
+        reached. With ``accumulate=True``: None (the gradients are in ``.grad``).
+    """
+    for position, output in enumerate(outputs):
+        if not isinstance(output, Tensor) or not output.requires_grad:
+            raise BackwardError(f"backward: output {position} does not require grad (it was not "
+                                "computed from a tensor with requires_grad=True, or under no_grad)")
+    if inputs is not None:
+        for position, tensor in enumerate(inputs):
+            if not isinstance(tensor, Tensor) or not tensor.requires_grad:
+                raise BackwardError(f"backward: input {position} is not a tensor that requires grad")
+    roots = [_key(o) for o in outputs]
+    root_grads = [_root_gradient(o, g, create_graph) for o, g in zip(outputs, gradients)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = None if inputs is None else {_key(t) for t in inputs}
+    results = run_backward(roots, root_grads, targets=targets, retain_graph=retain_graph,
+                           create_graph=create_graph, graph_namespace=GRAPH)
+    shared = {id(g) for g in root_grads}
+
+    def as_grad(value: Any) -> Tensor:
+        return value if isinstance(value, Tensor) else Tensor._make(_owned(value, shared))
+
+    if not accumulate:
+        return [None if _key(t) not in results else as_grad(results[_key(t)]) for t in inputs]
+    for key, grad in results.items():
+        tensor = key.retained() if isinstance(key, Node) else key
+        if tensor is None:
+            continue
+        grad = as_grad(grad)
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+    return None
