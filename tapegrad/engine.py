@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Collection, Hashable, Sequence
 
 from .errors import GraphReleasedError, InPlaceError
-from .graph import Node
+from .graph import Node, changed_by
 from .grad_mode import is_grad_enabled, set_grad_enabled
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
@@ -65,20 +65,22 @@ def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> se
     return useful
 
 
-def _check_versions(node: Node) -> None:
-    for position, (tensor, saved) in enumerate(zip(node.tensors, node.versions)):
-        counter = getattr(tensor, "_version", None)
-        if counter is not None and counter.value != saved:
-            raise InPlaceError(
-                f"backward through '{node.name}': its input {position} (shape {tensor.shape}, "
-                f"{tensor.dtype}) was saved at version {saved} but is now at version {counter.value}: "
-                f"it was changed in place by {counter.changed_by}. '{node.name}' needs the original "
-                "value for its gradient; use an out-of-place operation (e.g. 'y = y + 1' instead of "
-                "'y += 1') or .clone() before changing it.")
-    if node.ans_counter is not None and node.ans_counter.value != 0:
+def _check_versions(node: Node, inputs: tuple, counters: tuple | None, versions: tuple | None,
+                    ans_counter) -> None:
+    if counters is not None:
+        for position, (counter, saved) in enumerate(zip(counters, versions)):
+            if counter is not None and counter[0] != saved:
+                array = inputs[position]
+                raise InPlaceError(
+                    f"backward through '{node.name}': its input {position} (shape {array.shape}, "
+                    f"{array.dtype}) was saved at version {saved} but is now at version {counter[0]}: "
+                    f"it was changed in place by {changed_by(counter)}. '{node.name}' needs the "
+                    "original value for its gradient; use an out-of-place operation (e.g. "
+                    "'y = y + 1' instead of 'y += 1') or .clone() before changing it.")
+    if ans_counter is not None and ans_counter[0] != 0:
         raise InPlaceError(
             f"backward through '{node.name}': its output was changed in place by "
-            f"{node.ans_counter.changed_by}, but '{node.name}' needs that output for its gradient; "
+            f"{changed_by(ans_counter)}, but '{node.name}' needs that output for its gradient; "
             "use an out-of-place operation or .clone() before changing it.")
 
 
@@ -88,29 +90,43 @@ def _released_error(node: Node) -> GraphReleasedError:
         "backward. Pass retain_graph=True to the first backward() (or autograd.grad) to keep them.")
 
 
-def _input_gradients(node: Node, grad: Any, wanted, xp: Namespace, create_graph: bool):
-    """Yield ``(parent, gradient)`` for every input of ``node`` that takes a gradient."""
+def _propagate(node: Node, grad: Any, grads: dict, wanted, xp: Namespace, create_graph: bool) -> None:
+    """Run ``node``'s VJP rules on its summed output gradient and add the results to ``grads``."""
     prim = node.prim
-    arrays = node.arrays
-    if node.tensors is not None:
-        _check_versions(node)
-    if create_graph:
-        inputs = node.tensors if node.tensors is not None else arrays
-        ans = xp.call(prim, *inputs, **node.params) if prim.saves_ans else None
-    else:
-        inputs, ans = arrays, node.ans
-    rules = prim.vjp_rules(len(arrays))
+    if node.saved is None:
+        raise _released_error(node)
+    saved, counters, versions, ans, ans_counter = node.saved
+    if counters is not None:
+        for counter, version in zip(counters, versions):
+            if counter is not None and counter[0] != version:
+                _check_versions(node, saved, counters, versions, ans_counter)  # raises, with details
+    if ans_counter is not None and ans_counter[0] != 0:
+        _check_versions(node, saved, counters, versions, ans_counter)
+    parents = node.parents
+    if prim.saves_inputs:
+        if create_graph:
+            inputs = tuple([xp.reattach(value, parent) for value, parent in zip(saved, parents)])
+        else:
+            inputs = saved
+    else:  # the parents stand in for the inputs; rules read only their shapes and dtypes
+        inputs = tuple([value if parent is None else parent for value, parent in zip(saved, parents)])
+    if create_graph and prim.saves_ans:
+        ans = xp.call(prim, *inputs, **node.params)
+    rules = prim.vjp_rules(len(saved)) if prim.variadic else prim.vjps
     params = node.params
-    for position, parent in enumerate(node.parents):
+    position = -1
+    for parent in parents:
+        position += 1
         if parent is None or (wanted is not None and parent not in wanted):
             continue
         g = rules[position](xp, grad, ans, *inputs, **params)
-        target = arrays[position]
+        target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
         if g.shape != target.shape:  # undo broadcasting, for every primitive, here only
             g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
         if g.dtype != target.dtype:
             g = xp.astype(g, dtype=target.dtype)
-        yield parent, g
+        previous = grads.get(parent)
+        grads[parent] = g if previous is None else previous + g
 
 
 def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
@@ -151,22 +167,19 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         while ready:
             node = ready.pop()
             grad = grads.pop(node, None)
-            if grad is not None and node.retained is not None:
-                results[node] = grad
-            if grad is not None and (wanted is None or node in wanted):
-                if targets is not None and node in targets:
+            if grad is not None:
+                if node.retained is not None or (targets is not None and node in targets):
                     results[node] = grad
-                if node.released:
-                    raise _released_error(node)
-                for parent, g in _input_gradients(node, grad, wanted, xp, create_graph):
-                    grads[parent] = grads[parent] + g if parent in grads else g
+                if wanted is None or node in wanted:
+                    _propagate(node, grad, grads, wanted, xp, create_graph)
             for parent in node.parents:
-                if type(parent) is Node:
-                    consumers[parent] -= 1
-                    if consumers[parent] == 0:
+                if parent.__class__ is Node:
+                    count = consumers[parent] - 1
+                    consumers[parent] = count
+                    if count == 0:
                         ready.append(parent)
             if not retain_graph:
-                node.release()
+                node.saved = None  # release what the node saved
     finally:
         set_grad_enabled(previous_mode)
     # What is left in ``grads`` are the leaves.

@@ -11,16 +11,20 @@ import functools
 import threading
 from typing import Any, Callable
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # each new thread starts with recording on
+
+
+state = _State()
 
 
 def is_grad_enabled() -> bool:
     """Whether operations run now are recorded on the graph (True unless inside ``no_grad``)."""
-    return getattr(_state, "enabled", True)
+    return state.enabled
 
 
 def _set(enabled: bool) -> None:
-    _state.enabled = enabled
+    state.enabled = enabled
 
 
 class _GradMode(contextlib.ContextDecorator):

@@ -17,9 +17,10 @@ from . import ops
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
-from .graph import Node, VersionCounter
+from .graph import Node, bump, new_counter
 from .grad_mode import is_grad_enabled
-from .ops import REGISTRY, ArrayMeta, Namespace, Primitive
+from .grad_mode import state as _grad_state
+from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
@@ -46,6 +47,9 @@ def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception)
 def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     """Run ``prim`` on ``args`` (Tensors or constants) and record it when a gradient may be needed.
 
+    This is the hot path of every operation, so it is written for speed: no helper calls and no
+    generator expressions between the NumPy call and the new Node.
+
     Returns:
         A new Tensor holding the result; it requires grad when recording happened.
 
@@ -54,43 +58,61 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
             dtypes, and what the operation expects.
     """
     arrays = []
+    parents = []
     recording = False
     for arg in args:
         if isinstance(arg, Tensor):
             arrays.append(arg.data)
-            recording = recording or arg.requires_grad
+            if arg.requires_grad:
+                parents.append(arg._node or arg)
+                recording = True
+                continue
         else:
             arrays.append(arg)
+        parents.append(None)
     try:
         out = prim.forward(*arrays, **params)
     except (ValueError, TypeError, IndexError) as exc:
         raise _operation_error(prim, args, params, exc) from None
-    if type(out) is not np.ndarray:
+    if out.__class__ is not np.ndarray:
         out = np.asarray(out)
-    result = Tensor._make(out)
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.grad = result._node = result.name = result._version = None
+    result.requires_grad = False
     if prim.is_view and isinstance(args[0], Tensor) and np.may_share_memory(out, arrays[0]):
         result._version = args[0]._counter()
-    if not recording or prim.vjps is None or not is_differentiable(out.dtype) or not is_grad_enabled():
+    if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
         return result
-    parents = tuple(
-        (arg._node if arg._node is not None else arg) if isinstance(arg, Tensor) and arg.requires_grad
-        else None for arg in args)
     if prim.saves_inputs:
-        tensors = args
-        versions = tuple(arg._version.value if isinstance(arg, Tensor) and arg._version is not None
-                         else 0 for arg in args)
-        saved = tuple(arrays)
+        counters = []
+        versions = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                counter = arg._version
+                if counter is None:
+                    counter = arg._version = new_counter()
+                counters.append(counter)
+                versions.append(counter[0])
+            else:
+                counters.append(None)
+                versions.append(0)
+        saved = (tuple(arrays), tuple(counters), tuple(versions), None, None)
     else:
-        tensors = versions = None
-        saved = tuple(ArrayMeta(arg.data.shape, arg.data.dtype) if isinstance(arg, Tensor) else arg
-                      for arg in args)
-    ans_counter = None
+        # The parent stands in for an input whose values the rules do not read.
+        for position, parent in enumerate(parents):
+            if parent is not None:
+                arrays[position] = None
+        saved = (tuple(arrays), None, None, None, None)
     if prim.saves_ans:
-        ans_counter = result._counter()
-    result._node = Node(prim, parents, saved, tensors, versions, out if prim.saves_ans else None,
-                        ans_counter, params)
+        saved = saved[:3] + (out, result._counter())
+    result._node = Node(prim, tuple(parents), saved, params or _NO_PARAMS, out.shape, out.dtype)
     result.requires_grad = True
     return result
+
+
+_NO_PARAMS: dict = {}
+_new_tensor = object.__new__
 
 
 def _normalize_index(index: Any) -> Any:
@@ -135,7 +157,7 @@ class Tensor:
         self.requires_grad = False
         self._node: Node | None = None
         self.name = name
-        self._version: VersionCounter | None = None
+        self._version: np.ndarray | None = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -167,11 +189,12 @@ class Tensor:
     @property
     def version(self) -> int:
         """How many in-place changes this tensor's data has seen."""
-        return 0 if self._version is None else self._version.value
+        return 0 if self._version is None else int(self._version[0])
 
-    def _counter(self) -> VersionCounter:
+    def _counter(self) -> np.ndarray:
+        """This tensor's version counter (see :func:`tapegrad.graph.new_counter`), made on first use."""
         if self._version is None:
-            self._version = VersionCounter()
+            self._version = new_counter()
         return self._version
 
     def numpy(self) -> np.ndarray:
@@ -349,7 +372,7 @@ class Tensor:
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
                              f"value: {_describe(value)} (NumPy says: {exc})") from None
-        self._counter().bump(label)
+        bump(self._counter(), label)
         return self
 
     def __iadd__(self, other: Any) -> Tensor: return self._in_place(A.add, "+= (add_)", other)
@@ -601,8 +624,20 @@ def _graph_call(prim: Primitive, *args: Any, **params: Any) -> Any:
     return apply(prim, *args, **params)
 
 
+def _reattach(value: Any, parent: Any) -> Any:
+    """A saved input as the graph namespace's rules see it: a Tensor on its parent's graph."""
+    if parent is None:
+        return value
+    if isinstance(parent, Tensor):
+        return parent
+    tensor = Tensor._make(value)
+    tensor._node, tensor.requires_grad = parent, True
+    return tensor
+
+
 #: The namespace gradient rules use when the backward pass is recorded (``create_graph=True``).
-GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), _graph_call)
+GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), _graph_call,
+                             _reattach)
 
 
 def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:

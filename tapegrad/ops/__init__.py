@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import arithmetic, elementwise, linalg, nn, reduce, shape
 from .namespace import Namespace, numpy_namespace
-from .registry import ArrayMeta, Primitive
+from .registry import Primitive
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -25,5 +25,5 @@ def _build_registry() -> dict[str, Primitive]:
 REGISTRY: dict[str, Primitive] = _build_registry()
 NUMPY: Namespace = numpy_namespace(REGISTRY)
 
-__all__ = ["REGISTRY", "NUMPY", "Namespace", "Primitive", "ArrayMeta", "arithmetic", "elementwise",
+__all__ = ["REGISTRY", "NUMPY", "Namespace", "Primitive", "arithmetic", "elementwise",
            "linalg", "nn", "reduce", "shape"]

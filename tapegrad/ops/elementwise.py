@@ -26,7 +26,7 @@ def unary(name: str, forward: Callable, derivative: Callable, *, needs_ans: bool
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
     """A primitive whose result is not differentiable (a boolean, an index, a sign)."""
-    return Primitive(name, forward, saves_inputs=False, broadcasts=False, expects=expects)
+    return Primitive(name, forward, saves_inputs=False, expects=expects)
 
 
 negative = Primitive(

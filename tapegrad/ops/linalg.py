@@ -47,7 +47,6 @@ matmul = Primitive(
     "matmul", np.matmul,
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
     jvps=(lambda xp, t, ans, a, b: xp.matmul(t, b), lambda xp, t, ans, a, b: xp.matmul(a, t)),
-    broadcasts=True,
     expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "
             "(the only axis of a 1-D b), with batch axes that broadcast",
 )
@@ -98,7 +97,7 @@ def _einsum_jvp(xp, t, ans, *operands, argnum, subscripts):
 
 
 einsum = Primitive(
-    "einsum", _einsum, vjps=(_einsum_vjp,), jvps=(_einsum_jvp,), variadic=True, broadcasts=True,
+    "einsum", _einsum, vjps=(_einsum_vjp,), jvps=(_einsum_jvp,), variadic=True,
     expects="operands whose axes match the subscripts",
 )
 

@@ -17,10 +17,14 @@ class Namespace:
     """A set of functions named after the primitives, e.g. ``ns.exp``, ``ns.sum``, ``ns.matmul``."""
 
     def __init__(self, label: str, registry: dict[str, Primitive],
-                 make: Callable[[Primitive], Callable], call: Callable[..., object]) -> None:
+                 make: Callable[[Primitive], Callable], call: Callable[..., object],
+                 reattach: Callable[[object, object], object]) -> None:
         self.label = label
         #: ``call(prim, *inputs, **params)`` runs any primitive in this namespace.
         self.call = call
+        #: ``reattach(saved_array, parent)`` turns a value a Node saved back into an input of this
+        #: namespace (the graph namespace makes it a Tensor whose grad_fn is ``parent``).
+        self.reattach = reattach
         for name, prim in registry.items():
             setattr(self, name, make(prim))
 
@@ -31,4 +35,5 @@ class Namespace:
 def numpy_namespace(registry: dict[str, Primitive]) -> Namespace:
     """The fast-path namespace: each primitive's NumPy forward function."""
     return Namespace("numpy", registry, lambda prim: prim.forward,
-                     lambda prim, *inputs, **params: prim.forward(*inputs, **params))
+                     lambda prim, *inputs, **params: prim.forward(*inputs, **params),
+                     lambda value, parent: value)

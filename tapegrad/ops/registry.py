@@ -24,27 +24,6 @@ from typing import Any, Callable
 Rule = Callable[..., Any]
 
 
-class ArrayMeta:
-    """Shape and dtype of an input whose values a primitive's rules do not need.
-
-    The graph keeps this instead of the array, so memory is released early; rules may read
-    ``.shape``, ``.ndim`` and ``.dtype`` from it exactly as from an array.
-    """
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self.shape = shape
-        self.dtype = dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"ArrayMeta(shape={self.shape}, dtype={self.dtype})"
-
-
 @dataclass(frozen=True, eq=False)
 class Primitive:
     """One operation of the graph.
@@ -55,10 +34,9 @@ class Primitive:
         vjps: one VJP rule per input (``None`` where the input takes no gradient);
             ``None`` for the whole tuple marks a primitive without gradient (comparisons, argmax).
         jvps: one JVP rule per input, aligned with ``vjps``.
-        saves_inputs: the rules read the inputs' values (otherwise only their shapes and dtypes are kept).
+        saves_inputs: the rules read the inputs' values; otherwise they receive, in place of each
+            input, what produced it (a Node or a leaf Tensor), and read only its shape and dtype.
         saves_ans: the rules read the output's value.
-        broadcasts: inputs broadcast against each other (or change dtype), so the engine sums each
-            gradient back to its input's shape and casts it to its dtype.
         is_view: the output may share memory with the first input (reshape, transpose, ...); it then
             shares that input's version counter, so an in-place change to either is seen by both.
         variadic: the primitive takes any number of inputs (concatenate, einsum); its rules receive
@@ -72,7 +50,6 @@ class Primitive:
     jvps: tuple[Rule | None, ...] | None = None
     saves_inputs: bool = True
     saves_ans: bool = False
-    broadcasts: bool = False
     is_view: bool = False
     variadic: bool = False
     expects: str = ""

@@ -86,6 +86,8 @@ def _pad_widths(pad_width, ndim):
 
 
 def _pad(x, pad_width, constant_values=0):
+    if np.ndim(x) == 0:  # nothing to pad along
+        return np.array(x, copy=True)
     return np.pad(x, _pad_widths(pad_width, np.ndim(x)), mode="constant", constant_values=constant_values)
 
 
@@ -146,7 +148,7 @@ setitem = Primitive(
           lambda xp, g, ans, x, v, index: xp.getitem(g, index=index)),
     jvps=(lambda xp, t, ans, x, v, index: xp.setitem(t, 0, index=index),
           lambda xp, t, ans, x, v, index: xp.setitem(xp.zeros_like(ans), t, index=index)),
-    saves_inputs=False, broadcasts=True,
+    saves_inputs=False,
     expects="a value that broadcasts to the shape of the indexed part",
 )
 

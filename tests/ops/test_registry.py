@@ -1,0 +1,84 @@
+"""One sweep over the whole primitive registry: no primitive ships without its gradients checked
+against finite differences, to first and second order, and its JVP rule checked too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from tapegrad.ops import NUMPY, REGISTRY
+from tapegrad.ops.shape import sum_to_forward
+from tapegrad.tensor import apply
+
+from .samples import SAMPLERS
+
+DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if prim.differentiable)
+NOT_DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if not prim.differentiable)
+
+
+def test_every_differentiable_primitive_has_a_sampler():
+    assert sorted(SAMPLERS) == DIFFERENTIABLE
+
+
+def _function(prim, params):
+    return lambda *args: apply(prim, *args, **params)
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@given(data=st.data())
+def test_first_derivatives_match_finite_differences(name, data):
+    case = SAMPLERS[name](data.draw)
+    assert tg.gradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@given(data=st.data())
+def test_second_derivatives_match_finite_differences(name, data):
+    case = SAMPLERS[name](data.draw)
+    assert tg.gradgradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-5, rtol=1e-3)
+
+
+def _jvp(prim, args, tangents, params):
+    ans = prim.forward(*args, **params)
+    out = np.zeros(np.shape(ans))
+    for rule, tangent in zip(prim.jvp_rules(len(args)), tangents):
+        if rule is not None and tangent is not None:
+            out = out + rule(NUMPY, tangent, ans, *args, **params)
+    return np.broadcast_to(out, np.shape(ans))
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@given(data=st.data())
+def test_jvp_rules_match_finite_differences_and_vjp(name, data):
+    prim = REGISTRY[name]
+    case = SAMPLERS[name](data.draw)
+    r = np.random.default_rng(1)
+    floating = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in case.args]
+    tangents = [r.standard_normal(np.shape(a)) if f else None for a, f in zip(case.args, floating)]
+    eps = 1e-6
+    shifted = [[a + s * eps * t if t is not None else a for a, t in zip(case.args, tangents)] for s in (1, -1)]
+    numerical = (prim.forward(*shifted[0], **case.params) - prim.forward(*shifted[1], **case.params)) / (2 * eps)
+    forward = _jvp(prim, case.args, tangents, case.params)
+    np.testing.assert_allclose(forward, numerical, rtol=1e-4, atol=1e-6)
+    # <v, J t> == <J^T v, t>: the JVP and VJP rules describe the same Jacobian.
+    ans = prim.forward(*case.args, **case.params)
+    v = r.standard_normal(np.shape(ans))
+    adjoint = 0.0
+    for position, (rule, tangent) in enumerate(zip(prim.vjp_rules(len(case.args)), tangents)):
+        if rule is not None and tangent is not None:
+            g = rule(NUMPY, v, ans, *case.args, **case.params)
+            adjoint += np.sum(sum_to_forward(g, np.shape(case.args[position])) * tangent)
+    np.testing.assert_allclose(np.sum(v * forward), adjoint, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NOT_DIFFERENTIABLE)
+def test_primitives_without_gradient_give_results_that_do_not_require_grad(name):
+    x = tg.tensor([[0.5, -1.5], [2.0, 0.0]], requires_grad=True)
+    args = {"logical_and": (x > 0, x < 1), "logical_or": (x > 0, x < 1), "logical_not": (x > 0,)}
+    binary = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+    inputs = args.get(name, (x, x * 2) if name in binary else (x,))
+    out = apply(REGISTRY[name], *inputs)
+    assert not out.requires_grad and out.grad_fn is None
