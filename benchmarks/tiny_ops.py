@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from common import median_seconds, torch_or_none
 
 import tapegrad as tg
-from common import median_seconds, torch_or_none
 
 REPEATS_OF_BLOCK = 250
 NODES = 4 * REPEATS_OF_BLOCK

@@ -12,11 +12,12 @@ of the graph, however many paths lead from the output to a node.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
+from typing import Any
 
 from .errors import GraphReleasedError, InPlaceError
-from .graph import Node, changed_by
 from .grad_mode import is_grad_enabled, set_grad_enabled
+from .graph import Node, changed_by
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
 
 class _State(threading.local):
     enabled = True  # each new thread starts with recording on

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import weakref
-from typing import Any
 
 import numpy as np
 

@@ -8,18 +8,18 @@ Every operation on a Tensor is a call of :func:`apply` with one primitive from
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import ops
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
-from .graph import Node, bump, new_counter
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
+from .graph import Node, bump, new_counter
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E

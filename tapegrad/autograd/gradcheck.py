@@ -6,7 +6,8 @@ entry) with the one central differences give (two forward passes per input entry
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

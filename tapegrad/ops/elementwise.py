@@ -6,7 +6,7 @@ by that derivative alone: ``derivative(xp, ans, x)``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

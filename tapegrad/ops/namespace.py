@@ -8,7 +8,7 @@ rule can only call primitives, and every primitive it calls is itself differenti
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .registry import Primitive
 

@@ -17,9 +17,10 @@ sums a gradient back to its input's shape in one place (see :func:`tapegrad.ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 Rule = Callable[..., Any]
 

@@ -7,8 +7,9 @@ stay inside each function's domain and away from its kinks, so finite difference
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
