@@ -1,0 +1,331 @@
+"""The backward engine: order, accumulation, freeing, higher order, grad modes, in-place checks."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import weakref
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.engine import count_consumers
+
+
+def f64(values, requires_grad=True):
+    return tg.tensor(values, dtype=np.float64, requires_grad=requires_grad)
+
+
+def test_a_chain_of_a_million_nodes_runs_without_recursion():
+    x = f64([1.0])
+    y = x
+    for _ in range(1_000_000):
+        y = y + 1.0
+    y.backward(np.ones(1))
+    assert x.grad.tolist() == [1.0]
+    assert y.item() == 1_000_001.0
+
+
+def test_a_doubling_diamond_takes_linear_time_and_runs_each_rule_once():
+    x = f64(3.0)
+    y = x
+    for _ in range(200):  # 2**200 paths from y to x
+        y = y * 0.5 + y * 0.5
+    assert len(count_consumers([y.grad_fn])) == 600
+    start = time.perf_counter()
+    y.backward()
+    assert time.perf_counter() - start < 1.0
+    assert x.grad.item() == 1.0
+
+
+def test_leaf_gradients_accumulate_until_cleared():
+    x = f64([1.0, 2.0])
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [5.0, 7.0]
+    x.grad = None
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_non_leaf_keeps_grad_only_after_retain_grad():
+    x = f64([1.0, 2.0])
+    h = x * 2
+    k = x * 3
+    h.retain_grad()
+    (h * k).sum().backward()
+    assert h.grad.tolist() == [3.0, 6.0]
+    assert k.grad is None
+    assert not h.is_leaf and x.is_leaf
+
+
+def test_inputs_that_do_not_influence_the_output_keep_no_grad():
+    x, unused = f64([1.0]), f64([2.0])
+    _ = unused * 2
+    (x * 2).sum().backward()
+    assert unused.grad is None
+    assert x.grad.tolist() == [2.0]
+
+
+def test_second_backward_through_a_released_graph_says_to_retain_it():
+    x = f64([1.0, 2.0])
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(tg.GraphReleasedError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = f64([1.0, 2.0])
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+
+
+def test_backward_frees_every_intermediate_array():
+    x = f64(np.ones(1000))
+    h = x.exp()
+    watched = weakref.ref(h.data)
+    loss = (h * h).sum()
+    del h
+    assert watched() is not None  # saved for backward
+    loss.backward()
+    assert watched() is None  # released; loss still holds its node
+
+
+def test_the_graph_has_no_reference_cycles():
+    gc.collect()
+    gc.disable()
+    try:
+        x = f64(np.ones(3))
+        h = (x * 2).exp()
+        h.retain_grad()
+        loss = (h.sin() * h).sum()
+        node = weakref.ref(loss.grad_fn)
+        inner = weakref.ref(h.grad_fn)
+        loss.backward(retain_graph=True)
+        del loss, h
+        assert node() is None and inner() is None  # freed by reference counting alone
+    finally:
+        gc.enable()
+
+
+def test_tensor_and_function_returned_grads_do_not_share_memory():
+    x, y = f64([1.0, 2.0]), f64([3.0, 4.0])
+    (x + y).backward(np.array([1.0, 1.0]))
+    x.grad.zero_()
+    assert y.grad.tolist() == [1.0, 1.0]
+
+
+def test_create_graph_second_derivative_of_tanh():
+    x = f64([0.3, -1.2])
+    (dy,) = tg.autograd.grad(x.tanh().sum(), x, create_graph=True)
+    (d2y,) = tg.autograd.grad(dy.sum(), x)
+    t = np.tanh(x.numpy())
+    np.testing.assert_allclose(dy.numpy(), 1 - t ** 2, rtol=1e-14)
+    np.testing.assert_allclose(d2y.numpy(), -2 * t * (1 - t ** 2), rtol=1e-14)
+
+
+def test_third_derivative_of_x_to_the_fourth():
+    x = f64(1.5)
+    (d1,) = tg.autograd.grad(x ** 4, x, create_graph=True)
+    (d2,) = tg.autograd.grad(d1, x, create_graph=True)
+    (d3,) = tg.autograd.grad(d2, x)
+    assert (d1.item(), d2.item(), d3.item()) == pytest.approx((4 * 1.5 ** 3, 12 * 1.5 ** 2, 24 * 1.5))
+
+
+def test_hessian_vector_product():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 4))
+    A = A + A.T
+    x = f64(rng.standard_normal(4))
+    v = rng.standard_normal(4)
+    f = 0.5 * (x @ tg.tensor(A) @ x) + x.sin().sum()
+    (g,) = tg.autograd.grad(f, x, create_graph=True)
+    (hv,) = tg.autograd.grad((g * tg.tensor(v)).sum(), x)
+    expected = A @ v - np.sin(x.numpy()) * v
+    np.testing.assert_allclose(hv.numpy(), expected, rtol=1e-12)
+
+
+def test_backward_with_create_graph_leaves_a_differentiable_grad():
+    x = f64([2.0])
+    (x ** 3).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    assert x.grad.tolist() == [12.0]
+
+
+def test_autograd_grad_with_non_leaf_inputs_and_allow_unused():
+    x = f64([1.0, 2.0])
+    h = x * 3
+    other = f64([5.0])
+    y = (h ** 2).sum()
+    gh, gx, go = tg.autograd.grad(y, [h, x, other], allow_unused=True, retain_graph=True)
+    assert gh.tolist() == [6.0, 12.0] and gx.tolist() == [18.0, 36.0] and go is None
+    assert x.grad is None  # grad() returns gradients; it does not accumulate
+    with pytest.raises(tg.BackwardError, match="input 2 .* was not used"):
+        tg.autograd.grad(y, [h, x, other])
+
+
+def test_backward_inputs_limits_accumulation():
+    x, w = f64([1.0]), f64([2.0])
+    (x * w).sum().backward(inputs=[w])
+    assert x.grad is None and w.grad.tolist() == [1.0]
+
+
+def test_backward_on_a_non_scalar_needs_a_gradient():
+    x = f64([1.0, 2.0])
+    with pytest.raises(tg.BackwardError, match=r"shape \(2,\).*gradient="):
+        (x * 2).backward()
+
+
+def test_backward_of_an_output_without_grad_is_an_error():
+    with pytest.raises(tg.BackwardError, match="does not require grad"):
+        tg.tensor([1.0]).sum().backward()
+
+
+def test_multiple_outputs_in_one_pass():
+    x = f64([1.0, 2.0])
+    a, b = (x * 2).sum(), (x ** 2).sum()
+    tg.autograd.backward([a, b])
+    assert x.grad.tolist() == [4.0, 6.0]
+
+
+# -- grad modes ---------------------------------------------------------------------------------
+
+def test_no_grad_context_and_decorator():
+    x = f64([1.0])
+    with tg.no_grad():
+        assert not (x * 2).requires_grad
+        with tg.enable_grad():
+            assert (x * 2).requires_grad
+
+    @tg.no_grad()
+    def evaluate(t):
+        return t * 2
+
+    assert not evaluate(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_set_grad_enabled_as_call_context_and_decorator():
+    x = f64([1.0])
+    tg.set_grad_enabled(False)
+    try:
+        assert not (x * 2).requires_grad
+    finally:
+        tg.set_grad_enabled(True)
+    with tg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert tg.is_grad_enabled()
+
+    @tg.set_grad_enabled(False)
+    def evaluate(t):
+        return t * 2
+
+    assert tg.is_grad_enabled()
+    assert not evaluate(x).requires_grad
+    assert tg.is_grad_enabled()
+
+
+def test_grad_mode_is_thread_local():
+    x = f64([1.0])
+    seen = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        with tg.no_grad():
+            inside.set()
+            release.wait(5)
+            seen["worker"] = (x * 2).requires_grad
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    seen["main"] = (x * 2).requires_grad
+    release.set()
+    thread.join()
+    assert seen == {"main": True, "worker": False}
+
+
+# -- in-place operations -------------------------------------------------------------------------
+
+def test_in_place_change_of_a_saved_input_is_reported_with_its_location():
+    x = f64([1.0, 2.0])
+    h = x * 2
+    y = (h * h).sum()
+    h += 1  # the line the error must point at
+    with pytest.raises(tg.InPlaceError, match=r"'multiply'.*\+= \(add_\) at .*test_engine.py:\d+"):
+        y.backward()
+
+
+def test_in_place_change_of_a_saved_output_is_reported():
+    x = f64([1.0, 2.0])
+    h = x.exp()
+    y = h.sum()
+    h *= 2
+    z = y + h.sum()
+    with pytest.raises(tg.InPlaceError, match="'exp': its output was changed in place by \\*="):
+        z.backward()
+
+
+def test_in_place_change_of_a_view_is_seen_by_its_base():
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    base = x * 1.0
+    y = (base * base).sum()
+    view = base.reshape(4)
+    view += 1
+    with pytest.raises(tg.InPlaceError):
+        y.backward()
+
+
+def test_in_place_on_a_graph_tensor_records_the_operation():
+    x = f64([1.0, 2.0])
+    h = x * 2
+    h += 1
+    h *= x
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * x.numpy() + 1)
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_an_error_outside_no_grad():
+    w = f64([1.0, 2.0])
+    with pytest.raises(tg.InPlaceError, match="leaf tensor that requires grad"):
+        w -= 1
+    with tg.no_grad():
+        w -= 1
+    assert w.tolist() == [0.0, 1.0] and w.version == 1
+
+
+def test_weight_update_between_forward_and_backward_is_detected():
+    w = f64([1.0, 2.0])
+    loss = (w * w).sum()
+    with tg.no_grad():
+        w *= 0.5
+    with pytest.raises(tg.InPlaceError, match="version"):
+        loss.backward()
+
+
+def test_setitem_fill_and_zero_on_graph_tensors():
+    x = f64([1.0, 2.0, 3.0])
+    h = x * 1.0
+    h[1] = 0.0
+    h.sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 1.0]
+    v = f64([5.0])
+    buf = tg.zeros(3, dtype=np.float64)
+    buf[0:1] = v * 2
+    buf.sum().backward()
+    assert v.grad.tolist() == [2.0]
+    z = x * 1.0
+    z.fill_(7.0)
+    assert z.tolist() == [7.0, 7.0, 7.0]
+    x.grad.zero_()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
