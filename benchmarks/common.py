@@ -7,16 +7,19 @@ import time
 from collections.abc import Callable
 
 
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """The median wall time of ``run()`` over ``repeats`` calls, after ``warmup`` calls."""
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """The median wall time of each ``run()``, timed in turn within every repeat so that the
+    machine's noise falls on all of them alike."""
     for _ in range(warmup):
-        run()
-    times = []
+        for run in runs.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def torch_or_none():
@@ -25,5 +28,4 @@ def torch_or_none():
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
     return torch

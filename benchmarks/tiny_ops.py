@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import median_seconds, torch_or_none
 
 import tapegrad as tg
+
+from common import interleaved_medians, torch_or_none
 
 REPEATS_OF_BLOCK = 250
 NODES = 4 * REPEATS_OF_BLOCK
@@ -66,12 +67,12 @@ def main() -> None:
     tensors = [tg.tensor(v, requires_grad=True) for v in start]
     reference = numpy_by_hand(*start)
     assert all(np.allclose(g.numpy(), r) for g, r in zip(tapegrad_chain(*tensors), reference))
-    results = {"numpy by hand": median_seconds(lambda: numpy_by_hand(*start), args.repeats),
-               "tapegrad": median_seconds(lambda: tapegrad_chain(*tensors), args.repeats)}
+    runs = {"numpy by hand": lambda: numpy_by_hand(*start), "tapegrad": lambda: tapegrad_chain(*tensors)}
     torch = torch_or_none()
     if torch is not None:
         tt = [torch.tensor(v, requires_grad=True) for v in start]
-        results["pytorch eager"] = median_seconds(lambda: torch_chain(torch, *tt), args.repeats)
+        runs["pytorch eager"] = lambda: torch_chain(torch, *tt)
+    results = interleaved_medians(runs, args.repeats)
     print(f"tiny ops: {NODES} elementwise nodes, shape (1,), float64, forward + backward, "
           f"median of {args.repeats}")
     for name, seconds in results.items():

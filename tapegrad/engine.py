@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import GraphReleasedError, InPlaceError
 from .grad_mode import is_grad_enabled, set_grad_enabled
-from .graph import Node, changed_by
+from .graph import _VERSIONS, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
 
@@ -66,23 +66,16 @@ def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> se
     return useful
 
 
-def _check_versions(node: Node, inputs: tuple, counters: tuple | None, versions: tuple | None,
-                    ans_counter) -> None:
-    if counters is not None:
-        for position, (counter, saved) in enumerate(zip(counters, versions)):
-            if counter is not None and counter[0] != saved:
-                array = inputs[position]
-                raise InPlaceError(
-                    f"backward through '{node.name}': its input {position} (shape {array.shape}, "
-                    f"{array.dtype}) was saved at version {saved} but is now at version {counter[0]}: "
-                    f"it was changed in place by {changed_by(counter)}. '{node.name}' needs the "
-                    "original value for its gradient; use an out-of-place operation (e.g. "
-                    "'y = y + 1' instead of 'y += 1') or .clone() before changing it.")
-    if ans_counter is not None and ans_counter[0] != 0:
-        raise InPlaceError(
-            f"backward through '{node.name}': its output was changed in place by "
-            f"{changed_by(ans_counter)}, but '{node.name}' needs that output for its gradient; "
-            "use an out-of-place operation or .clone() before changing it.")
+def _in_place_error(node: Node, position: int) -> InPlaceError:
+    arrays = node.saved_arrays()
+    array = arrays[position]
+    was = node.versions[position] if node.versions else 0
+    what = "its output" if node.ans is not None and position == len(arrays) - 1 else f"its input {position}"
+    return InPlaceError(
+        f"backward through '{node.name}': {what} (shape {array.shape}, {array.dtype}) was saved at "
+        f"version {was} but is now at version {version_of(array)}: it was changed in place by "
+        f"{changed_by(array)}. '{node.name}' needs the original value for its gradient; use an "
+        "out-of-place operation (e.g. 'y = y + 1' instead of 'y += 1') or .clone() before changing it.")
 
 
 def _released_error(node: Node) -> GraphReleasedError:
@@ -94,15 +87,13 @@ def _released_error(node: Node) -> GraphReleasedError:
 def _propagate(node: Node, grad: Any, grads: dict, wanted, xp: Namespace, create_graph: bool) -> None:
     """Run ``node``'s VJP rules on its summed output gradient and add the results to ``grads``."""
     prim = node.prim
-    if node.saved is None:
+    if node.inputs is None:
         raise _released_error(node)
-    saved, counters, versions, ans, ans_counter = node.saved
-    if counters is not None:
-        for counter, version in zip(counters, versions):
-            if counter is not None and counter[0] != version:
-                _check_versions(node, saved, counters, versions, ans_counter)  # raises, with details
-    if ans_counter is not None and ans_counter[0] != 0:
-        _check_versions(node, saved, counters, versions, ans_counter)
+    saved, ans = node.inputs, node.ans
+    if _VERSIONS or node.versions is not None:
+        changed = changed_since(node.saved_arrays(), node.versions)
+        if changed is not None:
+            raise _in_place_error(node, changed)
     parents = node.parents
     if prim.saves_inputs:
         if create_graph:
@@ -180,7 +171,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                     if count == 0:
                         ready.append(parent)
             if not retain_graph:
-                node.saved = None  # release what the node saved
+                node.inputs = node.ans = None  # release what the node saved
     finally:
         set_grad_enabled(previous_mode)
     # What is left in ``grads`` are the leaves.

@@ -1,4 +1,4 @@
-"""The recorded graph: one :class:`Node` per operation that needs a gradient.
+"""The recorded graph: one :class:`Node` per operation that needs a gradient, and version tracking.
 
 A Tensor produced by a recorded operation points to its Node (``tensor.grad_fn``); the Node points
 to its inputs' Nodes (or, for leaves, to the leaf Tensors) and to the arrays its rules need. Nothing
@@ -6,14 +6,19 @@ points back from a Node to the Tensor it produced, so the graph has no reference
 by reference counting as soon as the last Tensor using it goes away.
 
 Python's cyclic garbage collector still visits every container object it tracks, again and again
-as a program allocates; a graph of a million nodes made of many small tracked objects makes every
-operation slower as the graph grows. So a Node keeps what it saved in tuples of arrays, numbers and
-version counters, which the collector stops tracking: per recorded operation it tracks only the Node
-and its tuple of parents.
+as a program allocates, so a graph of a million nodes made of many small tracked objects makes
+every operation slower as the graph grows. A Node therefore keeps what it saved in a tuple of arrays
+(which the collector stops tracking): per recorded operation it tracks only the Node and its tuple
+of parents, and no per-tensor bookkeeping object exists at all.
+
+In-place changes are counted per block of memory: :func:`bump` counts a change to the array that
+owns the memory (``array.base``, or the array itself), so every Tensor viewing that memory sees it.
+Only memory that was ever changed in place has an entry; it is dropped when that memory is freed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import weakref
@@ -24,37 +29,74 @@ from .ops.registry import Primitive
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# What changed each version counter last, by the counter's id (removed when the counter is freed).
-_CHANGES: dict[int, str] = {}
+# id of a memory owner -> how many in-place changes it has seen (absent: none).
+_VERSIONS: dict[int, int] = {}
+# id of a memory owner -> the in-place operation, and where in the user's code, that changed it last.
+_CHANGED_BY: dict[int, str] = {}
 
 
-def new_counter() -> np.ndarray:
-    """A version counter: how many in-place changes a Tensor's data has seen.
-
-    It is a one-entry int64 array rather than a Python object because arrays are invisible to the
-    cyclic garbage collector (see the module docstring). Tensors that view the same memory share it.
-    """
-    return np.zeros(1, dtype=np.int64)
+def _owner(array: np.ndarray) -> object:
+    base = array.base
+    return array if base is None else base
 
 
-def bump(counter: np.ndarray, operation: str) -> None:
-    """Count one in-place change made by ``operation`` at the caller's line of user code."""
-    counter[0] += 1
-    key = id(counter)
-    if key not in _CHANGES:
-        weakref.finalize(counter, _CHANGES.pop, key, None)
-    _CHANGES[key] = f"{operation} at {user_code_location()}"
+def _forget(key: int) -> None:
+    _VERSIONS.pop(key, None)
+    _CHANGED_BY.pop(key, None)
 
 
-def changed_by(counter: np.ndarray) -> str:
-    """The in-place operation, and where in the user's code, that last changed ``counter``."""
-    return _CHANGES.get(id(counter), "an in-place operation")
+def version_of(array: np.ndarray) -> int:
+    """How many in-place changes the memory of ``array`` has seen."""
+    return _VERSIONS.get(id(_owner(array)), 0) if _VERSIONS else 0
+
+
+def snapshot(arrays: tuple) -> tuple | None:
+    """The versions of the arrays among ``arrays`` now; None when all are 0 (the common case)."""
+    if not _VERSIONS:
+        return None
+    versions = tuple([_VERSIONS.get(id(_owner(a)), 0) if isinstance(a, np.ndarray) else 0 for a in arrays])
+    return versions if any(versions) else None
+
+
+def changed_since(arrays: tuple, versions: tuple | None) -> int | None:
+    """The position of the first array whose memory changed since ``snapshot`` gave ``versions``."""
+    if not _VERSIONS and versions is None:
+        return None
+    now = snapshot(arrays)
+    if now == versions:
+        return None
+    before = versions or (0,) * len(arrays)
+    current = now or (0,) * len(arrays)
+    return next(i for i, (a, b) in enumerate(zip(before, current)) if a != b)
+
+
+def bump(array: np.ndarray, operation: str) -> None:
+    """Count one in-place change of ``array``'s memory, made by ``operation`` at the user's line."""
+    owner = _owner(array)
+    key = id(owner)
+    if key not in _VERSIONS:
+        try:
+            weakref.finalize(owner, _forget, key)
+        except TypeError:  # memory owned by an object without weak references (bytes): keep the entry
+            pass
+    _VERSIONS[key] = _VERSIONS.get(key, 0) + 1
+    _CHANGED_BY[key] = f"{operation} at {user_code_location()}"
+
+
+def changed_by(array: np.ndarray) -> str:
+    """The in-place operation, and where in the user's code, that last changed ``array``'s memory."""
+    return _CHANGED_BY.get(id(_owner(array)), "an in-place operation")
+
+
+@functools.lru_cache(maxsize=1024)
+def _inside_package(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
 
 
 def user_code_location() -> str:
     """``file:line`` of the innermost frame outside the tapegrad package (where the user called in)."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while frame is not None and _inside_package(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
         return "<unknown>"
@@ -68,29 +110,28 @@ class Node:
         prim: the primitive that ran.
         parents: per input, the Node that produced it, the leaf Tensor itself, or None when no
             gradient flows to it.
-        saved: what the backward pass needs, as one tuple ``(inputs, counters, versions, ans,
-            ans_counter)`` (None once released):
-
-            * ``inputs``: per input, the array when the primitive's rules read input values
-              (``prim.saves_inputs``); otherwise None where the parent stands in for the input
-              (rules read only its ``shape``, ``ndim`` and ``dtype``), and constants as they are;
-            * ``counters``, ``versions``: the saved inputs' version counters and their values then;
-            * ``ans``, ``ans_counter``: the output array and its counter, when the rules read it.
-
-            One tuple of arrays and numbers, because the garbage collector stops tracking it and
-            a full collection then touches one object per node instead of five.
+        inputs: per input, what the rules receive (None once a backward pass released it): the
+            array when the primitive's rules read input values (``prim.saves_inputs``); otherwise
+            None where the parent stands in for the input (rules read only its ``shape``, ``ndim``
+            and ``dtype``), and constants as they are.
+        ans: the output array, when the rules read it (``prim.saves_ans``).
+        versions: the in-place versions of :meth:`saved_arrays` when they were saved; None when
+            all were 0.
         params: the primitive's keyword parameters (axis, shape, index, ...).
         shape, dtype: the output's shape and dtype.
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
     """
 
-    __slots__ = ("prim", "parents", "saved", "params", "shape", "dtype", "retained", "__weakref__")
+    __slots__ = ("prim", "parents", "inputs", "ans", "versions", "params", "shape", "dtype", "retained",
+                 "__weakref__")
 
-    def __init__(self, prim: Primitive, parents: tuple, saved: tuple, params: dict, shape: tuple,
-                 dtype: np.dtype) -> None:
+    def __init__(self, prim: Primitive, parents: tuple, inputs: tuple, ans: np.ndarray | None,
+                 versions: tuple | None, params: dict, shape: tuple, dtype: np.dtype) -> None:
         self.prim = prim
         self.parents = parents
-        self.saved = saved
+        self.inputs = inputs
+        self.ans = ans
+        self.versions = versions
         self.params = params
         self.shape = shape
         self.dtype = dtype
@@ -107,11 +148,17 @@ class Node:
     @property
     def released(self) -> bool:
         """Whether a backward pass already freed the values this node saved."""
-        return self.saved is None
+        return self.inputs is None
+
+    def saved_arrays(self) -> tuple:
+        """The values the rules read, whose versions :attr:`versions` records: the inputs (when
+        ``prim.saves_inputs``), then ``ans`` (when ``prim.saves_ans``)."""
+        inputs = self.inputs if self.prim.saves_inputs else ()
+        return inputs if self.ans is None else inputs + (self.ans,)
 
     def release(self) -> None:
         """Drop every saved value; a later backward through this node raises GraphReleasedError."""
-        self.saved = None
+        self.inputs = self.ans = None
 
     def __repr__(self) -> str:
         return f"<{self.prim.name} node, output shape {self.shape}>"

@@ -19,7 +19,7 @@ from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import Node, bump, new_counter
+from .graph import _VERSIONS, Node, bump, snapshot, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -78,39 +78,29 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)
     result.data = out
-    result.grad = result._node = result.name = result._version = None
+    result.grad = result._node = result.name = None
     result.requires_grad = False
-    if prim.is_view and isinstance(args[0], Tensor) and np.may_share_memory(out, arrays[0]):
-        result._version = args[0]._counter()
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
         return result
     if prim.saves_inputs:
-        counters = []
-        versions = []
-        for arg in args:
-            if isinstance(arg, Tensor):
-                counter = arg._version
-                if counter is None:
-                    counter = arg._version = new_counter()
-                counters.append(counter)
-                versions.append(counter[0])
-            else:
-                counters.append(None)
-                versions.append(0)
-        saved = (tuple(arrays), tuple(counters), tuple(versions), None, None)
+        inputs = tuple(arrays)
     else:
         # The parent stands in for an input whose values the rules do not read.
         for position, parent in enumerate(parents):
             if parent is not None:
                 arrays[position] = None
-        saved = (tuple(arrays), None, None, None, None)
-    if prim.saves_ans:
-        saved = saved[:3] + (out, result._counter())
-    result._node = Node(prim, tuple(parents), saved, params or _NO_PARAMS, out.shape, out.dtype)
+        inputs = tuple(arrays)
+    node = Node(prim, tuple(parents), inputs, out if prim.saves_ans else None, None,
+                params or _NO_PARAMS, _SHAPES.setdefault(out.shape, out.shape), out.dtype)
+    if _VERSIONS:  # some memory was changed in place before: remember the versions we read
+        node.versions = snapshot(node.saved_arrays())
+    result._node = node
     result.requires_grad = True
     return result
 
 
+# One tuple per distinct shape, shared by every Node with that output shape.
+_SHAPES: dict[tuple, tuple] = {}
 _NO_PARAMS: dict = {}
 _new_tensor = object.__new__
 
@@ -147,7 +137,7 @@ class Tensor:
         name: a label shown in errors and graph pictures.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
     __array_ufunc__ = None  # NumPy operators defer to Tensor's, so ``array * tensor`` is a Tensor.
     __hash__ = object.__hash__
 
@@ -157,7 +147,6 @@ class Tensor:
         self.requires_grad = False
         self._node: Node | None = None
         self.name = name
-        self._version: np.ndarray | None = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -169,7 +158,6 @@ class Tensor:
         tensor.requires_grad = False
         tensor._node = None
         tensor.name = None
-        tensor._version = None
         return tensor
 
     # -- attributes ------------------------------------------------------------------------------
@@ -189,13 +177,7 @@ class Tensor:
     @property
     def version(self) -> int:
         """How many in-place changes this tensor's data has seen."""
-        return 0 if self._version is None else int(self._version[0])
-
-    def _counter(self) -> np.ndarray:
-        """This tensor's version counter (see :func:`tapegrad.graph.new_counter`), made on first use."""
-        if self._version is None:
-            self._version = new_counter()
-        return self._version
+        return version_of(self.data)
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shared, not copied)."""
@@ -217,9 +199,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut from the graph (it does not require grad)."""
-        out = Tensor._make(self.data)
-        out._version = self._counter()
-        return out
+        return Tensor._make(self.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns the tensor.
@@ -372,7 +352,7 @@ class Tensor:
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
                              f"value: {_describe(value)} (NumPy says: {exc})") from None
-        bump(self._counter(), label)
+        bump(self.data, label)
         return self
 
     def __iadd__(self, other: Any) -> Tensor: return self._in_place(A.add, "+= (add_)", other)

@@ -38,8 +38,6 @@ class Primitive:
         saves_inputs: the rules read the inputs' values; otherwise they receive, in place of each
             input, what produced it (a Node or a leaf Tensor), and read only its shape and dtype.
         saves_ans: the rules read the output's value.
-        is_view: the output may share memory with the first input (reshape, transpose, ...); it then
-            shares that input's version counter, so an in-place change to either is seen by both.
         variadic: the primitive takes any number of inputs (concatenate, einsum); its rules receive
             the input's position as the keyword ``argnum``.
         expects: what valid inputs look like, quoted in error messages.
@@ -51,7 +49,6 @@ class Primitive:
     jvps: tuple[Rule | None, ...] | None = None
     saves_inputs: bool = True
     saves_ans: bool = False
-    is_view: bool = False
     variadic: bool = False
     expects: str = ""
     doc: str = field(default="", repr=False)

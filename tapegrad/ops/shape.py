@@ -104,21 +104,21 @@ reshape = Primitive(
     "reshape", np.reshape,
     vjps=(lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.reshape(t, shape=shape),),
-    saves_inputs=False, is_view=True, expects=SHAPES,
+    saves_inputs=False, expects=SHAPES,
 )
 
 transpose = Primitive(
     "transpose", _transpose_forward,
     vjps=(lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inverse_axes(axes, x.ndim)),),
     jvps=(lambda xp, t, ans, x, axes=None: xp.transpose(t, axes=axes),),
-    saves_inputs=False, is_view=True, expects="a permutation of the axes",
+    saves_inputs=False, expects="a permutation of the axes",
 )
 
 broadcast_to = Primitive(
     "broadcast_to", np.broadcast_to,
     vjps=(lambda xp, g, ans, x, shape: xp.sum_to(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.broadcast_to(t, shape=shape),),
-    saves_inputs=False, is_view=True, expects="a target shape the input broadcasts to",
+    saves_inputs=False, expects="a target shape the input broadcasts to",
 )
 
 sum_to = Primitive(
@@ -132,7 +132,7 @@ getitem = Primitive(
     "getitem", _getitem,
     vjps=(lambda xp, g, ans, x, index: xp.scatter_add(g, index=index, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, index: xp.getitem(t, index=index),),
-    saves_inputs=False, is_view=True, expects="an index within the tensor's shape",
+    saves_inputs=False, expects="an index within the tensor's shape",
 )
 
 scatter_add = Primitive(
@@ -169,7 +169,7 @@ flip = Primitive(
     "flip", np.flip,
     vjps=(lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis),),
     jvps=(lambda xp, t, ans, x, axis=None: xp.flip(t, axis=axis),),
-    saves_inputs=False, is_view=True, expects="valid axes",
+    saves_inputs=False, expects="valid axes",
 )
 
 astype = Primitive(

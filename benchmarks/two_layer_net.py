@@ -1,0 +1,87 @@
+"""Workload 2: the lectures' two-layer net (N=64, D_in=1000, H=100, D_out=10, float64), ms per step.
+
+One training step (forward, backward, SGD update) in tapegrad, in the lecture's hand-written NumPy,
+and in PyTorch eager, measured interleaved so that the machine's noise hits all three alike.
+
+Run: ``python benchmarks/two_layer_net.py [--repeats 300]``
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import tapegrad as tg
+
+from common import interleaved_medians, torch_or_none
+
+N, D_IN, H, D_OUT = 64, 1000, 100, 10
+LR = 1e-4
+
+
+def make_steps(torch):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))
+    w1, w2 = rng.standard_normal((D_IN, H)) * 0.01, rng.standard_normal((H, D_OUT)) * 0.01
+    np_w = [w1.copy(), w2.copy()]
+
+    def numpy_step():
+        w1, w2 = np_w
+        h = 1 / (1 + np.exp(-x.dot(w1)))
+        y_pred = h.dot(w2)
+        loss = np.square(y_pred - y).sum()
+        grad_y_pred = 2.0 * (y_pred - y)
+        grad_w2 = h.T.dot(grad_y_pred)
+        grad_h = grad_y_pred.dot(w2.T)
+        grad_w1 = x.T.dot(grad_h * h * (1 - h))
+        w1 -= LR * grad_w1
+        w2 -= LR * grad_w2
+        return loss
+
+    tx, ty = tg.tensor(x), tg.tensor(y)
+    tw1, tw2 = tg.tensor(w1, requires_grad=True), tg.tensor(w2, requires_grad=True)
+
+    def tapegrad_step():
+        nonlocal tw1, tw2  # -= on a Tensor updates it in place and rebinds the same object
+        loss = (((tx @ tw1).sigmoid() @ tw2 - ty) ** 2).sum()
+        loss.backward()
+        with tg.no_grad():
+            tw1 -= LR * tw1.grad
+            tw2 -= LR * tw2.grad
+        tw1.grad = tw2.grad = None
+        return loss
+
+    steps = {"numpy by hand": numpy_step, "tapegrad": tapegrad_step}
+    if torch is not None:
+        px, py = torch.tensor(x), torch.tensor(y)
+        pw1, pw2 = torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)
+
+        def torch_step():
+            nonlocal pw1, pw2
+            loss = ((torch.sigmoid(px @ pw1) @ pw2 - py) ** 2).sum()
+            loss.backward()
+            with torch.no_grad():
+                pw1 -= LR * pw1.grad
+                pw2 -= LR * pw2.grad
+            pw1.grad = pw2.grad = None
+            return loss
+
+        steps["pytorch eager"] = torch_step
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=300)
+    args = parser.parse_args()
+    steps = make_steps(torch_or_none())
+    medians = interleaved_medians(steps, args.repeats, warmup=10)
+    print(f"two-layer net (N={N}, D_in={D_IN}, H={H}, D_out={D_OUT}, float64): ms per training step, "
+          f"median of {args.repeats} interleaved")
+    for name, seconds in medians.items():
+        print(f"  {name:14s} {seconds * 1e3:7.3f} ms   ({seconds / medians['numpy by hand']:.2f}x numpy by hand)")
+
+
+if __name__ == "__main__":
+    main()
