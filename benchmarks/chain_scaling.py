@@ -9,6 +9,8 @@ Run: ``python benchmarks/chain_scaling.py [--max-exponent 6] [--torch]``
 
 from __future__ import annotations
 
+import single_thread  # noqa: F401  (first: pins every library to one thread before it loads)
+
 import argparse
 import json
 import resource

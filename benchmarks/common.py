@@ -7,18 +7,22 @@ import time
 from collections.abc import Callable
 
 
-def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """The median wall time of each ``run()``, timed in turn within every repeat so that the
-    machine's noise falls on all of them alike."""
-    for _ in range(warmup):
-        for run in runs.values():
-            run()
+def medians(runs: dict[str, Callable[[], object]], repeats: int, rounds: int = 3, warmup: int = 3) -> dict[str, float]:
+    """The median wall time of each ``run()`` over ``rounds * repeats`` calls.
+
+    Each round times every implementation in turn, ``repeats`` calls in a row after ``warmup``
+    untimed ones, so a noisy moment of the machine falls on all of them, while each still runs
+    with its own data in the caches (as it would in a real training loop).
+    """
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(warmup):
+                run()
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -28,4 +32,5 @@ def torch_or_none():
         import torch
     except ImportError:
         return None
+    torch.set_num_threads(1)
     return torch

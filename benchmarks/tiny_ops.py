@@ -8,13 +8,15 @@ Run: ``python benchmarks/tiny_ops.py [--repeats 30]``
 
 from __future__ import annotations
 
+import single_thread  # noqa: F401  (first: pins every library to one thread before it loads)
+
 import argparse
 
 import numpy as np
 
 import tapegrad as tg
 
-from common import interleaved_medians, torch_or_none
+from common import medians, torch_or_none
 
 REPEATS_OF_BLOCK = 250
 NODES = 4 * REPEATS_OF_BLOCK
@@ -72,9 +74,9 @@ def main() -> None:
     if torch is not None:
         tt = [torch.tensor(v, requires_grad=True) for v in start]
         runs["pytorch eager"] = lambda: torch_chain(torch, *tt)
-    results = interleaved_medians(runs, args.repeats)
+    results = medians(runs, args.repeats)
     print(f"tiny ops: {NODES} elementwise nodes, shape (1,), float64, forward + backward, "
-          f"median of {args.repeats}")
+          f"median of {3 * args.repeats} runs in 3 rounds")
     for name, seconds in results.items():
         print(f"  {name:14s} {seconds / NODES * 1e6:6.2f} us/node")
     if torch is None:

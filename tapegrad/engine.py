@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import GraphReleasedError, InPlaceError
 from .grad_mode import is_grad_enabled, set_grad_enabled
-from .graph import _VERSIONS, Node, changed_by, changed_since, version_of
+from .graph import _VERSIONS, ALL_PARENTS, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
 
@@ -33,12 +33,13 @@ def count_consumers(roots: Sequence[Node]) -> dict[Node, int]:
     while stack:
         node = stack.pop()
         for parent in node.parents:
-            if type(parent) is Node:
-                if parent in consumers:
-                    consumers[parent] += 1
-                else:
+            if parent.__class__ is Node:
+                count = consumers.get(parent)
+                if count is None:
                     consumers[parent] = 1
                     stack.append(parent)
+                else:
+                    consumers[parent] = count + 1
     return consumers
 
 
@@ -100,23 +101,32 @@ def _propagate(node: Node, grad: Any, grads: dict, wanted, xp: Namespace, create
             inputs = tuple([xp.reattach(value, parent) for value, parent in zip(saved, parents)])
         else:
             inputs = saved
-    else:  # the parents stand in for the inputs; rules read only their shapes and dtypes
+    elif saved is ALL_PARENTS:  # the parents stand in for the inputs; rules read only shapes and dtypes
+        inputs = parents
+    else:
         inputs = tuple([value if parent is None else parent for value, parent in zip(saved, parents)])
     if create_graph and prim.saves_ans:
         ans = xp.call(prim, *inputs, **node.params)
-    rules = prim.vjp_rules(len(saved)) if prim.variadic else prim.vjps
+    rules = prim.vjp_rules(len(parents)) if prim.variadic else prim.vjps
     params = node.params
+    # Only between several inputs can shapes broadcast or dtypes promote; a one-input rule returns
+    # its gradient in the input's shape and dtype.
+    several = len(parents) > 1
     position = -1
     for parent in parents:
         position += 1
         if parent is None or (wanted is not None and parent not in wanted):
             continue
-        g = rules[position](xp, grad, ans, *inputs, **params)
-        target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
-        if g.shape != target.shape:  # undo broadcasting, for every primitive, here only
-            g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
-        if g.dtype != target.dtype:
-            g = xp.astype(g, dtype=target.dtype)
+        if params:
+            g = rules[position](xp, grad, ans, *inputs, **params)
+        else:
+            g = rules[position](xp, grad, ans, *inputs)
+        if several:  # undo broadcasting and dtype promotion between inputs, for every primitive, here
+            target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
+            if g.shape != target.shape:
+                g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
+            if g.dtype is not target.dtype and g.dtype != target.dtype:  # dtypes are mostly singletons
+                g = xp.astype(g, dtype=target.dtype)
         previous = grads.get(parent)
         grads[parent] = g if previous is None else previous + g
 

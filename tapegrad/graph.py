@@ -103,6 +103,10 @@ def user_code_location() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+#: ``Node.inputs`` of a primitive that does not save inputs when every input has a parent.
+ALL_PARENTS: tuple = ()
+
+
 class Node:
     """One recorded operation.
 
@@ -113,7 +117,8 @@ class Node:
         inputs: per input, what the rules receive (None once a backward pass released it): the
             array when the primitive's rules read input values (``prim.saves_inputs``); otherwise
             None where the parent stands in for the input (rules read only its ``shape``, ``ndim``
-            and ``dtype``), and constants as they are.
+            and ``dtype``), and constants as they are; :data:`ALL_PARENTS` when every parent
+            stands in.
         ans: the output array, when the rules read it (``prim.saves_ans``).
         versions: the in-place versions of :meth:`saved_arrays` when they were saved; None when
             all were 0.

@@ -19,7 +19,7 @@ from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import _VERSIONS, Node, bump, snapshot, version_of
+from .graph import _VERSIONS, ALL_PARENTS, Node, bump, snapshot, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -59,7 +59,8 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     """
     arrays = []
     parents = []
-    recording = False
+    recording = False  # some input requires grad
+    constant = False  # some input does not
     for arg in args:
         if isinstance(arg, Tensor):
             arrays.append(arg.data)
@@ -70,6 +71,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         else:
             arrays.append(arg)
         parents.append(None)
+        constant = True
     try:
         out = prim.forward(*arrays, **params)
     except (ValueError, TypeError, IndexError) as exc:
@@ -84,14 +86,17 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         return result
     if prim.saves_inputs:
         inputs = tuple(arrays)
+    elif not constant:
+        inputs = ALL_PARENTS  # every parent stands in for its input: nothing to keep
     else:
         # The parent stands in for an input whose values the rules do not read.
         for position, parent in enumerate(parents):
             if parent is not None:
                 arrays[position] = None
         inputs = tuple(arrays)
+    shape = out.shape
     node = Node(prim, tuple(parents), inputs, out if prim.saves_ans else None, None,
-                params or _NO_PARAMS, _SHAPES.setdefault(out.shape, out.shape), out.dtype)
+                params or _NO_PARAMS, _SHAPES.setdefault(shape, shape), out.dtype)
     if _VERSIONS:  # some memory was changed in place before: remember the versions we read
         node.versions = snapshot(node.saved_arrays())
     result._node = node
