@@ -7,23 +7,40 @@ import time
 from collections.abc import Callable
 
 
-def medians(runs: dict[str, Callable[[], object]], repeats: int, rounds: int = 3, warmup: int = 3) -> dict[str, float]:
-    """The median wall time of each ``run()`` over ``rounds * repeats`` calls.
+def compare(runs: dict[str, Callable[[], object]], rounds: int, block: int = 5, warmup: int = 3
+            ) -> tuple[dict[str, float], dict[str, float]]:
+    """Time each ``run()`` in many short rounds and compare them round by round.
 
-    Each round times every implementation in turn, ``repeats`` calls in a row after ``warmup``
-    untimed ones, so a noisy moment of the machine falls on all of them, while each still runs
-    with its own data in the caches (as it would in a real training loop).
+    This machine's speed drifts by up to 2x over seconds, so a single long block per
+    implementation compares them at different speeds. Each round runs every implementation
+    ``block`` times in a row (in a rotating order, each with its own data warm in the caches);
+    the ratio of two implementations is taken within each round, where the drift is shared.
+
+    Returns:
+        The median seconds per call of each implementation over all calls, and the median over the
+        rounds of each implementation's time relative to the first one in ``runs``.
     """
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            for _ in range(warmup):
-                run()
-            for _ in range(repeats):
+    names = list(runs)
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(rounds):
+        order = names[round_number % len(names):] + names[:round_number % len(names)]
+        this_round = {}
+        for name in order:
+            times = []
+            for _ in range(block):
                 start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+                runs[name]()
+                times.append(time.perf_counter() - start)
+            samples[name].extend(times)
+            this_round[name] = statistics.median(times)
+        for name in names:
+            ratios[name].append(this_round[name] / this_round[names[0]])
+    return ({name: statistics.median(t) for name, t in samples.items()},
+            {name: statistics.median(r) for name, r in ratios.items()})
 
 
 def torch_or_none():

@@ -3,7 +3,7 @@
 ``y = sin(y * a + b) * c`` repeated 250 times (4 nodes each), forward and backward, in microseconds
 per node; tapegrad beside the same chain in NumPy written by hand and in PyTorch eager.
 
-Run: ``python benchmarks/tiny_ops.py [--repeats 30]``
+Run: ``python benchmarks/tiny_ops.py [--rounds 40]``
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 import tapegrad as tg
 
-from common import medians, torch_or_none
+from common import compare, torch_or_none
 
 REPEATS_OF_BLOCK = 250
 NODES = 4 * REPEATS_OF_BLOCK
@@ -63,7 +63,7 @@ def torch_chain(torch, x0, a, b, c):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     start = [np.array([v]) for v in (0.5, 0.9, 0.1, 1.1)]
     tensors = [tg.tensor(v, requires_grad=True) for v in start]
@@ -74,16 +74,15 @@ def main() -> None:
     if torch is not None:
         tt = [torch.tensor(v, requires_grad=True) for v in start]
         runs["pytorch eager"] = lambda: torch_chain(torch, *tt)
-    results = medians(runs, args.repeats)
-    print(f"tiny ops: {NODES} elementwise nodes, shape (1,), float64, forward + backward, "
-          f"median of {3 * args.repeats} runs in 3 rounds")
-    for name, seconds in results.items():
-        print(f"  {name:14s} {seconds / NODES * 1e6:6.2f} us/node")
+    seconds, ratio = compare(runs, args.rounds)
+    print(f"tiny ops: {NODES} elementwise nodes, shape (1,), float64, forward + backward; medians over "
+          f"{args.rounds} rounds of 5 runs")
+    for name in runs:
+        print(f"  {name:14s} {seconds[name] / NODES * 1e6:6.2f} us/node   ({ratio[name]:.2f}x numpy by hand)")
     if torch is None:
         print("  pytorch eager  (not installed: pip install torch==2.13.0)")
     else:
-        print(f"  tapegrad / pytorch = {results['tapegrad'] / results['pytorch eager']:.2f}, "
-              f"tapegrad / numpy by hand = {results['tapegrad'] / results['numpy by hand']:.2f}")
+        print(f"  tapegrad / pytorch eager = {ratio['tapegrad'] / ratio['pytorch eager']:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 One training step (forward, backward, SGD update) in tapegrad, in the lecture's hand-written NumPy,
 and in PyTorch eager, measured interleaved so that the machine's noise hits all three alike.
 
-Run: ``python benchmarks/two_layer_net.py [--repeats 300]``
+Run: ``python benchmarks/two_layer_net.py [--rounds 40]``
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 import tapegrad as tg
 
-from common import medians, torch_or_none
+from common import compare, torch_or_none
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 LR = 1e-4
@@ -75,14 +75,14 @@ def make_steps(torch):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     steps = make_steps(torch_or_none())
-    times = medians(steps, args.repeats, warmup=10)
-    print(f"two-layer net (N={N}, D_in={D_IN}, H={H}, D_out={D_OUT}, float64): ms per training step, "
-          f"median of {3 * args.repeats} steps in 3 rounds")
-    for name, seconds in times.items():
-        print(f"  {name:14s} {seconds * 1e3:7.3f} ms   ({seconds / times['numpy by hand']:.2f}x numpy by hand)")
+    seconds, ratio = compare(steps, args.rounds, block=10, warmup=10)
+    print(f"two-layer net (N={N}, D_in={D_IN}, H={H}, D_out={D_OUT}, float64): ms per training step; "
+          f"medians over {args.rounds} rounds of 10 steps")
+    for name in steps:
+        print(f"  {name:14s} {seconds[name] * 1e3:7.3f} ms   ({ratio[name]:.2f}x numpy by hand)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Milliseconds per training step and the peak memory a step allocates above the pa
 tapegrad, NumPy written by hand and PyTorch eager (time only: its allocations are not visible to
 Python's tracemalloc, which measures the other two).
 
-Run: ``python benchmarks/wide_mlp.py [--repeats 20]``
+Run: ``python benchmarks/wide_mlp.py [--rounds 8]``
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 import tapegrad as tg
 
-from common import medians, torch_or_none
+from common import compare, torch_or_none
 
 BATCH, D_IN, HIDDEN, CLASSES = 64, 4096, 4096, 10
 LR = 0.01
@@ -95,7 +95,7 @@ def peak_bytes(step) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     x, labels, start = make_problem()
     np_params = [p.copy() for p in start]
@@ -110,13 +110,13 @@ def main() -> None:
         steps["pytorch eager"] = lambda: torch_step(torch, px, plabels, t_params)
     losses = {name: float(np.asarray(_detached(step()))) for name, step in steps.items()}
     assert max(losses.values()) - min(losses.values()) < 1e-4, losses
-    times = medians(steps, args.repeats, rounds=2, warmup=1)
+    seconds, ratio = compare(steps, args.rounds, block=2, warmup=1)
     memory = {name: peak_bytes(steps[name]) for name in ("numpy by hand", "tapegrad")}
     params_mb = sum(p.nbytes for p in start) / 2**20
     print(f"wide MLP (float32, batch {BATCH}, {D_IN}-{HIDDEN}-{CLASSES}, ReLU, cross-entropy, SGD): "
-          f"median of {2 * args.repeats} steps in 2 rounds; parameters {params_mb:.1f} MiB")
-    for name, seconds in times.items():
-        line = f"  {name:14s} {seconds * 1e3:8.1f} ms/step ({seconds / times['numpy by hand']:.2f}x numpy by hand)"
+          f"medians over {args.rounds} rounds of 2 steps; parameters {params_mb:.1f} MiB")
+    for name in steps:
+        line = f"  {name:14s} {seconds[name] * 1e3:8.1f} ms/step ({ratio[name]:.2f}x numpy by hand)"
         if name in memory:
             line += (f", peak {memory[name] / 2**20:6.1f} MiB above the parameters "
                      f"({memory[name] / memory['numpy by hand']:.2f}x)")
