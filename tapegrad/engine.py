@@ -85,50 +85,34 @@ def _released_error(node: Node) -> GraphReleasedError:
         "backward. Pass retain_graph=True to the first backward() (or autograd.grad) to keep them.")
 
 
-def _propagate(node: Node, grad: Any, grads: dict, wanted, xp: Namespace, create_graph: bool) -> None:
-    """Run ``node``'s VJP rules on its summed output gradient and add the results to ``grads``."""
-    prim = node.prim
-    if node.inputs is None:
-        raise _released_error(node)
-    saved, ans = node.inputs, node.ans
-    if _VERSIONS or node.versions is not None:
-        changed = changed_since(node.saved_arrays(), node.versions)
-        if changed is not None:
-            raise _in_place_error(node, changed)
-    parents = node.parents
-    if prim.saves_inputs:
-        if create_graph:
-            inputs = tuple([xp.reattach(value, parent) for value, parent in zip(saved, parents)])
-        else:
-            inputs = saved
-    elif saved is ALL_PARENTS:  # the parents stand in for the inputs; rules read only shapes and dtypes
-        inputs = parents
+def _rule_inputs(node: Node, xp: Namespace, create_graph: bool) -> tuple[tuple, Any]:
+    """What ``node``'s rules receive as inputs and ``ans``.
+
+    The saved arrays; or, where the rules read only shapes, the parents standing in for the inputs;
+    or, when the backward pass is recorded, Tensors on the graph (and ``ans`` recomputed from them,
+    so that it too is differentiable).
+    """
+    saved, parents, prim = node.inputs, node.parents, node.prim
+    if not prim.saves_inputs:
+        inputs = parents if saved is ALL_PARENTS else \
+            tuple([value if parent is None else parent for value, parent in zip(saved, parents)])
+    elif create_graph:
+        inputs = tuple([xp.reattach(value, parent) for value, parent in zip(saved, parents)])
     else:
-        inputs = tuple([value if parent is None else parent for value, parent in zip(saved, parents)])
+        inputs = saved
     if create_graph and prim.saves_ans:
-        ans = xp.call(prim, *inputs, **node.params)
-    rules = prim.vjp_rules(len(parents)) if prim.variadic else prim.vjps
-    params = node.params
-    # Only between several inputs can shapes broadcast or dtypes promote; a one-input rule returns
-    # its gradient in the input's shape and dtype.
-    several = len(parents) > 1
-    position = -1
-    for parent in parents:
-        position += 1
-        if parent is None or (wanted is not None and parent not in wanted):
-            continue
-        if params:
-            g = rules[position](xp, grad, ans, *inputs, **params)
-        else:
-            g = rules[position](xp, grad, ans, *inputs)
-        if several:  # undo broadcasting and dtype promotion between inputs, for every primitive, here
-            target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
-            if g.shape != target.shape:
-                g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
-            if g.dtype is not target.dtype and g.dtype != target.dtype:  # dtypes are mostly singletons
-                g = xp.astype(g, dtype=target.dtype)
-        previous = grads.get(parent)
-        grads[parent] = g if previous is None else previous + g
+        return inputs, xp.call(prim, *inputs, **node.params)
+    return inputs, node.ans
+
+
+def _match_input(g: Any, parent: Any, xp: Namespace, create_graph: bool) -> Any:
+    """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value."""
+    target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
+    if g.shape != target.shape:
+        g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
+    if g.dtype is not target.dtype and g.dtype != target.dtype:  # dtypes are mostly singletons
+        g = xp.astype(g, dtype=target.dtype)
+    return g
 
 
 def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
@@ -168,17 +152,47 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     try:
         while ready:
             node = ready.pop()
+            parents = node.parents
             grad = grads.pop(node, None)
-            if grad is not None:
-                if node.retained is not None or (targets is not None and node in targets):
-                    results[node] = grad
-                if wanted is None or node in wanted:
-                    _propagate(node, grad, grads, wanted, xp, create_graph)
-            for parent in node.parents:
+            if grad is not None and (node.retained is not None or (targets is not None and node in targets)):
+                results[node] = grad
+            apply_rules = grad is not None and (wanted is None or node in wanted)
+            if apply_rules:
+                if node.inputs is None:
+                    raise _released_error(node)
+                if _VERSIONS or node.versions is not None:
+                    changed = changed_since(node.saved_arrays(), node.versions)
+                    if changed is not None:
+                        raise _in_place_error(node, changed)
+                prim = node.prim
+                if prim.saves_inputs and not create_graph:  # the fast path: saved arrays as they are
+                    inputs, ans = node.inputs, node.ans
+                else:
+                    inputs, ans = _rule_inputs(node, xp, create_graph)
+                rules = prim.vjp_rules(len(parents)) if prim.variadic else prim.vjps
+                params = node.params
+                # Only between several inputs can shapes broadcast or dtypes promote; a rule of a
+                # one-input primitive returns its gradient in the input's shape and dtype.
+                several = len(parents) > 1
+            position = -1
+            for parent in parents:
+                position += 1
+                if parent is None:
+                    continue
+                if apply_rules and (wanted is None or parent in wanted):
+                    # The chain rule: this input's gradient is the VJP of the node's output gradient.
+                    if params:
+                        g = rules[position](xp, grad, ans, *inputs, **params)
+                    else:
+                        g = rules[position](xp, grad, ans, *inputs)
+                    if several:
+                        g = _match_input(g, parent, xp, create_graph)
+                    previous = grads.get(parent)
+                    grads[parent] = g if previous is None else previous + g  # several uses add up
                 if parent.__class__ is Node:
                     count = consumers[parent] - 1
                     consumers[parent] = count
-                    if count == 0:
+                    if count == 0:  # every gradient flowing into it has now been summed
                         ready.append(parent)
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
