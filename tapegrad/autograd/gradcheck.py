@@ -136,7 +136,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
             entry = np.unravel_index(worst[1], x.shape) if x.ndim else ()
             raise GradcheckError(
                 f"gradcheck: input {checked[k]} (shape {x.shape}), entry {tuple(int(i) for i in entry)}, "
-                f"output entry {int(worst[0])}: analytical {a[worst]!r} vs numerical {n[worst]!r} "
+                f"output entry {int(worst[0])}: analytical {float(a[worst])!r} vs numerical {float(n[worst])!r} "
                 f"(atol={atol}, rtol={rtol})")
     return True
 
