@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import GraphReleasedError, InPlaceError
 from .grad_mode import is_grad_enabled, set_grad_enabled
-from .graph import _VERSIONS, ALL_PARENTS, Node, changed_by, changed_since, version_of
+from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
 
@@ -70,11 +70,10 @@ def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> se
 def _in_place_error(node: Node, position: int) -> InPlaceError:
     arrays = node.saved_arrays()
     array = arrays[position]
-    was = node.versions[position] if node.versions else 0
     what = "its output" if node.ans is not None and position == len(arrays) - 1 else f"its input {position}"
     return InPlaceError(
-        f"backward through '{node.name}': {what} (shape {array.shape}, {array.dtype}) was saved at "
-        f"version {was} but is now at version {version_of(array)}: it was changed in place by "
+        f"backward through '{node.name}': {what} (shape {array.shape}, {array.dtype}) was changed in "
+        f"place after '{node.name}' saved it (it is now at version {version_of(array)}), by "
         f"{changed_by(array)}. '{node.name}' needs the original value for its gradient; use an "
         "out-of-place operation (e.g. 'y = y + 1' instead of 'y += 1') or .clone() before changing it.")
 
@@ -160,20 +159,24 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if apply_rules:
                 if node.inputs is None:
                     raise _released_error(node)
-                if _VERSIONS or node.versions is not None:
-                    changed = changed_since(node.saved_arrays(), node.versions)
+                if CLOCK.now != node.clock:  # something was changed in place since the node saved
+                    changed = changed_since(node.saved_arrays(), node.clock)
                     if changed is not None:
                         raise _in_place_error(node, changed)
                 prim = node.prim
-                if prim.saves_inputs and not create_graph:  # the fast path: saved arrays as they are
+                if create_graph:
+                    inputs, ans = _rule_inputs(node, xp, create_graph)
+                elif prim.saves_inputs:  # the fast path: the saved arrays as they are
                     inputs, ans = node.inputs, node.ans
+                elif node.inputs is ALL_PARENTS:  # rules that read only shapes get the parents
+                    inputs, ans = parents, node.ans
                 else:
                     inputs, ans = _rule_inputs(node, xp, create_graph)
                 rules = prim.vjp_rules(len(parents)) if prim.variadic else prim.vjps
                 params = node.params
-                # Only between several inputs can shapes broadcast or dtypes promote; a rule of a
-                # one-input primitive returns its gradient in the input's shape and dtype.
-                several = len(parents) > 1
+                # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
+                # one-input primitive returns its gradient in the input's shape and dtype).
+                several = not node.exact and len(parents) > 1
             position = -1
             for parent in parents:
                 position += 1

@@ -13,7 +13,8 @@ of parents, and no per-tensor bookkeeping object exists at all.
 
 In-place changes are counted per block of memory: :func:`bump` counts a change to the array that
 owns the memory (``array.base``, or the array itself), so every Tensor viewing that memory sees it.
-Only memory that was ever changed in place has an entry; it is dropped when that memory is freed.
+A global :data:`CLOCK` counts all in-place changes; a Node records it, and backward looks closer only
+when the clock moved since (in a training loop: never between forward and backward).
 """
 
 from __future__ import annotations
@@ -29,9 +30,21 @@ from .ops.registry import Primitive
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# id of a memory owner -> how many in-place changes it has seen (absent: none).
+class _Clock:
+    """Counts every in-place change anywhere; a Node remembers the count when it saved its values."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0
+
+
+CLOCK = _Clock()
+# By id of a memory owner (an array that owns its memory, or whatever a view's ``base`` is): how
+# many in-place changes it has seen, the CLOCK when it last changed, and which operation did it.
+# Only memory that was ever changed in place has entries; they are dropped when it is freed.
 _VERSIONS: dict[int, int] = {}
-# id of a memory owner -> the in-place operation, and where in the user's code, that changed it last.
+_CHANGED_AT: dict[int, int] = {}
 _CHANGED_BY: dict[int, str] = {}
 
 
@@ -42,32 +55,13 @@ def _owner(array: np.ndarray) -> object:
 
 def _forget(key: int) -> None:
     _VERSIONS.pop(key, None)
+    _CHANGED_AT.pop(key, None)
     _CHANGED_BY.pop(key, None)
 
 
 def version_of(array: np.ndarray) -> int:
     """How many in-place changes the memory of ``array`` has seen."""
     return _VERSIONS.get(id(_owner(array)), 0) if _VERSIONS else 0
-
-
-def snapshot(arrays: tuple) -> tuple | None:
-    """The versions of the arrays among ``arrays`` now; None when all are 0 (the common case)."""
-    if not _VERSIONS:
-        return None
-    versions = tuple([_VERSIONS.get(id(_owner(a)), 0) if isinstance(a, np.ndarray) else 0 for a in arrays])
-    return versions if any(versions) else None
-
-
-def changed_since(arrays: tuple, versions: tuple | None) -> int | None:
-    """The position of the first array whose memory changed since ``snapshot`` gave ``versions``."""
-    if not _VERSIONS and versions is None:
-        return None
-    now = snapshot(arrays)
-    if now == versions:
-        return None
-    before = versions or (0,) * len(arrays)
-    current = now or (0,) * len(arrays)
-    return next(i for i, (a, b) in enumerate(zip(before, current)) if a != b)
 
 
 def bump(array: np.ndarray, operation: str) -> None:
@@ -79,8 +73,18 @@ def bump(array: np.ndarray, operation: str) -> None:
             weakref.finalize(owner, _forget, key)
         except TypeError:  # memory owned by an object without weak references (bytes): keep the entry
             pass
+    CLOCK.now += 1
     _VERSIONS[key] = _VERSIONS.get(key, 0) + 1
+    _CHANGED_AT[key] = CLOCK.now
     _CHANGED_BY[key] = f"{operation} at {user_code_location()}"
+
+
+def changed_since(arrays: tuple, clock: int) -> int | None:
+    """The position of the first of ``arrays`` whose memory was changed in place after ``clock``."""
+    for position, array in enumerate(arrays):
+        if isinstance(array, np.ndarray) and _CHANGED_AT.get(id(_owner(array)), 0) > clock:
+            return position
+    return None
 
 
 def changed_by(array: np.ndarray) -> str:
@@ -108,7 +112,8 @@ ALL_PARENTS: tuple = ()
 
 
 class Node:
-    """One recorded operation.
+    """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply`, which fills
+    the slots directly (the hot path of every operation: no ``__init__`` call).
 
     Attributes:
         prim: the primitive that ran.
@@ -120,27 +125,17 @@ class Node:
             and ``dtype``), and constants as they are; :data:`ALL_PARENTS` when every parent
             stands in.
         ans: the output array, when the rules read it (``prim.saves_ans``).
-        versions: the in-place versions of :meth:`saved_arrays` when they were saved; None when
-            all were 0.
+        clock: ``CLOCK.now`` when the node saved its values; if an in-place change happened since,
+            backward checks that none touched :meth:`saved_arrays`.
         params: the primitive's keyword parameters (axis, shape, index, ...).
         shape, dtype: the output's shape and dtype.
+        exact: every input that takes a gradient had exactly the output's shape and dtype, so no
+            gradient needs to be summed over broadcast axes or cast.
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
     """
 
-    __slots__ = ("prim", "parents", "inputs", "ans", "versions", "params", "shape", "dtype", "retained",
-                 "__weakref__")
-
-    def __init__(self, prim: Primitive, parents: tuple, inputs: tuple, ans: np.ndarray | None,
-                 versions: tuple | None, params: dict, shape: tuple, dtype: np.dtype) -> None:
-        self.prim = prim
-        self.parents = parents
-        self.inputs = inputs
-        self.ans = ans
-        self.versions = versions
-        self.params = params
-        self.shape = shape
-        self.dtype = dtype
-        self.retained = None
+    __slots__ = ("prim", "parents", "inputs", "ans", "clock", "params", "shape", "dtype", "exact",
+                 "retained", "__weakref__")
 
     @property
     def name(self) -> str:
@@ -156,8 +151,8 @@ class Node:
         return self.inputs is None
 
     def saved_arrays(self) -> tuple:
-        """The values the rules read, whose versions :attr:`versions` records: the inputs (when
-        ``prim.saves_inputs``), then ``ans`` (when ``prim.saves_ans``)."""
+        """The values the rules read: the inputs (when ``prim.saves_inputs``), then ``ans`` (when
+        ``prim.saves_ans``)."""
         inputs = self.inputs if self.prim.saves_inputs else ()
         return inputs if self.ans is None else inputs + (self.ans,)
 

@@ -19,7 +19,7 @@ from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import _VERSIONS, ALL_PARENTS, Node, bump, snapshot, version_of
+from .graph import ALL_PARENTS, CLOCK, Node, bump, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -84,6 +84,15 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.requires_grad = False
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
         return result
+    shape = out.shape
+    dtype = out.dtype
+    # Exact: an elementwise primitive whose array inputs all have the output's shape and dtype, so
+    # no gradient will need summing over broadcast axes or casting.
+    exact = prim.elementwise
+    if exact:
+        for array in arrays:
+            if array.__class__ is np.ndarray and (array.shape != shape or array.dtype is not dtype):
+                exact = False
     if prim.saves_inputs:
         inputs = tuple(arrays)
     elif not constant:
@@ -94,11 +103,18 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
             if parent is not None:
                 arrays[position] = None
         inputs = tuple(arrays)
-    shape = out.shape
-    node = Node(prim, tuple(parents), inputs, out if prim.saves_ans else None, None,
-                params or _NO_PARAMS, _SHAPES.setdefault(shape, shape), out.dtype)
-    if _VERSIONS:  # some memory was changed in place before: remember the versions we read
-        node.versions = snapshot(node.saved_arrays())
+
+    node = _new_node(Node)
+    node.prim = prim
+    node.parents = tuple(parents)
+    node.inputs = inputs
+    node.ans = out if prim.saves_ans else None
+    node.retained = None
+    node.clock = CLOCK.now
+    node.params = params or _NO_PARAMS
+    node.shape = _SHAPES.setdefault(shape, shape)
+    node.dtype = dtype
+    node.exact = exact
     result._node = node
     result.requires_grad = True
     return result
@@ -107,7 +123,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
 # One tuple per distinct shape, shared by every Node with that output shape.
 _SHAPES: dict[tuple, tuple] = {}
 _NO_PARAMS: dict = {}
-_new_tensor = object.__new__
+_new_tensor = _new_node = object.__new__
 
 
 def _normalize_index(index: Any) -> Any:

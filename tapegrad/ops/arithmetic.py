@@ -39,35 +39,35 @@ add = Primitive(
     "add", np.add,
     vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g),
     jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: t),
-    saves_inputs=False, expects=BROADCAST,
+    saves_inputs=False, elementwise=True, expects=BROADCAST,
 )
 
 subtract = Primitive(
     "subtract", np.subtract,
     vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g),
     jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: -t),
-    saves_inputs=False, expects=BROADCAST,
+    saves_inputs=False, elementwise=True, expects=BROADCAST,
 )
 
 multiply = Primitive(
     "multiply", np.multiply,
     vjps=(lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x),
     jvps=(lambda xp, t, ans, x, y: t * y, lambda xp, t, ans, x, y: x * t),
-    expects=BROADCAST,
+    elementwise=True, expects=BROADCAST,
 )
 
 divide = Primitive(
     "divide", np.true_divide,
     vjps=(lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * x / (y * y)),
     jvps=(lambda xp, t, ans, x, y: t / y, lambda xp, t, ans, x, y: -t * x / (y * y)),
-    expects=BROADCAST,
+    elementwise=True, expects=BROADCAST,
 )
 
 power = Primitive(
     "power", operator.pow,  # ndarray ** 2 takes NumPy's fast path (square); np.power does not
     vjps=(_pow_dbase, _pow_dexponent),
     jvps=(_pow_dbase, _pow_jvp_dexponent),
-    saves_ans=True, expects=BROADCAST,
+    saves_ans=True, elementwise=True, expects=BROADCAST,
 )
 
 maximum = Primitive(
@@ -76,7 +76,7 @@ maximum = Primitive(
           lambda xp, g, ans, x, y: _share_of_first(xp, g, y, x, y > x)),
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x > y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y > x)),
-    expects=BROADCAST,
+    elementwise=True, expects=BROADCAST,
 )
 
 minimum = Primitive(
@@ -85,7 +85,7 @@ minimum = Primitive(
           lambda xp, g, ans, x, y: _share_of_first(xp, g, y, x, y < x)),
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x < y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y < x)),
-    expects=BROADCAST,
+    elementwise=True, expects=BROADCAST,
 )
 
 where = Primitive(
@@ -96,7 +96,7 @@ where = Primitive(
     jvps=(None,
           lambda xp, t, ans, c, x, y: xp.where(c, t, 0),
           lambda xp, t, ans, c, x, y: xp.where(c, 0, t)),
-    expects="a boolean condition and two values whose shapes broadcast together",
+    elementwise=True, expects="a boolean condition and two values whose shapes broadcast together",
 )
 
 

@@ -38,6 +38,8 @@ class Primitive:
         saves_inputs: the rules read the inputs' values; otherwise they receive, in place of each
             input, what produced it (a Node or a leaf Tensor), and read only its shape and dtype.
         saves_ans: the rules read the output's value.
+        elementwise: the output has the inputs' broadcast shape and every rule returns a gradient of
+            the output's shape, so an input that already had that shape (and dtype) needs no summing.
         variadic: the primitive takes any number of inputs (concatenate, einsum); its rules receive
             the input's position as the keyword ``argnum``.
         expects: what valid inputs look like, quoted in error messages.
@@ -49,6 +51,7 @@ class Primitive:
     jvps: tuple[Rule | None, ...] | None = None
     saves_inputs: bool = True
     saves_ans: bool = False
+    elementwise: bool = False
     variadic: bool = False
     expects: str = ""
     doc: str = field(default="", repr=False)
