@@ -137,6 +137,17 @@ class Node:
     __slots__ = ("prim", "parents", "inputs", "ans", "clock", "params", "shape", "dtype", "exact",
                  "retained", "__weakref__")
 
+    prim: Primitive
+    parents: tuple
+    inputs: tuple | None
+    ans: np.ndarray | None
+    clock: int
+    params: dict
+    shape: tuple
+    dtype: np.dtype
+    exact: bool
+    retained: weakref.ReferenceType | None
+
     @property
     def name(self) -> str:
         return self.prim.name

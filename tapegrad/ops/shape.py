@@ -51,7 +51,11 @@ def _setitem(x, value, index):
 
 
 def _transpose_forward(x, axes=None):
-    return np.transpose(x, axes)
+    return x.transpose(axes)  # the method: much cheaper per call than the np.transpose wrapper
+
+
+def _reshape(x, shape):
+    return x.reshape(shape)
 
 
 def _inverse_axes(axes, ndim):
@@ -101,7 +105,7 @@ def _astype(x, dtype):
 
 
 reshape = Primitive(
-    "reshape", np.reshape,
+    "reshape", _reshape,
     vjps=(lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.reshape(t, shape=shape),),
     saves_inputs=False, expects=SHAPES,
