@@ -14,6 +14,7 @@ import single_thread  # noqa: F401  (first: pins every library to one thread bef
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -33,17 +34,27 @@ def run_one(framework: str, nodes: int) -> dict:
         make = lambda v: lib.tensor([v], dtype=lib.float64, requires_grad=True)  # noqa: E731
         sin = lib.sin
     x, a, b, c = make(0.5), make(0.9), make(0.1), make(1.1)
+
+    def chain(length: int) -> tuple[float, float]:
+        start = time.perf_counter()
+        y = x
+        for _ in range(length // 4):
+            y = sin(y * a + b) * c
+        middle = time.perf_counter()
+        y.sum().backward()
+        end = time.perf_counter()
+        x.grad = a.grad = b.grad = c.grad = None
+        return middle - start, end - middle
+
+    chain(1000)  # warm up
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    y = x
-    for _ in range(nodes // 4):
-        y = sin(y * a + b) * c
-    middle = time.perf_counter()
-    y.sum().backward()
-    end = time.perf_counter()
+    forward, backward = chain(nodes)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"nodes": nodes, "forward_s": middle - start, "backward_s": end - middle,
-            "peak_mb": (peak - before) / 1024, "grad": float(x.grad.numpy()[0])}
+    # Short chains run many times (median), so that their per-node cost is not timer noise.
+    runs = [(forward, backward)] + [chain(nodes) for _ in range(max(0, 100_000 // nodes - 1))]
+    forwards, backwards = zip(*runs)
+    return {"nodes": nodes, "forward_s": statistics.median(forwards), "backward_s": statistics.median(backwards),
+            "peak_mb": (peak - before) / 1024}
 
 
 def main() -> None:
