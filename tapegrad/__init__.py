@@ -9,7 +9,7 @@ tensor([2., 4.])
 
 from __future__ import annotations
 
-from . import autograd, ops
+from . import autograd, nn, ops, optim
 from .autograd import gradcheck, gradgradcheck
 from .creation import (
                        arange,
@@ -101,7 +101,7 @@ from .tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "autograd", "ops", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
+    "Tensor", "autograd", "nn", "ops", "optim", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
     "full", "empty", "arange", "linspace", "eye", "rand", "randn", "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",

@@ -1,0 +1,32 @@
+"""Neural-network building blocks: modules, layers, losses, initialisation."""
+
+from __future__ import annotations
+
+from . import functional, init
+from .layers import (
+                     ELU,
+                     MLP,
+                     Dropout,
+                     Flatten,
+                     Identity,
+                     LeakyReLU,
+                     Linear,
+                     LogSoftmax,
+                     Maxout,
+                     PReLU,
+                     ReLU,
+                     Sigmoid,
+                     Softmax,
+                     Softplus,
+                     Tanh,
+)
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss, SVMLoss
+from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+
+__all__ = [
+    "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
+    "Linear", "Identity", "Flatten", "Dropout", "ReLU", "LeakyReLU", "ELU", "PReLU", "Sigmoid", "Tanh",
+    "Softplus", "Maxout", "Softmax", "LogSoftmax", "MLP",
+    "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
+    "HuberLoss",
+]

@@ -1,0 +1,215 @@
+"""``Module`` and ``Parameter``: models as trees of layers whose parameters are found by name.
+
+Assigning a Parameter or a Module to an attribute registers it (in assignment order) and stores it
+as an ordinary attribute, so reading attributes needs no ``__getattr__`` hook and a misspelt name
+raises AttributeError as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import get_default_dtype
+from ..errors import ShapeError, TapegradError
+from ..grad_mode import no_grad
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is a learnable parameter of a Module: a leaf that requires grad.
+
+    Args:
+        data: the initial values (converted to the default dtype if they are Python floats).
+        requires_grad: False for a frozen parameter.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        array = data.data if isinstance(data, Tensor) else np.asarray(data)
+        if array.dtype.kind != "f":
+            array = array.astype(get_default_dtype())
+        super().__init__(array, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class StateDictError(TapegradError, KeyError):
+    """``load_state_dict`` got missing, unexpected or wrongly shaped entries."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Module:
+    """Base class of every layer and model: subclasses set parameters and submodules as attributes
+    in ``__init__`` and compute the output in ``forward``."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameter_names", [])
+        object.__setattr__(self, "_module_names", [])
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameter_names" not in self.__dict__:
+            raise TapegradError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        for registry in (self._parameter_names, self._module_names):
+            if name in registry:
+                registry.remove(name)
+        if isinstance(value, Parameter):
+            self._parameter_names.append(name)
+        elif isinstance(value, Module):
+            self._module_names.append(name)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameter_names, self._module_names):
+            if name in registry:
+                registry.remove(name)
+        object.__delattr__(self, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- the tree --------------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name in self._module_names:
+            yield name, getattr(self, name)
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every submodule, depth first, with their dotted paths."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted path (``layers.0.weight``), each once."""
+        seen = set()
+        for path, module in self.named_modules(prefix):
+            for name in module._parameter_names:
+                parameter = getattr(module, name)
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{path}.{name}" if path else name), parameter
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, parameter in self.named_parameters():
+            yield parameter
+
+    # -- modes and gradients -----------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active) on this module and all submodules; returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (dropout off); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Clear every parameter's ``.grad``."""
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter's values, by dotted path."""
+        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy values into the parameters (in place, so optimizers stay attached to them).
+
+        Raises:
+            StateDictError: for missing or unexpected keys (when ``strict``), or wrong shapes.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: missing keys {missing}, "
+                                 f"unexpected keys {unexpected}")
+        for name, parameter in own.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name].data if isinstance(state[name], Tensor) else state[name])
+            if value.shape != parameter.shape:
+                raise ShapeError(f"load_state_dict: '{name}' has shape {value.shape} in the state but "
+                                 f"{parameter.shape} in the model")
+            with no_grad():
+                parameter[...] = value.astype(parameter.dtype, copy=False)
+
+    # -- printing --------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The layer's settings, shown inside its parentheses in ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied one after another; they are named ``0``, ``1``, ... (``layers.0.weight``)."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for index, module in enumerate(modules):
+            setattr(self, str(index), module)
+
+    def __len__(self) -> int:
+        return len(self._module_names)
+
+    def __getitem__(self, index: int) -> Module:
+        return getattr(self, self._module_names[index])
+
+    def __iter__(self) -> Iterator[Module]:
+        return self.children()
+
+    def forward(self, x: Any) -> Any:
+        for module in self.children():
+            x = module(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules, registered as ``0``, ``1``, ...; indexing and iteration like a list."""
+
+    def __init__(self, modules: list[Module] | None = None) -> None:
+        super().__init__()
+        for module in modules or []:
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        setattr(self, str(len(self._module_names)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._module_names)
+
+    def __getitem__(self, index: int) -> Module:
+        return getattr(self, self._module_names[index])
+
+    def __iter__(self) -> Iterator[Module]:
+        return self.children()
