@@ -9,7 +9,7 @@ tensor([2., 4.])
 
 from __future__ import annotations
 
-from . import autograd, nn, ops, optim
+from . import autograd, data, nn, ops, optim
 from .autograd import gradcheck, gradgradcheck
 from .creation import (
                        arange,
@@ -96,17 +96,18 @@ from .functions import (
                        where,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "autograd", "nn", "ops", "optim", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
+    "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
     "full", "empty", "arange", "linspace", "eye", "rand", "randn", "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
-    "InPlaceError", "GradcheckError",
+    "InPlaceError", "GradcheckError", "CheckpointError", "save", "load",
     "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",
     "elu", "exp", "expand_dims", "expm1", "flatten", "flip", "leaky_relu", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "outer", "pad",

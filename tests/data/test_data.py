@@ -1,0 +1,108 @@
+"""Datasets, batching and the dataset loaders (on small files the tests write)."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.data import DataLoader, TensorDataset, datasets, random_split
+
+
+def test_tensor_dataset_and_loader_batches():
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    batches = list(loader)
+    assert len(loader) == 3 and [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert isinstance(batches[0][0], tg.Tensor) and batches[2][1].tolist() == [8, 9]
+    assert len(DataLoader(TensorDataset(x, y), batch_size=4, drop_last=True)) == 2
+
+
+def test_shuffling_is_seeded_and_resumable():
+    data = TensorDataset(np.arange(50))
+    first = [b[0].tolist() for b in DataLoader(data, batch_size=10, shuffle=True, seed=3)]
+    again = [b[0].tolist() for b in DataLoader(data, batch_size=10, shuffle=True, seed=3)]
+    assert first == again and sorted(sum(first, [])) == list(range(50))
+    loader = DataLoader(data, batch_size=50, shuffle=True, seed=1)
+    list(loader)
+    saved = loader.state_dict()
+    expected = [b[0].tolist() for b in loader]
+    resumed = DataLoader(data, batch_size=50, shuffle=True, seed=99)
+    resumed.load_state_dict(saved)
+    assert [b[0].tolist() for b in resumed] == expected
+
+
+def test_random_split_and_generic_datasets():
+    data = TensorDataset(np.arange(10), np.arange(10) * 2)
+    a, b = random_split(data, [7, 3], seed=0)
+    assert len(a) == 7 and len(b) == 3
+    assert sorted(np.concatenate([a.indices, b.indices]).tolist()) == list(range(10))
+    assert [len(s) for s in random_split(data, [0.5, 0.5], seed=0)] == [5, 5]
+    with pytest.raises(ValueError, match="add up"):
+        random_split(data, [3, 3])
+
+    class Squares(tg.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return np.array([i]), np.array(i * i)
+
+    (x, y), *_ = DataLoader(Squares(), batch_size=5)
+    assert x.shape == (5, 1) and y.tolist() == [0, 1, 4, 9, 16]
+    with pytest.raises(tg.ShapeError, match="different lengths"):
+        TensorDataset(np.zeros(3), np.zeros(4))
+
+
+def test_load_digits():
+    x, y = datasets.load_digits()
+    assert x.shape == (1797, 64) and x.dtype == np.float32 and y.dtype == np.int64
+    assert 0 <= x.min() and x.max() == 1.0 and set(y.tolist()) == set(range(10))
+
+
+def _write_idx(path, array, code, compress=False):
+    header = bytes([0, 0, code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    (gzip.open if compress else open)(path, "wb").write(payload)
+
+
+def test_load_mnist_from_raw_and_gzipped_idx_files(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    labels = np.array([3, 1, 4, 1, 5], np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", images, 0x08)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels, 0x08, compress=True)
+    x, y = datasets.load_mnist(tmp_path)
+    assert x.shape == (5, 784) and x.dtype == np.float32 and y.tolist() == [3, 1, 4, 1, 5]
+    np.testing.assert_allclose(x[0], images[0].reshape(-1) / 255.0, rtol=1e-6)
+    with pytest.raises(datasets.DatasetError, match="t10k-images-idx3-ubyte"):
+        datasets.load_mnist(tmp_path, train=False)
+
+
+def test_bad_idx_files_get_clear_errors(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(datasets.DatasetError, match="bad magic number"):
+        datasets.read_idx(tmp_path / "bad")
+    _write_idx(tmp_path / "short", np.zeros((4, 2, 2), np.uint8), 0x08)
+    (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-3])
+    with pytest.raises(datasets.DatasetError, match=r"shape \(4, 2, 2\)"):
+        datasets.read_idx(tmp_path / "short")
+    with pytest.raises(datasets.DatasetError, match="not found"):
+        datasets.read_idx(tmp_path / "missing")
+
+
+def test_load_csv(tmp_path):
+    path = tmp_path / "iris.csv"
+    path.write_text("a,b,species\n1.0,2.0,setosa\n3.5,4.0,virginica\n0.5,1.5,setosa\n")
+    x, y = datasets.load_csv(path, target="species")
+    assert x.tolist() == [[1.0, 2.0], [3.5, 4.0], [0.5, 1.5]] and y.tolist() == [0, 1, 0]
+    x, y = datasets.load_csv(path, target=-1)  # by position
+    assert x.shape == (3, 2) and y.tolist() == [0, 1, 0]
+    with pytest.raises(datasets.DatasetError, match="not a number"):
+        datasets.load_csv(path, target=0)  # then the species names would be features
+    with pytest.raises(datasets.DatasetError, match="no column named 'kind'"):
+        datasets.load_csv(path, target="kind")
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(datasets.DatasetError, match="line 3"):
+        datasets.load_csv(tmp_path / "ragged.csv")

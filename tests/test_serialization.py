@@ -1,0 +1,80 @@
+"""tg.save / tg.load: everything comes back, writes are atomic, damage is reported, nothing runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def _state():
+    model = tg.nn.MLP([3, 4, 2])
+    optimizer = tg.optim.Adam(model.parameters())
+    tg.nn.functional.cross_entropy(model(tg.ones(2, 3)), [0, 1]).backward()
+    optimizer.step()
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3,
+            "rng": np.random.default_rng(5).bit_generator.state, "best": float("inf"),
+            "weights": tg.tensor([1.0, 2.0], requires_grad=True), "pair": (1, "a", None),
+            "scalar": np.float32(2.5), "flags": np.array([True, False])}
+
+
+def test_round_trip_keeps_every_value_and_kind(tmp_path):
+    state = _state()
+    tg.save(state, tmp_path / "ck.safetensors")
+    back = tg.load(tmp_path / "ck.safetensors")
+    for name, value in state["model"].items():
+        np.testing.assert_array_equal(back["model"][name], value)
+        assert back["model"][name].dtype == value.dtype
+    assert back["optimizer"]["state"][0]["step"] == 1 and set(back["optimizer"]["state"]) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(back["optimizer"]["state"][2]["exp_avg"], state["optimizer"]["state"][2]["exp_avg"])
+    assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert back["rng"] == state["rng"] and back["best"] == float("inf") and back["pair"] == (1, "a", None)
+    assert isinstance(back["weights"], tg.Tensor) and back["weights"].requires_grad
+    assert back["scalar"] == np.float32(2.5) and back["scalar"].dtype == np.float32
+    assert back["flags"].tolist() == [True, False]
+
+
+def test_the_file_is_a_plain_safetensors_file(tmp_path):
+    from safetensors.numpy import load_file
+
+    tg.save({"model": {"w": np.ones((2, 2))}}, tmp_path / "ck.safetensors")
+    assert list(load_file(str(tmp_path / "ck.safetensors"))) == ["model/w"]
+
+
+def test_a_failed_save_leaves_the_old_checkpoint_in_place(tmp_path):
+    path = tmp_path / "ck.safetensors"
+    tg.save({"epoch": 1}, path)
+    with pytest.raises(tg.CheckpointError, match=r"cannot save a set at model/x"):
+        tg.save({"model": {"x": {1, 2}}}, path)
+    assert tg.load(path) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.safetensors"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip header", "garbage", "empty"])
+def test_damaged_files_get_a_clear_error(tmp_path, damage):
+    path = tmp_path / "ck.safetensors"
+    tg.save(_state(), path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) - 10]
+    elif damage == "flip header":
+        data[20] = ord("}")
+    elif damage == "garbage":
+        data = bytearray(b"\xff" * 64)
+    else:
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    with pytest.raises(tg.CheckpointError, match="truncated|corrupt|not a tapegrad"):
+        tg.load(path)
+
+
+def test_loading_never_unpickles(tmp_path):
+    import pickle
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(tg.CheckpointError):
+        tg.load(path)
+    with pytest.raises(tg.CheckpointError, match="no checkpoint"):
+        tg.load(tmp_path / "missing.safetensors")
