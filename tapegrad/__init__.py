@@ -102,8 +102,9 @@ from .tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck", "tensor", "as_tensor", "zeros", "ones",
-    "full", "empty", "arange", "linspace", "eye", "rand", "randn", "zeros_like", "ones_like",
+    "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck",
+    "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
+    "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",

@@ -82,8 +82,8 @@ def test_mnist_and_csv_data(tmp_path):
 def test_bad_input_is_one_line_and_a_non_zero_exit(argv, status, message, capsys):
     try:
         code = main(argv)
-    except SystemExit as exit:
-        code = exit.code
+    except SystemExit as stopped:
+        code = stopped.code
     err = capsys.readouterr().err
     assert code == status and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
