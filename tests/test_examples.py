@@ -1,0 +1,41 @@
+"""Every example runs as a script and does what it says."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(name: str, *args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_two_layer_net_loss_falls_as_in_the_lecture():
+    out = run("two_layer_net", "--steps", "200")
+    losses = [float(x) for x in re.findall(r"loss\s+([\d.]+)", out)]
+    assert len(losses) >= 10 and losses[-1] < 0.05 * losses[0]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+
+
+def test_logistic_regression_separates_the_classes():
+    out = run("logistic_regression")
+    assert float(re.search(r"training accuracy ([\d.]+)", out).group(1)) >= 0.95
+    losses = [float(x) for x in re.findall(r"loss ([\d.]+)", out)]
+    assert losses[-1] < losses[0] / 4
+
+
+def test_inverse_kinematics_reaches_the_target_and_draws_the_arm(tmp_path):
+    out = run("inverse_kinematics", "--target", "-0.5", "1.4", "--picture", "arm.png", cwd=tmp_path)
+    hand = [float(v) for v in re.search(r"hand at \[\s*(\S+)\s+(\S+)\]", out).groups()]
+    assert np.hypot(hand[0] + 0.5, hand[1] - 1.4) < 1e-3 + 1e-4  # printed to 4 decimals
+    assert float(re.search(r"([\d.e+-]+) from the target", out).group(1)) < 1e-3
+    assert (tmp_path / "arm.png").read_bytes()[:4] == b"\x89PNG"
