@@ -41,7 +41,7 @@ def solve(target=(1.2, 1.0), start=(0.3, 0.3, 0.3), lr: float = 0.1, tolerance: 
     if np.linalg.norm(target) > sum(LENGTHS):
         raise ValueError(f"target {tuple(target)} is out of reach (the arm is {sum(LENGTHS)} long)")
     angles = tg.tensor(np.asarray(start, dtype=np.float64), requires_grad=True, name="angles")
-    for step in range(max_steps):
+    for step in range(max_steps):  # noqa: B007 (the count is reported after the loop)
         hand = joint_positions(angles)[-1]
         distance_squared = ((hand - target) ** 2).sum()
         if distance_squared.item() ** 0.5 < tolerance:
