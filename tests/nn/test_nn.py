@@ -181,3 +181,22 @@ def test_init_functions_follow_their_formulas():
     assert not w.numpy().any()
     with pytest.raises(tg.ShapeError):
         nn.init.xavier_uniform_(nn.Parameter(np.zeros(3)))
+
+
+def test_loss_modules_match_their_functions():
+    scores, labels = tg.tensor(rng.standard_normal((4, 3))), rng.integers(0, 3, 4)
+    values, targets = tg.tensor(rng.standard_normal(5)), rng.random(5)
+    pairs = [(nn.CrossEntropyLoss(label_smoothing=0.2), F.cross_entropy(scores, labels, label_smoothing=0.2)),
+             (nn.NLLLoss(reduction="sum"), F.nll_loss(scores, labels, reduction="sum")),
+             (nn.SVMLoss(margin=2.0), F.svm_loss(scores, labels, margin=2.0)),
+             (nn.MultiMarginLoss(), F.multi_margin_loss(scores, labels))]
+    for module, expected in pairs:
+        np.testing.assert_allclose(module(scores, labels).numpy(), expected.numpy())
+    pairs = [(nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits(values, targets)),
+             (nn.MSELoss(reduction="none"), F.mse_loss(values, targets, reduction="none")),
+             (nn.L1Loss(), F.l1_loss(values, targets)), (nn.HuberLoss(delta=0.3), F.huber_loss(values, targets, 0.3))]
+    for module, expected in pairs:
+        np.testing.assert_allclose(module(values, targets).numpy(), expected.numpy())
+    assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss(reduction='mean')"
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss(reduction="average")
