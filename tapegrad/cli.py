@@ -175,7 +175,8 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
         except ImportError:
             pass
         else:
-            return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)
+            # disable=None: a bar on a terminal, nothing when the output goes to a file or a pipe
+            return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True, disable=None)
     return None
 
 
