@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from .dtypes import get_default_dtype
-from .tensor import Tensor, _as_array, _shape_arg
+from .tensor import Tensor, _as_array
+from .tensor_methods import _shape_arg
 
 _generator = np.random.default_rng()
 

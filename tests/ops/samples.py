@@ -192,13 +192,13 @@ def index_for(draw, shape):
 
 def getitem_case(draw):
     shape = draw(shapes())
-    from tapegrad.tensor import _normalize_index
+    from tapegrad.tensor_methods import _normalize_index
     return Case([values(rng(draw), shape)], {"index": _normalize_index(index_for(draw, shape))})
 
 
 def scatter_add_case(draw):
     shape = draw(shapes())
-    from tapegrad.tensor import _normalize_index
+    from tapegrad.tensor_methods import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     part = np.empty(shape)[index].shape
     return Case([values(rng(draw), part)], {"index": index, "shape": shape})
@@ -206,7 +206,7 @@ def scatter_add_case(draw):
 
 def setitem_case(draw):
     shape = draw(shapes())
-    from tapegrad.tensor import _normalize_index
+    from tapegrad.tensor_methods import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     if isinstance(index, tuple) and any(isinstance(i, np.ndarray) for i in index):
         index = (np.unique(index[0]),) + index[1:]  # repeated targets: only the last write survives
