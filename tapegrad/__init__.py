@@ -10,7 +10,8 @@ tensor([2., 4.])
 from __future__ import annotations
 
 from . import autograd, data, nn, ops, optim
-from .autograd import gradcheck, gradgradcheck
+from .autograd import grad_transform as grad
+from .autograd import gradcheck, gradgradcheck, hessian, hvp, jacobian, jacrev, value_and_grad, vjp
 from .creation import (
                        arange,
                        as_tensor,
@@ -103,6 +104,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck",
+    "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
@@ -136,7 +137,6 @@ class Tensor(TensorMethods):
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
-    __array_ufunc__ = None  # NumPy operators defer to Tensor's, so ``array * tensor`` is a Tensor.
     __hash__ = object.__hash__
 
     _record = staticmethod(apply)  # how the methods in TensorMethods run their primitive
@@ -243,6 +243,37 @@ class Tensor(TensorMethods):
                       create_graph=create_graph, accumulate=True)
 
     # -- Python protocol -------------------------------------------------------------------------
+    def _lift(self, value: Any) -> Tensor:
+        """``value`` as a Tensor (a Tensor as it is; anything else wrapped, sharing memory)."""
+        return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs on Tensors (``np.exp(t)``, ``array * t``) run tapegrad's operations."""
+        plain = method == "__call__" and not kwargs
+        if plain and ufunc in protocol.UFUNCS:
+            return apply(protocol.UFUNCS[ufunc], *inputs)
+        if plain and ufunc in protocol.UFUNC_COMPOSITES:
+            return protocol.UFUNC_COMPOSITES[ufunc](*[self._lift(i) for i in inputs])
+        if protocol.requires_grad(inputs) or protocol.requires_grad(tuple(kwargs.values())):
+            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            options = f" with the options {sorted(kwargs)}" if kwargs else ""
+            raise TypeError(f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires "
+                            "grad takes part; see the README's table of NumPy functions that are")
+        result = getattr(ufunc, method)(*protocol.raw(inputs), **{k: protocol.raw(v) for k, v in kwargs.items()})
+        return Tensor(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions on Tensors (``np.sum(t, axis=0)``, ``np.concatenate``) run tapegrad's."""
+        handler = protocol.FUNCTIONS.get(func)
+        if handler is not None:
+            return handler(self, *args, **kwargs)
+        if func in protocol.ON_DATA:
+            return func(*protocol.raw(args), **{k: protocol.raw(v) for k, v in kwargs.items()})
+        if protocol.requires_grad(args) or protocol.requires_grad(tuple(kwargs.values())):
+            raise TypeError(f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that "
+                            "requires grad takes part; see the README's table of NumPy functions that are")
+        return func(*protocol.raw(args), **{k: protocol.raw(v) for k, v in kwargs.items()})
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 

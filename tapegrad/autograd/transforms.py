@@ -1,0 +1,283 @@
+"""Function transforms in JAX's style, built on reverse mode: ``grad``, ``value_and_grad``, ``vjp``,
+``jacobian`` (``jacrev``), ``hessian`` and ``hvp``.
+
+``f`` may take and return Tensors, NumPy arrays, Python numbers, and nested lists, tuples and dicts of
+them (pytrees); NumPy functions called on the Tensors inside ``f`` are differentiated too (see
+:mod:`tapegrad.numpy_protocol`). Gradients come back in the structure of the input and as its kind:
+arrays for arrays, Python floats for Python numbers, Tensors for Tensors.
+
+Transforms nest to any depth (``grad(grad(grad(f)))``, ``jacobian(grad(f))``): a transform called on
+inputs that an outer transform is differentiating works on a recorded copy of them (so a variable
+captured from outside is never confused with the inner input) and keeps its result on the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackwardError, DTypeError, ShapeError
+from ..functions import stack
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+from .functional import grad as autograd_grad
+
+# -- pytrees --------------------------------------------------------------------------------------
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
+    """The leaves of a nested list/tuple/dict structure (in order) and a description to rebuild it."""
+    if isinstance(tree, dict):
+        keys = list(tree)
+        parts = [tree_flatten(tree[k]) for k in keys]
+        return [leaf for leaves, _ in parts for leaf in leaves], ("dict", keys, [d for _, d in parts])
+    if isinstance(tree, (list, tuple)):
+        parts = [tree_flatten(item) for item in tree]
+        return [leaf for leaves, _ in parts for leaf in leaves], (type(tree), None, [d for _, d in parts])
+    return [tree], None
+
+
+def tree_unflatten(structure: Any, leaves: Sequence[Any]) -> Any:
+    """Rebuild what :func:`tree_flatten` took apart, with new ``leaves``."""
+    iterator = iter(leaves)
+
+    def build(node: Any) -> Any:
+        if node is None:
+            return next(iterator)
+        kind, keys, children = node
+        items = [build(child) for child in children]
+        return dict(zip(keys, items)) if kind == "dict" else kind(items)
+
+    return build(structure)
+
+
+# -- inputs and outputs ---------------------------------------------------------------------------
+
+def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
+    """A Tensor to differentiate with respect to, and whether it hangs on an outer transform's graph."""
+    if isinstance(leaf, Tensor):
+        if leaf.dtype.kind != "f":
+            raise DTypeError(f"{name}: cannot differentiate with respect to a {leaf.dtype} input")
+        if leaf.requires_grad:
+            return leaf.clone(), True  # a recorded copy: the inner input, distinct from captured ones
+        return Tensor(leaf.data, requires_grad=True), False
+    array = np.asarray(leaf)
+    if array.dtype.kind != "f":
+        raise DTypeError(f"{name}: cannot differentiate with respect to {type(leaf).__name__} input of dtype "
+                         f"{array.dtype}; pass floats (e.g. 1.0, not 1)")
+    return Tensor(array, requires_grad=True), False
+
+
+def _as_kind(value: Any, like: Any) -> Any:
+    """``value`` (a Tensor) converted to the kind of ``like``: Tensor, array or Python float."""
+    if isinstance(like, Tensor):
+        return value
+    data = value.data
+    if isinstance(like, (int, float)) and not isinstance(like, bool):
+        return float(data)
+    return np.asarray(data, dtype=np.asarray(like).dtype if np.asarray(like).dtype.kind == "f" else None)
+
+
+def _plain(value: Any, nested: bool) -> Any:
+    """An output of ``f`` as the caller gets it: Tensors inside transforms, arrays outside."""
+    leaves, structure = tree_flatten(value)
+    converted = [leaf if nested or not isinstance(leaf, Tensor) else leaf.data for leaf in leaves]
+    return tree_unflatten(structure, converted)
+
+
+class _Prepared:
+    """The arguments of one call of a transformed function, with the differentiated ones made inputs."""
+
+    def __init__(self, name: str, args: tuple, argnums: int | Sequence[int]) -> None:
+        self.single = isinstance(argnums, int)
+        self.argnums = (argnums,) if self.single else tuple(argnums)
+        for n in self.argnums:
+            if not -len(args) <= n < len(args):
+                raise ValueError(f"{name}: argnums {argnums} but the function got {len(args)} positional arguments")
+        self.args = list(args)
+        self.inputs: list[list[Tensor]] = []
+        self.originals: list[list[Any]] = []
+        self.structures = []
+        self.nested = False
+        for n in self.argnums:
+            leaves, structure = tree_flatten(args[n])
+            made = [_as_input(leaf, name) for leaf in leaves]
+            self.nested = self.nested or any(outer for _, outer in made)
+            self.inputs.append([tensor for tensor, _ in made])
+            self.originals.append(leaves)
+            self.structures.append(structure)
+            self.args[n] = tree_unflatten(structure, [tensor for tensor, _ in made])
+
+    def all_inputs(self) -> list[Tensor]:
+        return [tensor for group in self.inputs for tensor in group]
+
+    def rebuild(self, gradients: Sequence[Tensor | None]) -> Any:
+        """Gradients in the structure and kind of the differentiated arguments."""
+        results, position = [], 0
+        for group, originals, structure in zip(self.inputs, self.originals, self.structures):
+            leaves = []
+            for tensor, original in zip(group, originals):
+                g = gradients[position]
+                position += 1
+                if g is None:
+                    g = Tensor(np.zeros_like(tensor.data))
+                leaves.append(g if self.nested else _as_kind(g, original))
+            results.append(tree_unflatten(structure, leaves))
+        return results[0] if self.single else tuple(results)
+
+
+def _scalar_output(name: str, out: Any) -> Tensor:
+    if not isinstance(out, Tensor):
+        out = Tensor(np.asarray(out))
+    if out.size != 1:
+        raise ShapeError(f"{name}: the function must return a single number, got shape {out.shape}; "
+                         "use jacobian for functions with several outputs")
+    return out
+
+
+def _gradients(outputs: Sequence[Tensor], inputs: list[Tensor], seeds: Sequence[Any], nested: bool
+               ) -> list[Tensor | None]:
+    live = [(o, s) for o, s in zip(outputs, seeds) if o.requires_grad]
+    if not live:
+        return [None] * len(inputs)
+    return list(autograd_grad([o for o, _ in live], inputs, grad_outputs=[s for _, s in live],
+                              create_graph=nested, retain_graph=True, allow_unused=True))
+
+
+# -- the transforms -------------------------------------------------------------------------------
+
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+                   ) -> Callable[..., Any]:
+    """A function returning ``(f(*args), gradient of f at args)``; with ``has_aux``, ``f`` returns
+    ``(value, aux)`` and the result is ``((value, aux), gradient)``.
+
+    Raises:
+        ShapeError: if ``f`` does not return a single number. DTypeError: for integer inputs.
+    """
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        with enable_grad():
+            prepared = _Prepared("grad", args, argnums)
+            result = f(*prepared.args, **kwargs)
+            value, aux = result if has_aux else (result, None)
+            out = _scalar_output("grad", value)
+            seed = np.ones(out.shape, dtype=out.dtype)
+            gradients = prepared.rebuild(_gradients([out], prepared.all_inputs(), [seed], prepared.nested))
+        if prepared.nested:
+            shown = out
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown = float(value)
+        else:
+            shown = out.data
+        return ((shown, _plain(aux, prepared.nested)) if has_aux else shown), gradients
+
+    return transformed
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """The gradient of a scalar function: ``grad(f)(x)`` has the structure and kind of ``x``.
+
+    ``argnums`` picks the differentiated positional argument (or a tuple of them, giving a tuple of
+    gradients). With ``has_aux``, ``f`` returns ``(value, aux)`` and ``grad`` returns ``(gradient, aux)``.
+    """
+    both = value_and_grad(f, argnums, has_aux)
+
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        value, gradients = both(*args, **kwargs)
+        return (gradients, value[1]) if has_aux else gradients
+
+    return transformed
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """``f(*primals)`` and a function mapping a cotangent (shaped like the output) to the tuple of
+    vector-Jacobian products, one per primal. The function may be called many times."""
+    with enable_grad():
+        prepared = _Prepared("vjp", primals, tuple(range(len(primals))))
+        out = f(*prepared.args)
+    out_leaves, out_structure = tree_flatten(out)
+    outputs = [leaf if isinstance(leaf, Tensor) else Tensor(np.asarray(leaf)) for leaf in out_leaves]
+
+    def pullback(cotangent: Any) -> tuple:
+        seeds, structure = tree_flatten(cotangent)
+        if structure != out_structure or len(seeds) != len(outputs):
+            raise ShapeError("vjp: the cotangent must have the structure of the function's output")
+        seeds = [s if isinstance(s, Tensor) else np.asarray(s, dtype=o.dtype) for s, o in zip(seeds, outputs)]
+        for s, o in zip(seeds, outputs):
+            if tuple(np.shape(s)) != o.shape:
+                raise ShapeError(f"vjp: a cotangent of shape {np.shape(s)} for an output of shape {o.shape}")
+        with enable_grad():
+            return prepared.rebuild(_gradients(outputs, prepared.all_inputs(), seeds, prepared.nested))
+
+    return _plain(out, prepared.nested), pullback
+
+
+def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """The Jacobian by reverse mode (one backward pass per output entry): for an output of shape
+    ``(m...)`` and an input of shape ``(n...)``, an array of shape ``(m..., n...)``."""
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        with enable_grad():
+            prepared = _Prepared("jacobian", args, argnums)
+            out = f(*prepared.args, **kwargs)
+            if not isinstance(out, Tensor):
+                out = Tensor(np.asarray(out))
+            flat = out.reshape(-1)
+            inputs = prepared.all_inputs()
+            rows = []
+            for j in range(flat.size):
+                rows.append(_gradients([flat[j]], inputs, [np.ones((), dtype=out.dtype)], prepared.nested))
+            results, position = [], 0
+            for group, originals, structure in zip(prepared.inputs, prepared.originals, prepared.structures):
+                leaves = []
+                for tensor, original in zip(group, originals):
+                    pieces = [row[position] if row[position] is not None else Tensor(np.zeros_like(tensor.data))
+                              for row in rows]
+                    if prepared.nested:
+                        stacked = _stack(pieces, out.shape + tensor.shape, tensor)
+                    else:
+                        stacked = np.stack([p.data for p in pieces]).reshape(out.shape + tensor.shape) \
+                            if pieces else np.zeros(out.shape + tensor.shape, tensor.dtype)
+                        stacked = stacked if not isinstance(original, Tensor) else Tensor(stacked)
+                    leaves.append(stacked)
+                    position += 1
+                results.append(tree_unflatten(structure, leaves))
+        return results[0] if prepared.single else tuple(results)
+
+    return transformed
+
+
+def _stack(pieces: list[Tensor], shape: tuple, like: Tensor) -> Tensor:
+    if not pieces:
+        return Tensor(np.zeros(shape, like.dtype))
+    return stack(pieces).reshape(shape)
+
+
+jacrev = jacobian
+
+
+def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """The matrix of second derivatives of a scalar function, shaped ``x.shape + x.shape``."""
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(grad f(x), H(x) v)``: the gradient and the Hessian-vector product, without forming H.
+
+    ``primals`` and ``tangents`` are sequences with one entry per argument of ``f``; with a single
+    argument the results are that argument's gradient and product, else tuples of them.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise BackwardError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
+
+    def directional(*xs: Any) -> Tensor:
+        gradients = grad(f, argnums=tuple(range(len(xs))))(*xs)
+        total = None
+        for g, v in zip(tree_flatten(gradients)[0], tree_flatten(tangents)[0]):
+            term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
+            total = term if total is None else total + term
+        return total
+
+    argnums: int | tuple[int, ...] = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return grad(f, argnums=argnums)(*primals), grad(directional, argnums=argnums)(*primals)
