@@ -135,7 +135,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.repeat: _method("repeat", "axis"), np.tile: _method("tile"), np.clip: _clip,
     np.take_along_axis: _method("take_along_axis", "axis"), np.where: _where, np.concatenate: _concatenate,
     np.stack: _stack, np.dot: _dot, np.outer: _outer, np.einsum: _einsum, np.linalg.norm: _norm,
-    np.swapaxes: _method("swapaxes"),
+    np.swapaxes: _method("swapaxes"), np.ravel: lambda tensor, a, order="C": _reshape(tensor, a, -1, order),
 }
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
 ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,
