@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import weakref
 
 import numpy as np
@@ -29,6 +30,34 @@ import numpy as np
 from .ops.registry import Primitive
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+class _ForwardLevels(threading.local):
+    """The forward-mode (``jvp``) levels active in this thread, innermost last.
+
+    A level maps ``id(array)`` to ``(array, tangent)`` for the data of every Tensor computed while it
+    is active; :func:`tapegrad.tensor.apply` adds the tangent of each new result from its inputs'
+    tangents with the primitive's JVP rules. Keying by the data array (which the entry keeps alive)
+    lets a Tensor rebuilt around a saved array, as a recorded backward pass does, find its tangent.
+    """
+
+    def __init__(self) -> None:
+        self.levels: list[dict[int, tuple]] = []
+
+
+FORWARD = _ForwardLevels()
+
+
+def tangent_of(tensor: object) -> object:
+    """The tangent ``tensor`` carries at the innermost active forward level that knows it, else None."""
+    data = getattr(tensor, "data", None)
+    if not isinstance(data, np.ndarray):
+        return None
+    for level in reversed(FORWARD.levels):
+        entry = level.get(id(data))
+        if entry is not None and entry[0] is data:
+            return entry[1]
+    return None
+
 
 class _Clock:
     """Counts every in-place change anywhere; a Node remembers the count when it saved its values."""

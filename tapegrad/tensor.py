@@ -20,7 +20,7 @@ from .engine import run_backward
 from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, CLOCK, Node, bump, version_of
+from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -83,6 +83,8 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.grad = result._node = result.name = None
     result.requires_grad = False
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
+        if FORWARD.levels:
+            _carry_tangents(prim, args, params, result)
         return result
     shape = out.shape
     dtype = out.dtype
@@ -117,7 +119,46 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.exact = exact
     result._node = node
     result.requires_grad = True
+    if FORWARD.levels:
+        _carry_tangents(prim, args, params, result)
     return result
+
+
+def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -> None:
+    """Forward mode: give ``result`` its tangent at every active ``jvp`` level whose inputs have one.
+
+    The tangent is the sum of the primitive's JVP rules over the inputs that carry a tangent. It is
+    computed with only the outer levels active, on Tensors, so outer ``jvp``s and reverse mode see
+    (and can differentiate) the tangent computation itself.
+    """
+    if prim.jvps is None or result.dtype.kind != "f":
+        return
+    levels = FORWARD.levels
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        tangents = []
+        for a in args:
+            entry = level.get(id(a.data)) if isinstance(a, Tensor) else None
+            tangents.append(entry[1] if entry is not None and entry[0] is a.data else None)
+        if all(t is None for t in tangents):
+            continue
+        FORWARD.levels = levels[:depth]
+        try:
+            total = None
+            for rule, tangent in zip(prim.jvp_rules(len(args)), tangents):
+                if rule is not None and tangent is not None:
+                    part = rule(GRAPH, tangent, result, *args, **params)
+                    total = part if total is None else total + part
+            if total is not None:
+                total = result._lift(total)
+                if total.shape != result.shape:
+                    total = total.broadcast_to(result.shape)
+                if total.dtype != result.dtype:
+                    total = total.astype(result.dtype)
+        finally:
+            FORWARD.levels = levels
+        if total is not None:
+            level[id(result.data)] = (result.data, total)
 
 
 # One tuple per distinct shape, shared by every Node with that output shape.
@@ -199,7 +240,7 @@ class Tensor(TensorMethods):
 
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut from the graph (it does not require grad)."""
-        return Tensor._make(self.data)
+        return Tensor._make(self.data.view())  # a new array object: no jvp tangent follows it
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns the tensor.
@@ -351,6 +392,9 @@ class Tensor(TensorMethods):
         When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
         operation is recorded on the graph and this tensor now stands for its result.
         """
+        if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
+            raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
+                               "jvp use out-of-place operations")
         value_requires_grad = isinstance(value, Tensor) and value.requires_grad
         recording = is_grad_enabled() and (self.requires_grad or value_requires_grad)
         if recording and self._node is None and self.requires_grad:

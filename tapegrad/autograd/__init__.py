@@ -12,8 +12,8 @@ from ..grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .functional import backward, grad
 from .gradcheck import gradcheck, gradgradcheck
 from .transforms import grad as grad_transform
-from .transforms import hessian, hvp, jacobian, jacrev, tree_flatten, tree_unflatten, value_and_grad, vjp
+from .transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, tree_flatten, tree_unflatten, value_and_grad, vjp
 
 __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "enable_grad", "is_grad_enabled",
            "no_grad", "set_grad_enabled", "grad_transform", "value_and_grad", "vjp", "jacobian", "jacrev",
-           "hessian", "hvp", "tree_flatten", "tree_unflatten"]
+           "hessian", "hvp", "jvp", "jacfwd", "tree_flatten", "tree_unflatten"]

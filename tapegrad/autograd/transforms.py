@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import BackwardError, DTypeError, ShapeError
 from ..functions import stack
 from ..grad_mode import enable_grad
+from ..graph import FORWARD, tangent_of
 from ..tensor import Tensor
 from .functional import grad as autograd_grad
 
@@ -60,8 +61,10 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
     if isinstance(leaf, Tensor):
         if leaf.dtype.kind != "f":
             raise DTypeError(f"{name}: cannot differentiate with respect to a {leaf.dtype} input")
-        if leaf.requires_grad:
-            return leaf.clone(), True  # a recorded copy: the inner input, distinct from captured ones
+        if leaf.requires_grad or tangent_of(leaf) is not None:
+            # Inside another transform: a recorded copy is the inner input, distinct from captured ones.
+            copy = leaf.clone()
+            return (copy.requires_grad_() if copy.is_leaf else copy), True
         return Tensor(leaf.data, requires_grad=True), False
     array = np.asarray(leaf)
     if array.dtype.kind != "f":
@@ -281,3 +284,91 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
     argnums: int | tuple[int, ...] = 0 if len(primals) == 1 else tuple(range(len(primals)))
     return grad(f, argnums=argnums)(*primals), grad(directional, argnums=argnums)(*primals)
+
+
+# -- forward mode ---------------------------------------------------------------------------------
+
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J(primals) @ tangents)`` by forward mode: one evaluation of ``f`` that carries
+    a tangent beside every value through each primitive's JVP rule (no backward pass).
+
+    ``primals`` and ``tangents`` are sequences with one entry per argument of ``f``, each tangent
+    with the structure and shapes of its primal. Returns the output and its tangent, as arrays for
+    array inputs.
+
+    Raises:
+        ShapeError: if a tangent's structure or shape differs from its primal's.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ShapeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    level: dict[int, tuple] = {}
+    args, nested = [], False
+    for primal, tangent in zip(primals, tangents):
+        leaves, structure = tree_flatten(primal)
+        tangent_leaves, tangent_structure = tree_flatten(tangent)
+        if tangent_structure != structure:
+            raise ShapeError("jvp: each tangent must have the structure of its primal")
+        made = []
+        for leaf, t in zip(leaves, tangent_leaves):
+            tensor, outer = _as_input(leaf, "jvp")
+            nested = nested or outer
+            if tuple(np.shape(t)) != tensor.shape:
+                raise ShapeError(f"jvp: a tangent of shape {np.shape(t)} for a primal of shape {tensor.shape}")
+            level[id(tensor.data)] = (tensor.data,
+                                      t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=tensor.dtype)))
+            made.append(tensor)
+        args.append(tree_unflatten(structure, made))
+    FORWARD.levels.append(level)
+    try:
+        out = f(*args)
+    finally:
+        FORWARD.levels.pop()
+    out_leaves, out_structure = tree_flatten(out)
+    tangent_out = []
+    for leaf in out_leaves:
+        entry = level.get(id(leaf.data)) if isinstance(leaf, Tensor) else None
+        t = entry[1] if entry is not None and entry[0] is leaf.data else Tensor(np.zeros(np.shape(leaf)))
+        tangent_out.append(t if nested else t.data)
+    return _plain(out, nested), tree_unflatten(out_structure, tangent_out)
+
+
+def _value(leaf: Any) -> Any:
+    return leaf.data if isinstance(leaf, Tensor) else leaf
+
+
+def _zeros_like_tree(tree: Any) -> Any:
+    leaves, structure = tree_flatten(tree)
+    return tree_unflatten(structure, [np.zeros(np.shape(_value(leaf))) for leaf in leaves])
+
+
+def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """The Jacobian by forward mode: one ``jvp`` per input entry, so cheap for few inputs and many
+    outputs (the opposite of :func:`jacobian`). Shaped ``output.shape + input.shape``."""
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        single = isinstance(argnums, int)
+        function = lambda *xs: f(*xs, **kwargs)  # noqa: E731
+        results = []
+        for n in ((argnums,) if single else tuple(argnums)):
+            leaves, structure = tree_flatten(args[n])
+            blocks = []
+            for which, leaf in enumerate(leaves):
+                shape = np.shape(_value(leaf))
+                columns = []
+                for k in range(int(np.prod(shape))):
+                    basis = [np.zeros(np.shape(_value(other))) for other in leaves]
+                    basis[which].reshape(-1)[k] = 1.0
+                    tangents = [tree_unflatten(structure, basis) if i == n else _zeros_like_tree(a)
+                                for i, a in enumerate(args)]
+                    columns.append(jvp(function, args, tangents)[1])
+                if columns and isinstance(columns[0], Tensor):  # inside another transform: stay on the graph
+                    blocks.append(stack(columns, axis=-1).reshape(columns[0].shape + shape))
+                elif columns:
+                    blocks.append(np.stack(columns, axis=-1).reshape(np.shape(columns[0]) + shape))
+                else:
+                    out_shape = np.shape(_value(function(*args)))
+                    blocks.append(np.zeros(out_shape + shape))
+            results.append(tree_unflatten(structure, blocks))
+        return results[0] if single else tuple(results)
+
+    return transformed

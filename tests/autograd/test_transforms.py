@@ -144,3 +144,63 @@ def test_numpy_functions_without_a_rule_raise_when_a_gradient_would_be_lost():
     np.testing.assert_array_equal(np.cumsum(plain), np.cumsum(plain.numpy()))
     assert np.shape(x) == (2,) and np.ndim(x) == 1 and np.allclose(x, [0.5, 0.2])
     assert isinstance(np.array([1.0, 2.0]) * x, tg.Tensor)
+
+
+# -- forward mode --------------------------------------------------------------------------------
+
+def test_jvp_and_jacfwd_match_pytorch():
+    def ours(x, y):
+        return np.tanh(x * y[0]) + np.sum(np.exp(y)) * x
+
+    def theirs(x, y):
+        return torch.tanh(x * y[0]) + torch.sum(torch.exp(y)) * x
+
+    x, y = rng.standard_normal(3), rng.standard_normal(2)
+    tx, ty = rng.standard_normal(3), rng.standard_normal(2)
+    out, tangent = tg.jvp(ours, (x, y), (tx, ty))
+    ref_out, ref_tangent = torch.func.jvp(theirs, (torch.tensor(x), torch.tensor(y)),
+                                          (torch.tensor(tx), torch.tensor(ty)))
+    np.testing.assert_allclose(out, ref_out.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(tangent, ref_tangent.numpy(), rtol=1e-12)
+    jx, jy = tg.jacfwd(ours, argnums=(0, 1))(x, y)
+    ref = torch.func.jacfwd(theirs, argnums=(0, 1))(torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(jx, ref[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(jy, ref[1].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(jx, tg.jacobian(ours)(x, y), rtol=1e-12)
+
+
+def test_every_jvp_rule_runs_in_forward_mode():
+    a, b = A.copy(), B.copy()
+    for name, f in NUMPY_CASES.items():
+        ta, tb = rng.standard_normal(a.shape), rng.standard_normal(b.shape)
+        _, tangent = tg.jvp(f, (a, b), (ta, tb))
+        eps = 1e-6
+        numerical = (f(a + eps * ta, b + eps * tb) - f(a - eps * ta, b - eps * tb)) / (2 * eps)
+        np.testing.assert_allclose(tangent, numerical, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_forward_and_reverse_compose():
+    f = lambda x: x ** 3 * np.sin(x)  # noqa: E731
+    x = 0.8
+    second = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    assert tg.jvp(lambda y: tg.jvp(f, (y,), (1.0,))[1], (x,), (1.0,))[1] == pytest.approx(second, rel=1e-12)
+    assert tg.grad(lambda y: tg.jvp(f, (y,), (1.0,))[1])(x) == pytest.approx(second, rel=1e-12)
+    g = lambda v: np.sum(np.sin(v) * v ** 3)  # noqa: E731
+    v = rng.standard_normal(3)
+    np.testing.assert_allclose(tg.jacfwd(tg.jacobian(g))(v), tg.hessian(g)(v), rtol=1e-12)
+    np.testing.assert_allclose(tg.jacfwd(tg.grad(g))(v), tg.hessian(g)(v), rtol=1e-12)
+
+
+def test_forward_mode_edges():
+    out, tangent = tg.jvp(lambda x: x.detach() * 2 + x, (np.ones(2),), (np.ones(2),))
+    np.testing.assert_array_equal(tangent, [1.0, 1.0])  # detach stops the tangent
+    with pytest.raises(tg.ShapeError, match="tangent of shape"):
+        tg.jvp(lambda x: x, (np.ones(2),), (np.ones(3),))
+
+    def in_place(x):
+        y = x * 1
+        y += 1
+        return y
+
+    with pytest.raises(tg.InPlaceError, match="jvp tangent"):
+        tg.jvp(in_place, (np.ones(2),), (np.ones(2),))
