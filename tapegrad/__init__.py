@@ -10,8 +10,21 @@ tensor([2., 4.])
 from __future__ import annotations
 
 from . import autograd, data, nn, ops, optim
+from .autograd import (
+                       Function,
+                       custom_vjp,
+                       gradcheck,
+                       gradgradcheck,
+                       hessian,
+                       hvp,
+                       jacfwd,
+                       jacobian,
+                       jacrev,
+                       jvp,
+                       value_and_grad,
+                       vjp,
+)
 from .autograd import grad_transform as grad
-from .autograd import gradcheck, gradgradcheck, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
 from .creation import (
                        arange,
                        as_tensor,
@@ -104,7 +117,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "Function", "custom_vjp", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",

@@ -12,7 +12,7 @@ of the graph, however many paths lead from the output to a node.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
 from .errors import GraphReleasedError, InPlaceError
@@ -116,7 +116,8 @@ def _match_input(g: Any, parent: Any, xp: Namespace, create_graph: bool) -> Any:
 
 def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                  targets: Collection[Hashable] | None = None, retain_graph: bool = False,
-                 create_graph: bool = False, graph_namespace: Namespace | None = None) -> dict:
+                 create_graph: bool = False, graph_namespace: Namespace | None = None,
+                 run_hooks: Callable[[list, Any], Any] | None = None) -> dict:
     """Propagate ``root_grads`` from ``roots`` back through the graph.
 
     Args:
@@ -128,6 +129,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         create_graph: record the backward pass itself (for higher-order derivatives); requires
             ``graph_namespace``.
         graph_namespace: the namespace whose functions record primitives on the graph.
+        run_hooks: ``run_hooks(hooks, grad)`` applies a Node's ``register_hook`` functions to its
+            summed gradient (required when a Node has hooks).
 
     Returns:
         A dict from each leaf (or target) reached to its summed gradient, plus every Node with a
@@ -153,6 +156,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             node = ready.pop()
             parents = node.parents
             grad = grads.pop(node, None)
+            if grad is not None and node.hooks:
+                grad = run_hooks(node.hooks, grad)
             if grad is not None and (node.retained is not None or (targets is not None and node in targets)):
                 results[node] = grad
             apply_rules = grad is not None and (wanted is None or node in wanted)

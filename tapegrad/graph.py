@@ -161,10 +161,11 @@ class Node:
         exact: every input that takes a gradient had exactly the output's shape and dtype, so no
             gradient needs to be summed over broadcast axes or cast.
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
+        hooks: functions registered with ``register_hook`` on the output Tensor, else None.
     """
 
     __slots__ = ("prim", "parents", "inputs", "ans", "clock", "params", "shape", "dtype", "exact",
-                 "retained", "__weakref__")
+                 "retained", "hooks", "__weakref__")
 
     prim: Primitive
     parents: tuple
@@ -176,6 +177,7 @@ class Node:
     dtype: np.dtype
     exact: bool
     retained: weakref.ReferenceType | None
+    hooks: list | None
 
     @property
     def name(self) -> str:

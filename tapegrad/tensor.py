@@ -111,7 +111,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.parents = tuple(parents)
     node.inputs = inputs
     node.ans = out if prim.saves_ans else None
-    node.retained = None
+    node.retained = node.hooks = None
     node.clock = CLOCK.now
     node.params = params or _NO_PARAMS
     node.shape = _SHAPES.setdefault(shape, shape)
@@ -165,6 +165,37 @@ def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) 
 _SHAPES: dict[tuple, tuple] = {}
 _NO_PARAMS: dict = {}
 _new_tensor = _new_node = object.__new__
+
+
+class HookHandle:
+    """Returned by ``register_hook``: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# Hooks of leaf tensors by id (a non-leaf's hooks live on its Node): (weak reference, hooks), dropped
+# with the tensor. Not a WeakKeyDictionary: that compares keys with ==, which is elementwise here.
+_LEAF_HOOKS: dict[int, tuple[weakref.ReferenceType, list]] = {}
+
+
+def _leaf_hooks(tensor: Tensor) -> list | None:
+    entry = _LEAF_HOOKS.get(id(tensor))
+    return entry[1] if entry is not None and entry[0]() is tensor else None
+
+
+def run_hooks(hooks: list, grad: Any) -> Any:
+    """Pass ``grad`` (as a Tensor) through ``hooks`` in order; a hook's return value replaces it."""
+    as_tensor = grad if isinstance(grad, Tensor) else Tensor._make(np.asarray(grad))
+    for hook in list(hooks):
+        replaced = hook(as_tensor)
+        if replaced is not None:
+            as_tensor = replaced if isinstance(replaced, Tensor) else Tensor(np.asarray(replaced))
+    return as_tensor if isinstance(grad, Tensor) else as_tensor.data
 
 
 class Tensor(TensorMethods):
@@ -264,6 +295,24 @@ class Tensor(TensorMethods):
         elif not self.requires_grad:
             raise BackwardError("retain_grad on a tensor that does not require grad")
         return self
+
+    def register_hook(self, hook: Any) -> HookHandle:
+        """Call ``hook(grad)`` with the gradient flowing into this tensor during backward; if it returns
+        a value, that replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise BackwardError("register_hook on a tensor that does not require grad")
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = []
+            hooks = self._node.hooks
+        else:
+            hooks = _leaf_hooks(self)
+            if hooks is None:
+                hooks = []
+                _LEAF_HOOKS[id(self)] = (weakref.ref(self), hooks)
+                weakref.finalize(self, _LEAF_HOOKS.pop, id(self), None)
+        hooks.append(hook)
+        return HookHandle(hooks, hook)
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
@@ -538,7 +587,12 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
         retain_graph = create_graph
     targets = None if inputs is None else {_key(t) for t in inputs}
     results = run_backward(roots, root_grads, targets=targets, retain_graph=retain_graph,
-                           create_graph=create_graph, graph_namespace=GRAPH)
+                           create_graph=create_graph, graph_namespace=GRAPH, run_hooks=run_hooks)
+    if _LEAF_HOOKS:
+        for key in list(results):
+            hooks = _leaf_hooks(key) if isinstance(key, Tensor) else None
+            if hooks:
+                results[key] = run_hooks(hooks, results[key])
     shared = {id(g) for g in root_grads}
 
     def as_grad(value: Any) -> Tensor:

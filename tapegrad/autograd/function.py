@@ -1,0 +1,181 @@
+"""Custom differentiable functions: ``tg.Function`` (PyTorch style) and ``tg.custom_vjp`` (JAX style).
+
+A Function call is recorded as one node of the graph, like a primitive, whose VJP rule is the
+user's ``backward``. Several outputs are packed into one flat array for the node and handed out as
+views of it, so the engine needs nothing special for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackwardError, ShapeError
+from ..grad_mode import is_grad_enabled, no_grad
+from ..ops.registry import Primitive
+from ..tensor import Tensor, apply
+
+
+class FunctionContext:
+    """What ``forward`` hands to ``backward``: ``save_for_backward(*tensors)``, ``saved_tensors``,
+    ``needs_input_grad`` (one bool per argument of ``apply``), and any attribute you set."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self._saved: tuple = ()
+        self._cache: tuple[Any, tuple] | None = None
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep these (Tensors, arrays or None) for ``backward``; read them back as ``saved_tensors``."""
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self._saved
+
+
+def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: list[tuple], arg_shapes: list,
+                         tensor_positions: list[int]) -> tuple:
+    """Run the user's backward once per output gradient ``g`` (cached for the node's inputs)."""
+    if ctx._cache is not None and ctx._cache[0] is g:
+        return ctx._cache[1]
+    graph_mode = isinstance(g, Tensor)
+    pieces, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        piece = g[start:start + size].reshape(shape) if graph_mode else Tensor(g[start:start + size].reshape(shape))
+        pieces.append(piece)
+        start += size
+    grads = function.backward(ctx, *pieces)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(arg_shapes):
+        raise BackwardError(f"{function.__name__}.backward returned {len(grads)} gradients, but forward took "
+                            f"{len(arg_shapes)} arguments (return None for those without a gradient)")
+    results = []
+    for position in tensor_positions:
+        grad = grads[position]
+        if grad is None:
+            results.append(None)
+            continue
+        shape = tuple(np.shape(grad.data if isinstance(grad, Tensor) else grad))
+        if shape != arg_shapes[position]:
+            raise ShapeError(f"{function.__name__}.backward returned a gradient of shape {shape} for input "
+                             f"{position}, which has shape {arg_shapes[position]}")
+        results.append(grad if graph_mode else np.asarray(grad.data if isinstance(grad, Tensor) else grad))
+    ctx._cache = (g, tuple(results))
+    return ctx._cache[1]
+
+
+def _function_rule(xp: Any, g: Any, ans: Any, *inputs: Any, argnum: int, function: type, ctx: FunctionContext,
+                   shapes: list, arg_shapes: list, tensor_positions: list, packed: Any = None) -> Any:
+    grads = _grads_from_backward(function, ctx, g, shapes, arg_shapes, tensor_positions)
+    grad = grads[argnum]
+    return grad if grad is not None else _zeros(xp, inputs[argnum])
+
+
+def _zeros(xp: Any, like: Any) -> Any:
+    return xp.zeros_like(like) if isinstance(like, Tensor) else np.zeros(like.shape, like.dtype)
+
+
+def _no_jvp(xp: Any, t: Any, ans: Any, *inputs: Any, argnum: int, function: type, **params: Any) -> Any:
+    raise BackwardError(f"{function.__name__} defines no forward-mode rule: jvp through a custom Function "
+                        "is not supported")
+
+
+@cache
+def _primitive(function: type) -> Primitive:
+    return Primitive(function.__name__, _packed_forward, vjps=(_function_rule,), jvps=(_no_jvp,),
+                     saves_inputs=False, variadic=True)
+
+
+def _packed_forward(*inputs: Any, packed: np.ndarray, **params: Any) -> np.ndarray:
+    return packed
+
+
+class Function:
+    """Subclass with ``@staticmethod forward(ctx, *args)`` and ``@staticmethod backward(ctx,
+    *grad_outputs)`` and call ``MyFunction.apply(*args)``.
+
+    ``forward`` runs without recording; it may return one Tensor or a tuple. ``backward`` gets one
+    gradient per output and returns one gradient per argument of ``apply`` (None for non-Tensor
+    arguments and those that need none), each shaped like its argument; a wrong count or shape is an
+    error naming the Function.
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionContext, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: FunctionContext, *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = FunctionContext(needs)
+        with no_grad():
+            result = cls.forward(ctx, *args, **kwargs)
+        several = isinstance(result, tuple)
+        outputs = [o if isinstance(o, Tensor) else Tensor(np.asarray(o)) for o in (result if several else (result,))]
+        if not (any(needs) and is_grad_enabled()):
+            return tuple(outputs) if several else outputs[0]
+        differentiable = [o for o in outputs if o.dtype.kind == "f"]
+        if not differentiable:
+            return tuple(outputs) if several else outputs[0]
+        dtype = np.result_type(*[o.dtype for o in differentiable])
+        shapes = [o.shape for o in differentiable]
+        packed = np.concatenate([o.data.reshape(-1).astype(dtype, copy=False) for o in differentiable])
+        tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        arg_shapes = [tuple(np.shape(a.data if isinstance(a, Tensor) else a)) for a in args]
+        node_output = apply(_primitive(cls), *[args[i] for i in tensor_positions], packed=packed, function=cls,
+                            ctx=ctx, shapes=shapes, arg_shapes=arg_shapes, tensor_positions=tensor_positions)
+        unpacked, start = [], 0
+        for o in outputs:
+            if o.dtype.kind != "f":
+                unpacked.append(o)
+                continue
+            size = o.size
+            view = node_output[start:start + size].reshape(o.shape)
+            unpacked.append(view if view.dtype == o.dtype else view.astype(o.dtype))
+            start += size
+        return tuple(unpacked) if several else unpacked[0]
+
+
+class custom_vjp:  # noqa: N801 (named as in JAX)
+    """A function with a hand-written VJP, in JAX's style::
+
+        @tg.custom_vjp
+        def f(x): ...
+        def f_fwd(x): return f(x), residuals
+        def f_bwd(residuals, g): return (gradient_for_x,)
+        f.defvjp(f_fwd, f_bwd)
+    """
+
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        self.fun = fun
+        self.__name__ = getattr(fun, "__name__", "custom_vjp")
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self._function: type | None = None
+
+    def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> custom_vjp:
+        """Set the forward (returning ``(output, residuals)``) and backward (``(residuals, g) -> tuple``)."""
+        def forward(ctx: FunctionContext, *args: Any) -> Any:
+            out, ctx.residuals = fwd(*args)
+            return out
+
+        def backward(ctx: FunctionContext, *grads: Any) -> Any:
+            result = bwd(ctx.residuals, grads[0] if len(grads) == 1 else grads)
+            return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+        self._function = type(self.__name__, (Function,), {"forward": staticmethod(forward),
+                                                            "backward": staticmethod(backward)})
+        return self
+
+    def __call__(self, *args: Any) -> Any:
+        if self._function is None:
+            return self.fun(*args)
+        return self._function.apply(*args)
