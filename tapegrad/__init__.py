@@ -45,6 +45,7 @@ from .creation import (
 )
 from .dtypes import get_default_dtype, set_default_dtype
 from .errors import (
+                       AnomalyError,
                        BackwardError,
                        DTypeError,
                        GradcheckError,
@@ -109,7 +110,7 @@ from .functions import (
                        var,
                        where,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 
@@ -121,7 +122,7 @@ __all__ = [
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "AnomalyError",
     "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
     "InPlaceError", "GradcheckError", "CheckpointError", "save", "load",
     "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",

@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
-from .errors import GraphReleasedError, InPlaceError
+import numpy as np
+
+from .errors import AnomalyError, GraphReleasedError, InPlaceError
 from .grad_mode import is_grad_enabled, set_grad_enabled
+from .grad_mode import state as grad_state
 from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
 from .ops.shape import sum_to_forward
@@ -76,6 +79,29 @@ def _in_place_error(node: Node, position: int) -> InPlaceError:
         f"place after '{node.name}' saved it (it is now at version {version_of(array)}), by "
         f"{changed_by(array)}. '{node.name}' needs the original value for its gradient; use an "
         "out-of-place operation (e.g. 'y = y + 1' instead of 'y += 1') or .clone() before changing it.")
+
+
+def _check_gradient(node: Node, position: int, incoming: Any, gradient: Any) -> None:
+    """Under ``detect_anomaly``: a gradient with NaN or inf that the incoming gradient did not have."""
+    values = np.asarray(gradient)
+    if values.dtype.kind not in "fc" or np.all(np.isfinite(values)):
+        return
+    before = np.asarray(incoming)
+    if not np.all(np.isfinite(before)):
+        return  # passed on, already reported where it arose
+    created = f" (created at {node.where})" if node.where else ""
+    message = (f"backward of '{node.name}'{created} produced {'NaN' if np.isnan(values).any() else 'inf'} "
+               f"in the gradient of its input {position} from a finite incoming gradient.")
+    bad = ~np.isfinite(values)
+    try:
+        zero = np.broadcast_to(before == 0, values.shape)
+    except ValueError:  # the gradient's shape is not the output's (a reduction, a product): no entrywise match
+        zero = np.zeros(values.shape, dtype=bool)
+    if np.any(bad & zero):
+        message += (" The incoming gradient is 0 exactly there: this is the where()/mask trap. The branch that "
+                    "where() (or a mask) discarded computed NaN or inf, and 0 * NaN = NaN. Compute the discarded "
+                    "branch on safe values, e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
+    raise AnomalyError(message)
 
 
 def _released_error(node: Node) -> GraphReleasedError:
@@ -195,6 +221,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                         g = rules[position](xp, grad, ans, *inputs)
                     if several:
                         g = _match_input(g, parent, xp, create_graph)
+                    if grad_state.anomaly:
+                        _check_gradient(node, position, grad, g)
                     previous = grads.get(parent)
                     grads[parent] = g if previous is None else previous + g  # several uses add up
                 if parent.__class__ is Node:

@@ -32,3 +32,7 @@ class BackwardError(TapegradError, RuntimeError):
 
 class GradcheckError(TapegradError, AssertionError):
     """An analytical gradient that disagrees with finite differences."""
+
+
+class AnomalyError(TapegradError, FloatingPointError):
+    """Under ``detect_anomaly``: an operation or its gradient produced NaN or inf."""

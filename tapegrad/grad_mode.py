@@ -15,6 +15,7 @@ from typing import Any
 
 class _State(threading.local):
     enabled = True  # each new thread starts with recording on
+    anomaly = False  # detect_anomaly: check every result and gradient for NaN and inf
 
 
 state = _State()
@@ -84,3 +85,22 @@ class set_grad_enabled(_GradMode):
                 _set(previous)
 
         return wrapper
+
+
+class detect_anomaly(_GradMode):
+    """Check every operation's result, and every gradient backward computes, for NaN and inf; raise
+    AnomalyError naming the operation and the line of user code that created it. Slow: for debugging.
+
+    A NaN gradient coming from a zero incoming gradient is recognised as the ``where``/mask trap (a
+    discarded branch computed NaN or inf, and 0 * NaN = NaN), and the message says how to fix it.
+    """
+
+    def __enter__(self) -> None:
+        self._previous = state.anomaly
+        state.anomaly = True
+
+    def __exit__(self, *exc: Any) -> None:
+        state.anomaly = self._previous
+
+    def _recreate_cm(self) -> detect_anomaly:
+        return detect_anomaly()

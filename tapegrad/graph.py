@@ -162,10 +162,11 @@ class Node:
             gradient needs to be summed over broadcast axes or cast.
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
         hooks: functions registered with ``register_hook`` on the output Tensor, else None.
+        where: the line of user code that created the node (recorded under ``detect_anomaly``).
     """
 
     __slots__ = ("prim", "parents", "inputs", "ans", "clock", "params", "shape", "dtype", "exact",
-                 "retained", "hooks", "__weakref__")
+                 "retained", "hooks", "where", "__weakref__")
 
     prim: Primitive
     parents: tuple
@@ -178,6 +179,7 @@ class Node:
     exact: bool
     retained: weakref.ReferenceType | None
     hooks: list | None
+    where: str | None
 
     @property
     def name(self) -> str:

@@ -17,10 +17,10 @@ import numpy as np
 from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
-from .errors import BackwardError, DTypeError, InPlaceError, ShapeError
+from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError
 from .grad_mode import is_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, version_of
+from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -82,6 +82,8 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result._node = result.name = None
     result.requires_grad = False
+    if _grad_state.anomaly:
+        _check_result(prim, args, out)
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
         if FORWARD.levels:
             _carry_tangents(prim, args, params, result)
@@ -111,8 +113,10 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.parents = tuple(parents)
     node.inputs = inputs
     node.ans = out if prim.saves_ans else None
-    node.retained = node.hooks = None
+    node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
+    if _grad_state.anomaly:
+        node.where = user_code_location()
     node.params = params or _NO_PARAMS
     node.shape = _SHAPES.setdefault(shape, shape)
     node.dtype = dtype
@@ -122,6 +126,21 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     if FORWARD.levels:
         _carry_tangents(prim, args, params, result)
     return result
+
+
+def _check_result(prim: Primitive, args: tuple, out: np.ndarray) -> None:
+    """Under ``detect_anomaly``: an operation whose result has NaN or inf where its inputs had none."""
+    if out.dtype.kind not in "fc" or np.all(np.isfinite(out)):
+        return
+    for arg in args:
+        data = arg.data if isinstance(arg, Tensor) else arg
+        if isinstance(data, np.ndarray) and data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
+            return  # passed on from an input, which was reported when it was made
+    raise AnomalyError(
+        f"'{prim.name}' produced {'NaN' if np.isnan(out).any() else 'inf'} at {user_code_location()} "
+        f"(inputs: {', '.join(_describe(a) for a in args)}). If where() or a mask discards these entries "
+        "later, their gradient is still NaN (0 * NaN = NaN): compute the discarded branch on safe values, "
+        "e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
 
 
 def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -> None:

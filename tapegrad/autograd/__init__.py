@@ -8,7 +8,7 @@ The machinery underneath lives one level down and knows nothing of this package:
 
 from __future__ import annotations
 
-from ..grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ..grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Function, FunctionContext, custom_vjp
 from .functional import backward, grad
 from .gradcheck import gradcheck, gradgradcheck
@@ -18,4 +18,4 @@ from .transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, tree_flatte
 __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "enable_grad", "is_grad_enabled",
            "no_grad", "set_grad_enabled", "grad_transform", "value_and_grad", "vjp", "jacobian", "jacrev",
            "hessian", "hvp", "jvp", "jacfwd", "tree_flatten", "tree_unflatten", "Function",
-           "FunctionContext", "custom_vjp"]
+           "FunctionContext", "custom_vjp", "detect_anomaly"]
