@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import autograd, data, nn, ops, optim
 from .autograd import (
                        Function,
+                       checkpoint,
                        custom_vjp,
                        gradcheck,
                        gradgradcheck,
@@ -118,7 +119,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck",
-    "Function", "custom_vjp", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
+    "jacfwd", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import BackwardError, ShapeError
 from ..grad_mode import is_grad_enabled, no_grad
+from ..ops import NUMPY
 from ..ops.registry import Primitive
 from ..tensor import Tensor, apply
 
@@ -27,6 +28,7 @@ class FunctionContext:
         self.needs_input_grad = needs_input_grad
         self._saved: tuple = ()
         self._cache: tuple[Any, tuple] | None = None
+        self.create_graph = False  # True while backward runs inside a recorded (create_graph) pass
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep these (Tensors, arrays or None) for ``backward``; read them back as ``saved_tensors``."""
@@ -38,11 +40,17 @@ class FunctionContext:
 
 
 def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: list[tuple], arg_shapes: list,
-                         tensor_positions: list[int]) -> tuple:
-    """Run the user's backward once per output gradient ``g`` (cached for the node's inputs)."""
+                         tensor_positions: list[int], graph_mode: bool) -> tuple:
+    """Run the user's backward once per output gradient ``g`` (cached for the node's inputs).
+
+    In a recorded backward pass (``graph_mode``) the gradients stay Tensors on the graph.
+    """
     if ctx._cache is not None and ctx._cache[0] is g:
         return ctx._cache[1]
-    graph_mode = isinstance(g, Tensor)
+    key = g
+    ctx.create_graph = graph_mode
+    if graph_mode and not isinstance(g, Tensor):
+        g = Tensor(np.asarray(g))
     pieces, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
@@ -65,13 +73,13 @@ def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: l
             raise ShapeError(f"{function.__name__}.backward returned a gradient of shape {shape} for input "
                              f"{position}, which has shape {arg_shapes[position]}")
         results.append(grad if graph_mode else np.asarray(grad.data if isinstance(grad, Tensor) else grad))
-    ctx._cache = (g, tuple(results))
+    ctx._cache = (key, tuple(results))
     return ctx._cache[1]
 
 
 def _function_rule(xp: Any, g: Any, ans: Any, *inputs: Any, argnum: int, function: type, ctx: FunctionContext,
                    shapes: list, arg_shapes: list, tensor_positions: list, packed: Any = None) -> Any:
-    grads = _grads_from_backward(function, ctx, g, shapes, arg_shapes, tensor_positions)
+    grads = _grads_from_backward(function, ctx, g, shapes, arg_shapes, tensor_positions, xp is not NUMPY)
     grad = grads[argnum]
     return grad if grad is not None else _zeros(xp, inputs[argnum])
 
@@ -128,7 +136,10 @@ class Function:
             return tuple(outputs) if several else outputs[0]
         dtype = np.result_type(*[o.dtype for o in differentiable])
         shapes = [o.shape for o in differentiable]
-        packed = np.concatenate([o.data.reshape(-1).astype(dtype, copy=False) for o in differentiable])
+        if len(differentiable) == 1:  # one output: the node's output is a flat view of it, no copy
+            packed = differentiable[0].data.reshape(-1)
+        else:
+            packed = np.concatenate([o.data.reshape(-1).astype(dtype, copy=False) for o in differentiable])
         tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         arg_shapes = [tuple(np.shape(a.data if isinstance(a, Tensor) else a)) for a in args]
         node_output = apply(_primitive(cls), *[args[i] for i in tensor_positions], packed=packed, function=cls,
