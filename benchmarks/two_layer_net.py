@@ -11,12 +11,25 @@ from __future__ import annotations
 import single_thread  # noqa: F401  (first: pins every library to one thread before it loads)
 
 import argparse
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
 import tapegrad as tg
 
 from common import compare, torch_or_none
+
+
+def _load_lecture():
+    path = Path(__file__).resolve().parents[1] / "examples" / "two_layer_net.py"
+    spec = importlib.util.spec_from_file_location("lecture_two_layer_net", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lecture = _load_lecture()
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 LR = 1e-4
@@ -28,18 +41,8 @@ def make_steps(torch):
     w1, w2 = rng.standard_normal((D_IN, H)) * 0.01, rng.standard_normal((H, D_OUT)) * 0.01
     np_w = [w1.copy(), w2.copy()]
 
-    def numpy_step():
-        w1, w2 = np_w
-        h = 1 / (1 + np.exp(-x.dot(w1)))
-        y_pred = h.dot(w2)
-        loss = np.square(y_pred - y).sum()
-        grad_y_pred = 2.0 * (y_pred - y)
-        grad_w2 = h.T.dot(grad_y_pred)
-        grad_h = grad_y_pred.dot(w2.T)
-        grad_w1 = x.T.dot(grad_h * h * (1 - h))
-        w1 -= LR * grad_w1
-        w2 -= LR * grad_w2
-        return loss
+    def numpy_step():  # the lecture's hand-written NumPy, shared with examples/two_layer_net.py
+        return lecture.numpy_step(x, y, *np_w)
 
     tx, ty = tg.tensor(x), tg.tensor(y)
     tw1, tw2 = tg.tensor(w1, requires_grad=True), tg.tensor(w2, requires_grad=True)

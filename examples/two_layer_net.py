@@ -26,22 +26,24 @@ def make_problem(seed: int = 0) -> dict[str, np.ndarray]:
             "w1": rng.standard_normal((D_IN, H)), "w2": rng.standard_normal((H, D_OUT))}
 
 
+def numpy_step(x: np.ndarray, y: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> float:
+    """One step of the lecture's NumPy code: forward, hand-derived backward, SGD (in place)."""
+    h = 1 / (1 + np.exp(-x.dot(w1)))
+    y_pred = h.dot(w2)
+    loss = np.square(y_pred - y).sum()
+    grad_y_pred = 2.0 * (y_pred - y)
+    grad_w2 = h.T.dot(grad_y_pred)
+    grad_h = grad_y_pred.dot(w2.T)
+    grad_w1 = x.T.dot(grad_h * h * (1 - h))
+    w1 -= LEARNING_RATE * grad_w1
+    w2 -= LEARNING_RATE * grad_w2
+    return float(loss)
+
+
 def train_numpy(problem: dict[str, np.ndarray], steps: int) -> tuple[list[float], np.ndarray, np.ndarray]:
-    """The lecture's NumPy code: forward pass, hand-derived backward pass, SGD."""
-    x, y = problem["x"], problem["y"]
+    """The lecture's NumPy code, ``steps`` times from the problem's starting weights."""
     w1, w2 = problem["w1"].copy(), problem["w2"].copy()
-    losses = []
-    for _ in range(steps):
-        h = 1 / (1 + np.exp(-x.dot(w1)))
-        y_pred = h.dot(w2)
-        loss = np.square(y_pred - y).sum()
-        losses.append(float(loss))
-        grad_y_pred = 2.0 * (y_pred - y)
-        grad_w2 = h.T.dot(grad_y_pred)
-        grad_h = grad_y_pred.dot(w2.T)
-        grad_w1 = x.T.dot(grad_h * h * (1 - h))
-        w1 -= LEARNING_RATE * grad_w1
-        w2 -= LEARNING_RATE * grad_w2
+    losses = [numpy_step(problem["x"], problem["y"], w1, w2) for _ in range(steps)]
     return losses, w1, w2
 
 

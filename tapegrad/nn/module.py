@@ -7,7 +7,7 @@ raises AttributeError as usual.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -170,33 +170,10 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied one after another; they are named ``0``, ``1``, ... (``layers.0.weight``)."""
-
-    def __init__(self, *modules: Module) -> None:
-        super().__init__()
-        for index, module in enumerate(modules):
-            setattr(self, str(index), module)
-
-    def __len__(self) -> int:
-        return len(self._module_names)
-
-    def __getitem__(self, index: int) -> Module:
-        return getattr(self, self._module_names[index])
-
-    def __iter__(self) -> Iterator[Module]:
-        return self.children()
-
-    def forward(self, x: Any) -> Any:
-        for module in self.children():
-            x = module(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of modules, registered as ``0``, ``1``, ...; indexing and iteration like a list."""
 
-    def __init__(self, modules: list[Module] | None = None) -> None:
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         for module in modules or []:
             self.append(module)
@@ -213,3 +190,15 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return self.children()
+
+
+class Sequential(ModuleList):
+    """Modules applied one after another; they are named ``0``, ``1``, ... (``layers.0.weight``)."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__(modules)
+
+    def forward(self, x: Any) -> Any:
+        for module in self.children():
+            x = module(x)
+        return x
