@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import AnomalyError, GraphReleasedError, InPlaceError
-from .grad_mode import is_grad_enabled, set_grad_enabled
+from .grad_mode import SPECIAL_MODES, is_grad_enabled, set_grad_enabled
 from .grad_mode import state as grad_state
 from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
@@ -221,7 +221,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                         g = rules[position](xp, grad, ans, *inputs)
                     if several:
                         g = _match_input(g, parent, xp, create_graph)
-                    if grad_state.anomaly:
+                    if SPECIAL_MODES.count and grad_state.anomaly:
                         _check_gradient(node, position, grad, g)
                     previous = grads.get(parent)
                     grads[parent] = g if previous is None else previous + g  # several uses add up

@@ -21,6 +21,31 @@ class _State(threading.local):
 state = _State()
 
 
+class _SpecialModes:
+    """How many ``jvp`` levels and ``detect_anomaly`` blocks are open, in all threads together.
+
+    While it is 0 (nearly always), operations skip the thread-local checks for those modes; the
+    count changes only under a lock, when a mode is entered or left.
+    """
+
+    __slots__ = ("count", "_lock")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+SPECIAL_MODES = _SpecialModes()
+
+
 def is_grad_enabled() -> bool:
     """Whether operations run now are recorded on the graph (True unless inside ``no_grad``)."""
     return state.enabled
@@ -98,8 +123,10 @@ class detect_anomaly(_GradMode):
     def __enter__(self) -> None:
         self._previous = state.anomaly
         state.anomaly = True
+        SPECIAL_MODES.enter()
 
     def __exit__(self, *exc: Any) -> None:
+        SPECIAL_MODES.leave()
         state.anomaly = self._previous
 
     def _recreate_cm(self) -> detect_anomaly:

@@ -47,6 +47,8 @@ class _ForwardLevels(threading.local):
 FORWARD = _ForwardLevels()
 
 
+
+
 def tangent_of(tensor: object) -> object:
     """The tangent ``tensor`` carries at the innermost active forward level that knows it, else None."""
     data = getattr(tensor, "data", None)

@@ -18,7 +18,7 @@ from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError
-from .grad_mode import is_grad_enabled
+from .grad_mode import SPECIAL_MODES, is_grad_enabled
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
@@ -82,10 +82,11 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result._node = result.name = None
     result.requires_grad = False
-    if _grad_state.anomaly:
+    special = SPECIAL_MODES.count  # jvp or detect_anomaly open somewhere: look closer
+    if special and _grad_state.anomaly:
         _check_result(prim, args, out)
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
-        if FORWARD.levels:
+        if special and FORWARD.levels:
             _carry_tangents(prim, args, params, result)
         return result
     shape = out.shape
@@ -115,7 +116,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
-    if _grad_state.anomaly:
+    if special and _grad_state.anomaly:
         node.where = user_code_location()
     node.params = params or _NO_PARAMS
     node.shape = _SHAPES.setdefault(shape, shape)
@@ -123,7 +124,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.exact = exact
     result._node = node
     result.requires_grad = True
-    if FORWARD.levels:
+    if special and FORWARD.levels:
         _carry_tangents(prim, args, params, result)
     return result
 
@@ -460,7 +461,8 @@ class Tensor(TensorMethods):
         When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
         operation is recorded on the graph and this tensor now stands for its result.
         """
-        if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
+        if SPECIAL_MODES.count and FORWARD.levels and (tangent_of(self) is not None or
+                                                       tangent_of(value) is not None):
             raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
                                "jvp use out-of-place operations")
         value_requires_grad = isinstance(value, Tensor) and value.requires_grad

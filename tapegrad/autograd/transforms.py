@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import BackwardError, DTypeError, ShapeError
 from ..functions import stack
-from ..grad_mode import enable_grad
+from ..grad_mode import SPECIAL_MODES, enable_grad
 from ..graph import FORWARD, tangent_of
 from ..tensor import Tensor
 from .functional import grad as autograd_grad
@@ -320,9 +320,11 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             made.append(tensor)
         args.append(tree_unflatten(structure, made))
     FORWARD.levels.append(level)
+    SPECIAL_MODES.enter()
     try:
         out = f(*args)
     finally:
+        SPECIAL_MODES.leave()
         FORWARD.levels.pop()
     out_leaves, out_structure = tree_flatten(out)
     tangent_out = []
