@@ -78,12 +78,12 @@ def make_steps(torch):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
     steps = make_steps(torch_or_none())
-    seconds, ratio = compare(steps, args.rounds, block=10, warmup=10)
+    seconds, ratio = compare(steps, args.rounds, block=50, warmup=10)
     print(f"two-layer net (N={N}, D_in={D_IN}, H={H}, D_out={D_OUT}, float64): ms per training step; "
-          f"medians over {args.rounds} rounds of 10 steps")
+          f"medians over {args.rounds} rounds of 50 steps")
     for name in steps:
         print(f"  {name:14s} {seconds[name] * 1e3:7.3f} ms   ({ratio[name]:.2f}x numpy by hand)")
 
