@@ -530,10 +530,6 @@ def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
     return array
 
 
-def _graph_call(prim: Primitive, *args: Any, **params: Any) -> Any:
-    return apply(prim, *args, **params)
-
-
 def _reattach(value: Any, parent: Any) -> Any:
     """A saved input as the graph namespace's rules see it: a Tensor on its parent's graph."""
     if parent is None:
@@ -546,8 +542,7 @@ def _reattach(value: Any, parent: Any) -> Any:
 
 
 #: The namespace gradient rules use when the backward pass is recorded (``create_graph=True``).
-GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), _graph_call,
-                             _reattach)
+GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), apply, _reattach)
 
 
 def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
