@@ -9,7 +9,7 @@ tensor([2., 4.])
 
 from __future__ import annotations
 
-from . import autograd, data, nn, ops, optim
+from . import autograd, data, nn, ops, optim, viz
 from .autograd import (
                        Function,
                        checkpoint,
@@ -114,11 +114,12 @@ from .functions import (
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
+from .viz import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "autograd", "data", "nn", "ops", "optim", "gradcheck", "gradgradcheck",
+    "Tensor", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
     "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
     "jacfwd", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",

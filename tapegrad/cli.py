@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output folder (default: runs/<timestamp>)")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
+    explain = commands.add_parser("explain", help="the forward and backward steps of an arithmetic expression")
+    explain.add_argument("expression", help='e.g. "(x1 + 3*x2)**2"')
+    explain.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="the variables' values")
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--data", default=None, help="dataset to evaluate on (default: the one trained on)")
@@ -297,11 +300,29 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def explain_expression(args: argparse.Namespace) -> int:
+    from .viz import explain
+    from .viz.expression import build
+
+    values = {}
+    for item in args.at:
+        name, _, value = item.partition("=")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise CommandError(f"--at takes NAME=VALUE pairs with numbers, got {item!r}") from None
+    result, _ = build(args.expression, values)
+    result.backward()
+    print(explain(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tapegrad`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return train(args) if args.command == "train" else evaluate(args)
+        commands = {"train": train, "evaluate": evaluate, "explain": explain_expression}
+        return commands[args.command](args)
     except (CommandError, TapegradError, OSError) as exc:
         print(f"tapegrad: error: {exc}", file=sys.stderr)
         return 1

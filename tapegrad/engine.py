@@ -46,7 +46,8 @@ def count_consumers(roots: Sequence[Node]) -> dict[Node, int]:
     return consumers
 
 
-def _topological_order(consumers: dict[Node, int]) -> list[Node]:
+def topological_order(consumers: dict[Node, int]) -> list[Node]:
+    """The Nodes of ``consumers`` ordered so that each comes before the Nodes it consumes (outputs first)."""
     remaining = dict(consumers)
     order = []
     ready = [node for node, count in remaining.items() if count == 0]
@@ -64,7 +65,7 @@ def _topological_order(consumers: dict[Node, int]) -> list[Node]:
 def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> set:
     """The Nodes and leaves from which some target can be reached (targets included)."""
     useful = set(targets)
-    for node in reversed(_topological_order(consumers)):
+    for node in reversed(topological_order(consumers)):
         if node not in useful and any(p in useful for p in node.parents if p is not None):
             useful.add(node)
     return useful

@@ -155,6 +155,9 @@ class Node:
             None where the parent stands in for the input (rules read only its ``shape``, ``ndim``
             and ``dtype``), and constants as they are; :data:`ALL_PARENTS` when every parent
             stands in.
+        constants: per input, the value of an input that takes no gradient (None for the others),
+            or None when every input takes one. Kept after backward, so that a finished graph can
+            still be replayed and explained (:func:`tapegrad.explain`).
         ans: the output array, when the rules read it (``prim.saves_ans``).
         clock: ``CLOCK.now`` when the node saved its values; if an in-place change happened since,
             backward checks that none touched :meth:`saved_arrays`.
@@ -167,12 +170,13 @@ class Node:
         where: the line of user code that created the node (recorded under ``detect_anomaly``).
     """
 
-    __slots__ = ("prim", "parents", "inputs", "ans", "clock", "params", "shape", "dtype", "exact",
-                 "retained", "hooks", "where", "__weakref__")
+    __slots__ = ("prim", "parents", "inputs", "constants", "ans", "clock", "params", "shape", "dtype",
+                 "exact", "retained", "hooks", "where", "__weakref__")
 
     prim: Primitive
     parents: tuple
     inputs: tuple | None
+    constants: tuple | None
     ans: np.ndarray | None
     clock: int
     params: dict

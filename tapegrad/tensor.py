@@ -100,19 +100,22 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
                 exact = False
     if prim.saves_inputs:
         inputs = tuple(arrays)
+        constants = tuple([a if p is None else None for a, p in zip(arrays, parents)]) if constant else None
     elif not constant:
         inputs = ALL_PARENTS  # every parent stands in for its input: nothing to keep
+        constants = None
     else:
         # The parent stands in for an input whose values the rules do not read.
         for position, parent in enumerate(parents):
             if parent is not None:
                 arrays[position] = None
-        inputs = tuple(arrays)
+        inputs = constants = tuple(arrays)
 
     node = _new_node(Node)
     node.prim = prim
     node.parents = tuple(parents)
     node.inputs = inputs
+    node.constants = constants
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now

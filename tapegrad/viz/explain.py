@@ -1,0 +1,187 @@
+"""``tg.explain(tensor)``: the forward and backward passes as numbered steps, in the lectures' notation.
+
+For ``z = (x1 + 3*x2)**2`` at ``x1 = 1, x2 = 2`` after ``z.backward()``::
+
+    forward
+    (1) x2' := 3 * x2 = 6
+    (2) y := x1 + x2' = 7
+    (3) z := y**2 = 49
+    backward
+    (4) dz/dz := 1
+    (3) dz/dy := dz/dz * 2y = 14
+    (2) dz/dx1 := dz/dy * 1 = 14 and dz/dx2' := dz/dy * 1 = 14
+    (1) dz/dx2 := dz/dx2' * 3 = 42
+
+The graph is replayed from its leaves and constants (which a node keeps even after backward), so the
+explanation works before and after ``backward()`` and never changes the user's tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import count_consumers, topological_order
+from ..grad_mode import enable_grad
+from ..graph import Node
+from ..ops import NUMPY
+from ..ops.shape import sum_to_forward
+from ..tensor import Tensor, apply
+
+SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**", "matmul": "@"}
+
+
+class Explanation(str):
+    """The explanation's text; shown as it is (not quoted) when returned at an interactive prompt."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _number(value: np.ndarray) -> str:
+    if value.size == 1:
+        return f"{float(value.reshape(-1)[0]):g}"
+    return f"[shape {value.shape}, mean {float(np.mean(value)):.4g}]"
+
+
+def _constant(value: Any) -> str:
+    array = np.asarray(value)
+    return f"{float(array):g}" if array.size == 1 else f"const{array.shape}"
+
+
+def _expression(node: Node, names: list[str]) -> str:
+    prim, params = node.prim.name, node.params
+    if prim in SYMBOLS and len(names) == 2:
+        symbol = SYMBOLS[prim]
+        return f"{names[0]}{symbol}{names[1]}" if symbol == "**" else f"{names[0]} {symbol} {names[1]}"
+    if prim == "negative":
+        return f"-{names[0]}"
+    if prim == "getitem":
+        return f"{names[0]}[...]"
+    shown = [f"{k}={v}" for k, v in params.items() if k not in ("index",) and v is not None and v is not False]
+    return f"{prim}({', '.join(names + shown)})"
+
+
+def _local(node: Node, position: int, names: list[str], values: list[Any]) -> str:
+    """The local derivative of the node's output with respect to input ``position``, as text."""
+    prim = node.prim.name
+    a = names[0]
+    other = names[1 - position] if len(names) == 2 else ""
+    if prim == "add":
+        return "1"
+    if prim == "subtract":
+        return "1" if position == 0 else "-1"
+    if prim == "multiply":
+        return other
+    if prim == "divide":
+        return f"1/{names[1]}" if position == 0 else f"-{a}/{names[1]}**2"
+    if prim == "power":
+        exponent = np.asarray(values[1])
+        if position == 0 and exponent.size == 1 and float(exponent) == int(float(exponent)):
+            n = int(float(exponent))
+            return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
+        return f"{names[1]}*{a}**({names[1]} - 1)" if position == 0 else f"{a}**{names[1]} * log({a})"
+    derivatives = {
+        "negative": "-1", "exp": f"exp({a})", "log": f"1/{a}", "log1p": f"1/(1 + {a})", "expm1": f"exp({a})",
+        "sqrt": f"1/(2 sqrt({a}))", "sin": f"cos({a})", "cos": f"-sin({a})", "tan": f"1 + tan({a})**2",
+        "tanh": f"1 - tanh({a})**2", "sigmoid": f"sigmoid({a})(1 - sigmoid({a}))", "softplus": f"sigmoid({a})",
+        "relu": f"[{a} > 0]", "abs": f"sign({a})", "sum": "1",
+    }
+    return derivatives.get(prim, f"d{prim}/d{names[position]}")
+
+
+def explain(tensor: Tensor) -> Explanation:
+    """The steps that computed ``tensor`` (forward) and, once ``backward()`` has run, the chain rule
+    applied to each of them, with upstream gradient x local gradient = downstream gradient.
+
+    Scalars show numbers; tensors show shapes and their mean. When a variable is used several times,
+    the backward step that completes its gradient says that the contributions are added.
+
+    Returns:
+        The text (an ``Explanation``, a ``str`` that shows unquoted at an interactive prompt).
+    """
+    root_name = tensor.name or "z"
+    if tensor._node is None:
+        return Explanation(f"{root_name} is a leaf: {_number(tensor.data)} (nothing was computed)")
+    order = list(reversed(topological_order(count_consumers([tensor._node]))))
+    # -- names -------------------------------------------------------------------------------------
+    names: dict[Any, str] = {}
+    leaves: list[Tensor] = []
+    used: dict[str, int] = {}
+
+    def fresh(base: str) -> str:
+        used[base] = used.get(base, 0) + 1
+        return base if used[base] == 1 else f"{base}{used[base]}"
+
+    for node in order:
+        for parent in node.parents:
+            if isinstance(parent, Tensor) and parent not in names:
+                names[parent] = parent.name or fresh("x")
+                leaves.append(parent)
+    for name in list(names.values()) + [root_name]:
+        used[name] = max(used.get(name, 0), 1)  # generated names never repeat a given one
+    for node in order:
+        if node is tensor._node:
+            names[node] = root_name
+            continue
+        sources = [p for p in node.parents if p is not None]
+        names[node] = names[sources[0]] + "'" if len(sources) == 1 else fresh("y")
+    # -- replay with fresh leaves, keeping every gradient ------------------------------------------
+    replay: dict[Any, Tensor] = {leaf: Tensor(leaf.data.copy(), requires_grad=True) for leaf in leaves}
+    arguments: dict[Node, list[Any]] = {}
+    with enable_grad():
+        for node in order:
+            args = []
+            for position, parent in enumerate(node.parents):
+                if parent is not None:
+                    args.append(replay[parent])
+                else:
+                    args.append(node.constants[position])
+            arguments[node] = args
+            replay[node] = apply(node.prim, *args, **node.params)
+            replay[node].retain_grad()
+    done = tensor._node.released or any(leaf.grad is not None for leaf in leaves)
+    lines = ["forward"]
+    step = {}
+    for number, node in enumerate(order, start=1):
+        step[node] = number
+        operands = [names[p] if p is not None else _constant(c)
+                    for p, c in zip(node.parents, node.constants or (None,) * len(node.parents))]
+        lines.append(f"({number}) {names[node]} := {_expression(node, operands)} = {_number(replay[node].data)}")
+    if not done:
+        return Explanation("\n".join(lines))
+    out = replay[tensor._node]
+    out.backward(np.ones(out.shape, out.dtype))
+    d = f"d{root_name}"
+    every = "" if out.size == 1 else " (for every entry)"
+    lines += ["backward", f"({len(order) + 1}) {d}/d{root_name} := 1{every}"]
+    uses = {key: 0 for key in replay}
+    for node in order:
+        for parent in node.parents:
+            if parent is not None:
+                uses[parent] += 1
+    seen: dict[Any, list[np.ndarray]] = {key: [] for key in replay}
+    for node in reversed(order):
+        constants = node.constants or (None,) * len(node.parents)
+        values = [replay[p].data if p is not None else c for p, c in zip(node.parents, constants)]
+        operands = [names[p] if p is not None else _constant(c) for p, c in zip(node.parents, constants)]
+        upstream = replay[node].grad.data
+        parts = []
+        for position, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            rule = node.prim.vjp_rules(len(node.parents))[position]
+            contribution = np.asarray(rule(NUMPY, upstream, replay[node].data, *values, **node.params))
+            contribution = sum_to_forward(contribution, replay[parent].shape)
+            seen[parent].append(contribution)
+            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {_local(node, position, operands, values)}"
+            text += f" = {_number(contribution)}"
+            if len(seen[parent]) == uses[parent] > 1:
+                total = replay[parent].grad.data
+                terms = " + ".join(_number(c) for c in seen[parent])
+                text += (f"; {names[parent]} is used {uses[parent]} times, so the gradients add up: "
+                         f"{d}/d{names[parent]} := {terms} = {_number(total)}")
+            parts.append(text)
+        lines.append(f"({step[node]}) " + " and ".join(parts))
+    return Explanation("\n".join(lines))

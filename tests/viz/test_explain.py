@@ -1,0 +1,80 @@
+"""tg.explain and `tapegrad explain`: the lectures' notation, with the lectures' numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.cli import main
+from tapegrad.viz.expression import ExpressionError, build
+
+LECTURE = """forward
+(1) x2' := 3 * x2 = 6
+(2) y := x1 + x2' = 7
+(3) z := y**2 = 49
+backward
+(4) dz/dz := 1
+(3) dz/dy := dz/dz * 2y = 14
+(2) dz/dx1 := dz/dy * 1 = 14 and dz/dx2' := dz/dy * 1 = 14
+(1) dz/dx2 := dz/dx2' * 3 = 42"""
+
+
+def _lecture():
+    x1 = tg.tensor(1.0, dtype=np.float64, requires_grad=True, name="x1")
+    x2 = tg.tensor(2.0, dtype=np.float64, requires_grad=True, name="x2")
+    return (x1 + 3 * x2) ** 2, x1, x2
+
+
+def test_the_lectures_example_before_and_after_backward():
+    z, x1, x2 = _lecture()
+    before = tg.explain(z)
+    assert before == LECTURE.split("\nbackward")[0]
+    z.backward()
+    assert tg.explain(z) == LECTURE
+    assert repr(tg.explain(z)) == LECTURE  # shown unquoted at a prompt
+    assert (x1.grad.item(), x2.grad.item()) == (14.0, 42.0)  # the user's tensors are untouched
+
+
+def test_several_uses_are_added_and_tensors_are_summarised():
+    x = tg.tensor(2.0, dtype=np.float64, requires_grad=True, name="x")
+    y = tg.tensor(3.0, dtype=np.float64, requires_grad=True, name="y")
+    f = x * y + x.sin()
+    f.backward()
+    text = tg.explain(f)
+    assert "y2 := x * y = 6" in text  # generated names never repeat the user's
+    assert "x is used 2 times, so the gradients add up: dz/dx := -0.416147 + 3 = 2.58385" in text
+    w = tg.tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    v = (w.exp() * 2).sum()
+    v.backward()
+    assert "W' := exp(W) = [shape (2, 3), mean 2.718]" in tg.explain(v)
+    assert tg.explain(w).startswith("z is a leaf") or "is a leaf" in tg.explain(w)
+
+
+def test_the_command_line_explains_an_expression(capsys):
+    assert main(["explain", "(x1 + 3*x2)**2", "--at", "x1=1", "x2=2"]) == 0
+    assert capsys.readouterr().out.strip() == LECTURE
+
+
+@pytest.mark.parametrize("expression,at,message", [
+    ("__import__('os').system('echo hacked')", [], "is not allowed"),
+    ("x.real + 1", ["x=1"], "'x.real' is not allowed"),
+    ("open('f')", [], "open(...) is not allowed"),
+    ("x*y", ["x=1"], "no value given for y"),
+    ("x*2", ["x=1", "z=2"], "z given with --at but not used"),
+    ("(x", ["x=1"], "cannot parse"),
+    ("x*2", ["x=abc"], "NAME=VALUE pairs with numbers"),
+])
+def test_the_restricted_parser_rejects_everything_else(expression, at, message, capsys):
+    argv = ["explain", expression] + (["--at", *at] if at else [])
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_build_evaluates_functions_and_constants():
+    result, leaves = build("max(x, 2) * sigmoid(y) - 3**2 / 4", {"x": 5.0, "y": 0.0})
+    assert result.item() == pytest.approx(5 * 0.5 - 9 / 4)
+    assert set(leaves) == {"x", "y"} and leaves["x"].name == "x"
+    with pytest.raises(ExpressionError, match="takes 1 argument"):
+        build("sin(x, x)", {"x": 1.0})
