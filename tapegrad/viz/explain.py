@@ -91,6 +91,68 @@ def _local(node: Node, position: int, names: list[str], values: list[Any]) -> st
     return derivatives.get(prim, f"d{prim}/d{names[position]}")
 
 
+class Replay:
+    """A graph rebuilt from the leaves and constants of the graph that computed ``tensor``.
+
+    Attributes:
+        order: the original Nodes, inputs before the nodes that use them.
+        names: a short name for every Node and leaf (the user's ``name`` where given).
+        tensors: the replayed Tensor of every Node and leaf (gradients retained after :meth:`backward`).
+        leaves: the original leaves, in order of first use.
+        done: whether ``backward()`` already ran on the original graph.
+    """
+
+    def __init__(self, tensor: Tensor, root_name: str = "z", max_nodes: int | None = None) -> None:
+        self.root = tensor._node
+        self.order = list(reversed(topological_order(count_consumers([self.root]))))
+        self.names: dict[Any, str] = {}
+        self.leaves: list[Tensor] = []
+        used: dict[str, int] = {}
+
+        def fresh(base: str) -> str:
+            used[base] = used.get(base, 0) + 1
+            return base if used[base] == 1 else f"{base}{used[base]}"
+
+        for node in self.order:
+            for parent in node.parents:
+                if isinstance(parent, Tensor) and parent not in self.names:
+                    self.names[parent] = parent.name or fresh("x")
+                    self.leaves.append(parent)
+        for name in list(self.names.values()) + [root_name]:
+            used[name] = max(used.get(name, 0), 1)  # generated names never repeat a given one
+        for node in self.order:
+            sources = [p for p in node.parents if p is not None]
+            if node is self.root:
+                self.names[node] = root_name
+            elif len(sources) == 1 and "'" not in self.names[sources[0]]:
+                self.names[node] = self.names[sources[0]] + "'"  # the lectures' x2' for 3 * x2
+            else:
+                self.names[node] = fresh("y")
+        self.done = self.root.released or any(leaf.grad is not None for leaf in self.leaves)
+        self.tensors: dict[Any, Tensor] = {}
+        if max_nodes is not None and len(self.order) > max_nodes:
+            return  # too large to replay: names only
+        self.tensors = {leaf: Tensor(leaf.data.copy(), requires_grad=True) for leaf in self.leaves}
+        with enable_grad():
+            for node in self.order:
+                self.tensors[node] = apply(node.prim, *self.arguments(node), **node.params)
+                self.tensors[node].retain_grad()
+
+    def arguments(self, node: Node) -> list[Any]:
+        """The node's inputs in the replay: replayed tensors, and the node's constants."""
+        constants = node.constants or (None,) * len(node.parents)
+        return [self.tensors[p] if p is not None else c for p, c in zip(node.parents, constants)]
+
+    def operands(self, node: Node) -> list[str]:
+        """The node's inputs as names (numbers for scalar constants)."""
+        constants = node.constants or (None,) * len(node.parents)
+        return [self.names[p] if p is not None else _constant(c) for p, c in zip(node.parents, constants)]
+
+    def backward(self) -> None:
+        out = self.tensors[self.root]
+        out.backward(np.ones(out.shape, out.dtype))
+
+
 def explain(tensor: Tensor) -> Explanation:
     """The steps that computed ``tensor`` (forward) and, once ``backward()`` has run, the chain rule
     applied to each of them, with upstream gradient x local gradient = downstream gradient.
@@ -104,55 +166,18 @@ def explain(tensor: Tensor) -> Explanation:
     root_name = tensor.name or "z"
     if tensor._node is None:
         return Explanation(f"{root_name} is a leaf: {_number(tensor.data)} (nothing was computed)")
-    order = list(reversed(topological_order(count_consumers([tensor._node]))))
-    # -- names -------------------------------------------------------------------------------------
-    names: dict[Any, str] = {}
-    leaves: list[Tensor] = []
-    used: dict[str, int] = {}
-
-    def fresh(base: str) -> str:
-        used[base] = used.get(base, 0) + 1
-        return base if used[base] == 1 else f"{base}{used[base]}"
-
-    for node in order:
-        for parent in node.parents:
-            if isinstance(parent, Tensor) and parent not in names:
-                names[parent] = parent.name or fresh("x")
-                leaves.append(parent)
-    for name in list(names.values()) + [root_name]:
-        used[name] = max(used.get(name, 0), 1)  # generated names never repeat a given one
-    for node in order:
-        if node is tensor._node:
-            names[node] = root_name
-            continue
-        sources = [p for p in node.parents if p is not None]
-        names[node] = names[sources[0]] + "'" if len(sources) == 1 else fresh("y")
-    # -- replay with fresh leaves, keeping every gradient ------------------------------------------
-    replay: dict[Any, Tensor] = {leaf: Tensor(leaf.data.copy(), requires_grad=True) for leaf in leaves}
-    arguments: dict[Node, list[Any]] = {}
-    with enable_grad():
-        for node in order:
-            args = []
-            for position, parent in enumerate(node.parents):
-                if parent is not None:
-                    args.append(replay[parent])
-                else:
-                    args.append(node.constants[position])
-            arguments[node] = args
-            replay[node] = apply(node.prim, *args, **node.params)
-            replay[node].retain_grad()
-    done = tensor._node.released or any(leaf.grad is not None for leaf in leaves)
+    graph = Replay(tensor, root_name)
+    order, names, replay = graph.order, graph.names, graph.tensors
     lines = ["forward"]
     step = {}
     for number, node in enumerate(order, start=1):
         step[node] = number
-        operands = [names[p] if p is not None else _constant(c)
-                    for p, c in zip(node.parents, node.constants or (None,) * len(node.parents))]
-        lines.append(f"({number}) {names[node]} := {_expression(node, operands)} = {_number(replay[node].data)}")
-    if not done:
+        lines.append(f"({number}) {names[node]} := {_expression(node, graph.operands(node))} "
+                     f"= {_number(replay[node].data)}")
+    if not graph.done:
         return Explanation("\n".join(lines))
+    graph.backward()
     out = replay[tensor._node]
-    out.backward(np.ones(out.shape, out.dtype))
     d = f"d{root_name}"
     every = "" if out.size == 1 else " (for every entry)"
     lines += ["backward", f"({len(order) + 1}) {d}/d{root_name} := 1{every}"]
@@ -163,9 +188,8 @@ def explain(tensor: Tensor) -> Explanation:
                 uses[parent] += 1
     seen: dict[Any, list[np.ndarray]] = {key: [] for key in replay}
     for node in reversed(order):
-        constants = node.constants or (None,) * len(node.parents)
-        values = [replay[p].data if p is not None else c for p, c in zip(node.parents, constants)]
-        operands = [names[p] if p is not None else _constant(c) for p, c in zip(node.parents, constants)]
+        values = [v.data if isinstance(v, Tensor) else v for v in graph.arguments(node)]
+        operands = graph.operands(node)
         upstream = replay[node].grad.data
         parts = []
         for position, parent in enumerate(node.parents):

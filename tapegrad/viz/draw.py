@@ -1,0 +1,168 @@
+"""``tg.viz.draw(tensor)``: a picture of the graph that produced a tensor, as a ``graphviz.Digraph``.
+
+Operations and leaves are boxes; edges point the way data flows and carry each value and, after
+``backward()``, its gradient. Graphs larger than ``max_nodes`` are summarised: the operations nearest
+the output are drawn and one box counts the ones left out (by operation), so drawing a graph of
+100,000 nodes stays fast and the picture small.
+
+Needs the Python package ``graphviz`` (``pip install "tapegrad[viz]"``); rendering to SVG or PNG also
+needs Graphviz's ``dot`` program, a system package (``apt-get install graphviz``, ``brew install graphviz``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import TapegradError
+from ..graph import Node
+from ..tensor import Tensor
+from .explain import Replay, _number
+
+
+class VizError(TapegradError, RuntimeError):
+    """A picture that cannot be made: graphviz (the Python package or the dot program) is missing."""
+
+
+MISSING_DOT = ("rendering needs Graphviz's 'dot' program, which is not installed: install it with "
+               "'apt-get install graphviz' (Debian, Ubuntu), 'brew install graphviz' (macOS) or from "
+               "https://graphviz.org/download/, then try again")
+
+
+@lru_cache(maxsize=1)
+def _graph_class() -> type:
+    try:
+        import graphviz
+    except ImportError:
+        raise VizError('tg.viz.draw needs the graphviz package: pip install "tapegrad[viz]"') from None
+
+    class Graph(graphviz.Digraph):
+        """A graphviz.Digraph whose rendering says what to install when Graphviz is missing."""
+
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().render(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise VizError(MISSING_DOT) from None
+
+        def pipe(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().pipe(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise VizError(MISSING_DOT) from None
+
+    return Graph
+
+
+def _nearest(root: Node, limit: int) -> tuple[list[Node], int, Counter]:
+    """Up to ``limit`` Nodes nearest the output (breadth first), how many there are in all, and the
+    operations of the ones left out."""
+    kept, seen, queue = [], {root}, deque([root])
+    left_out: Counter = Counter()
+    total = 0
+    while queue:
+        node = queue.popleft()
+        total += 1
+        if len(kept) < limit:
+            kept.append(node)
+        else:
+            left_out[node.name] += 1
+        for parent in node.parents:
+            if isinstance(parent, Node) and parent not in seen:
+                seen.add(parent)
+                queue.append(parent)
+    return kept, total, left_out
+
+
+def _shown(array: np.ndarray) -> str:
+    """Small tensors in full, larger ones as shape and mean."""
+    if 1 < array.size <= 4:
+        return "[" + ", ".join(f"{v:.4g}" for v in array.reshape(-1)) + "]"
+    return _number(array)
+
+
+def _label(grads: bool, replay: Replay | None, key: Any, values: bool) -> str:
+    if replay is None or key not in replay.tensors:
+        return ""
+    tensor = replay.tensors[key]
+    parts = [f"value {_shown(tensor.data)}"] if values else []
+    if grads and replay.done and tensor.grad is not None:
+        parts.append(f"grad {_shown(tensor.grad.data)}")
+    return "\\n".join(parts)
+
+
+def draw(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: int = 200) -> Any:
+    """A ``graphviz.Digraph`` of the graph that produced ``tensor``.
+
+    Args:
+        values: write each value on the edge that carries it (scalars as numbers, tensors as shape
+            and mean).
+        grads: after ``backward()``, write each gradient under the value.
+        max_nodes: draw at most this many operations; the rest are counted in one summary box.
+
+    Returns:
+        The Digraph: ``.render(path, format="svg")`` writes a file, and Jupyter shows it.
+
+    Raises:
+        VizError: if the graphviz package is missing (or, when rendering, the dot program).
+    """
+    graph = _graph_class()(graph_attr={"rankdir": "LR"}, node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                           edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+    root_name = tensor.name or "z"
+    if tensor._node is None:
+        graph.node("leaf", f"{root_name}\\n{tensor.shape} {tensor.dtype}\\n{_number(tensor.data)}", shape="box")
+        return graph
+    kept, total, left_out = _nearest(tensor._node, max_nodes)
+    replay = Replay(tensor, root_name, max_nodes=max_nodes)
+    if not replay.tensors:
+        replay_or_none = None
+    else:
+        replay_or_none = replay
+        if replay.done:
+            replay.backward()
+    ids: dict[Any, str] = {}
+
+    def node_id(key: Any) -> str:
+        if key not in ids:
+            ids[key] = f"n{len(ids)}"
+        return ids[key]
+
+    kept_set = set(kept)
+    for node in kept:
+        graph.node(node_id(node), f"{replay.names[node]} := {node.name}\\n{node.shape} {node.dtype}",
+                   shape="ellipse", style="filled", fillcolor="#e8f0fe")
+    summary = None
+    if total > len(kept):
+        summary = "summary"
+        common = ", ".join(f"{name} x{count}" for name, count in left_out.most_common(4))
+        graph.node(summary, f"... {total - len(kept)} more operations not drawn\\n({common})",
+                   shape="note", style="filled", fillcolor="#fff4d6")
+    for node in kept:
+        constants = node.constants or (None,) * len(node.parents)
+        for parent, constant in zip(node.parents, constants):
+            if parent is None:
+                if constant is None:
+                    continue
+                const_id = node_id(("constant", id(node), len(ids)))
+                graph.node(const_id, f"{_number(np.asarray(constant))}", shape="plaintext")
+                graph.edge(const_id, node_id(node))
+                continue
+            if isinstance(parent, Tensor):
+                if parent not in ids:
+                    text = f"{replay.names[parent]}\\n{parent.shape} {parent.dtype}"
+                    if parent.size <= 4:
+                        text += f"\\n{_shown(parent.data)}"
+                    graph.node(node_id(parent), text, shape="box", style="filled", fillcolor="#e6f4ea")
+                source = node_id(parent)
+            elif parent in kept_set:
+                source = node_id(parent)
+            else:
+                source = summary
+            graph.edge(source, node_id(node), label=_label(grads, replay_or_none, parent, values))
+    out_label = _label(grads, replay_or_none, tensor._node, values)
+    graph.node("output", root_name, shape="doublecircle")
+    graph.edge(node_id(tensor._node), "output", label=out_label)
+    return graph

@@ -1,0 +1,64 @@
+"""tg.viz.draw: pictures of the graph with values and gradients, summaries of large graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+
+def _neuron():
+    x = tg.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True, name="x")
+    w = tg.tensor(np.array([0.5, 0.3, 1.0]), requires_grad=True, name="w")
+    b = tg.tensor(-1.5, dtype=np.float64, requires_grad=True, name="b")
+    return ((w * x).sum() + b).sigmoid(), (x, w, b)
+
+
+def test_the_picture_has_operations_leaves_values_and_gradients():
+    q, _ = _neuron()
+    before = tg.viz.draw(q).source
+    assert "z := sigmoid" in before and "y := multiply" in before and "value 0.802184" in before
+    assert "grad" not in before  # no gradients before backward
+    q.backward()
+    source = tg.viz.draw(q).source
+    assert 'label="b\\n() float64\\n-1.5"' in source  # a leaf with its name, shape and value
+    assert "value 1.4\\ngrad 0.158685" in source  # the edge into sigmoid: value above, gradient below
+    assert "grad [0.1587, -0.3174, 0.4761]" in source  # dq/dw, as in the lecture
+    assert "value" not in tg.viz.draw(q, values=False, grads=False).source
+
+
+def test_rendering_to_svg_and_png(tmp_path):
+    q, _ = _neuron()
+    q.backward()
+    graph = tg.viz.draw(q)
+    svg = graph.render(tmp_path / "neuron", format="svg")
+    assert open(svg).read().lstrip().startswith("<?xml")
+    png = graph.render(tmp_path / "neuron", format="png")
+    assert open(png, "rb").read(4) == b"\x89PNG"
+
+
+def test_a_graph_of_100000_nodes_is_summarised_fast(tmp_path):
+    import time
+
+    x = tg.tensor(1.0, dtype=np.float64, requires_grad=True, name="x")
+    y = x
+    for _ in range(25_000):
+        y = (y * 1.0001 + 0.1).sin() * 0.9
+    start = time.perf_counter()
+    graph = tg.viz.draw(y, max_nodes=100)
+    assert time.perf_counter() - start < 10
+    assert "99900 more operations not drawn" in graph.source
+    assert "multiply x" in graph.source  # the summary counts what it left out, by operation
+    assert len(graph.source) < 50_000
+
+
+def test_a_missing_dot_program_says_what_to_install(tmp_path, monkeypatch):
+    q, _ = _neuron()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot on it
+    with pytest.raises(tg.viz.VizError, match="apt-get install graphviz"):
+        tg.viz.draw(q).render(tmp_path / "q", format="svg")
+
+
+def test_a_leaf_alone():
+    assert "x\\n(2,) float32" in tg.viz.draw(tg.tensor([1.0, 2.0], name="x")).source
