@@ -21,18 +21,23 @@ from ..tensor import Tensor
 class Parameter(Tensor):
     """A tensor that is a learnable parameter of a Module: a leaf that requires grad.
 
+    Unless given a ``name``, it is named by its path in the model (``layers.0.weight``) as the
+    modules holding it are assigned, so pictures and explanations show that path.
+
     Args:
         data: the initial values (converted to the default dtype if they are Python floats).
         requires_grad: False for a frozen parameter.
+        name: a name to keep instead of the path.
     """
 
-    __slots__ = ()
+    __slots__ = ("_named_by_path",)
 
-    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+    def __init__(self, data: Any, requires_grad: bool = True, name: str | None = None) -> None:
         array = data.data if isinstance(data, Tensor) else np.asarray(data)
         if array.dtype.kind != "f":
             array = array.astype(get_default_dtype())
-        super().__init__(array, requires_grad=requires_grad)
+        super().__init__(array, requires_grad=requires_grad, name=name)
+        self._named_by_path = name is None
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -62,8 +67,13 @@ class Module:
                 registry.remove(name)
         if isinstance(value, Parameter):
             self._parameter_names.append(name)
+            if value._named_by_path:
+                value.name = name
         elif isinstance(value, Module):
             self._module_names.append(name)
+            for path, parameter in value.named_parameters():
+                if parameter._named_by_path:
+                    parameter.name = f"{name}.{path}"
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
