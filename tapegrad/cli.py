@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="the forward and backward steps of an arithmetic expression")
     explain.add_argument("expression", help='e.g. "(x1 + 3*x2)**2"')
     explain.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="the variables' values")
+    explain.add_argument("--html", metavar="PAGE", help="also write the step-through page to this file")
+    explain.add_argument("--svg", metavar="PICTURE", help="also write a picture of the graph to this file")
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--data", default=None, help="dataset to evaluate on (default: the one trained on)")
@@ -314,6 +316,16 @@ def explain_expression(args: argparse.Namespace) -> int:
     result, _ = build(args.expression, values)
     result.backward()
     print(explain(result))
+    if args.html:
+        from .viz import html
+
+        print(f"step-through page written to {html(result, args.html)}")
+    if args.svg:
+        from .viz import draw
+
+        target = Path(args.svg)
+        written = draw(result).render(target.with_suffix(""), format="svg", cleanup=True)
+        print(f"picture written to {written}")
     return 0
 
 
@@ -323,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"train": train, "evaluate": evaluate, "explain": explain_expression}
         return commands[args.command](args)
-    except (CommandError, TapegradError, OSError) as exc:
+    except (CommandError, TapegradError, OSError) as exc:  # VizError is a TapegradError
         print(f"tapegrad: error: {exc}", file=sys.stderr)
         return 1
 

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from .draw import VizError, draw
 from .explain import Explanation, explain
+from .html import html
 
-__all__ = ["explain", "Explanation", "draw", "VizError"]
+__all__ = ["explain", "Explanation", "draw", "html", "VizError"]

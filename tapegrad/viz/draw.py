@@ -109,12 +109,17 @@ def draw(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: int
     Raises:
         VizError: if the graphviz package is missing (or, when rendering, the dot program).
     """
+    return build(tensor, values, grads, max_nodes)[0]
+
+
+def build(tensor: Tensor, values: bool, grads: bool, max_nodes: int) -> tuple[Any, dict[Any, str]]:
+    """The Digraph of :func:`draw`, and the id it gave each Node and leaf (``n0``, ``n1``, ...)."""
     graph = _graph_class()(graph_attr={"rankdir": "LR"}, node_attr={"fontname": "Helvetica", "fontsize": "11"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     root_name = tensor.name or "z"
     if tensor._node is None:
         graph.node("leaf", f"{root_name}\\n{tensor.shape} {tensor.dtype}\\n{_number(tensor.data)}", shape="box")
-        return graph
+        return graph, {}
     kept, total, left_out = _nearest(tensor._node, max_nodes)
     replay = Replay(tensor, root_name, max_nodes=max_nodes)
     if not replay.tensors:
@@ -165,4 +170,4 @@ def draw(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: int
     out_label = _label(grads, replay_or_none, tensor._node, values)
     graph.node("output", root_name, shape="doublecircle")
     graph.edge(node_id(tensor._node), "output", label=out_label)
-    return graph
+    return graph, ids

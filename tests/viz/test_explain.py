@@ -78,3 +78,11 @@ def test_build_evaluates_functions_and_constants():
     assert set(leaves) == {"x", "y"} and leaves["x"].name == "x"
     with pytest.raises(ExpressionError, match="takes 1 argument"):
         build("sin(x, x)", {"x": 1.0})
+
+
+def test_the_command_line_writes_the_page_and_the_picture(tmp_path, capsys):
+    page, picture = tmp_path / "page.html", tmp_path / "graph.svg"
+    assert main(["explain", "x*y + sin(x)", "--at", "x=2", "y=3", "--html", str(page), "--svg", str(picture)]) == 0
+    out = capsys.readouterr().out
+    assert "step-through page written" in out and "picture written" in out
+    assert "<svg" in page.read_text() and picture.read_text().lstrip().startswith("<?xml")
