@@ -62,3 +62,12 @@ def test_a_missing_dot_program_says_what_to_install(tmp_path, monkeypatch):
 
 def test_a_leaf_alone():
     assert "x\\n(2,) float32" in tg.viz.draw(tg.tensor([1.0, 2.0], name="x")).source
+
+
+def test_parameters_are_drawn_by_their_path_and_jupyter_gets_svg():
+    tg.manual_seed(0)
+    model = tg.nn.MLP([2, 3, 1])
+    graph = tg.viz.draw(model(tg.ones(4, 2)).sum())
+    assert "0.weight" in graph.source and "2.bias" in graph.source
+    bundle = graph._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
