@@ -19,7 +19,6 @@ import numpy as np
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
-from .ops import nn as N
 from .ops import shape as S
 
 UFUNCS = {
@@ -115,11 +114,6 @@ def _norm(tensor: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool
         raise TypeError(f"numpy.linalg.norm on a Tensor: ord={ord!r} is not supported (only the 2-norm of "
                         "vectors and the Frobenius norm of matrices)")
     return (x * x).sum(axis=axis, keepdims=keepdims).sqrt()
-
-
-def _softmax_like(name: str) -> Callable[..., Any]:
-    prim = {"softmax": N.softmax, "log_softmax": N.log_softmax}[name]
-    return lambda tensor, x, axis=-1: tensor._record(prim, x, axis=axis)
 
 
 REDUCTION_OPTIONS = ("axis", "keepdims")

@@ -177,6 +177,10 @@ def test_init_functions_follow_their_formulas():
     assert np.abs(w.numpy()).max() <= bound and np.abs(w.numpy()).max() > 0.99 * bound
     nn.init.xavier_normal_(w)
     assert w.numpy().std() == pytest.approx(np.sqrt(2 / 700), rel=0.02)
+    nn.init.kaiming_normal_(w, nonlinearity="relu")
+    assert w.numpy().std() == pytest.approx(np.sqrt(2 / 300), rel=0.02)
+    nn.init.ones_(w)
+    assert np.all(w.numpy() == 1)
     nn.init.zeros_(w)
     assert not w.numpy().any()
     with pytest.raises(tg.ShapeError):
