@@ -41,10 +41,15 @@ def numpy_by_hand(x0, a, b, c):
     return gy, ga, gb, gc
 
 
-def tapegrad_chain(x0, a, b, c):
+def _chain(x0, a, b, c):
     y = x0
     for _ in range(REPEATS_OF_BLOCK):
         y = (y * a + b).sin() * c
+    return y
+
+
+def tapegrad_chain(x0, a, b, c):
+    y = _chain(x0, a, b, c)
     y.backward(np.ones(1))
     grads = x0.grad, a.grad, b.grad, c.grad
     x0.grad = a.grad = b.grad = c.grad = None
@@ -69,7 +74,16 @@ def main() -> None:
     tensors = [tg.tensor(v, requires_grad=True) for v in start]
     reference = numpy_by_hand(*start)
     assert all(np.allclose(g.numpy(), r) for g, r in zip(tapegrad_chain(*tensors), reference))
-    runs = {"numpy by hand": lambda: numpy_by_hand(*start), "tapegrad": lambda: tapegrad_chain(*tensors)}
+    compiled_chain = tg.compile(lambda x0, a, b, c: _chain(x0, a, b, c))
+    compiled_tensors = [tg.tensor(v, requires_grad=True) for v in start]
+
+    def tapegrad_compiled():
+        compiled_chain(*compiled_tensors).backward(np.ones(1))
+        for t in compiled_tensors:
+            t.grad = None
+
+    runs = {"numpy by hand": lambda: numpy_by_hand(*start), "tapegrad": lambda: tapegrad_chain(*tensors),
+            "tapegrad compiled": tapegrad_compiled}
     torch = torch_or_none()
     if torch is not None:
         tt = [torch.tensor(v, requires_grad=True) for v in start]
@@ -78,11 +92,12 @@ def main() -> None:
     print(f"tiny ops: {NODES} elementwise nodes, shape (1,), float64, forward + backward; medians over "
           f"{args.rounds} rounds of 5 runs")
     for name in runs:
-        print(f"  {name:14s} {seconds[name] / NODES * 1e6:6.2f} us/node   ({ratio[name]:.2f}x numpy by hand)")
+        print(f"  {name:17s} {seconds[name] / NODES * 1e6:6.2f} us/node   ({ratio[name]:.2f}x numpy by hand)")
     if torch is None:
         print("  pytorch eager  (not installed: pip install torch==2.13.0)")
     else:
-        print(f"  tapegrad / pytorch eager = {ratio['tapegrad'] / ratio['pytorch eager']:.2f}")
+        print(f"  tapegrad / pytorch eager = {ratio['tapegrad'] / ratio['pytorch eager']:.2f}, "
+              f"tapegrad compiled / pytorch eager = {ratio['tapegrad compiled'] / ratio['pytorch eager']:.2f}")
 
 
 if __name__ == "__main__":

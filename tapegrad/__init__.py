@@ -26,6 +26,7 @@ from .autograd import (
                        vjp,
 )
 from .autograd import grad_transform as grad
+from .compile import compile
 from .creation import (
                        arange,
                        as_tensor,
@@ -54,6 +55,7 @@ from .errors import (
                        InPlaceError,
                        ShapeError,
                        TapegradError,
+                       TracingError,
 )
 from .functions import (
                        abs,
@@ -120,14 +122,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
-    "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
+    "compile", "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
     "jacfwd", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "AnomalyError",
     "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
-    "InPlaceError", "GradcheckError", "CheckpointError", "save", "load",
+    "InPlaceError", "GradcheckError", "TracingError", "CheckpointError", "save", "load",
     "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",
     "elu", "exp", "expand_dims", "expm1", "flatten", "flip", "leaky_relu", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "outer", "pad",

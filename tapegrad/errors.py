@@ -36,3 +36,8 @@ class GradcheckError(TapegradError, AssertionError):
 
 class AnomalyError(TapegradError, FloatingPointError):
     """Under ``detect_anomaly``: an operation or its gradient produced NaN or inf."""
+
+
+class TracingError(TapegradError, RuntimeError):
+    """``tg.compile``: a traced function turned a tensor into a Python value, or used what compiled
+    functions do not support."""

@@ -16,6 +16,7 @@ from typing import Any
 class _State(threading.local):
     enabled = True  # each new thread starts with recording on
     anomaly = False  # detect_anomaly: check every result and gradient for NaN and inf
+    trace: list | None = None  # tg.compile while tracing: every operation run is appended here
 
 
 state = _State()

@@ -17,7 +17,7 @@ import numpy as np
 from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
-from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError
+from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
 from .grad_mode import SPECIAL_MODES, is_grad_enabled
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, user_code_location, version_of
@@ -82,9 +82,12 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result._node = result.name = None
     result.requires_grad = False
-    special = SPECIAL_MODES.count  # jvp or detect_anomaly open somewhere: look closer
-    if special and _grad_state.anomaly:
-        _check_result(prim, args, out)
+    special = SPECIAL_MODES.count  # jvp, detect_anomaly or compile open somewhere: look closer
+    if special:
+        if _grad_state.anomaly:
+            _check_result(prim, args, out)
+        if _grad_state.trace is not None:
+            _grad_state.trace.append((prim, args, params, result))
     if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
         if special and FORWARD.levels:
             _carry_tangents(prim, args, params, result)
@@ -244,6 +247,8 @@ class Tensor(TensorMethods):
         self.name = name
         if requires_grad:
             self.requires_grad_(True)
+        if SPECIAL_MODES.count and _grad_state.trace is not None:
+            _grad_state.trace.append((None, self))  # made while tg.compile traces: a constant of the trace
 
     @classmethod
     def _make(cls, data: np.ndarray) -> Tensor:
@@ -276,7 +281,15 @@ class Tensor(TensorMethods):
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shared, not copied)."""
+        self._not_while_tracing("numpy()")
         return self.data
+
+    def _not_while_tracing(self, what: str) -> None:
+        if SPECIAL_MODES.count and _grad_state.trace is not None:
+            raise TracingError(
+                f"{what} of a tensor while tg.compile traces the function: the value is fixed at tracing time, "
+                "so Python control flow on it would not follow later inputs. Compute it with tensor "
+                "operations (e.g. tg.where instead of if), or do not compile this function.")
 
     def item(self) -> Any:
         """The single value of a one-entry tensor as a Python number.
@@ -284,12 +297,14 @@ class Tensor(TensorMethods):
         Raises:
             ShapeError: if the tensor has more than one entry.
         """
+        self._not_while_tracing("item()")
         if self.data.size != 1:
             raise ShapeError(f"item: needs a tensor with one entry, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self) -> Any:
         """The data as (nested) Python lists of numbers."""
+        self._not_while_tracing("tolist()")
         return self.data.tolist()
 
     def detach(self) -> Tensor:
@@ -400,6 +415,7 @@ class Tensor(TensorMethods):
             yield self[i]
 
     def __bool__(self) -> bool:
+        self._not_while_tracing("bool()")
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                              "use .any() or .all() on its data")
@@ -464,6 +480,7 @@ class Tensor(TensorMethods):
         When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
         operation is recorded on the graph and this tensor now stands for its result.
         """
+        self._not_while_tracing(f"in-place {label}")
         if SPECIAL_MODES.count and FORWARD.levels and (tangent_of(self) is not None or
                                                        tangent_of(value) is not None):
             raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "

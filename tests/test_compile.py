@@ -1,0 +1,120 @@
+"""tg.compile: the same results and gradients as eager mode, from a schedule traced once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.nn import functional as F
+
+rng = np.random.default_rng(21)
+
+
+def _pair(fn, *arrays):
+    eager_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
+    compiled_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
+    return fn(*eager_inputs), tg.compile(fn)(*compiled_inputs), eager_inputs, compiled_inputs
+
+
+@pytest.mark.parametrize("name", ["chain", "broadcast", "matmul", "reductions", "indexing", "two outputs"])
+def test_results_and_gradients_equal_eager(name):
+    cases = {
+        "chain": (lambda x: ((x * 1.5 + 0.2).sin() * 0.9).exp().sum(), [rng.standard_normal(4)]),
+        "broadcast": (lambda a, b: ((a * b - a / (b * b + 1)) ** 2).mean(), [rng.standard_normal((3, 1)),
+                                                                           rng.standard_normal(4)]),
+        "matmul": (lambda a, b: (a @ b).tanh().logsumexp(axis=1).sum(), [rng.standard_normal((3, 4)),
+                                                                         rng.standard_normal((4, 2))]),
+        "reductions": (lambda a: a.max(axis=0).sum() + a.var() + a.prod(axis=1).mean(), [rng.standard_normal((3, 3))]),
+        "indexing": (lambda a: (a[[0, 0, 2]] * a).sum() + tg.where(a > 0, a, a * 0.1).sum(),
+                     [rng.standard_normal((3, 2))]),
+        "two outputs": (lambda a: (a.sin().sum(), (a * a).mean()), [rng.standard_normal(5)]),
+    }
+    fn, arrays = cases[name]
+    eager, compiled, eager_inputs, compiled_inputs = _pair(fn, *arrays)
+    eager = eager if isinstance(eager, tuple) else (eager,)
+    compiled = compiled if isinstance(compiled, tuple) else (compiled,)
+    for e, c in zip(eager, compiled):
+        np.testing.assert_allclose(c.numpy(), e.numpy(), rtol=1e-12, atol=1e-12)
+    sum(e for e in eager).backward()
+    sum(c for c in compiled).backward()
+    for e, c in zip(eager_inputs, compiled_inputs):
+        np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_training_a_module_gives_the_same_weights_and_reads_parameters_afresh():
+    tg.set_default_dtype(np.float64)
+    try:
+        tg.manual_seed(0)
+        model, twin = tg.nn.MLP([4, 8, 3]), tg.nn.MLP([4, 8, 3])
+    finally:
+        tg.set_default_dtype(np.float32)
+    twin.load_state_dict(model.state_dict())
+    x, y = tg.tensor(rng.standard_normal((6, 4))), rng.integers(0, 3, 6)
+    loss = tg.compile(lambda batch: F.cross_entropy(model(batch), y))
+    opt, twin_opt = tg.optim.SGD(model.parameters(), lr=0.2), tg.optim.SGD(twin.parameters(), lr=0.2)
+    for _ in range(5):
+        compiled_loss, eager_loss = loss(x), F.cross_entropy(twin(x), y)
+        assert compiled_loss.item() == pytest.approx(eager_loss.item(), abs=1e-12)
+        for o, value in ((opt, compiled_loss), (twin_opt, eager_loss)):
+            o.zero_grad()
+            value.backward()
+            o.step()  # changes the parameters in place: the compiled schedule must read them afresh
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-14)
+    assert len(loss.plans) == 1  # traced once
+
+
+def test_signatures_are_cached_and_bounded():
+    calls = []
+
+    def fn(x, scale):
+        calls.append(1)
+        return (x * scale).sum()
+
+    compiled = tg.compile(fn, cache_size=2)
+    x3, x4 = tg.tensor(np.ones(3)), tg.tensor(np.ones(4))
+    assert compiled(x3, 2.0).item() == 6.0 and compiled(x3, 2.0).item() == 6.0 and len(calls) == 1
+    assert compiled(x4, 2.0).item() == 8.0 and len(calls) == 2  # a new shape traces again
+    assert compiled(x3, 3.0).item() == 9.0 and len(calls) == 3  # so does a new constant
+    assert len(compiled.plans) == 2
+
+
+def test_dead_operations_are_dropped_and_constants_folded():
+    def fn(x):
+        unused = x.exp()  # noqa: F841  (dead)
+        c = tg.exp(np.zeros(3)) * 2 + 1  # depends on constants only: computed once, when traced
+        return (x * c).sum()
+
+    compiled = tg.compile(fn)
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    assert compiled(x).item() == 9.0
+    (plan,) = compiled.plans.values()
+    assert [prim.name for prim, *_ in plan.schedule] == ["multiply", "sum"]
+
+
+def test_value_dependent_control_flow_and_unsupported_uses_are_clear_errors():
+    branchy = tg.compile(lambda a: a * 2 if a.sum() > 0 else a)
+    with pytest.raises(tg.TracingError, match="bool\\(\\) of a tensor while tg.compile traces"):
+        branchy(tg.tensor([1.0]))
+    with pytest.raises(tg.TracingError, match="item\\(\\)"):
+        tg.compile(lambda a: a * a.sum().item())(tg.tensor([1.0]))
+    x = tg.tensor(np.array([1.5]), dtype=np.float64, requires_grad=True)
+    cube = tg.compile(lambda a: (a ** 3).sum())
+    with pytest.raises(tg.TracingError, match="create_graph"):
+        tg.autograd.grad(cube(x), x, create_graph=True)
+    (g,) = tg.autograd.grad(cube(x), x)
+    assert g.item() == pytest.approx(3 * 1.5 ** 2)
+
+
+def test_as_a_decorator():
+    @tg.compile
+    def f(x):
+        return (x * x).sum()
+
+    @tg.compile(cache_size=1)
+    def g(x):
+        return x.sum()
+
+    assert f(tg.tensor([1.0, 2.0])).item() == 5.0 and g(tg.tensor([1.0, 2.0])).item() == 3.0
+    assert f.__name__ == "f"
