@@ -18,6 +18,7 @@ through a compiled function raises TracingError too.
 from __future__ import annotations
 
 import functools
+from builtins import compile as compile_source
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -99,6 +100,14 @@ class Plan:
             if prim.differentiable and any(isinstance(a, _Slot) and a.index in requires for a in arguments):
                 requires.add(out_slot)
         self.needs_grad = requires
+        shapes = {slot: t.shape for (position, slot), t in zip(self.input_slots, inputs.values())}
+        dtypes = {slot: t.dtype for (position, slot), t in zip(self.input_slots, inputs.values())}
+        for tensor, slot in self.captured:
+            shapes[slot], dtypes[slot] = tensor.shape, tensor.dtype
+        for entry in entries:
+            if entry[0] is not None and id(entry[3]) in slots:
+                shapes[slots[id(entry[3])]], dtypes[slots[id(entry[3])]] = entry[3].shape, entry[3].dtype
+        self._generate(shapes, dtypes)
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output."""
@@ -122,43 +131,66 @@ class Plan:
             schedule.append((prim, arguments, params, out_slot))
         self.schedule = schedule
 
-    def forward(self, arrays: dict[int, np.ndarray]) -> list:
-        """Run the schedule; returns every slot's value (inputs and captured filled from ``arrays``)."""
-        values: list[Any] = [None] * self.size
-        for slot, array in arrays.items():
-            values[slot] = array
-        for prim, arguments, params, out_slot in self.schedule:
-            args = [values[a.index] if a.__class__ is _Slot else a for a in arguments]
-            out = prim.forward(*args, **params) if params else prim.forward(*args)
-            values[out_slot] = out if out.__class__ is np.ndarray else np.asarray(out)
-        return values
+    def _generate(self, shapes: dict[int, tuple], dtypes: dict[int, Any]) -> None:
+        """Write the schedule as two straight-line Python functions and compile them.
 
-    def backward(self, values: list, output_grads: list) -> dict[int, np.ndarray]:
-        """The schedule's VJP rules in reverse; returns the gradient of every slot that needs one."""
-        grads: dict[int, Any] = {}
-        for slot, g in zip(self.outputs, output_grads):
-            if g is not None:
-                grads[slot] = g if slot not in grads else grads[slot] + g
-        needs = self.needs_grad
-        for prim, arguments, params, out_slot in reversed(self.schedule):
-            g = grads.get(out_slot)
-            if g is None or not prim.differentiable:
+        Shapes and dtypes are fixed by the signature, so whether a gradient must be summed over
+        broadcast axes or cast is decided here, once; the generated code does only the NumPy calls.
+        """
+        namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward}
+        sources = [f"v{slot}" for _, slot in self.input_slots] + [f"v{slot}" for _, slot in self.captured]
+        forward = [f"def forward({', '.join(sources)}):"]
+        for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
+            namespace[f"f{k}"] = functools.partial(prim.forward, **params) if params else prim.forward
+            names = []
+            for j, argument in enumerate(arguments):
+                if argument.__class__ is _Slot:
+                    names.append(f"v{argument.index}")
+                else:
+                    namespace[f"c{k}_{j}"] = argument
+                    names.append(f"c{k}_{j}")
+            forward.append(f"    v{out_slot} = f{k}({', '.join(names)})")
+        every = sorted({int(name[1:]) for name in sources} | {entry[3] for entry in self.schedule})
+        self.value_slots = every
+        forward.append(f"    return ({', '.join(f'v{slot}' for slot in every)},)")
+        backward = [f"def backward(values, {', '.join(f'seed{i}' for i in range(len(self.outputs)))}):",
+                    f"    ({', '.join(f'v{slot}' for slot in every)},) = values"]
+        assigned: set[int] = set()
+        for i, slot in enumerate(self.outputs):
+            if slot in assigned:
+                backward.append(f"    g{slot} = g{slot} + seed{i}")
+            else:
+                backward.append(f"    g{slot} = seed{i}")
+                assigned.add(slot)
+        for k in range(len(self.schedule) - 1, -1, -1):
+            prim, arguments, params, out_slot = self.schedule[k]
+            if out_slot not in assigned or not prim.differentiable:
                 continue
-            args = [values[a.index] if a.__class__ is _Slot else a for a in arguments]
-            rules = prim.vjp_rules(len(args))
-            ans = values[out_slot]
-            for position, argument in enumerate(arguments):
-                if argument.__class__ is not _Slot or argument.index not in needs or rules[position] is None:
+            rules = prim.vjp_rules(len(arguments))
+            names = [f"v{a.index}" if a.__class__ is _Slot else f"c{k}_{j}" for j, a in enumerate(arguments)]
+            for j, argument in enumerate(arguments):
+                if argument.__class__ is not _Slot or argument.index not in self.needs_grad or rules[j] is None:
                     continue
-                gi = rules[position](NUMPY, g, ans, *args, **params)
-                target = values[argument.index]
-                if np.shape(gi) != target.shape:
-                    gi = sum_to_forward(gi, target.shape)
-                if gi.dtype != target.dtype:
-                    gi = gi.astype(target.dtype)
-                previous = grads.get(argument.index)
-                grads[argument.index] = gi if previous is None else previous + gi
-        return grads
+                target = argument.index
+                namespace[f"r{k}_{j}"] = functools.partial(rules[j], **params) if params else rules[j]
+                expression = f"r{k}_{j}(NUMPY, g{out_slot}, v{out_slot}, {', '.join(names)})"
+                if shapes[out_slot] != shapes[target] or len(arguments) > 1 and not prim.elementwise:
+                    expression = f"sum_to({expression}, {shapes[target]!r})"
+                if dtypes[out_slot] != dtypes[target]:
+                    namespace[f"d{target}"] = dtypes[target]
+                    expression = f"({expression}).astype(d{target})"
+                if target in assigned:
+                    backward.append(f"    g{target} = g{target} + {expression}")
+                else:
+                    backward.append(f"    g{target} = {expression}")
+                    assigned.add(target)
+        results = [f"g{slot}" if slot in assigned else "None" for slot in [s for _, s in self.input_slots] +
+                   [s for _, s in self.captured]]
+        backward.append(f"    return ({', '.join(results)},)")
+        code = "\n".join(forward) + "\n\n" + "\n".join(backward) + "\n"
+        exec(compile_source(code, "<tg.compile schedule>", "exec"), namespace)  # our own generated code
+        self.source = code
+        self.forward, self.backward = namespace["forward"], namespace["backward"]
 
 
 class _CompiledCall(Function):
@@ -166,11 +198,10 @@ class _CompiledCall(Function):
 
     @staticmethod
     def forward(ctx: FunctionContext, plan: Plan, *tensors: Tensor) -> Any:
-        arrays = {slot: t.data for (_, slot), t in zip(plan.input_slots, tensors[:len(plan.input_slots)])}
-        arrays.update({slot: t.data for (_, slot), t in zip(plan.captured, tensors[len(plan.input_slots):])})
-        values = plan.forward(arrays)
+        values = plan.forward(*[t.data for t in tensors])
         ctx.plan, ctx.values, ctx.tensors = plan, values, tensors
-        outputs = tuple(Tensor(values[slot]) for slot in plan.outputs)
+        by_slot = dict(zip(plan.value_slots, values))
+        outputs = tuple(Tensor(np.asarray(by_slot[slot])) for slot in plan.outputs)
         return outputs if plan.tuple_output else outputs[0]
 
     @staticmethod
@@ -178,11 +209,10 @@ class _CompiledCall(Function):
         if ctx.create_graph:
             raise TracingError("create_graph=True through a compiled function is not supported; use the "
                                "function uncompiled for higher-order derivatives")
-        plan = ctx.plan
-        slot_grads = plan.backward(ctx.values, [g.data if isinstance(g, Tensor) else g for g in grads])
-        slots = [slot for _, slot in plan.input_slots] + [slot for _, slot in plan.captured]
-        results = [slot_grads.get(slot) if t.requires_grad else None for slot, t in zip(slots, ctx.tensors)]
-        return (None,) + tuple(None if r is None else Tensor(np.asarray(r)) for r in results)
+        seeds = [g.data if isinstance(g, Tensor) else g for g in grads]
+        results = ctx.plan.backward(ctx.values, *seeds)
+        return (None,) + tuple(None if r is None or not t.requires_grad else Tensor(np.asarray(r))
+                               for r, t in zip(results, ctx.tensors))
 
 
 class Compiled:
