@@ -1,8 +1,8 @@
 """Custom differentiable functions: ``tg.Function`` (PyTorch style) and ``tg.custom_vjp`` (JAX style).
 
 A Function call is recorded as one node of the graph, like a primitive, whose VJP rule is the
-user's ``backward``. Several outputs are packed into one flat array for the node and handed out as
-views of it, so the engine needs nothing special for them.
+user's ``backward``. A single output is the node's output itself; several outputs are packed into
+one flat array for the node and handed out as views of it, so the engine needs nothing special.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: l
     if graph_mode and not isinstance(g, Tensor):
         g = Tensor(np.asarray(g))
     pieces, start = [], 0
-    for shape in shapes:
+    if len(shapes) == 1:  # one output: the node's output is that output itself, not a packed copy
+        pieces.append(g if graph_mode else Tensor(np.asarray(g)))
+    for shape in shapes if len(shapes) > 1 else ():
         size = int(np.prod(shape))
         piece = g[start:start + size].reshape(shape) if graph_mode else Tensor(g[start:start + size].reshape(shape))
         pieces.append(piece)
@@ -136,15 +138,19 @@ class Function:
             return tuple(outputs) if several else outputs[0]
         dtype = np.result_type(*[o.dtype for o in differentiable])
         shapes = [o.shape for o in differentiable]
-        if len(differentiable) == 1:  # one output: the node's output is a flat view of it, no copy
-            packed = differentiable[0].data.reshape(-1)
+        if len(differentiable) == 1:  # one output: the node's output is that output, no copy
+            packed = differentiable[0].data
         else:
             packed = np.concatenate([o.data.reshape(-1).astype(dtype, copy=False) for o in differentiable])
         tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         arg_shapes = [tuple(np.shape(a.data if isinstance(a, Tensor) else a)) for a in args]
         node_output = apply(_primitive(cls), *[args[i] for i in tensor_positions], packed=packed, function=cls,
                             ctx=ctx, shapes=shapes, arg_shapes=arg_shapes, tensor_positions=tensor_positions)
+        if len(differentiable) == 1 and len(outputs) == 1:
+            return node_output
         unpacked, start = [], 0
+        if len(differentiable) == 1:  # one differentiable output among others: it is the node's output
+            return tuple(node_output if o is differentiable[0] else o for o in outputs)
         for o in outputs:
             if o.dtype.kind != "f":
                 unpacked.append(o)
