@@ -51,9 +51,9 @@ class Plan:
             ``_Slot`` or a constant.
         input_slots: per Tensor argument position of the call, its slot.
         captured: the Tensors ``fn`` read from outside, with their slots (read afresh every call).
-        outputs: the output slots, and whether ``fn`` returned a tuple.
-        needs_grad: for every slot, whether a gradient can flow to it from an input or a captured
-            Tensor that requires grad.
+        outputs: the output slots; ``tuple_output`` says whether ``fn`` returned a tuple.
+        needs_grad: the slots a gradient can flow to from an input or a captured Tensor that
+            requires grad.
     """
 
     def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any) -> None:
@@ -91,7 +91,6 @@ class Plan:
                 raise TracingError("tg.compile: the function must return Tensors computed from its inputs or "
                                    "from tensors it reads (a Tensor, or a tuple of them)")
         self.outputs = [slots[id(out)] for out in outputs]
-        self.size = len(slots)
         self.schedule = self._prune(schedule)
         self._fold_constants()
         requires = {slot for position, slot in self.input_slots if inputs[position].requires_grad}
