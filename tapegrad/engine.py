@@ -141,6 +141,21 @@ def _match_input(g: Any, parent: Any, xp: Namespace, create_graph: bool) -> Any:
     return g
 
 
+def _observe_node(node: Node, grad: Any, targets: Collection[Hashable] | None, wanted: set | None,
+                  results: dict, run_hooks: Callable[[list, Any], Any] | None) -> Any:
+    """Run ``node``'s hooks on its summed gradient and keep it when it is asked for.
+
+    Returns:
+        The gradient to propagate through the node's rules, or None when no wanted input lies
+        behind the node.
+    """
+    if node.hooks:
+        grad = run_hooks(node.hooks, grad)
+    if node.retained is not None or (targets is not None and node in targets):
+        results[node] = grad
+    return grad if wanted is None or node in wanted else None
+
+
 def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                  targets: Collection[Hashable] | None = None, retain_graph: bool = False,
                  create_graph: bool = False, graph_namespace: Namespace | None = None,
@@ -176,19 +191,19 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         grads[root] = grads[root] + grad if root in grads else grad
     results: dict = {}
     ready = [n for n in dict.fromkeys(nodes) if consumers[n] == 0]
+    anomaly = SPECIAL_MODES.count and grad_state.anomaly
+    observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
+    pop_ready, push_ready, pop_grad, get_grad = ready.pop, ready.append, grads.pop, grads.get
     previous_mode = is_grad_enabled()
     set_grad_enabled(create_graph)
     try:
         while ready:
-            node = ready.pop()
+            node = pop_ready()
             parents = node.parents
-            grad = grads.pop(node, None)
-            if grad is not None and node.hooks:
-                grad = run_hooks(node.hooks, grad)
-            if grad is not None and (node.retained is not None or (targets is not None and node in targets)):
-                results[node] = grad
-            apply_rules = grad is not None and (wanted is None or node in wanted)
-            if apply_rules:
+            grad = pop_grad(node, None)
+            if grad is not None and (node.hooks or node.retained is not None or observe):
+                grad = _observe_node(node, grad, targets, wanted, results, run_hooks)
+            if grad is not None:
                 if node.inputs is None:
                     raise _released_error(node)
                 if CLOCK.now != node.clock:  # something was changed in place since the node saved
@@ -204,7 +219,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                     inputs, ans = parents, node.ans
                 else:
                     inputs, ans = _rule_inputs(node, xp, create_graph)
-                rules = prim.vjp_rules(len(parents)) if prim.variadic else prim.vjps
+                rules = prim.vjps if not prim.variadic else prim.vjp_rules(len(parents))
                 params = node.params
                 # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
                 # one-input primitive returns its gradient in the input's shape and dtype).
@@ -214,7 +229,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                 position += 1
                 if parent is None:
                     continue
-                if apply_rules and (wanted is None or parent in wanted):
+                if grad is not None and (wanted is None or parent in wanted):
                     # The chain rule: this input's gradient is the VJP of the node's output gradient.
                     if params:
                         g = rules[position](xp, grad, ans, *inputs, **params)
@@ -222,15 +237,15 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                         g = rules[position](xp, grad, ans, *inputs)
                     if several:
                         g = _match_input(g, parent, xp, create_graph)
-                    if SPECIAL_MODES.count and grad_state.anomaly:
+                    if anomaly:
                         _check_gradient(node, position, grad, g)
-                    previous = grads.get(parent)
+                    previous = get_grad(parent)
                     grads[parent] = g if previous is None else previous + g  # several uses add up
                 if parent.__class__ is Node:
                     count = consumers[parent] - 1
                     consumers[parent] = count
                     if count == 0:  # every gradient flowing into it has now been summed
-                        ready.append(parent)
+                        push_ready(parent)
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:

@@ -23,10 +23,12 @@ state = _State()
 
 
 class _SpecialModes:
-    """How many ``jvp`` levels and ``detect_anomaly`` blocks are open, in all threads together.
+    """How many ``jvp`` levels, ``detect_anomaly`` blocks, ``tg.compile`` traces and threads with
+    recording turned off exist, in all threads together.
 
-    While it is 0 (nearly always), operations skip the thread-local checks for those modes; the
-    count changes only under a lock, when a mode is entered or left.
+    While it is 0 (as during a training step's forward pass), operations skip the thread-local
+    checks for those modes: reading a thread-local costs as much as recording a small operation.
+    The count changes only under a lock, when a mode is entered or left.
     """
 
     __slots__ = ("count", "_lock")
@@ -53,7 +55,13 @@ def is_grad_enabled() -> bool:
 
 
 def _set(enabled: bool) -> None:
-    state.enabled = enabled
+    if enabled != state.enabled:
+        # A thread with recording off counts as a special mode, so that operations look it up.
+        if enabled:
+            SPECIAL_MODES.leave()
+        else:
+            SPECIAL_MODES.enter()
+        state.enabled = enabled
 
 
 class _GradMode(contextlib.ContextDecorator):

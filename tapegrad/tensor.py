@@ -73,7 +73,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         parents.append(None)
         constant = True
     try:
-        out = prim.forward(*arrays, **params)
+        out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
     except (ValueError, TypeError, IndexError) as exc:
         raise _operation_error(prim, args, params, exc) from None
     if out.__class__ is not np.ndarray:
@@ -82,24 +82,31 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result._node = result.name = None
     result.requires_grad = False
-    special = SPECIAL_MODES.count  # jvp, detect_anomaly or compile open somewhere: look closer
+    special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or compile open somewhere: look closer
     if special:
         if _grad_state.anomaly:
             _check_result(prim, args, out)
         if _grad_state.trace is not None:
             _grad_state.trace.append((prim, args, params, result))
-    if not recording or prim.vjps is None or out.dtype.kind != "f" or not _grad_state.enabled:
+    dtype = out.dtype
+    if not recording or prim.vjps is None or dtype.kind != "f" or (special and not _grad_state.enabled):
         if special and FORWARD.levels:
             _carry_tangents(prim, args, params, result)
         return result
     shape = out.shape
-    dtype = out.dtype
-    # Exact: an elementwise primitive whose array inputs all have the output's shape and dtype, so
-    # no gradient will need summing over broadcast axes or casting.
+    shape = _SHAPES.setdefault(shape, shape)
+    # Exact: an elementwise primitive whose inputs that take a gradient all have the output's shape
+    # and dtype, so no gradient will need summing over broadcast axes or casting. A Node's shape is
+    # the shared tuple from _SHAPES, so the identity test suffices.
     exact = prim.elementwise
     if exact:
-        for array in arrays:
-            if array.__class__ is np.ndarray and (array.shape != shape or array.dtype is not dtype):
+        for parent in parents:
+            if parent is None:
+                continue
+            if parent.__class__ is Node:
+                if parent.shape is not shape or parent.dtype is not dtype:
+                    exact = False
+            elif parent.data.shape != shape or parent.data.dtype is not dtype:
                 exact = False
     if prim.saves_inputs:
         inputs = tuple(arrays)
@@ -125,13 +132,99 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     if special and _grad_state.anomaly:
         node.where = user_code_location()
     node.params = params or _NO_PARAMS
-    node.shape = _SHAPES.setdefault(shape, shape)
+    node.shape = shape
     node.dtype = dtype
     node.exact = exact
     result._node = node
     result.requires_grad = True
     if special and FORWARD.levels:
         _carry_tangents(prim, args, params, result)
+    return result
+
+
+def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
+    """:func:`apply` for one input, the path of the Tensor methods (``x.sin()``, ``x.sum(axis=0)``).
+
+    It records the same Node as :func:`apply`, without apply's loop over the inputs; anything
+    beyond the common case (a special mode on, ``x`` not a Tensor) goes to :func:`apply`.
+    """
+    if SPECIAL_MODES.count or not isinstance(x, Tensor):
+        return apply(prim, x, **params)
+    data = x.data
+    try:
+        out = prim.forward(data, **params) if params else prim.forward(data)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, (x,), params, exc) from None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.grad = result._node = result.name = None
+    result.requires_grad = False
+    dtype = out.dtype
+    if not x.requires_grad or prim.vjps is None or dtype.kind != "f":
+        return result
+    shape = out.shape
+    node = _new_node(Node)
+    node.prim = prim
+    node.parents = (x._node or x,)
+    node.inputs = (data,) if prim.saves_inputs else ALL_PARENTS
+    node.constants = None
+    node.ans = out if prim.saves_ans else None
+    node.retained = node.hooks = node.where = None
+    node.clock = CLOCK.now
+    node.params = params or _NO_PARAMS
+    node.shape = _SHAPES.setdefault(shape, shape)
+    node.dtype = dtype
+    node.exact = prim.elementwise
+    result._node = node
+    result.requires_grad = True
+    return result
+
+
+def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
+    """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``).
+
+    It records the same Node as :func:`apply` when both inputs are Tensors that both require grad
+    (or neither does); anything else (a constant operand, a special mode on) goes to :func:`apply`.
+    """
+    if SPECIAL_MODES.count or not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        return apply(prim, x, y)
+    recording = x.requires_grad
+    if recording is not y.requires_grad:  # one is a constant, which apply keeps apart
+        return apply(prim, x, y)
+    x_data = x.data
+    y_data = y.data
+    try:
+        out = prim.forward(x_data, y_data)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, (x, y), _NO_PARAMS, exc) from None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.grad = result._node = result.name = None
+    result.requires_grad = False
+    dtype = out.dtype
+    if not recording or prim.vjps is None or dtype.kind != "f":
+        return result
+    shape = out.shape
+    shape = _SHAPES.setdefault(shape, shape)
+    node = _new_node(Node)
+    node.prim = prim
+    node.parents = (x._node or x, y._node or y)
+    node.inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
+    node.constants = None
+    node.ans = out if prim.saves_ans else None
+    node.retained = node.hooks = node.where = None
+    node.clock = CLOCK.now
+    node.params = _NO_PARAMS
+    node.shape = shape
+    node.dtype = dtype
+    node.exact = (prim.elementwise and x_data.dtype is dtype and y_data.dtype is dtype
+                  and x_data.shape == shape and y_data.shape == shape)
+    result._node = node
+    result.requires_grad = True
     return result
 
 
@@ -237,7 +330,10 @@ class Tensor(TensorMethods):
     __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
     __hash__ = object.__hash__
 
-    _record = staticmethod(apply)  # how the methods in TensorMethods run their primitive
+    # How the methods in TensorMethods run their primitive.
+    _record = staticmethod(apply)
+    _record_unary = staticmethod(apply_unary)
+    _record_binary = staticmethod(apply_binary)
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         self.data = _as_array(data)
@@ -444,19 +540,19 @@ class Tensor(TensorMethods):
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     # -- arithmetic operators --------------------------------------------------------------------
-    def __add__(self, other: Any) -> Tensor: return apply(A.add, self, other)
-    def __radd__(self, other: Any) -> Tensor: return apply(A.add, other, self)
-    def __sub__(self, other: Any) -> Tensor: return apply(A.subtract, self, other)
-    def __rsub__(self, other: Any) -> Tensor: return apply(A.subtract, other, self)
-    def __mul__(self, other: Any) -> Tensor: return apply(A.multiply, self, other)
-    def __rmul__(self, other: Any) -> Tensor: return apply(A.multiply, other, self)
-    def __truediv__(self, other: Any) -> Tensor: return apply(A.divide, self, other)
-    def __rtruediv__(self, other: Any) -> Tensor: return apply(A.divide, other, self)
-    def __pow__(self, other: Any) -> Tensor: return apply(A.power, self, other)
-    def __rpow__(self, other: Any) -> Tensor: return apply(A.power, other, self)
-    def __matmul__(self, other: Any) -> Tensor: return apply(L.matmul, self, other)
-    def __rmatmul__(self, other: Any) -> Tensor: return apply(L.matmul, other, self)
-    def __neg__(self) -> Tensor: return apply(E.negative, self)
+    def __add__(self, other: Any) -> Tensor: return apply_binary(A.add, self, other)
+    def __radd__(self, other: Any) -> Tensor: return apply_binary(A.add, other, self)
+    def __sub__(self, other: Any) -> Tensor: return apply_binary(A.subtract, self, other)
+    def __rsub__(self, other: Any) -> Tensor: return apply_binary(A.subtract, other, self)
+    def __mul__(self, other: Any) -> Tensor: return apply_binary(A.multiply, self, other)
+    def __rmul__(self, other: Any) -> Tensor: return apply_binary(A.multiply, other, self)
+    def __truediv__(self, other: Any) -> Tensor: return apply_binary(A.divide, self, other)
+    def __rtruediv__(self, other: Any) -> Tensor: return apply_binary(A.divide, other, self)
+    def __pow__(self, other: Any) -> Tensor: return apply_binary(A.power, self, other)
+    def __rpow__(self, other: Any) -> Tensor: return apply_binary(A.power, other, self)
+    def __matmul__(self, other: Any) -> Tensor: return apply_binary(L.matmul, self, other)
+    def __rmatmul__(self, other: Any) -> Tensor: return apply_binary(L.matmul, other, self)
+    def __neg__(self) -> Tensor: return apply_unary(E.negative, self)
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return apply(E.absolute, self)
 

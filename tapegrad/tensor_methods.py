@@ -1,7 +1,8 @@
 """The Tensor's methods: elementwise functions, reductions, shape, indexing, dtype, linear algebra.
 
 Each is a call of one primitive (or a short composition of such calls). They live in this mixin so
-that :mod:`tapegrad.tensor` stays small; ``self._record`` is :func:`tapegrad.tensor.apply`.
+that :mod:`tapegrad.tensor` stays small; ``self._record`` is :func:`tapegrad.tensor.apply`, and
+``_record_unary``/``_record_binary`` its fast paths for one and two inputs.
 """
 
 from __future__ import annotations
@@ -50,54 +51,54 @@ class TensorMethods:
     __slots__ = ()
 
     # -- elementwise functions -------------------------------------------------------------------
-    def exp(self) -> Tensor: return self._record(E.exp, self)
-    def log(self) -> Tensor: return self._record(E.log, self)
-    def log1p(self) -> Tensor: return self._record(E.log1p, self)
-    def expm1(self) -> Tensor: return self._record(E.expm1, self)
-    def sqrt(self) -> Tensor: return self._record(E.sqrt, self)
-    def abs(self) -> Tensor: return self._record(E.absolute, self)
-    def sin(self) -> Tensor: return self._record(E.sin, self)
-    def cos(self) -> Tensor: return self._record(E.cos, self)
-    def tan(self) -> Tensor: return self._record(E.tan, self)
-    def tanh(self) -> Tensor: return self._record(E.tanh, self)
-    def sign(self) -> Tensor: return self._record(E.sign, self)
-    def sigmoid(self) -> Tensor: return self._record(N.sigmoid, self)
-    def softplus(self) -> Tensor: return self._record(N.softplus, self)
-    def relu(self) -> Tensor: return self._record(N.relu, self)
+    def exp(self) -> Tensor: return self._record_unary(E.exp, self)
+    def log(self) -> Tensor: return self._record_unary(E.log, self)
+    def log1p(self) -> Tensor: return self._record_unary(E.log1p, self)
+    def expm1(self) -> Tensor: return self._record_unary(E.expm1, self)
+    def sqrt(self) -> Tensor: return self._record_unary(E.sqrt, self)
+    def abs(self) -> Tensor: return self._record_unary(E.absolute, self)
+    def sin(self) -> Tensor: return self._record_unary(E.sin, self)
+    def cos(self) -> Tensor: return self._record_unary(E.cos, self)
+    def tan(self) -> Tensor: return self._record_unary(E.tan, self)
+    def tanh(self) -> Tensor: return self._record_unary(E.tanh, self)
+    def sign(self) -> Tensor: return self._record_unary(E.sign, self)
+    def sigmoid(self) -> Tensor: return self._record_unary(N.sigmoid, self)
+    def softplus(self) -> Tensor: return self._record_unary(N.softplus, self)
+    def relu(self) -> Tensor: return self._record_unary(N.relu, self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
         """``x`` where positive, ``negative_slope * x`` elsewhere."""
-        return self._record(N.leaky_relu, self, negative_slope=negative_slope)
+        return self._record_unary(N.leaky_relu, self, negative_slope=negative_slope)
 
     def elu(self, alpha: float = 1.0) -> Tensor:
         """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
-        return self._record(N.elu, self, alpha=alpha)
+        return self._record_unary(N.elu, self, alpha=alpha)
 
     def maximum(self, other: Any) -> Tensor:
         """Elementwise maximum; where both are equal the gradient is split in half."""
-        return self._record(A.maximum, self, other)
+        return self._record_binary(A.maximum, self, other)
 
     def minimum(self, other: Any) -> Tensor:
         """Elementwise minimum; where both are equal the gradient is split in half."""
-        return self._record(A.minimum, self, other)
+        return self._record_binary(A.minimum, self, other)
 
     def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
         """Limit the values to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
         if isinstance(min, TensorMethods) or isinstance(max, TensorMethods):
             out = self if min is None else self.maximum(min)
             return out if max is None else out.minimum(max)
-        return self._record(A.clip, self, lo=min, hi=max)
+        return self._record_unary(A.clip, self, lo=min, hi=max)
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return self._record(R.sum_, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.sum_, self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return self._record(R.mean, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.mean, self, axis=axis, keepdims=keepdims)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
-        return self._record(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return self._record_unary(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Standard deviation, the square root of :meth:`var`."""
@@ -105,38 +106,38 @@ class TensorMethods:
 
     def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Product of entries; its gradient is exact when entries are zero."""
-        return self._record(R.prod, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.prod, self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Largest entry; the gradient goes to the maximal entries, split equally among ties."""
-        return self._record(R.max_, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.max_, self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Smallest entry; the gradient goes to the minimal entries, split equally among ties."""
-        return self._record(R.min_, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.min_, self, axis=axis, keepdims=keepdims)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """``log(sum(exp(x)))`` computed without overflow."""
-        return self._record(R.logsumexp, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.logsumexp, self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return self._record(R.argmax, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.argmax, self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return self._record(R.argmin, self, axis=axis, keepdims=keepdims)
+        return self._record_unary(R.argmin, self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
-        return self._record(N.softmax, self, axis=axis)
+        return self._record_unary(N.softmax, self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """``x - logsumexp(x)`` along ``axis``, computed without overflow."""
-        return self._record(N.log_softmax, self, axis=axis)
+        return self._record_unary(N.log_softmax, self, axis=axis)
 
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
-        return self._record(S.reshape, self, shape=_shape_arg(shape))
+        return self._record_unary(S.reshape, self, shape=_shape_arg(shape))
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         """Merge the axes ``start_axis..end_axis`` (all by default) into one."""
@@ -168,29 +169,29 @@ class TensorMethods:
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
         perm = None if not axes else _shape_arg(axes)
-        return self._record(S.transpose, self, axes=perm)
+        return self._record_unary(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
         """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
-        return self._record(S.transpose, self, axes=_shape_arg(axes))
+        return self._record_unary(S.transpose, self, axes=_shape_arg(axes))
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
         perm = list(range(self.ndim))
         perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
-        return self._record(S.transpose, self, axes=tuple(perm))
+        return self._record_unary(S.transpose, self, axes=tuple(perm))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
-        return self._record(S.broadcast_to, self, shape=_shape_arg(shape))
+        return self._record_unary(S.broadcast_to, self, shape=_shape_arg(shape))
 
     def flip(self, axis: Any = None) -> Tensor:
         """Reverse the order of entries along ``axis`` (all axes by default)."""
-        return self._record(S.flip, self, axis=axis)
+        return self._record_unary(S.flip, self, axis=axis)
 
     def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
         """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
-        return self._record(S.pad, self, pad_width=pad_width, constant_values=constant_values)
+        return self._record_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
 
     def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
         """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does."""
@@ -236,12 +237,12 @@ class TensorMethods:
         return self[index]
 
     def __getitem__(self, index: Any) -> Tensor:
-        return self._record(S.getitem, self, index=_normalize_index(index))
+        return self._record_unary(S.getitem, self, index=_normalize_index(index))
 
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype``; the gradient is converted back."""
-        return self._record(S.astype, self, dtype=np.dtype(dtype))
+        return self._record_unary(S.astype, self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
         """Converted to float32."""
@@ -253,13 +254,13 @@ class TensorMethods:
 
     def clone(self) -> Tensor:
         """A copy of the data that stays on the graph (gradients flow back to this tensor)."""
-        return self._record(S.copy, self)
+        return self._record_unary(S.copy, self)
 
     # -- linear algebra --------------------------------------------------------------------------
     def matmul(self, other: Any) -> Tensor:
         """Matrix product with NumPy's rules for 1-D operands and broadcast batch axes."""
-        return self._record(L.matmul, self, other)
+        return self._record_binary(L.matmul, self, other)
 
     def dot(self, other: Any) -> Tensor:
         """Dot product of 1-D tensors, or matrix product of 2-D ones."""
-        return self._record(L.matmul, self, other)
+        return self._record_binary(L.matmul, self, other)

@@ -1,7 +1,7 @@
 """Unary elementwise functions, and the comparisons and logical operations (which take no gradient).
 
-A unary function's VJP and JVP are the same product with its local derivative, so each is declared
-by that derivative alone: ``derivative(xp, ans, x)``.
+A unary function's VJP and JVP are the same product of the incoming vector with its local
+derivative, so one rule ``rule(xp, g, ans, x) = g * f'(x)`` serves as both.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ import numpy as np
 from .registry import Primitive
 
 
-def unary(name: str, forward: Callable, derivative: Callable, *, needs_ans: bool = False,
+def unary(name: str, forward: Callable, rule: Callable, *, needs_ans: bool = False,
           expects: str = "", doc: str = "") -> Primitive:
     """A unary elementwise primitive whose VJP is ``g * f'(x)`` and JVP ``t * f'(x)``: the same
-    product, so one rule serves as both."""
-    def vjp(xp, g, ans, x):
-        return g * derivative(xp, ans, x)
-
-    return Primitive(name, forward, vjps=(vjp,), jvps=(vjp,), saves_ans=needs_ans, expects=expects, doc=doc)
+    product, so ``rule(xp, g, ans, x)``, which returns ``g * f'(x)``, serves as both."""
+    return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, expects=expects, doc=doc)
 
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
@@ -33,17 +30,17 @@ negative = Primitive(
     vjps=(lambda xp, g, ans, x: -g,), jvps=(lambda xp, t, ans, x: -t,), saves_inputs=False,
 )
 
-exp = unary("exp", np.exp, lambda xp, ans, x: ans, needs_ans=True)
-log = unary("log", np.log, lambda xp, ans, x: 1 / x)
-log1p = unary("log1p", np.log1p, lambda xp, ans, x: 1 / (1 + x))
-expm1 = unary("expm1", np.expm1, lambda xp, ans, x: ans + 1, needs_ans=True)
-sqrt = unary("sqrt", np.sqrt, lambda xp, ans, x: 0.5 / ans, needs_ans=True)
-absolute = unary("abs", np.abs, lambda xp, ans, x: xp.sign(x),
+exp = unary("exp", np.exp, lambda xp, g, ans, x: g * ans, needs_ans=True)
+log = unary("log", np.log, lambda xp, g, ans, x: g / x)
+log1p = unary("log1p", np.log1p, lambda xp, g, ans, x: g / (1 + x))
+expm1 = unary("expm1", np.expm1, lambda xp, g, ans, x: g * (ans + 1), needs_ans=True)
+sqrt = unary("sqrt", np.sqrt, lambda xp, g, ans, x: g * (0.5 / ans), needs_ans=True)
+absolute = unary("abs", np.abs, lambda xp, g, ans, x: g * xp.sign(x),
                  doc="The gradient at 0 is 0, as in PyTorch and JAX.")
-sin = unary("sin", np.sin, lambda xp, ans, x: xp.cos(x))
-cos = unary("cos", np.cos, lambda xp, ans, x: -xp.sin(x))
-tan = unary("tan", np.tan, lambda xp, ans, x: 1 + ans * ans, needs_ans=True)
-tanh = unary("tanh", np.tanh, lambda xp, ans, x: 1 - ans * ans, needs_ans=True)
+sin = unary("sin", np.sin, lambda xp, g, ans, x: g * xp.cos(x))
+cos = unary("cos", np.cos, lambda xp, g, ans, x: g * -xp.sin(x))
+tan = unary("tan", np.tan, lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
+tanh = unary("tanh", np.tanh, lambda xp, g, ans, x: g * (1 - ans * ans), needs_ans=True)
 
 sign = no_gradient("sign", np.sign)
 less = no_gradient("less", np.less)

@@ -54,9 +54,9 @@ def _log_softmax(x, axis=-1):
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-sigmoid = unary("sigmoid", _sigmoid, lambda xp, ans, x: ans * (1 - ans), needs_ans=True)
-softplus = unary("softplus", _softplus, lambda xp, ans, x: xp.sigmoid(x))
-relu = unary("relu", _relu, lambda xp, ans, x: x > 0, doc="The gradient at 0 is 0.")
+sigmoid = unary("sigmoid", _sigmoid, lambda xp, g, ans, x: g * (ans * (1 - ans)), needs_ans=True)
+softplus = unary("softplus", _softplus, lambda xp, g, ans, x: g * xp.sigmoid(x))
+relu = unary("relu", _relu, lambda xp, g, ans, x: g * (x > 0), doc="The gradient at 0 is 0.")
 
 leaky_relu = Primitive(
     "leaky_relu", _leaky_relu,
