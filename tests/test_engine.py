@@ -12,6 +12,10 @@ import pytest
 
 import tapegrad as tg
 from tapegrad.engine import count_consumers
+from tapegrad.ops import arithmetic as A
+from tapegrad.ops import elementwise as E
+from tapegrad.ops import linalg as L
+from tapegrad.ops import reduce as R
 
 
 def f64(values, requires_grad=True):
@@ -330,3 +334,70 @@ def test_setitem_fill_and_zero_on_graph_tensors():
     assert z.tolist() == [7.0, 7.0, 7.0]
     x.grad.zero_()
     assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+def _node_fields(tensor):
+    node = tensor.grad_fn
+    fields = {name: getattr(node, name) for name in ("prim", "params", "shape", "dtype", "exact", "ans")}
+    fields["parents"] = node.parents
+    fields["inputs"] = node.inputs
+    fields["constants"] = node.constants
+    return fields
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return a is b
+    return a == b if isinstance(a, (dict, str, bool, int)) else a is b
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 4)), ((), ()), ((2, 3), (2, 3))])
+@pytest.mark.parametrize("dtypes", [("float64", "float64"), ("float32", "float32"), ("float32", "float64")])
+@pytest.mark.parametrize("prim", [A.add, A.multiply, A.power, L.matmul])
+def test_the_binary_fast_path_records_the_node_apply_records(shapes, dtypes, prim):
+    from tapegrad.tensor import apply, apply_binary
+    if prim is L.matmul and (len(shapes[0]) == 0 or shapes[0][-1] != shapes[1][0]):
+        pytest.skip("not a matmul of these shapes")
+    r = np.random.default_rng(0)
+    x = tg.tensor(r.uniform(0.5, 2, shapes[0]).astype(dtypes[0]), requires_grad=True)
+    y = tg.tensor(r.uniform(0.5, 2, shapes[1]).astype(dtypes[1]), requires_grad=True)
+    fast, general = apply_binary(prim, x, y), apply(prim, x, y)
+    np.testing.assert_array_equal(fast.data, general.data)
+    assert fast.dtype == general.dtype
+    a, b = _node_fields(fast), _node_fields(general)
+    for name in a:
+        if name == "ans":
+            assert (a[name] is None) == (b[name] is None)
+        else:
+            assert _same(a[name], b[name]), name
+
+
+@pytest.mark.parametrize("shape", [(3,), (), (2, 0)])
+@pytest.mark.parametrize("prim, params", [(E.sin, {}), (E.exp, {}), (R.sum_, {"axis": 0, "keepdims": False})])
+def test_the_unary_fast_path_records_the_node_apply_records(shape, prim, params):
+    from tapegrad.tensor import apply, apply_unary
+    if prim is R.sum_ and shape == ():
+        params = {"axis": None, "keepdims": False}
+    x = tg.tensor(np.random.default_rng(0).standard_normal(shape), requires_grad=True)
+    fast, general = apply_unary(prim, x, **params), apply(prim, x, **params)
+    np.testing.assert_array_equal(fast.data, general.data)
+    a, b = _node_fields(fast), _node_fields(general)
+    for name in a:
+        if name == "ans":
+            assert (a[name] is None) == (b[name] is None)
+        else:
+            assert _same(a[name], b[name]), name
+
+
+def test_the_fast_paths_hand_constants_and_modes_to_apply():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    c = tg.tensor([3.0, 4.0])
+    y = x * c  # a constant operand: its value is kept apart, as apply does
+    assert y.grad_fn.constants[1] is c.data
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 8.0])
+    with tg.no_grad():
+        assert not (x * x).requires_grad and not x.sin().requires_grad
+    assert (x * x).requires_grad and x.sin().requires_grad
