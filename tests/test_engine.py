@@ -248,15 +248,15 @@ def test_grad_mode_is_thread_local():
         with tg.no_grad():
             inside.set()
             release.wait(5)
-            seen["worker"] = (x * 2).requires_grad
+            seen["worker"] = (x * 2).requires_grad, (x * x).requires_grad, x.sin().requires_grad
 
     thread = threading.Thread(target=worker)
     thread.start()
     inside.wait(5)
-    seen["main"] = (x * 2).requires_grad
+    seen["main"] = (x * 2).requires_grad, (x * x).requires_grad, x.sin().requires_grad
     release.set()
     thread.join()
-    assert seen == {"main": True, "worker": False}
+    assert seen == {"main": (True, True, True), "worker": (False, False, False)}
 
 
 # -- in-place operations -------------------------------------------------------------------------
