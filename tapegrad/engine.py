@@ -12,6 +12,7 @@ of the graph, however many paths lead from the output to a node.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from .ops.shape import sum_to_forward
 def count_consumers(roots: Sequence[Node]) -> dict[Node, int]:
     """For every Node reachable from ``roots``: how many edges from reachable Nodes lead into it."""
     consumers: dict[Node, int] = {}
-    stack = []
+    stack = deque()  # not a list: one popped to empty and refilled, as in a chain, reallocates every time
     for root in roots:
         if root not in consumers:
             consumers[root] = 0
@@ -190,7 +191,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     for root, grad in zip(roots, root_grads):
         grads[root] = grads[root] + grad if root in grads else grad
     results: dict = {}
-    ready = [n for n in dict.fromkeys(nodes) if consumers[n] == 0]
+    ready = deque([n for n in dict.fromkeys(nodes) if consumers[n] == 0])  # a deque: see count_consumers
     anomaly = SPECIAL_MODES.count and grad_state.anomaly
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_ready, push_ready, pop_grad, get_grad = ready.pop, ready.append, grads.pop, grads.get
@@ -221,6 +222,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                     inputs, ans = _rule_inputs(node, xp, create_graph)
                 rules = prim.vjps if not prim.variadic else prim.vjp_rules(len(parents))
                 params = node.params
+                arguments = (xp, grad, ans, *inputs)  # what every rule of the node receives
                 # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
                 # one-input primitive returns its gradient in the input's shape and dtype).
                 several = not node.exact and len(parents) > 1
@@ -231,10 +233,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                     continue
                 if grad is not None and (wanted is None or parent in wanted):
                     # The chain rule: this input's gradient is the VJP of the node's output gradient.
-                    if params:
-                        g = rules[position](xp, grad, ans, *inputs, **params)
-                    else:
-                        g = rules[position](xp, grad, ans, *inputs)
+                    g = rules[position](*arguments, **params) if params else rules[position](*arguments)
                     if several:
                         g = _match_input(g, parent, xp, create_graph)
                     if anomaly:

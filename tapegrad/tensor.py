@@ -221,8 +221,9 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     node.params = _NO_PARAMS
     node.shape = shape
     node.dtype = dtype
+    # Equal input shapes are the output's shape for an elementwise primitive.
     node.exact = (prim.elementwise and x_data.dtype is dtype and y_data.dtype is dtype
-                  and x_data.shape == shape and y_data.shape == shape)
+                  and x_data.shape == y_data.shape)
     result._node = node
     result.requires_grad = True
     return result
