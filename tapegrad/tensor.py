@@ -162,7 +162,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     result.grad = result._node = result.name = None
     result.requires_grad = False
     dtype = out.dtype
-    if not x.requires_grad or prim.vjps is None or dtype.kind != "f":
+    if not x.requires_grad or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
         return result
     shape = out.shape
     node = _new_node(Node)
@@ -206,13 +206,15 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     result.grad = result._node = result.name = None
     result.requires_grad = False
     dtype = out.dtype
-    if not recording or prim.vjps is None or dtype.kind != "f":
+    if not recording or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
         return result
     shape = out.shape
     shape = _SHAPES.setdefault(shape, shape)
+    x_node = x._node
+    y_node = y._node
     node = _new_node(Node)
     node.prim = prim
-    node.parents = (x._node or x, y._node or y)
+    node.parents = (x_node or x, y_node or y)
     node.inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
     node.constants = None
     node.ans = out if prim.saves_ans else None
@@ -221,9 +223,14 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     node.params = _NO_PARAMS
     node.shape = shape
     node.dtype = dtype
-    # Equal input shapes are the output's shape for an elementwise primitive.
-    node.exact = (prim.elementwise and x_data.dtype is dtype and y_data.dtype is dtype
-                  and x_data.shape == y_data.shape)
+    exact = prim.elementwise
+    if exact:
+        # An input's Node knows its shape (the shared tuple) and dtype more cheaply than its array.
+        x_known = x_node or x_data
+        y_known = y_node or y_data
+        exact = (x_known.dtype is dtype and y_known.dtype is dtype
+                 and x_known.shape == shape and y_known.shape == shape)
+    node.exact = exact
     result._node = node
     result.requires_grad = True
     return result
@@ -284,6 +291,7 @@ def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) 
 # One tuple per distinct shape, shared by every Node with that output shape.
 _SHAPES: dict[tuple, tuple] = {}
 _NO_PARAMS: dict = {}
+_FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity before asking its kind
 _new_tensor = _new_node = object.__new__
 
 
