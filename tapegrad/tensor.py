@@ -185,16 +185,21 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
 def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``).
 
-    It records the same Node as :func:`apply` when both inputs are Tensors that both require grad
-    (or neither does); anything else (a constant operand, a special mode on) goes to :func:`apply`.
+    It records the same Node as :func:`apply`, without apply's loop over the inputs; with a special
+    mode on (``no_grad``, ``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`.
     """
-    if SPECIAL_MODES.count or not isinstance(x, Tensor) or not isinstance(y, Tensor):
+    if SPECIAL_MODES.count:
         return apply(prim, x, y)
-    recording = x.requires_grad
-    if recording is not y.requires_grad:  # one is a constant, which apply keeps apart
-        return apply(prim, x, y)
-    x_data = x.data
-    y_data = y.data
+    if isinstance(x, Tensor):
+        x_data = x.data
+        x_parent = (x._node or x) if x.requires_grad else None
+    else:
+        x_data, x_parent = x, None
+    if isinstance(y, Tensor):
+        y_data = y.data
+        y_parent = (y._node or y) if y.requires_grad else None
+    else:
+        y_data, y_parent = y, None
     try:
         out = prim.forward(x_data, y_data)
     except (ValueError, TypeError, IndexError) as exc:
@@ -206,17 +211,20 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     result.grad = result._node = result.name = None
     result.requires_grad = False
     dtype = out.dtype
-    if not recording or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
+    if (x_parent is None and y_parent is None) or prim.vjps is None or (
+            dtype is not _FLOAT64 and dtype.kind != "f"):
         return result
     shape = out.shape
     shape = _SHAPES.setdefault(shape, shape)
-    x_node = x._node
-    y_node = y._node
     node = _new_node(Node)
     node.prim = prim
-    node.parents = (x_node or x, y_node or y)
-    node.inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
-    node.constants = None
+    node.parents = (x_parent, y_parent)
+    if x_parent is not None and y_parent is not None:
+        node.inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
+        node.constants = None
+    else:  # one input is a constant: its value is kept apart, where the other's may be left out
+        node.constants = (None, y_data) if x_parent is not None else (x_data, None)
+        node.inputs = (x_data, y_data) if prim.saves_inputs else node.constants
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
@@ -226,10 +234,12 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     exact = prim.elementwise
     if exact:
         # An input's Node knows its shape (the shared tuple) and dtype more cheaply than its array.
-        x_known = x_node or x_data
-        y_known = y_node or y_data
-        exact = (x_known.dtype is dtype and y_known.dtype is dtype
-                 and x_known.shape == shape and y_known.shape == shape)
+        if x_parent is not None:
+            known = x_parent if x_parent.__class__ is Node else x_data
+            exact = known.dtype is dtype and known.shape == shape
+        if exact and y_parent is not None:
+            known = y_parent if y_parent.__class__ is Node else y_data
+            exact = known.dtype is dtype and known.shape == shape
     node.exact = exact
     result._node = node
     result.requires_grad = True

@@ -350,22 +350,29 @@ def _same(a, b):
         return isinstance(b, tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray):
         return a is b
-    return a == b if isinstance(a, (dict, str, bool, int)) else a is b
+    return a == b if isinstance(a, (dict, str, bool, int, float)) else a is b
 
 
 @pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 4)), ((), ()), ((2, 3), (2, 3))])
 @pytest.mark.parametrize("dtypes", [("float64", "float64"), ("float32", "float32"), ("float32", "float64")])
 @pytest.mark.parametrize("prim", [A.add, A.multiply, A.power, L.matmul])
-def test_the_binary_fast_path_records_the_node_apply_records(shapes, dtypes, prim):
+@pytest.mark.parametrize("needs_grad", [(True, True), (True, False), (False, True), (False, False), (True, "number")])
+def test_the_binary_fast_path_records_the_node_apply_records(shapes, dtypes, prim, needs_grad):
     from tapegrad.tensor import apply, apply_binary
-    if prim is L.matmul and (len(shapes[0]) == 0 or shapes[0][-1] != shapes[1][0]):
+    if prim is L.matmul and (len(shapes[0]) == 0 or shapes[0][-1] != shapes[1][0] or needs_grad[1] == "number"):
         pytest.skip("not a matmul of these shapes")
     r = np.random.default_rng(0)
-    x = tg.tensor(r.uniform(0.5, 2, shapes[0]).astype(dtypes[0]), requires_grad=True)
-    y = tg.tensor(r.uniform(0.5, 2, shapes[1]).astype(dtypes[1]), requires_grad=True)
+    x = tg.tensor(r.uniform(0.5, 2, shapes[0]).astype(dtypes[0]), requires_grad=needs_grad[0])
+    if needs_grad[1] == "number":
+        y = 1.5
+    else:
+        y = tg.tensor(r.uniform(0.5, 2, shapes[1]).astype(dtypes[1]), requires_grad=needs_grad[1])
     fast, general = apply_binary(prim, x, y), apply(prim, x, y)
     np.testing.assert_array_equal(fast.data, general.data)
-    assert fast.dtype == general.dtype
+    assert fast.dtype == general.dtype and fast.requires_grad == general.requires_grad
+    if not general.requires_grad:
+        assert fast.grad_fn is None
+        return
     a, b = _node_fields(fast), _node_fields(general)
     for name in a:
         if name == "ans":
