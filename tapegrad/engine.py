@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import AnomalyError, GraphReleasedError, InPlaceError
-from .grad_mode import SPECIAL_MODES, is_grad_enabled, set_grad_enabled
+from .grad_mode import SPECIAL_MODES, is_grad_enabled, switch_grad_mode
 from .grad_mode import state as grad_state
 from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
 from .ops import NUMPY, Namespace
@@ -196,7 +196,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_ready, push_ready, pop_grad, get_grad = ready.pop, ready.append, grads.pop, grads.get
     previous_mode = is_grad_enabled()
-    set_grad_enabled(create_graph)
+    switch_grad_mode(create_graph)
     try:
         while ready:
             node = pop_ready()
@@ -248,7 +248,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:
-        set_grad_enabled(previous_mode)
+        switch_grad_mode(previous_mode)
     # What is left in ``grads`` are the leaves.
     for leaf, grad in grads.items():
         if targets is None or leaf in targets:

@@ -54,7 +54,8 @@ def is_grad_enabled() -> bool:
     return state.enabled
 
 
-def _set(enabled: bool) -> None:
+def switch_grad_mode(enabled: bool) -> None:
+    """Turn recording on or off in this thread, without a context object (for the engine's hot path)."""
     if enabled != state.enabled:
         # A thread with recording off counts as a special mode, so that operations look it up.
         if enabled:
@@ -69,10 +70,10 @@ class _GradMode(contextlib.ContextDecorator):
 
     def __enter__(self) -> None:
         self._previous = is_grad_enabled()
-        _set(self.enabled)
+        switch_grad_mode(self.enabled)
 
     def __exit__(self, *exc: Any) -> None:
-        _set(self._previous)
+        switch_grad_mode(self._previous)
 
     def _recreate_cm(self) -> _GradMode:
         # A fresh object per decorated call, so that nested and concurrent calls keep their own state.
@@ -99,24 +100,24 @@ class set_grad_enabled(_GradMode):
     def __init__(self, mode: bool) -> None:
         self.enabled = bool(mode)
         self._previous = is_grad_enabled()
-        _set(self.enabled)
+        switch_grad_mode(self.enabled)
 
     def __enter__(self) -> None:
-        _set(self.enabled)
+        switch_grad_mode(self.enabled)
 
     def __call__(self, func: Callable) -> Callable:
         # Used as a decorator: undo the switch __init__ made, and switch per call instead.
-        _set(self._previous)
+        switch_grad_mode(self._previous)
         mode = self.enabled
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             previous = is_grad_enabled()
-            _set(mode)
+            switch_grad_mode(mode)
             try:
                 return func(*args, **kwargs)
             finally:
-                _set(previous)
+                switch_grad_mode(previous)
 
         return wrapper
 

@@ -43,7 +43,9 @@ def restore(xp, value, shape, axis, keepdims):
 
 
 def _spread(xp, g, x, axis, keepdims):
-    return xp.broadcast_to(restore(xp, g, x.shape, axis, keepdims), shape=x.shape)
+    if axis is not None:  # a reduction over all axes gave one value, which broadcasts as it is
+        g = restore(xp, g, x.shape, axis, keepdims)
+    return xp.broadcast_to(g, shape=x.shape)
 
 
 def _sum_vjp(xp, g, ans, x, axis=None, keepdims=False):
@@ -133,7 +135,11 @@ def _reduction(name, forward, vjp, jvp, *, saves_inputs=True, saves_ans=False):
                      saves_ans=saves_ans, expects=AXIS)
 
 
-sum_ = _reduction("sum", np.sum, _sum_vjp, _sum_jvp, saves_inputs=False)
+def _sum_forward(x, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum without its Python wrapper
+
+
+sum_ = _reduction("sum", _sum_forward, _sum_vjp, _sum_jvp, saves_inputs=False)
 mean = _reduction("mean", np.mean, _mean_vjp, _mean_jvp, saves_inputs=False)
 var = _reduction("var", _var_forward, _var_vjp, _var_jvp)
 prod = _reduction("prod", np.prod, _prod_vjp, _prod_jvp)
