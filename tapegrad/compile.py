@@ -8,7 +8,11 @@ parameters): their current values are read at every call, never baked in.
 
 Later calls run the schedule on plain arrays: no Tensor per operation, no graph to walk, no
 topological sort. The whole call is one node of the graph, whose backward runs the schedule's VJP rules
-in reverse, so ``.backward()`` on the result fills the same ``.grad`` as eager mode.
+in reverse, so ``.backward()`` on the result fills the same ``.grad`` as eager mode. The forward
+schedule keeps only the values the backward rules read, and writes the result of an elementwise
+operation (a NumPy ufunc) into the memory of a temporary that nothing reads any more (``out=``).
+If a captured Tensor changes shape, dtype or ``requires_grad`` between calls, the function is traced
+again for it.
 
 As in ``jax.jit`` and ``tf.function``, Python control flow on values is fixed at tracing time; turning
 a tensor into a Python bool or number while tracing raises TracingError. ``create_graph=True``
@@ -25,13 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from .autograd.function import Function, FunctionContext
-from .errors import TracingError
-from .grad_mode import SPECIAL_MODES, no_grad
+from .errors import BackwardError, TracingError
+from .grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
 from .grad_mode import state as grad_state
+from .graph import FORWARD
 from .ops import NUMPY
+from .ops.registry import Primitive
 from .ops.shape import sum_to_forward
-from .tensor import Tensor
+from .tensor import Tensor, apply
+
+
+def _captured_signature(tensors: list[Tensor]) -> tuple:
+    return tuple((t.data.shape, t.data.dtype, t.requires_grad) for t in tensors)
 
 
 class _Slot:
@@ -56,7 +65,7 @@ class Plan:
             requires grad.
     """
 
-    def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any) -> None:
+    def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, name: str = "function") -> None:
         slots: dict[int, int] = {}
         self.input_slots: list[tuple[int, int]] = []
         for position, tensor in inputs.items():
@@ -107,6 +116,9 @@ class Plan:
             if entry[0] is not None and id(entry[3]) in slots:
                 shapes[slots[id(entry[3])]], dtypes[slots[id(entry[3])]] = entry[3].shape, entry[3].dtype
         self._generate(shapes, dtypes)
+        self.captured_signature = _captured_signature([t for t, _ in self.captured])
+        self.primitive = Primitive(f"compiled {name}", _node_forward, vjps=(_node_vjp,), jvps=(_node_jvp,),
+                                   saves_inputs=False, variadic=True)
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output."""
@@ -136,31 +148,25 @@ class Plan:
         Shapes and dtypes are fixed by the signature, so whether a gradient must be summed over
         broadcast axes or cast is decided here, once; the generated code does only the NumPy calls.
         """
+        self.shapes, self.dtypes = shapes, dtypes
+        self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind == "f"]
         namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward}
-        sources = [f"v{slot}" for _, slot in self.input_slots] + [f"v{slot}" for _, slot in self.captured]
-        forward = [f"def forward({', '.join(sources)}):"]
-        for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
-            namespace[f"f{k}"] = functools.partial(prim.forward, **params) if params else prim.forward
-            names = []
-            for j, argument in enumerate(arguments):
-                if argument.__class__ is _Slot:
-                    names.append(f"v{argument.index}")
-                else:
-                    namespace[f"c{k}_{j}"] = argument
-                    names.append(f"c{k}_{j}")
-            forward.append(f"    v{out_slot} = f{k}({', '.join(names)})")
-        every = sorted({int(name[1:]) for name in sources} | {entry[3] for entry in self.schedule})
-        self.value_slots = every
-        forward.append(f"    return ({', '.join(f'v{slot}' for slot in every)},)")
-        backward = [f"def backward(values, {', '.join(f'seed{i}' for i in range(len(self.outputs)))}):",
-                    f"    ({', '.join(f'v{slot}' for slot in every)},) = values"]
+        backward, read = self._backward_source(namespace, shapes, dtypes)
+        forward = self._forward_source(namespace, shapes, dtypes, read)
+        code = "\n".join(forward) + "\n\n" + "\n".join(backward) + "\n"
+        exec(compile_source(code, "<tg.compile schedule>", "exec"), namespace)  # our own generated code
+        self.source = code
+        self.forward, self.backward = namespace["forward"], namespace["backward"]
+
+    def _backward_source(self, namespace: dict, shapes: dict, dtypes: dict) -> tuple[list[str], list[int]]:
+        """The lines of ``backward(values, *seeds)``, and the slots of the values it reads."""
+        lines: list[str] = []
         assigned: set[int] = set()
-        for i, slot in enumerate(self.outputs):
-            if slot in assigned:
-                backward.append(f"    g{slot} = g{slot} + seed{i}")
-            else:
-                backward.append(f"    g{slot} = seed{i}")
-                assigned.add(slot)
+        read: set[int] = set()
+        for i in self.seeded:
+            slot = self.outputs[i]
+            lines.append(f"    g{slot} = g{slot} + seed{i}" if slot in assigned else f"    g{slot} = seed{i}")
+            assigned.add(slot)
         for k in range(len(self.schedule) - 1, -1, -1):
             prim, arguments, params, out_slot = self.schedule[k]
             if out_slot not in assigned or not prim.differentiable:
@@ -171,6 +177,8 @@ class Plan:
                 if argument.__class__ is not _Slot or argument.index not in self.needs_grad or rules[j] is None:
                     continue
                 target = argument.index
+                read.add(out_slot)
+                read.update(a.index for a in arguments if a.__class__ is _Slot)
                 namespace[f"r{k}_{j}"] = functools.partial(rules[j], **params) if params else rules[j]
                 expression = f"r{k}_{j}(NUMPY, g{out_slot}, v{out_slot}, {', '.join(names)})"
                 if shapes[out_slot] != shapes[target] or len(arguments) > 1 and not prim.elementwise:
@@ -179,39 +187,132 @@ class Plan:
                     namespace[f"d{target}"] = dtypes[target]
                     expression = f"({expression}).astype(d{target})"
                 if target in assigned:
-                    backward.append(f"    g{target} = g{target} + {expression}")
+                    lines.append(f"    g{target} = g{target} + {expression}")
                 else:
-                    backward.append(f"    g{target} = {expression}")
+                    lines.append(f"    g{target} = {expression}")
                     assigned.add(target)
-        results = [f"g{slot}" if slot in assigned else "None" for slot in [s for _, s in self.input_slots] +
-                   [s for _, s in self.captured]]
-        backward.append(f"    return ({', '.join(results)},)")
-        code = "\n".join(forward) + "\n\n" + "\n".join(backward) + "\n"
-        exec(compile_source(code, "<tg.compile schedule>", "exec"), namespace)  # our own generated code
-        self.source = code
-        self.forward, self.backward = namespace["forward"], namespace["backward"]
+        saved = sorted(read)
+        header = [f"def backward(values, {', '.join(f'seed{i}' for i in self.seeded)}):"]
+        if saved:
+            header.append(f"    ({', '.join(f'v{slot}' for slot in saved)},) = values")
+        results = [f"g{slot}" if slot in assigned else "None"
+                   for slot in [s for _, s in self.input_slots] + [s for _, s in self.captured]]
+        return header + lines + [f"    return ({', '.join(results)},)"], saved
+
+    def _forward_source(self, namespace: dict, shapes: dict, dtypes: dict, saved: list[int]) -> list[str]:
+        """The lines of ``forward(*sources)``, which returns the outputs and the values backward reads.
+
+        An elementwise ufunc writes its result into a temporary that no later operation, output or
+        backward rule reads (``out=``); the temporary must itself come from a ufunc (so it owns its
+        memory) and have the result's shape and dtype. Operations other than ufuncs may return views
+        of their inputs, so an input of one lives as long as its result.
+        """
+        sources = [f"v{slot}" for _, slot in self.input_slots] + [f"v{slot}" for _, slot in self.captured]
+        kept = set(saved) | set(self.outputs)
+        never = len(self.schedule)  # "read after the last operation": never free
+        end = {slot: never for slot in kept}
+        for k, (_, arguments, _, _) in enumerate(self.schedule):
+            for a in arguments:
+                if a.__class__ is _Slot and end.get(a.index, -1) < never:
+                    end[a.index] = k
+        for prim, arguments, _, out_slot in reversed(self.schedule):
+            if not isinstance(prim.forward, np.ufunc):  # its result may be a view of its inputs
+                for a in arguments:
+                    if a.__class__ is _Slot:
+                        end[a.index] = max(end.get(a.index, -1), end.get(out_slot, -1))
+        free: list[int] = []  # ufunc results whose memory nothing reads any more
+        self.reuses: dict[int, int] = {}
+        lines = [f"def forward({', '.join(sources)}):"]
+        for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
+            namespace[f"f{k}"] = functools.partial(prim.forward, **params) if params else prim.forward
+            names = []
+            for j, argument in enumerate(arguments):
+                if argument.__class__ is _Slot:
+                    names.append(f"v{argument.index}")
+                else:
+                    namespace[f"c{k}_{j}"] = argument
+                    names.append(f"c{k}_{j}")
+            ufunc = isinstance(prim.forward, np.ufunc) and not params and prim.forward.nout == 1
+            buffer = None
+            if ufunc and shapes[out_slot] != ():
+                elementwise = prim.forward.signature is None  # a gufunc (matmul) must not overwrite an input
+                for candidate in free:
+                    if (end[candidate] < k or elementwise and end[candidate] == k) and \
+                            shapes[candidate] == shapes[out_slot] and dtypes[candidate] == dtypes[out_slot]:
+                        buffer = candidate
+                        break
+            if buffer is not None:
+                free.remove(buffer)
+                self.reuses[out_slot] = buffer
+                names.append(f"out=v{buffer}")
+            lines.append(f"    v{out_slot} = f{k}({', '.join(names)})")
+            if ufunc and end.get(out_slot, -1) < never:
+                free.append(out_slot)
+        outputs = "".join(f"v{slot}, " for slot in self.outputs)
+        values = "".join(f"v{slot}, " for slot in saved)
+        lines.append(f"    return ({outputs}), ({values})")
+        return lines
+
+    def split(self, g: np.ndarray) -> list[np.ndarray]:
+        """The seed of each floating output from the node's gradient (outputs packed when several)."""
+        if len(self.seeded) == 1:
+            return [g]
+        seeds, start = [], 0
+        for i in self.seeded:
+            shape = self.shapes[self.outputs[i]]
+            size = int(np.prod(shape))
+            seeds.append(g[start:start + size].reshape(shape))
+            start += size
+        return seeds
 
 
-class _CompiledCall(Function):
-    """One call of a compiled function, recorded as a single node of the graph."""
+class _Call:
+    """One run of a plan, as its graph node keeps it: the values the backward reads, and the
+    gradients computed for the last seed (one backward run serves every input's rule)."""
 
-    @staticmethod
-    def forward(ctx: FunctionContext, plan: Plan, *tensors: Tensor) -> Any:
-        values = plan.forward(*[t.data for t in tensors])
-        ctx.plan, ctx.values, ctx.tensors = plan, values, tensors
-        by_slot = dict(zip(plan.value_slots, values))
-        outputs = tuple(Tensor(np.asarray(by_slot[slot])) for slot in plan.outputs)
-        return outputs if plan.tuple_output else outputs[0]
+    __slots__ = ("plan", "values", "seed", "grads")
 
-    @staticmethod
-    def backward(ctx: FunctionContext, *grads: Any) -> tuple:
-        if ctx.create_graph:
-            raise TracingError("create_graph=True through a compiled function is not supported; use the "
-                               "function uncompiled for higher-order derivatives")
-        seeds = [g.data if isinstance(g, Tensor) else g for g in grads]
-        results = ctx.plan.backward(ctx.values, *seeds)
-        return (None,) + tuple(None if r is None or not t.requires_grad else Tensor(np.asarray(r))
-                               for r, t in zip(results, ctx.tensors))
+    def __init__(self, plan: Plan, values: tuple) -> None:
+        self.plan, self.values, self.seed, self.grads = plan, values, None, ()
+
+
+def _node_forward(*inputs: Any, packed: np.ndarray, call: _Call) -> np.ndarray:
+    return packed  # the schedule has run already; the node records its (packed) outputs
+
+
+def _node_vjp(xp: Any, g: Any, ans: Any, *inputs: Any, argnum: int, packed: np.ndarray, call: _Call) -> Any:
+    if xp is not NUMPY:
+        raise TracingError("create_graph=True through a compiled function is not supported; use the "
+                           "function uncompiled for higher-order derivatives")
+    if call.seed is not g:
+        call.grads = call.plan.backward(call.values, *call.plan.split(g))
+        call.seed = g
+    grad = call.grads[argnum]
+    return grad if grad is not None else np.zeros(inputs[argnum].shape, inputs[argnum].dtype)
+
+
+def _node_jvp(xp: Any, t: Any, ans: Any, *inputs: Any, argnum: int, **params: Any) -> Any:
+    raise BackwardError("no forward-mode rule for a compiled call")  # jvp runs the function uncompiled
+
+
+def _run(plan: Plan, tensors: list[Tensor]) -> Any:
+    """Run ``plan`` on ``tensors`` (the inputs, then the captured tensors); record one graph node
+    when a gradient may flow, whose output packs the floating outputs."""
+    outputs, values = plan.forward(*[t.data for t in tensors])
+    results = [Tensor._make(np.asarray(o)) for o in outputs]
+    if plan.seeded and is_grad_enabled() and any(t.requires_grad for t in tensors):
+        floating = [results[i].data for i in plan.seeded]
+        packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
+        node_output = apply(plan.primitive, *tensors, packed=packed, call=_Call(plan, values))
+        start = 0
+        for i in plan.seeded:
+            if len(plan.seeded) == 1:
+                results[i] = node_output
+                break
+            size = results[i].size
+            results[i] = node_output[start:start + size].reshape(results[i].shape)
+            start += size
+    return tuple(results) if plan.tuple_output else results[0]
 
 
 class Compiled:
@@ -253,11 +354,16 @@ class Compiled:
         finally:
             SPECIAL_MODES.leave()
             grad_state.trace = previous
-        return Plan(entries, inputs, result)
+        return Plan(entries, inputs, result, getattr(self.fn, "__name__", "function"))
 
     def __call__(self, *args: Any) -> Any:
+        if SPECIAL_MODES.count and (grad_state.trace is not None or FORWARD.levels):
+            # Inside another trace, or under jvp: run as written, so that the operations are seen.
+            return self.fn(*args)
         signature = self._signature(args)
         plan = self.plans.get(signature)
+        if plan is not None and plan.captured_signature != _captured_signature([t for t, _ in plan.captured]):
+            plan = None  # a tensor fn reads changed shape, dtype or requires_grad: trace again
         if plan is None:
             plan = self._trace(args)
             self.plans[signature] = plan
@@ -265,8 +371,7 @@ class Compiled:
                 self.plans.popitem(last=False)
         else:
             self.plans.move_to_end(signature)
-        tensors = [args[position] for position, _ in plan.input_slots] + [t for t, _ in plan.captured]
-        return _CompiledCall.apply(plan, *tensors)
+        return _run(plan, [args[position] for position, _ in plan.input_slots] + [t for t, _ in plan.captured])
 
 
 def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = 32) -> Any:  # noqa: A001

@@ -195,8 +195,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     anomaly = SPECIAL_MODES.count and grad_state.anomaly
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_ready, push_ready, pop_grad, get_grad = ready.pop, ready.append, grads.pop, grads.get
+    # A recorded backward pass needs recording on. The fast path's rules run on arrays and record
+    # nothing; the user code it may call (a Function's backward, hooks) turns recording off itself.
     previous_mode = is_grad_enabled()
-    switch_grad_mode(create_graph)
+    if create_graph and not previous_mode:
+        switch_grad_mode(True)
     try:
         while ready:
             node = pop_ready()
@@ -248,7 +251,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:
-        switch_grad_mode(previous_mode)
+        if create_graph and not previous_mode:
+            switch_grad_mode(False)
     # What is left in ``grads`` are the leaves.
     for leaf, grad in grads.items():
         if targets is None or leaf in targets:

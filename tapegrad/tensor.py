@@ -18,7 +18,7 @@ from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
-from .grad_mode import SPECIAL_MODES, is_grad_enabled
+from .grad_mode import SPECIAL_MODES, is_grad_enabled, set_grad_enabled
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
@@ -328,12 +328,14 @@ def _leaf_hooks(tensor: Tensor) -> list | None:
 
 def run_hooks(hooks: list, grad: Any) -> Any:
     """Pass ``grad`` (as a Tensor) through ``hooks`` in order; a hook's return value replaces it."""
-    as_tensor = grad if isinstance(grad, Tensor) else Tensor._make(np.asarray(grad))
-    for hook in list(hooks):
-        replaced = hook(as_tensor)
-        if replaced is not None:
-            as_tensor = replaced if isinstance(replaced, Tensor) else Tensor(np.asarray(replaced))
-    return as_tensor if isinstance(grad, Tensor) else as_tensor.data
+    recorded = isinstance(grad, Tensor)  # a Tensor in a recorded (create_graph) backward pass
+    as_tensor = grad if recorded else Tensor._make(np.asarray(grad))
+    with set_grad_enabled(recorded):
+        for hook in list(hooks):
+            replaced = hook(as_tensor)
+            if replaced is not None:
+                as_tensor = replaced if isinstance(replaced, Tensor) else Tensor(np.asarray(replaced))
+    return as_tensor if recorded else as_tensor.data
 
 
 class Tensor(TensorMethods):

@@ -59,7 +59,11 @@ def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: l
         piece = g[start:start + size].reshape(shape) if graph_mode else Tensor(g[start:start + size].reshape(shape))
         pieces.append(piece)
         start += size
-    grads = function.backward(ctx, *pieces)
+    if graph_mode:
+        grads = function.backward(ctx, *pieces)
+    else:  # the user's backward must record nothing outside a recorded backward pass
+        with no_grad():
+            grads = function.backward(ctx, *pieces)
     grads = grads if isinstance(grads, tuple) else (grads,)
     if len(grads) != len(arg_shapes):
         raise BackwardError(f"{function.__name__}.backward returned {len(grads)} gradients, but forward took "

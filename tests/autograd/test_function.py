@@ -142,3 +142,27 @@ def test_hooks_see_and_replace_gradients():
     assert x.grad.tolist() == [2.0, 2.0]
     with pytest.raises(tg.BackwardError):
         tg.tensor([1.0]).register_hook(print)
+
+
+def test_user_code_in_backward_records_only_in_a_recorded_backward_pass():
+    seen = []
+
+    class Double(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(("function", tg.is_grad_enabled()))
+            return g * 2
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = Double.apply(x)
+    y.register_hook(lambda g: seen.append(("hook", tg.is_grad_enabled())))
+    y.sum().backward(retain_graph=True)
+    assert seen == [("hook", False), ("function", False)] and tg.is_grad_enabled()
+    seen.clear()
+    (g,) = tg.autograd.grad(y.sum(), x, create_graph=True)
+    assert seen == [("hook", True), ("function", True)]
+    np.testing.assert_array_equal(g.numpy(), [2.0, 2.0])
