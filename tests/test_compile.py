@@ -118,3 +118,68 @@ def test_as_a_decorator():
 
     assert f(tg.tensor([1.0, 2.0])).item() == 5.0 and g(tg.tensor([1.0, 2.0])).item() == 3.0
     assert f.__name__ == "f"
+
+
+@pytest.mark.parametrize("name", ["chain", "views", "transpose in place", "matmul"])
+def test_buffer_reuse_keeps_results_and_gradients_equal_to_eager(name):
+    cases = {
+        "chain": lambda a, b: (((a * b + 1.0).sin() * 2.0).exp() - a).sum(),
+        # a temporary read later through a view must not be overwritten
+        "views": lambda a, b: ((a * b).reshape(-1) * 1.0).sum() + ((a * b + 1.0).exp() + 2.0).T.sum(),
+        "transpose in place": lambda a, b: ((a + b).T * 3.0 + (a + b).T).sum(),
+        "matmul": lambda a, b: ((a @ b.T + 1.0) @ (a * 2.0)).tanh().sum(),
+    }
+    fn = cases[name]
+    arrays = [rng.standard_normal((3, 3)), rng.standard_normal((3, 3))]
+    with tg.no_grad():  # no gradient wanted: every temporary is free after its last use
+        eager = fn(*[tg.tensor(a) for a in arrays])
+        compiled = tg.compile(fn)
+        for _ in range(2):
+            result = compiled(*[tg.tensor(a) for a in arrays])
+            np.testing.assert_allclose(result.numpy(), eager.numpy(), rtol=1e-12, atol=1e-12)
+    plan = next(iter(compiled.plans.values()))
+    if name in ("chain", "transpose in place"):
+        assert plan.reuses, plan.source  # some result was written into a dead temporary
+        assert "out=" in plan.source
+    eager, result, eager_inputs, compiled_inputs = _pair(fn, *arrays)
+    np.testing.assert_allclose(result.numpy(), eager.numpy(), rtol=1e-12, atol=1e-12)
+    eager.backward()
+    result.backward()
+    for e, c in zip(eager_inputs, compiled_inputs):
+        np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_forward_keeps_only_what_backward_reads():
+    compiled = tg.compile(lambda a: (a.exp() * 2.0).sum())
+    compiled(tg.tensor(np.ones(3)))  # nothing requires grad: backward reads nothing
+    (plan,) = compiled.plans.values()
+    outputs, values = plan.forward(np.ones(3))
+    assert values == () and outputs[0] == pytest.approx(6 * np.e)
+
+
+def test_a_captured_tensor_that_changes_shape_or_requires_grad_is_traced_again():
+    w = tg.tensor(np.ones((3, 4)), requires_grad=True)
+    compiled = tg.compile(lambda x: (x @ w).sum())
+    x = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    assert compiled(x).item() == 24.0
+    w.data = np.full((3, 5), 2.0)  # same argument signature, a different captured shape
+    out = compiled(x)
+    assert out.item() == 60.0
+    out.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 5), 2.0))
+    w.requires_grad_(False)
+    w.grad = x.grad = None
+    compiled(x).backward()
+    assert w.grad is None
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 10.0))
+
+
+def test_a_compiled_function_inside_a_trace_and_under_jvp():
+    inner = tg.compile(lambda a: (a * a).sin())
+    outer = tg.compile(lambda a: (inner(a) * 2.0).sum())
+    for value in (0.3, 1.1):  # the outer schedule runs inner's operations, not a stale result
+        x = tg.tensor(np.full(3, value))
+        assert outer(x).item() == pytest.approx(6 * np.sin(value * value))
+    x, t = np.array([0.5, 1.5]), np.array([1.0, -2.0])
+    value, tangent = tg.jvp(lambda a: inner(a), (x,), (t,))
+    np.testing.assert_allclose(np.asarray(tangent), np.cos(x * x) * 2 * x * t, rtol=1e-12)
