@@ -63,6 +63,10 @@ class Plan:
         outputs: the output slots; ``tuple_output`` says whether ``fn`` returned a tuple.
         needs_grad: the slots a gradient can flow to from an input or a captured Tensor that
             requires grad.
+        shapes, dtypes: per slot, the shape and dtype its value has.
+        saved: the slots whose values the forward keeps for the backward rules.
+        reuses: per slot written into the memory of a dead temporary (``out=``), that temporary's slot.
+        source: the generated Python code of ``forward`` and ``backward``.
     """
 
     def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, name: str = "function") -> None:
@@ -152,6 +156,7 @@ class Plan:
         self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind == "f"]
         namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward}
         backward, read = self._backward_source(namespace, shapes, dtypes)
+        self.saved = read
         forward = self._forward_source(namespace, shapes, dtypes, read)
         code = "\n".join(forward) + "\n\n" + "\n".join(backward) + "\n"
         exec(compile_source(code, "<tg.compile schedule>", "exec"), namespace)  # our own generated code

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compile import Compiled, Plan, _Slot
 from ..errors import TapegradError
 from ..graph import Node
 from ..tensor import Tensor
@@ -94,8 +95,12 @@ def _label(grads: bool, replay: Replay | None, key: Any, values: bool) -> str:
     return "\\n".join(parts)
 
 
-def draw(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: int = 200) -> Any:
+def draw(tensor: Tensor | Compiled | Plan, values: bool = True, grads: bool = True, max_nodes: int = 200) -> Any:
     """A ``graphviz.Digraph`` of the graph that produced ``tensor``.
+
+    Given a function compiled with ``tg.compile`` (or one of its ``plans``), it draws the schedule
+    of its most recently used signature instead: the operations in the order they run, the values
+    kept for backward (bold), and the results written into a dead temporary's memory (``out=``).
 
     Args:
         values: write each value on the edge that carries it (scalars as numbers, tensors as shape
@@ -109,7 +114,50 @@ def draw(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: int
     Raises:
         VizError: if the graphviz package is missing (or, when rendering, the dot program).
     """
+    if isinstance(tensor, Compiled):
+        if not tensor.plans:
+            raise VizError("tg.viz.draw: this compiled function has not run yet; it is traced on its first "
+                           "call, so call it once, then draw it")
+        return draw_plan(next(reversed(tensor.plans.values())))
+    if isinstance(tensor, Plan):
+        return draw_plan(tensor)
     return build(tensor, values, grads, max_nodes)[0]
+
+
+def draw_plan(plan: Plan) -> Any:
+    """A ``graphviz.Digraph`` of a compiled schedule (see :func:`draw`)."""
+    graph = _graph_class()(graph_attr={"rankdir": "LR"}, node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                           edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+
+    def described(slot: int) -> str:
+        return f"v{slot}\\n{plan.shapes[slot]} {plan.dtypes[slot]}"
+
+    for position, slot in plan.input_slots:
+        graph.node(f"v{slot}", f"argument {position}: {described(slot)}", shape="box", style="filled",
+                   fillcolor="#e6f4ea")
+    for tensor, slot in plan.captured:
+        graph.node(f"v{slot}", f"{tensor.name or 'captured'}: {described(slot)}", shape="box", style="filled",
+                   fillcolor="#e6f4ea")
+    for step, (prim, arguments, _, slot) in enumerate(plan.schedule):
+        text = f"{step + 1}. {prim.name}\\n{described(slot)}"
+        if slot in plan.reuses:
+            text += f"\\nwritten into v{plan.reuses[slot]}'s memory"
+        graph.node(f"v{slot}", text, shape="ellipse", style="filled", fillcolor="#e8f0fe",
+                   penwidth="2.5" if slot in plan.saved else "1")
+        for position, argument in enumerate(arguments):
+            if argument.__class__ is _Slot:
+                graph.edge(f"v{argument.index}", f"v{slot}")
+            else:
+                constant = f"c{step}_{position}"
+                graph.node(constant, _number(np.asarray(argument)), shape="plaintext")
+                graph.edge(constant, f"v{slot}")
+    for position, slot in enumerate(plan.outputs):
+        graph.node(f"output{position}", f"output {position}", shape="doublecircle")
+        graph.edge(f"v{slot}", f"output{position}")
+    graph.attr(label=f"compiled schedule: {len(plan.schedule)} operations; bold: kept for backward "
+                     f"({len(plan.saved)} values); {len(plan.reuses)} results written into a dead temporary",
+               fontname="Helvetica", fontsize="10")
+    return graph
 
 
 def build(tensor: Tensor, values: bool, grads: bool, max_nodes: int) -> tuple[Any, dict[Any, str]]:

@@ -71,3 +71,25 @@ def test_parameters_are_drawn_by_their_path_and_jupyter_gets_svg():
     assert "0.weight" in graph.source and "2.bias" in graph.source
     bundle = graph._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_a_compiled_function_draws_its_schedule(tmp_path):
+    w = tg.tensor(np.ones((3, 2)), requires_grad=True, name="w")
+    compiled = tg.compile(lambda x: ((x @ w + 1.0).sin() * 2.0).exp().sum())
+    with pytest.raises(tg.viz.VizError, match="has not run yet"):
+        tg.viz.draw(compiled)
+    compiled(tg.tensor(np.ones((4, 3))))
+    source = tg.viz.draw(compiled).source
+    for text in ("argument 0: v0", "w: v1", "1. matmul", "2. add", "3. sin", "4. multiply", "5. exp", "6. sum",
+                 "output 0", "penwidth=2.5"):
+        assert text in source, text
+    with tg.no_grad():  # nothing is kept for backward: ufunc results go into dead temporaries
+        compiled(tg.tensor(np.ones((4, 3))))
+    frozen = tg.compile(lambda x: ((x @ w.detach() + 1.0).sin() * 2.0).exp().sum())
+    frozen(tg.tensor(np.ones((4, 3))))
+    plan = next(iter(frozen.plans.values()))
+    picture = tg.viz.draw(plan)
+    assert "written into v" in picture.source and "penwidth=2.5" not in picture.source
+    assert "4 results written into a dead temporary" in picture.source  # add, sin, multiply, exp
+    picture.render(tmp_path / "schedule", format="svg")
+    assert (tmp_path / "schedule.svg").read_text().count("<g id=\"node") >= 8
