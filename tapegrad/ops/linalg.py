@@ -7,14 +7,21 @@ engine sums them back to each operand's shape.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .registry import Primitive
 
 
 def _swap_last(xp, x):
-    perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
-    return xp.transpose(x, axes=perm)
+    return xp.transpose(x, axes=_swapping_last(x.ndim))
+
+
+@functools.cache
+def _swapping_last(ndim: int) -> tuple[int, ...]:
+    """The permutation that swaps the last two of ``ndim`` axes."""
+    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
 
 
 def _with_unit_axis(xp, x, position):

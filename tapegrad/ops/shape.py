@@ -18,7 +18,7 @@ SHAPES = "a shape with the same number of entries"
 def sum_to_forward(x, shape):
     """Sum ``x`` over the axes that broadcasting to ``x.shape`` added or stretched, giving ``shape``."""
     shape = tuple(shape)
-    if np.shape(x) == shape:
+    if (x.shape if x.__class__ is np.ndarray else np.shape(x)) == shape:
         return x
     lead = np.ndim(x) - len(shape)
     stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
