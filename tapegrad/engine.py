@@ -1,19 +1,23 @@
 """The backward engine: one pass over the graph in reverse topological order.
 
-1. Count, for every Node reachable from the outputs, how many recorded uses it has (its consumers).
-2. Start from the outputs with their gradients. Take a Node whose consumers have all been handled;
-   by then every gradient flowing into it has been summed. Run its VJP rules once, send each result
-   to the input's Node (or leaf), and release what the Node saved.
+1. Start from the outputs with their gradients. Every Node is numbered when it is made, and a Node
+   is always made before the Nodes that consume it. Take the Node with the largest number among
+   those holding a gradient: every Node that consumes it was made later, so was handled already,
+   and every gradient flowing into it has been summed.
+2. Run its VJP rules once, send each result to the input's Node (or leaf), where several uses add
+   up, and release what the Node saved.
 3. Return the summed gradients of the leaves (and of any Node asked for).
 
-The walk is iterative (no recursion limit: a chain of a million nodes works) and linear in the size
-of the graph, however many paths lead from the output to a node.
+The walk is iterative (no recursion limit: a chain of a million nodes works) and visits each Node
+once, however many paths lead from the output to it; the Nodes waiting for their turn sit in a heap.
+With ``inputs`` given, a first pass counts consumers to find the part of the graph that leads to them.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Sequence
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -185,24 +189,26 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     """
     xp = graph_namespace if create_graph else NUMPY
     nodes = [r for r in roots if type(r) is Node]
-    consumers = count_consumers(nodes)
-    wanted = _leading_to(targets, consumers) if targets is not None else None
+    wanted = _leading_to(targets, count_consumers(nodes)) if targets is not None else None
     grads: dict = {}
     for root, grad in zip(roots, root_grads):
         grads[root] = grads[root] + grad if root in grads else grad
     results: dict = {}
-    ready = deque([n for n in dict.fromkeys(nodes) if consumers[n] == 0])  # a deque: see count_consumers
+    # Nodes that have a gradient and wait for their rules, latest made first: by the time a Node
+    # comes out, every Node that consumes it (all made later) has sent its gradient.
+    waiting = [(-node.sequence, node) for node in dict.fromkeys(nodes)]
+    heapify(waiting)
     anomaly = SPECIAL_MODES.count and grad_state.anomaly
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
-    pop_ready, push_ready, pop_grad, get_grad = ready.pop, ready.append, grads.pop, grads.get
+    pop_grad, get_grad = grads.pop, grads.get
     # A recorded backward pass needs recording on. The fast path's rules run on arrays and record
     # nothing; the user code it may call (a Function's backward, hooks) turns recording off itself.
     previous_mode = is_grad_enabled()
     if create_graph and not previous_mode:
         switch_grad_mode(True)
     try:
-        while ready:
-            node = pop_ready()
+        while waiting:
+            node = heappop(waiting)[1]
             parents = node.parents
             grad = pop_grad(node, None)
             if grad is not None and (node.hooks or node.retained is not None or observe):
@@ -242,12 +248,12 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                     if anomaly:
                         _check_gradient(node, position, grad, g)
                     previous = get_grad(parent)
-                    grads[parent] = g if previous is None else previous + g  # several uses add up
-                if parent.__class__ is Node:
-                    count = consumers[parent] - 1
-                    consumers[parent] = count
-                    if count == 0:  # every gradient flowing into it has now been summed
-                        push_ready(parent)
+                    if previous is not None:
+                        grads[parent] = previous + g  # several uses add up
+                    else:
+                        grads[parent] = g
+                        if parent.__class__ is Node:
+                            heappush(waiting, (-parent.sequence, parent))
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:

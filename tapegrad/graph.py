@@ -20,6 +20,7 @@ when the clock moved since (in a training loop: never between forward and backwa
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
 import threading
@@ -141,6 +142,11 @@ def user_code_location() -> str:
 #: ``Node.inputs`` of a primitive that does not save inputs when every input has a parent.
 ALL_PARENTS: tuple = ()
 
+#: Numbers the Nodes in the order they are made (``next_sequence()``; atomic under the GIL, so
+#: unique across threads). A Node's inputs always exist before it, so every Node has a larger
+#: number than the Nodes it consumes: the backward pass handles Nodes from the largest number down.
+next_sequence = itertools.count().__next__
+
 
 class Node:
     """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply`, which fills
@@ -161,6 +167,7 @@ class Node:
         ans: the output array, when the rules read it (``prim.saves_ans``).
         clock: ``CLOCK.now`` when the node saved its values; if an in-place change happened since,
             backward checks that none touched :meth:`saved_arrays`.
+        sequence: when the node was made (:data:`next_sequence`), larger than its parents'.
         params: the primitive's keyword parameters (axis, shape, index, ...).
         shape, dtype: the output's shape and dtype.
         exact: every input that takes a gradient had exactly the output's shape and dtype, so no
@@ -170,8 +177,8 @@ class Node:
         where: the line of user code that created the node (recorded under ``detect_anomaly``).
     """
 
-    __slots__ = ("prim", "parents", "inputs", "constants", "ans", "clock", "params", "shape", "dtype",
-                 "exact", "retained", "hooks", "where", "__weakref__")
+    __slots__ = ("prim", "parents", "inputs", "constants", "ans", "clock", "sequence", "params", "shape",
+                 "dtype", "exact", "retained", "hooks", "where", "__weakref__")
 
     prim: Primitive
     parents: tuple
@@ -179,6 +186,7 @@ class Node:
     constants: tuple | None
     ans: np.ndarray | None
     clock: int
+    sequence: int
     params: dict
     shape: tuple
     dtype: np.dtype

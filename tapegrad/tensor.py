@@ -20,7 +20,7 @@ from .engine import run_backward
 from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
 from .grad_mode import SPECIAL_MODES, is_grad_enabled, set_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, tangent_of, user_code_location, version_of
+from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, next_sequence, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -129,6 +129,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
+    node.sequence = next_sequence()
     if special and _grad_state.anomaly:
         node.where = user_code_location()
     node.params = params or _NO_PARAMS
@@ -173,6 +174,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
+    node.sequence = next_sequence()
     node.params = params or _NO_PARAMS
     node.shape = _SHAPES.setdefault(shape, shape)
     node.dtype = dtype
@@ -228,6 +230,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     node.ans = out if prim.saves_ans else None
     node.retained = node.hooks = node.where = None
     node.clock = CLOCK.now
+    node.sequence = next_sequence()
     node.params = _NO_PARAMS
     node.shape = shape
     node.dtype = dtype

@@ -408,3 +408,41 @@ def test_the_fast_paths_hand_constants_and_modes_to_apply():
     with tg.no_grad():
         assert not (x * x).requires_grad and not x.sin().requires_grad
     assert (x * x).requires_grad and x.sin().requires_grad
+
+
+def test_consumers_outside_the_backward_pass_do_not_hold_it_up():
+    x = f64([0.5, 1.5])
+    y = x * 2.0
+    kept_alive = y * 3.0  # noqa: F841  (a consumer of y that the loss does not use)
+    (y.sin() + y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.cos(2 * x.numpy()) + 8 * x.numpy())
+
+
+def test_graphs_built_in_several_threads_on_a_shared_node():
+    x = f64(np.linspace(0.1, 1.0, 5))
+    shared = x.exp()
+    parts = [None] * 4
+
+    def worker(k):
+        y = shared
+        for _ in range(200):
+            y = (y * 0.999 + 0.001 * k).sin() * 0.5 + shared * 0.5
+        parts[k] = y
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sum(p.sum() for p in parts).backward()
+    # The same computation built in one thread gives the same gradient.
+    x2 = f64(x.numpy())
+    shared2 = x2.exp()
+    total = 0
+    for k in range(4):
+        y = shared2
+        for _ in range(200):
+            y = (y * 0.999 + 0.001 * k).sin() * 0.5 + shared2 * 0.5
+        total = total + y.sum()
+    total.backward()
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)
