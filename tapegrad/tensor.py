@@ -160,10 +160,11 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)
     result.data = out
-    result.grad = result._node = result.name = None
-    result.requires_grad = False
+    result.grad = result.name = None
     dtype = out.dtype
     if not x.requires_grad or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
+        result._node = None
+        result.requires_grad = False
         return result
     shape = out.shape
     node = _new_node(Node)
@@ -210,11 +211,12 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)
     result.data = out
-    result.grad = result._node = result.name = None
-    result.requires_grad = False
+    result.grad = result.name = None
     dtype = out.dtype
     if (x_parent is None and y_parent is None) or prim.vjps is None or (
             dtype is not _FLOAT64 and dtype.kind != "f"):
+        result._node = None
+        result.requires_grad = False
         return result
     shape = out.shape
     shape = _SHAPES.setdefault(shape, shape)
