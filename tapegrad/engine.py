@@ -211,7 +211,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             node = heappop(waiting)[1]
             parents = node.parents
             grad = pop_grad(node, None)
-            if grad is not None and (node.hooks or node.retained is not None or observe):
+            if grad is not None and (node.extras is not None or observe):
                 grad = _observe_node(node, grad, targets, wanted, results, run_hooks)
             if grad is not None:
                 if node.inputs is None:

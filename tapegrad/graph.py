@@ -148,6 +148,15 @@ ALL_PARENTS: tuple = ()
 next_sequence = itertools.count().__next__
 
 
+class _Extras:
+    """What a few Nodes carry besides their operation: see :class:`Node`."""
+
+    __slots__ = ("retained", "hooks", "where")
+
+    def __init__(self) -> None:
+        self.retained = self.hooks = self.where = None
+
+
 class Node:
     """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply`, which fills
     the slots directly (the hot path of every operation: no ``__init__`` call).
@@ -175,10 +184,12 @@ class Node:
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
         hooks: functions registered with ``register_hook`` on the output Tensor, else None.
         where: the line of user code that created the node (recorded under ``detect_anomaly``).
+        extras: None while the node has none of the three above (nearly always: backward then
+            checks one slot instead of three), else the object that holds them.
     """
 
     __slots__ = ("prim", "parents", "inputs", "constants", "ans", "clock", "sequence", "params", "shape",
-                 "dtype", "exact", "retained", "hooks", "where", "__weakref__")
+                 "dtype", "exact", "extras", "__weakref__")
 
     prim: Primitive
     parents: tuple
@@ -191,9 +202,19 @@ class Node:
     shape: tuple
     dtype: np.dtype
     exact: bool
-    retained: weakref.ReferenceType | None
-    hooks: list | None
-    where: str | None
+    extras: _Extras | None
+
+    def _extras(self) -> _Extras:
+        if self.extras is None:
+            self.extras = _Extras()
+        return self.extras
+
+    retained = property(lambda self: self.extras and self.extras.retained,
+                        lambda self, value: setattr(self._extras(), "retained", value))
+    hooks = property(lambda self: self.extras and self.extras.hooks,
+                     lambda self, value: setattr(self._extras(), "hooks", value))
+    where = property(lambda self: self.extras and self.extras.where,
+                     lambda self, value: setattr(self._extras(), "where", value))
 
     @property
     def name(self) -> str:

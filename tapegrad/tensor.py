@@ -127,7 +127,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.inputs = inputs
     node.constants = constants
     node.ans = out if prim.saves_ans else None
-    node.retained = node.hooks = node.where = None
+    node.extras = None
     node.clock = CLOCK.now
     node.sequence = next_sequence()
     if special and _grad_state.anomaly:
@@ -173,7 +173,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     node.inputs = (data,) if prim.saves_inputs else ALL_PARENTS
     node.constants = None
     node.ans = out if prim.saves_ans else None
-    node.retained = node.hooks = node.where = None
+    node.extras = None
     node.clock = CLOCK.now
     node.sequence = next_sequence()
     node.params = params or _NO_PARAMS
@@ -230,7 +230,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         node.constants = (None, y_data) if x_parent is not None else (x_data, None)
         node.inputs = (x_data, y_data) if prim.saves_inputs else node.constants
     node.ans = out if prim.saves_ans else None
-    node.retained = node.hooks = node.where = None
+    node.extras = None
     node.clock = CLOCK.now
     node.sequence = next_sequence()
     node.params = _NO_PARAMS
