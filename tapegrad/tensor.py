@@ -18,7 +18,7 @@ from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
 from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
-from .grad_mode import SPECIAL_MODES, is_grad_enabled, set_grad_enabled
+from .grad_mode import SPECIAL_MODES, set_grad_enabled
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, next_sequence, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
@@ -147,9 +147,15 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     """:func:`apply` for one input, the path of the Tensor methods (``x.sin()``, ``x.sum(axis=0)``).
 
     It records the same Node as :func:`apply`, without apply's loop over the inputs; anything
-    beyond the common case (a special mode on, ``x`` not a Tensor) goes to :func:`apply`.
+    beyond the common case (``jvp``, ``detect_anomaly`` or tracing on, ``x`` not a Tensor) goes to
+    :func:`apply`.
     """
-    if SPECIAL_MODES.count or not isinstance(x, Tensor):
+    recordable = True
+    if SPECIAL_MODES.count:
+        if _grad_state.anomaly or _grad_state.trace is not None or FORWARD.levels:
+            return apply(prim, x, **params)
+        recordable = _grad_state.enabled  # only no_grad is on (in this thread or another)
+    if not isinstance(x, Tensor):
         return apply(prim, x, **params)
     data = x.data
     try:
@@ -162,7 +168,8 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result.name = None
     dtype = out.dtype
-    if not x.requires_grad or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
+    if not (x.requires_grad and recordable) or prim.vjps is None or (
+            dtype is not _FLOAT64 and dtype.kind != "f"):
         result._node = None
         result.requires_grad = False
         return result
@@ -189,18 +196,21 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``).
 
     It records the same Node as :func:`apply`, without apply's loop over the inputs; with a special
-    mode on (``no_grad``, ``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`.
+    mode on (``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`.
     """
+    recordable = True
     if SPECIAL_MODES.count:
-        return apply(prim, x, y)
+        if _grad_state.anomaly or _grad_state.trace is not None or FORWARD.levels:
+            return apply(prim, x, y)
+        recordable = _grad_state.enabled  # only no_grad is on (in this thread or another)
     if isinstance(x, Tensor):
         x_data = x.data
-        x_parent = (x._node or x) if x.requires_grad else None
+        x_parent = (x._node or x) if x.requires_grad and recordable else None
     else:
         x_data, x_parent = x, None
     if isinstance(y, Tensor):
         y_data = y.data
-        y_parent = (y._node or y) if y.requires_grad else None
+        y_parent = (y._node or y) if y.requires_grad and recordable else None
     else:
         y_data, y_parent = y, None
     try:
@@ -602,13 +612,14 @@ class Tensor(TensorMethods):
         When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
         operation is recorded on the graph and this tensor now stands for its result.
         """
-        self._not_while_tracing(f"in-place {label}")
-        if SPECIAL_MODES.count and FORWARD.levels and (tangent_of(self) is not None or
-                                                       tangent_of(value) is not None):
-            raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
-                               "jvp use out-of-place operations")
+        special = SPECIAL_MODES.count
+        if special:
+            self._not_while_tracing(f"in-place {label}")
+            if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
+                raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
+                                   "jvp use out-of-place operations")
         value_requires_grad = isinstance(value, Tensor) and value.requires_grad
-        recording = is_grad_enabled() and (self.requires_grad or value_requires_grad)
+        recording = (not special or _grad_state.enabled) and (self.requires_grad or value_requires_grad)
         if recording and self._node is None and self.requires_grad:
             raise InPlaceError(
                 f"{label}: in-place change of a leaf tensor that requires grad (shape {self.shape}, "
