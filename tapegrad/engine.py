@@ -203,8 +203,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     pop_grad, get_grad = grads.pop, grads.get
     # A recorded backward pass needs recording on. The fast path's rules run on arrays and record
     # nothing; the user code it may call (a Function's backward, hooks) turns recording off itself.
-    previous_mode = is_grad_enabled()
-    if create_graph and not previous_mode:
+    turned_on = create_graph and not is_grad_enabled()
+    if turned_on:
         switch_grad_mode(True)
     try:
         while waiting:
@@ -257,10 +257,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:
-        if create_graph and not previous_mode:
+        if turned_on:
             switch_grad_mode(False)
     # What is left in ``grads`` are the leaves.
-    for leaf, grad in grads.items():
-        if targets is None or leaf in targets:
-            results[leaf] = grad
+    if targets is None:
+        results.update(grads)
+    else:
+        results.update((leaf, grad) for leaf, grad in grads.items() if leaf in targets)
     return results

@@ -705,7 +705,8 @@ def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
                 "only for a single value. Pass gradient= with the same shape, or reduce first "
                 "(e.g. y.sum().backward()).")
-        gradient = np.ones_like(output.data)
+        data = output.data
+        gradient = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
     elif isinstance(gradient, Tensor) and create_graph:
         if gradient.shape != output.shape:
             raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
