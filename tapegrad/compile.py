@@ -39,8 +39,18 @@ from .ops.shape import sum_to_forward
 from .tensor import Tensor, apply
 
 
-def _captured_signature(tensors: list[Tensor]) -> tuple:
-    return tuple((t.data.shape, t.data.dtype, t.requires_grad) for t in tensors)
+def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
+    return [(t.data.shape, t.data.dtype, t.requires_grad) for t in tensors]
+
+
+def _captured_unchanged(plan: Plan) -> bool:
+    """Whether every tensor ``plan`` reads from outside still has its traced shape, dtype and
+    ``requires_grad``."""
+    for (tensor, _), (shape, dtype, requires_grad) in zip(plan.captured, plan.captured_signature):
+        data = tensor.data
+        if data.shape != shape or data.dtype != dtype or tensor.requires_grad is not requires_grad:
+            return False
+    return True
 
 
 class _Slot:
@@ -121,6 +131,8 @@ class Plan:
                 shapes[slots[id(entry[3])]], dtypes[slots[id(entry[3])]] = entry[3].shape, entry[3].dtype
         self._generate(shapes, dtypes)
         self.captured_signature = _captured_signature([t for t, _ in self.captured])
+        # A call records a graph node when a floating output depends on a tensor that requires grad.
+        self.records = any(self.outputs[i] in self.needs_grad for i in self.seeded)
         self.primitive = Primitive(f"compiled {name}", _node_forward, vjps=(_node_vjp,), jvps=(_node_jvp,),
                                    saves_inputs=False, variadic=True)
 
@@ -305,7 +317,7 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     when a gradient may flow, whose output packs the floating outputs."""
     outputs, values = plan.forward(*[t.data for t in tensors])
     results = [Tensor._make(np.asarray(o)) for o in outputs]
-    if plan.seeded and is_grad_enabled() and any(t.requires_grad for t in tensors):
+    if plan.records and (not SPECIAL_MODES.count or is_grad_enabled()):
         floating = [results[i].data for i in plan.seeded]
         packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
         node_output = apply(plan.primitive, *tensors, packed=packed, call=_Call(plan, values))
@@ -367,7 +379,7 @@ class Compiled:
             return self.fn(*args)
         signature = self._signature(args)
         plan = self.plans.get(signature)
-        if plan is not None and plan.captured_signature != _captured_signature([t for t, _ in plan.captured]):
+        if plan is not None and not _captured_unchanged(plan):
             plan = None  # a tensor fn reads changed shape, dtype or requires_grad: trace again
         if plan is None:
             plan = self._trace(args)
