@@ -1,10 +1,11 @@
 """``tg.compile(fn)``: trace ``fn`` once into a fixed schedule of primitives, then run the schedule.
 
-The first call for a signature (the shapes, dtypes and ``requires_grad`` of the Tensor arguments, and
-the other arguments' values) runs ``fn`` on Tensors while every operation is written down. From that
-list it keeps what leads to the outputs (dead operations are dropped), computes once what depends on
-constants only (constant folding), and remembers which Tensors ``fn`` read from outside (a model's
-parameters): their current values are read at every call, never baked in.
+The first call for a signature (the shapes, dtypes and ``requires_grad`` of the Tensor arguments, the
+other arguments' values, and whether gradients are recorded, as ``no_grad`` turns off) runs ``fn`` on
+Tensors while every operation is written down. From that list it keeps what leads to the outputs (dead
+operations are dropped), computes once what depends on constants only (constant folding), and remembers
+which Tensors ``fn`` read from outside (a model's parameters): their current values are read at every
+call, never baked in.
 
 Later calls run the schedule on plain arrays: no Tensor per operation, no graph to walk, no
 topological sort. The whole call is one node of the graph, whose backward runs the schedule's VJP rules
@@ -79,7 +80,8 @@ class Plan:
         source: the generated Python code of ``forward`` and ``backward``.
     """
 
-    def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, name: str = "function") -> None:
+    def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, name: str = "function",
+                 recording: bool = True) -> None:
         slots: dict[int, int] = {}
         self.input_slots: list[tuple[int, int]] = []
         for position, tensor in inputs.items():
@@ -116,8 +118,9 @@ class Plan:
         self.outputs = [slots[id(out)] for out in outputs]
         self.schedule = self._prune(schedule)
         self._fold_constants()
-        requires = {slot for position, slot in self.input_slots if inputs[position].requires_grad}
-        requires |= {slot for tensor, slot in self.captured if tensor.requires_grad}
+        # Traced under no_grad (recording False), nothing takes a gradient: nothing is kept for backward.
+        requires = {slot for position, slot in self.input_slots if inputs[position].requires_grad and recording}
+        requires |= {slot for tensor, slot in self.captured if tensor.requires_grad and recording}
         for prim, arguments, _, out_slot in self.schedule:
             if prim.differentiable and any(isinstance(a, _Slot) and a.index in requires for a in arguments):
                 requires.add(out_slot)
@@ -317,7 +320,7 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     when a gradient may flow, whose output packs the floating outputs."""
     outputs, values = plan.forward(*[t.data for t in tensors])
     results = [Tensor._make(np.asarray(o)) for o in outputs]
-    if plan.records and (not SPECIAL_MODES.count or is_grad_enabled()):
+    if plan.records:
         floating = [results[i].data for i in plan.seeded]
         packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
         node_output = apply(plan.primitive, *tensors, packed=packed, call=_Call(plan, values))
@@ -359,7 +362,7 @@ class Compiled:
                 parts.append((position, "constant", arg))
         return tuple(parts)
 
-    def _trace(self, args: tuple) -> Plan:
+    def _trace(self, args: tuple, recording: bool) -> Plan:
         inputs = {i: Tensor(a.data, requires_grad=a.requires_grad) for i, a in enumerate(args) if isinstance(a, Tensor)}
         traced_args = [inputs.get(i, a) for i, a in enumerate(args)]
         previous = grad_state.trace
@@ -371,18 +374,19 @@ class Compiled:
         finally:
             SPECIAL_MODES.leave()
             grad_state.trace = previous
-        return Plan(entries, inputs, result, getattr(self.fn, "__name__", "function"))
+        return Plan(entries, inputs, result, getattr(self.fn, "__name__", "function"), recording)
 
     def __call__(self, *args: Any) -> Any:
         if SPECIAL_MODES.count and (grad_state.trace is not None or FORWARD.levels):
             # Inside another trace, or under jvp: run as written, so that the operations are seen.
             return self.fn(*args)
-        signature = self._signature(args)
+        recording = not SPECIAL_MODES.count or is_grad_enabled()  # a call under no_grad has its own plan
+        signature = (self._signature(args), recording)
         plan = self.plans.get(signature)
         if plan is not None and not _captured_unchanged(plan):
             plan = None  # a tensor fn reads changed shape, dtype or requires_grad: trace again
         if plan is None:
-            plan = self._trace(args)
+            plan = self._trace(args, recording)
             self.plans[signature] = plan
             if len(self.plans) > self.cache_size:
                 self.plans.popitem(last=False)

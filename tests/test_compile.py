@@ -183,3 +183,18 @@ def test_a_compiled_function_inside_a_trace_and_under_jvp():
     x, t = np.array([0.5, 1.5]), np.array([1.0, -2.0])
     value, tangent = tg.jvp(lambda a: inner(a), (x,), (t,))
     np.testing.assert_allclose(np.asarray(tangent), np.cos(x * x) * 2 * x * t, rtol=1e-12)
+
+
+def test_under_no_grad_a_call_has_its_own_plan_that_keeps_nothing_for_backward():
+    w = tg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    compiled = tg.compile(lambda x: ((x @ w + 1.0).tanh() * 2.0 + x).exp().sum())
+    x = tg.tensor(rng.standard_normal((2, 3)))
+    with tg.no_grad():
+        inference = compiled(x)
+    trained = compiled(x)
+    assert not inference.requires_grad and trained.requires_grad
+    assert inference.item() == pytest.approx(trained.item(), rel=1e-12)
+    assert len(compiled.plans) == 2
+    plans = list(compiled.plans.values())
+    assert plans[0].saved == [] and len(plans[0].reuses) >= 3  # add, tanh, multiply, add, exp: in place
+    assert plans[1].saved and not plans[1].reuses
