@@ -207,8 +207,14 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     if turned_on:
         switch_grad_mode(True)
     try:
-        while waiting:
-            node = heappop(waiting)[1]
+        following = None  # the next Node, when it is known to be the latest made of those waiting
+        while True:
+            if following is not None:  # in a chain, always: no trip through the heap
+                node, following = following, None
+            elif waiting:
+                node = heappop(waiting)[1]
+            else:
+                break
             parents = node.parents
             grad = pop_grad(node, None)
             if grad is not None and (node.extras is not None or observe):
@@ -252,8 +258,14 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                         grads[parent] = previous + g  # several uses add up
                     else:
                         grads[parent] = g
-                        if parent.__class__ is Node:
-                            heappush(waiting, (-parent.sequence, parent))
+                        if parent.__class__ is Node:  # it now waits for its turn
+                            if following is None:
+                                following = parent
+                            else:
+                                heappush(waiting, (-parent.sequence, parent))
+            if following is not None and waiting and waiting[0][0] < -following.sequence:
+                heappush(waiting, (-following.sequence, following))  # a Node made later waits: it goes first
+                following = None
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:
