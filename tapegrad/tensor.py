@@ -93,11 +93,10 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         if special and FORWARD.levels:
             _carry_tangents(prim, args, params, result)
         return result
-    shape = out.shape
-    shape = _SHAPES.setdefault(shape, shape)
+    shape = _shared_shape(out.shape)
     # Exact: an elementwise primitive whose inputs that take a gradient all have the output's shape
     # and dtype, so no gradient will need summing over broadcast axes or casting. A Node's shape is
-    # the shared tuple from _SHAPES, so the identity test suffices.
+    # the shared tuple (_SHARED), so the identity test suffices.
     exact = prim.elementwise
     if exact:
         for parent in parents:
@@ -174,6 +173,8 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
         result.requires_grad = False
         return result
     shape = out.shape
+    recent = _SHARED.recent
+    shape = recent if shape == recent else _shared_shape(shape)
     node = _new_node(Node)
     node.prim = prim
     node.parents = (x._node or x,)
@@ -184,7 +185,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     node.clock = CLOCK.now
     node.sequence = next_sequence()
     node.params = params or _NO_PARAMS
-    node.shape = _SHAPES.setdefault(shape, shape)
+    node.shape = shape
     node.dtype = dtype
     node.exact = prim.elementwise
     result._node = node
@@ -229,7 +230,8 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         result.requires_grad = False
         return result
     shape = out.shape
-    shape = _SHAPES.setdefault(shape, shape)
+    recent = _SHARED.recent
+    shape = recent if shape == recent else _shared_shape(shape)
     node = _new_node(Node)
     node.prim = prim
     node.parents = (x_parent, y_parent)
@@ -313,8 +315,24 @@ def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) 
             level[id(result.data)] = (result.data, total)
 
 
-# One tuple per distinct shape, shared by every Node with that output shape.
-_SHAPES: dict[tuple, tuple] = {}
+class _SharedShapes:
+    """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
+    keep one tuple, not a million), and the one shared last: consecutive operations mostly have
+    the same shape, and comparing two small tuples is cheaper than looking one up."""
+
+    __slots__ = ("tuples", "recent")
+
+    def __init__(self) -> None:
+        self.tuples: dict[tuple, tuple] = {}
+        self.recent: tuple = ()
+
+
+_SHARED = _SharedShapes()
+
+
+def _shared_shape(shape: tuple) -> tuple:
+    shape = _SHARED.recent = _SHARED.tuples.setdefault(shape, shape)
+    return shape
 _NO_PARAMS: dict = {}
 _FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity before asking its kind
 _new_tensor = _new_node = object.__new__
