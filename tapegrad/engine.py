@@ -222,8 +222,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if grad is not None:
                 if node.inputs is None:
                     raise _released_error(node)
-                if CLOCK.now != node.clock:  # something was changed in place since the node saved
-                    changed = changed_since(node.saved_arrays(), node.clock)
+                if CLOCK.now > node.sequence:  # something was changed in place after the node was made
+                    changed = changed_since(node.saved_arrays(), node.sequence)
                     if changed is not None:
                         raise _in_place_error(node, changed)
                 prim = node.prim

@@ -13,8 +13,9 @@ of parents, and no per-tensor bookkeeping object exists at all.
 
 In-place changes are counted per block of memory: :func:`bump` counts a change to the array that
 owns the memory (``array.base``, or the array itself), so every Tensor viewing that memory sees it.
-A global :data:`CLOCK` counts all in-place changes; a Node records it, and backward looks closer only
-when the clock moved since (in a training loop: never between forward and backward).
+Nodes and in-place changes draw their numbers from one counter (:data:`next_sequence`), and
+:data:`CLOCK` holds the number of the latest in-place change: backward looks closer at a Node's
+saved values only when some change came after the Node (in a training loop: never).
 """
 
 from __future__ import annotations
@@ -62,18 +63,24 @@ def tangent_of(tensor: object) -> object:
     return None
 
 
+#: Numbers the Nodes in the order they are made, and the in-place changes (``next_sequence()``; atomic under the GIL, so
+#: unique across threads). A Node's inputs always exist before it, so every Node has a larger
+#: number than the Nodes it consumes: the backward pass handles Nodes from the largest number down.
+next_sequence = itertools.count().__next__
+
+
 class _Clock:
-    """Counts every in-place change anywhere; a Node remembers the count when it saved its values."""
+    """The number (from :data:`next_sequence`) of the latest in-place change anywhere."""
 
     __slots__ = ("now",)
 
     def __init__(self) -> None:
-        self.now = 0
+        self.now = -1
 
 
 CLOCK = _Clock()
 # By id of a memory owner (an array that owns its memory, or whatever a view's ``base`` is): how
-# many in-place changes it has seen, the CLOCK when it last changed, and which operation did it.
+# many in-place changes it has seen, the number of its latest change, and which operation did it.
 # Only memory that was ever changed in place has entries; they are dropped when it is freed.
 _VERSIONS: dict[int, int] = {}
 _CHANGED_AT: dict[int, int] = {}
@@ -105,16 +112,17 @@ def bump(array: np.ndarray, operation: str) -> None:
             weakref.finalize(owner, _forget, key)
         except TypeError:  # memory owned by an object without weak references (bytes): keep the entry
             pass
-    CLOCK.now += 1
+    CLOCK.now = stamp = next_sequence()
     _VERSIONS[key] = _VERSIONS.get(key, 0) + 1
-    _CHANGED_AT[key] = CLOCK.now
+    _CHANGED_AT[key] = stamp
     _CHANGED_BY[key] = f"{operation} at {user_code_location()}"
 
 
-def changed_since(arrays: tuple, clock: int) -> int | None:
-    """The position of the first of ``arrays`` whose memory was changed in place after ``clock``."""
+def changed_since(arrays: tuple, sequence: int) -> int | None:
+    """The position of the first of ``arrays`` whose memory was changed in place after the Node
+    numbered ``sequence`` was made."""
     for position, array in enumerate(arrays):
-        if isinstance(array, np.ndarray) and _CHANGED_AT.get(id(_owner(array)), 0) > clock:
+        if isinstance(array, np.ndarray) and _CHANGED_AT.get(id(_owner(array)), -1) > sequence:
             return position
     return None
 
@@ -142,10 +150,6 @@ def user_code_location() -> str:
 #: ``Node.inputs`` of a primitive that does not save inputs when every input has a parent.
 ALL_PARENTS: tuple = ()
 
-#: Numbers the Nodes in the order they are made (``next_sequence()``; atomic under the GIL, so
-#: unique across threads). A Node's inputs always exist before it, so every Node has a larger
-#: number than the Nodes it consumes: the backward pass handles Nodes from the largest number down.
-next_sequence = itertools.count().__next__
 
 
 class _Extras:
@@ -174,9 +178,9 @@ class Node:
             or None when every input takes one. Kept after backward, so that a finished graph can
             still be replayed and explained (:func:`tapegrad.explain`).
         ans: the output array, when the rules read it (``prim.saves_ans``).
-        clock: ``CLOCK.now`` when the node saved its values; if an in-place change happened since,
-            backward checks that none touched :meth:`saved_arrays`.
-        sequence: when the node was made (:data:`next_sequence`), larger than its parents'.
+        sequence: when the node was made (:data:`next_sequence`), larger than its parents'; if an
+            in-place change came later (``CLOCK.now`` is larger), backward checks that none touched
+            :meth:`saved_arrays`.
         params: the primitive's keyword parameters (axis, shape, index, ...).
         shape, dtype: the output's shape and dtype.
         exact: every input that takes a gradient had exactly the output's shape and dtype, so no
@@ -188,15 +192,14 @@ class Node:
             checks one slot instead of three), else the object that holds them.
     """
 
-    __slots__ = ("prim", "parents", "inputs", "constants", "ans", "clock", "sequence", "params", "shape",
-                 "dtype", "exact", "extras", "__weakref__")
+    __slots__ = ("prim", "parents", "inputs", "constants", "ans", "sequence", "params", "shape", "dtype",
+                 "exact", "extras", "__weakref__")
 
     prim: Primitive
     parents: tuple
     inputs: tuple | None
     constants: tuple | None
     ans: np.ndarray | None
-    clock: int
     sequence: int
     params: dict
     shape: tuple

@@ -20,7 +20,7 @@ from .engine import run_backward
 from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
 from .grad_mode import SPECIAL_MODES, set_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, CLOCK, FORWARD, Node, bump, next_sequence, tangent_of, user_code_location, version_of
+from .graph import ALL_PARENTS, FORWARD, Node, bump, next_sequence, tangent_of, user_code_location, version_of
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
@@ -127,7 +127,6 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     node.constants = constants
     node.ans = out if prim.saves_ans else None
     node.extras = None
-    node.clock = CLOCK.now
     node.sequence = next_sequence()
     if special and _grad_state.anomaly:
         node.where = user_code_location()
@@ -182,7 +181,6 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     node.constants = None
     node.ans = out if prim.saves_ans else None
     node.extras = None
-    node.clock = CLOCK.now
     node.sequence = next_sequence()
     node.params = params or _NO_PARAMS
     node.shape = shape
@@ -243,7 +241,6 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         node.inputs = (x_data, y_data) if prim.saves_inputs else node.constants
     node.ans = out if prim.saves_ans else None
     node.extras = None
-    node.clock = CLOCK.now
     node.sequence = next_sequence()
     node.params = _NO_PARAMS
     node.shape = shape
