@@ -287,8 +287,9 @@ class Plan:
 
 
 class _Call:
-    """One run of a plan, as its graph node keeps it: the values the backward reads, and the
-    gradients computed for the last seed (one backward run serves every input's rule)."""
+    """One run of a plan, kept as its graph node's ``ans`` (so the engine frees it with the node's
+    other saved values after backward): the values the backward reads, and the gradients computed
+    for the last seed (one backward run serves every input's rule)."""
 
     __slots__ = ("plan", "values", "seed", "grads")
 
@@ -296,11 +297,11 @@ class _Call:
         self.plan, self.values, self.seed, self.grads = plan, values, None, ()
 
 
-def _node_forward(*inputs: Any, packed: np.ndarray, call: _Call) -> np.ndarray:
+def _node_forward(*inputs: Any, packed: np.ndarray) -> np.ndarray:
     return packed  # the schedule has run already; the node records its (packed) outputs
 
 
-def _node_vjp(xp: Any, g: Any, ans: Any, *inputs: Any, argnum: int, packed: np.ndarray, call: _Call) -> Any:
+def _node_vjp(xp: Any, g: Any, call: _Call, *inputs: Any, argnum: int, packed: np.ndarray) -> Any:
     if xp is not NUMPY:
         raise TracingError("create_graph=True through a compiled function is not supported; use the "
                            "function uncompiled for higher-order derivatives")
@@ -323,7 +324,8 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     if plan.records:
         floating = [results[i].data for i in plan.seeded]
         packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
-        node_output = apply(plan.primitive, *tensors, packed=packed, call=_Call(plan, values))
+        node_output = apply(plan.primitive, *tensors, packed=packed)
+        node_output._node.ans = _Call(plan, values)  # what the node's rule reads: see _Call
         start = 0
         for i in plan.seeded:
             if len(plan.seeded) == 1:

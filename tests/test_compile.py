@@ -198,3 +198,16 @@ def test_under_no_grad_a_call_has_its_own_plan_that_keeps_nothing_for_backward()
     plans = list(compiled.plans.values())
     assert plans[0].saved == [] and len(plans[0].reuses) >= 3  # add, tanh, multiply, add, exp: in place
     assert plans[1].saved and not plans[1].reuses
+
+
+def test_backward_frees_what_the_compiled_call_kept_unless_the_graph_is_retained():
+    compiled = tg.compile(lambda a: (a.exp() * a).sum())
+    x = tg.tensor(rng.standard_normal(4), requires_grad=True)
+    kept = compiled(x)
+    kept.backward(retain_graph=True)
+    assert kept.grad_fn.ans is not None  # retained: a second backward works
+    kept.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (np.exp(x.numpy()) * (x.numpy() + 1)), rtol=1e-12)
+    assert kept.grad_fn.ans is None  # the values the schedule kept for backward are freed
+    with pytest.raises(tg.GraphReleasedError, match="retain_graph=True"):
+        kept.backward()
