@@ -11,15 +11,20 @@ The tables depend only on the primitives; the Tensor that NumPy dispatched on ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .dtypes import get_default_dtype
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import shape as S
+from .tensor_methods import TensorMethods
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 UFUNCS = {
     np.add: A.add, np.subtract: A.subtract, np.multiply: A.multiply, np.true_divide: A.divide,
@@ -152,3 +157,95 @@ def requires_grad(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(requires_grad(v) for v in value)
     return False
+
+
+class TensorProtocol:
+    """How a :class:`~tapegrad.tensor.Tensor` takes part in Python and NumPy: ``np.exp(t)`` and
+    ``np.sum(t)`` through the tables above, conversions, ``len``, iteration, ``repr``, comparisons."""
+
+    __slots__ = ()
+
+    def _lift(self, value: Any) -> Tensor:
+        """``value`` as a Tensor (a Tensor as it is; anything else wrapped, sharing memory)."""
+        return value if isinstance(value, TensorMethods) else self._plain(np.asarray(value))
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs on Tensors (``np.exp(t)``, ``array * t``) run tapegrad's operations."""
+        plain = method == "__call__" and not kwargs
+        if plain and ufunc in UFUNCS:
+            return self._record(UFUNCS[ufunc], *inputs)
+        if plain and ufunc in UFUNC_COMPOSITES:
+            return UFUNC_COMPOSITES[ufunc](*[self._lift(i) for i in inputs])
+        if requires_grad(inputs) or requires_grad(tuple(kwargs.values())):
+            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            options = f" with the options {sorted(kwargs)}" if kwargs else ""
+            raise TypeError(f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires "
+                            "grad takes part; see the README's table of NumPy functions that are")
+        result = getattr(ufunc, method)(*raw(inputs), **{k: raw(v) for k, v in kwargs.items()})
+        return self._plain(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions on Tensors (``np.sum(t, axis=0)``, ``np.concatenate``) run tapegrad's."""
+        handler = FUNCTIONS.get(func)
+        if handler is not None:
+            return handler(self, *args, **kwargs)
+        if func in ON_DATA:
+            return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+        if requires_grad(args) or requires_grad(tuple(kwargs.values())):
+            raise TypeError(f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that "
+                            "requires grad takes part; see the README's table of NumPy functions that are")
+        return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        self._not_while_tracing("bool()")
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all() on its data")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        return self.data.__index__()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(bool)):
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # Comparisons and logic give boolean tensors that take no gradient.
+    def __lt__(self, other: Any) -> Tensor: return self._record(E.less, self, other)
+    def __le__(self, other: Any) -> Tensor: return self._record(E.less_equal, self, other)
+    def __gt__(self, other: Any) -> Tensor: return self._record(E.greater, self, other)
+    def __ge__(self, other: Any) -> Tensor: return self._record(E.greater_equal, self, other)
+    def __eq__(self, other: Any) -> Tensor: return self._record(E.equal, self, other)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor: return self._record(E.not_equal, self, other)  # type: ignore[override]
+    def __and__(self, other: Any) -> Tensor: return self._record(E.logical_and, self, other)
+    def __rand__(self, other: Any) -> Tensor: return self._record(E.logical_and, other, self)
+    def __or__(self, other: Any) -> Tensor: return self._record(E.logical_or, self, other)
+    def __ror__(self, other: Any) -> Tensor: return self._record(E.logical_or, other, self)
+    def __invert__(self) -> Tensor: return self._record(E.logical_not, self)

@@ -8,35 +8,29 @@ Every operation on a Tensor is a call of :func:`apply` with one primitive from
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from . import numpy_protocol as protocol
 from .dtypes import get_default_dtype, is_differentiable
 from .engine import run_backward
-from .errors import AnomalyError, BackwardError, DTypeError, InPlaceError, ShapeError, TracingError
+from .errors import AnomalyError, BackwardError, DTypeError, ShapeError, TracingError
 from .grad_mode import SPECIAL_MODES, set_grad_enabled
 from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, FORWARD, Node, bump, next_sequence, tangent_of, user_code_location, version_of
+from .graph import ALL_PARENTS, FORWARD, Node, next_sequence, user_code_location, version_of
+from .numpy_protocol import TensorProtocol
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
-from .ops import shape as S
-from .tensor_methods import TensorMethods, _normalize_index
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (Tensor, np.ndarray)):
-        return f"shape {tuple(value.shape)} {value.dtype}"
-    return repr(value)
+from .tensor_inplace import TensorInPlace
+from .tensor_methods import TensorMethods, describe
 
 
 def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception) -> Exception:
-    operands = " and ".join(_describe(a) for a in args)
+    operands = " and ".join(describe(a) for a in args)
     shown = {k: v for k, v in params.items() if k != "index"}
     extra = f" with {shown}" if shown else ""
     message = (f"{prim.name}: cannot apply to {operands}{extra}: expected {prim.expects or 'valid operands'}"
@@ -270,7 +264,7 @@ def _check_result(prim: Primitive, args: tuple, out: np.ndarray) -> None:
             return  # passed on from an input, which was reported when it was made
     raise AnomalyError(
         f"'{prim.name}' produced {'NaN' if np.isnan(out).any() else 'inf'} at {user_code_location()} "
-        f"(inputs: {', '.join(_describe(a) for a in args)}). If where() or a mask discards these entries "
+        f"(inputs: {', '.join(describe(a) for a in args)}). If where() or a mask discards these entries "
         "later, their gradient is still NaN (0 * NaN = NaN): compute the discarded branch on safe values, "
         "e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
 
@@ -368,7 +362,7 @@ def run_hooks(hooks: list, grad: Any) -> Any:
     return as_tensor if recorded else as_tensor.data
 
 
-class Tensor(TensorMethods):
+class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
     """An n-dimensional array that can record operations for automatic differentiation.
 
     Args:
@@ -396,6 +390,11 @@ class Tensor(TensorMethods):
             self.requires_grad_(True)
         if SPECIAL_MODES.count and _grad_state.trace is not None:
             _grad_state.trace.append((None, self))  # made while tg.compile traces: a constant of the trace
+
+    @staticmethod
+    def _plain(data: Any) -> Tensor:
+        """``Tensor(data)``, for the mixins, which cannot name the class."""
+        return Tensor(data)
 
     @classmethod
     def _make(cls, data: np.ndarray) -> Tensor:
@@ -517,79 +516,6 @@ class Tensor(TensorMethods):
         backward_pass([self], [gradient], inputs=inputs, retain_graph=retain_graph,
                       create_graph=create_graph, accumulate=True)
 
-    # -- Python protocol -------------------------------------------------------------------------
-    def _lift(self, value: Any) -> Tensor:
-        """``value`` as a Tensor (a Tensor as it is; anything else wrapped, sharing memory)."""
-        return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
-
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """NumPy ufuncs on Tensors (``np.exp(t)``, ``array * t``) run tapegrad's operations."""
-        plain = method == "__call__" and not kwargs
-        if plain and ufunc in protocol.UFUNCS:
-            return apply(protocol.UFUNCS[ufunc], *inputs)
-        if plain and ufunc in protocol.UFUNC_COMPOSITES:
-            return protocol.UFUNC_COMPOSITES[ufunc](*[self._lift(i) for i in inputs])
-        if protocol.requires_grad(inputs) or protocol.requires_grad(tuple(kwargs.values())):
-            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-            options = f" with the options {sorted(kwargs)}" if kwargs else ""
-            raise TypeError(f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires "
-                            "grad takes part; see the README's table of NumPy functions that are")
-        result = getattr(ufunc, method)(*protocol.raw(inputs), **{k: protocol.raw(v) for k, v in kwargs.items()})
-        return Tensor(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
-
-    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
-        """NumPy functions on Tensors (``np.sum(t, axis=0)``, ``np.concatenate``) run tapegrad's."""
-        handler = protocol.FUNCTIONS.get(func)
-        if handler is not None:
-            return handler(self, *args, **kwargs)
-        if func in protocol.ON_DATA:
-            return func(*protocol.raw(args), **{k: protocol.raw(v) for k, v in kwargs.items()})
-        if protocol.requires_grad(args) or protocol.requires_grad(tuple(kwargs.values())):
-            raise TypeError(f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that "
-                            "requires grad takes part; see the README's table of NumPy functions that are")
-        return func(*protocol.raw(args), **{k: protocol.raw(v) for k, v in kwargs.items()})
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
-
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __bool__(self) -> bool:
-        self._not_while_tracing("bool()")
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                             "use .any() or .all() on its data")
-        return bool(self.data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        return self.data.__index__()
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extras = []
-        if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(bool)):
-            extras.append(f"dtype={self.dtype}")
-        if self._node is not None:
-            extras.append(f"grad_fn=<{self._node.name}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        if self.name:
-            extras.append(f"name={self.name!r}")
-        return "tensor(" + ", ".join([body] + extras) + ")"
-
     # -- arithmetic operators --------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor: return apply_binary(A.add, self, other)
     def __radd__(self, other: Any) -> Tensor: return apply_binary(A.add, other, self)
@@ -606,84 +532,6 @@ class Tensor(TensorMethods):
     def __neg__(self) -> Tensor: return apply_unary(E.negative, self)
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return apply(E.absolute, self)
-
-    # Comparisons and logic give boolean tensors that take no gradient.
-    def __lt__(self, other: Any) -> Tensor: return apply(E.less, self, other)
-    def __le__(self, other: Any) -> Tensor: return apply(E.less_equal, self, other)
-    def __gt__(self, other: Any) -> Tensor: return apply(E.greater, self, other)
-    def __ge__(self, other: Any) -> Tensor: return apply(E.greater_equal, self, other)
-    def __eq__(self, other: Any) -> Tensor: return apply(E.equal, self, other)  # type: ignore[override]
-    def __ne__(self, other: Any) -> Tensor: return apply(E.not_equal, self, other)  # type: ignore[override]
-    def __and__(self, other: Any) -> Tensor: return apply(E.logical_and, self, other)
-    def __rand__(self, other: Any) -> Tensor: return apply(E.logical_and, other, self)
-    def __or__(self, other: Any) -> Tensor: return apply(E.logical_or, self, other)
-    def __ror__(self, other: Any) -> Tensor: return apply(E.logical_or, other, self)
-    def __invert__(self) -> Tensor: return apply(E.logical_not, self)
-
-    # -- in-place operations ---------------------------------------------------------------------
-    def _in_place(self, prim: Primitive, label: str, value: Any, **params: Any) -> Tensor:
-        """Change the data in place as ``prim(self, value)`` would, and bump the version.
-
-        When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
-        operation is recorded on the graph and this tensor now stands for its result.
-        """
-        special = SPECIAL_MODES.count
-        if special:
-            self._not_while_tracing(f"in-place {label}")
-            if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
-                raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
-                                   "jvp use out-of-place operations")
-        value_requires_grad = isinstance(value, Tensor) and value.requires_grad
-        recording = (not special or _grad_state.enabled) and (self.requires_grad or value_requires_grad)
-        if recording and self._node is None and self.requires_grad:
-            raise InPlaceError(
-                f"{label}: in-place change of a leaf tensor that requires grad (shape {self.shape}, "
-                f"{self.dtype}). Inside 'with tg.no_grad():' (a weight update) it is allowed; "
-                "otherwise use an out-of-place operation.")
-        if not self.data.flags.writeable:
-            raise InPlaceError(f"{label}: this tensor's data (shape {self.shape}) is a read-only "
-                               "view (e.g. from broadcast_to); use .clone() first")
-        raw = value.data if isinstance(value, Tensor) else value
-        try:
-            if recording:
-                before = Tensor._make(self.data.copy() if prim.saves_inputs else self.data)
-                before._node, before.requires_grad = self._node, self.requires_grad
-                result = apply(prim, before, value, **params)
-                if result.shape != self.shape:
-                    raise ValueError(f"the result has shape {result.shape}")
-                np.copyto(self.data, result.data, casting="same_kind")
-                self._node, self.requires_grad = result._node, True
-            elif prim is S.setitem:
-                self.data[params["index"]] = raw
-            else:  # a ufunc writing straight into the data: no temporary copy
-                prim.forward(self.data, raw, out=self.data, casting="same_kind")
-        except (ShapeError, DTypeError):
-            raise
-        except TypeError as exc:
-            raise DTypeError(f"{label}: cannot store the result in place in a {self.dtype} tensor of "
-                             f"shape {self.shape} (value: {_describe(value)}; NumPy says: {exc})") from None
-        except (ValueError, IndexError) as exc:
-            raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
-                             f"value: {_describe(value)} (NumPy says: {exc})") from None
-        bump(self.data, label)
-        return self
-
-    def __iadd__(self, other: Any) -> Tensor: return self._in_place(A.add, "+= (add_)", other)
-    def __isub__(self, other: Any) -> Tensor: return self._in_place(A.subtract, "-= (sub_)", other)
-    def __imul__(self, other: Any) -> Tensor: return self._in_place(A.multiply, "*= (mul_)", other)
-    def __itruediv__(self, other: Any) -> Tensor: return self._in_place(A.divide, "/= (div_)", other)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self._in_place(S.setitem, "__setitem__", value, index=_normalize_index(index))
-
-    def fill_(self, value: Any) -> Tensor:
-        """Set every entry to ``value`` in place; returns the tensor."""
-        return self._in_place(S.setitem, "fill_", value, index=Ellipsis)
-
-    def zero_(self) -> Tensor:
-        """Set every entry to 0 in place; returns the tensor."""
-        return self._in_place(S.setitem, "zero_", 0, index=Ellipsis)
-
 
 def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
     """``data`` as an ndarray; Python floats become the default dtype unless ``dtype`` says otherwise."""

@@ -39,6 +39,13 @@ def _normalize_index(index: Any) -> Any:
     return tuple(normalized) if isinstance(index, tuple) or len(normalized) != 1 else normalized[0]
 
 
+def describe(value: Any) -> str:
+    """How an operand is named in error messages: its shape and dtype, or its repr."""
+    if isinstance(value, (TensorMethods, np.ndarray)):
+        return f"shape {tuple(value.shape)} {value.dtype}"
+    return repr(value)
+
+
 def _shape_arg(shape: tuple) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
