@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from .backward import HookHandle, backward_pass, register_hook
 from .dtypes import get_default_dtype, is_differentiable
-from .engine import run_backward
-from .errors import AnomalyError, BackwardError, DTypeError, ShapeError, TracingError
-from .grad_mode import SPECIAL_MODES, set_grad_enabled
+from .errors import BackwardError, DTypeError, ShapeError, TracingError
+from .grad_mode import SPECIAL_MODES
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, FORWARD, Node, next_sequence, user_code_location, version_of
 from .numpy_protocol import TensorProtocol
@@ -25,6 +25,7 @@ from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
+from .special_modes import carry_tangents, check_result
 from .tensor_inplace import TensorInPlace
 from .tensor_methods import TensorMethods, describe
 
@@ -79,13 +80,13 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or compile open somewhere: look closer
     if special:
         if _grad_state.anomaly:
-            _check_result(prim, args, out)
+            check_result(prim, args, out)
         if _grad_state.trace is not None:
             _grad_state.trace.append((prim, args, params, result))
     dtype = out.dtype
     if not recording or prim.vjps is None or dtype.kind != "f" or (special and not _grad_state.enabled):
         if special and FORWARD.levels:
-            _carry_tangents(prim, args, params, result)
+            carry_tangents(prim, args, params, result)
         return result
     shape = _shared_shape(out.shape)
     # Exact: an elementwise primitive whose inputs that take a gradient all have the output's shape
@@ -131,7 +132,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result._node = node
     result.requires_grad = True
     if special and FORWARD.levels:
-        _carry_tangents(prim, args, params, result)
+        carry_tangents(prim, args, params, result)
     return result
 
 
@@ -254,58 +255,6 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     return result
 
 
-def _check_result(prim: Primitive, args: tuple, out: np.ndarray) -> None:
-    """Under ``detect_anomaly``: an operation whose result has NaN or inf where its inputs had none."""
-    if out.dtype.kind not in "fc" or np.all(np.isfinite(out)):
-        return
-    for arg in args:
-        data = arg.data if isinstance(arg, Tensor) else arg
-        if isinstance(data, np.ndarray) and data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
-            return  # passed on from an input, which was reported when it was made
-    raise AnomalyError(
-        f"'{prim.name}' produced {'NaN' if np.isnan(out).any() else 'inf'} at {user_code_location()} "
-        f"(inputs: {', '.join(describe(a) for a in args)}). If where() or a mask discards these entries "
-        "later, their gradient is still NaN (0 * NaN = NaN): compute the discarded branch on safe values, "
-        "e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
-
-
-def _carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -> None:
-    """Forward mode: give ``result`` its tangent at every active ``jvp`` level whose inputs have one.
-
-    The tangent is the sum of the primitive's JVP rules over the inputs that carry a tangent. It is
-    computed with only the outer levels active, on Tensors, so outer ``jvp``s and reverse mode see
-    (and can differentiate) the tangent computation itself.
-    """
-    if prim.jvps is None or result.dtype.kind != "f":
-        return
-    levels = FORWARD.levels
-    for depth in range(len(levels) - 1, -1, -1):
-        level = levels[depth]
-        tangents = []
-        for a in args:
-            entry = level.get(id(a.data)) if isinstance(a, Tensor) else None
-            tangents.append(entry[1] if entry is not None and entry[0] is a.data else None)
-        if all(t is None for t in tangents):
-            continue
-        FORWARD.levels = levels[:depth]
-        try:
-            total = None
-            for rule, tangent in zip(prim.jvp_rules(len(args)), tangents):
-                if rule is not None and tangent is not None:
-                    part = rule(GRAPH, tangent, result, *args, **params)
-                    total = part if total is None else total + part
-            if total is not None:
-                total = result._lift(total)
-                if total.shape != result.shape:
-                    total = total.broadcast_to(result.shape)
-                if total.dtype != result.dtype:
-                    total = total.astype(result.dtype)
-        finally:
-            FORWARD.levels = levels
-        if total is not None:
-            level[id(result.data)] = (result.data, total)
-
-
 class _SharedShapes:
     """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
     keep one tuple, not a million), and the one shared last: consecutive operations mostly have
@@ -329,37 +278,19 @@ _FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity befo
 _new_tensor = _new_node = object.__new__
 
 
-class HookHandle:
-    """Returned by ``register_hook``: ``remove()`` unregisters the hook."""
-
-    def __init__(self, hooks: list, hook: Any) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
-# Hooks of leaf tensors by id (a non-leaf's hooks live on its Node): (weak reference, hooks), dropped
-# with the tensor. Not a WeakKeyDictionary: that compares keys with ==, which is elementwise here.
-_LEAF_HOOKS: dict[int, tuple[weakref.ReferenceType, list]] = {}
+def _reattach(value: Any, parent: Any) -> Any:
+    """A saved input as the graph namespace's rules see it: a Tensor on its parent's graph."""
+    if parent is None:
+        return value
+    if isinstance(parent, Tensor):
+        return parent
+    tensor = Tensor._make(value)
+    tensor._node, tensor.requires_grad = parent, True
+    return tensor
 
 
-def _leaf_hooks(tensor: Tensor) -> list | None:
-    entry = _LEAF_HOOKS.get(id(tensor))
-    return entry[1] if entry is not None and entry[0]() is tensor else None
-
-
-def run_hooks(hooks: list, grad: Any) -> Any:
-    """Pass ``grad`` (as a Tensor) through ``hooks`` in order; a hook's return value replaces it."""
-    recorded = isinstance(grad, Tensor)  # a Tensor in a recorded (create_graph) backward pass
-    as_tensor = grad if recorded else Tensor._make(np.asarray(grad))
-    with set_grad_enabled(recorded):
-        for hook in list(hooks):
-            replaced = hook(as_tensor)
-            if replaced is not None:
-                as_tensor = replaced if isinstance(replaced, Tensor) else Tensor(np.asarray(replaced))
-    return as_tensor if recorded else as_tensor.data
+#: The namespace gradient rules use when the backward pass is recorded (``create_graph=True``).
+GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), apply, _reattach)
 
 
 class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
@@ -390,6 +321,13 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
             self.requires_grad_(True)
         if SPECIAL_MODES.count and _grad_state.trace is not None:
             _grad_state.trace.append((None, self))  # made while tg.compile traces: a constant of the trace
+
+    _graph_namespace = GRAPH  # what a recorded backward pass runs the rules in (see backward.py)
+
+    @staticmethod
+    def _wrap(data: np.ndarray) -> Tensor:
+        """A plain Tensor around ``data`` as it is (for code that cannot name the class)."""
+        return Tensor._make(data)
 
     @staticmethod
     def _plain(data: Any) -> Tensor:
@@ -485,18 +423,7 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
         a value, that replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
         if not self.requires_grad:
             raise BackwardError("register_hook on a tensor that does not require grad")
-        if self._node is not None:
-            if self._node.hooks is None:
-                self._node.hooks = []
-            hooks = self._node.hooks
-        else:
-            hooks = _leaf_hooks(self)
-            if hooks is None:
-                hooks = []
-                _LEAF_HOOKS[id(self)] = (weakref.ref(self), hooks)
-                weakref.finalize(self, _LEAF_HOOKS.pop, id(self), None)
-        hooks.append(hook)
-        return HookHandle(hooks, hook)
+        return register_hook(self, hook)
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
@@ -546,97 +473,5 @@ def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
     return array
 
 
-def _reattach(value: Any, parent: Any) -> Any:
-    """A saved input as the graph namespace's rules see it: a Tensor on its parent's graph."""
-    if parent is None:
-        return value
-    if isinstance(parent, Tensor):
-        return parent
-    tensor = Tensor._make(value)
-    tensor._node, tensor.requires_grad = parent, True
-    return tensor
 
 
-#: The namespace gradient rules use when the backward pass is recorded (``create_graph=True``).
-GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), apply, _reattach)
-
-
-def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
-    if gradient is None:
-        if output.size != 1:
-            raise BackwardError(
-                f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
-                "only for a single value. Pass gradient= with the same shape, or reduce first "
-                "(e.g. y.sum().backward()).")
-        data = output.data
-        gradient = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
-    elif isinstance(gradient, Tensor) and create_graph:
-        if gradient.shape != output.shape:
-            raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
-                             f"{output.shape}; they must match")
-        return gradient
-    gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
-    if gradient.shape != output.shape:
-        raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
-                         f"{output.shape}; they must match")
-    return gradient.astype(output.dtype, copy=False)
-
-
-def _key(tensor: Tensor) -> Any:
-    return tensor._node if tensor._node is not None else tensor
-
-
-def _owned(value: Any, shared: set) -> np.ndarray:
-    """``value`` as an array no other gradient shares memory with (copied if it would)."""
-    array = np.asarray(value)
-    owner = id(array if array.base is None else array.base)
-    if owner in shared:
-        array = array.copy()
-        owner = id(array)
-    shared.add(owner)
-    return array
-
-
-def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
-                  inputs: Sequence[Tensor] | None, retain_graph: bool | None, create_graph: bool,
-                  accumulate: bool) -> list[Any] | None:
-    """Run the engine from ``outputs``; accumulate into ``.grad`` or return the inputs' gradients.
-
-    Returns:
-        With ``accumulate=False``: per input, its gradient as a Tensor, or None if it was not
-        reached. With ``accumulate=True``: None (the gradients are in ``.grad``).
-    """
-    for position, output in enumerate(outputs):
-        if not isinstance(output, Tensor) or not output.requires_grad:
-            raise BackwardError(f"backward: output {position} does not require grad (it was not "
-                                "computed from a tensor with requires_grad=True, or under no_grad)")
-    if inputs is not None:
-        for position, tensor in enumerate(inputs):
-            if not isinstance(tensor, Tensor) or not tensor.requires_grad:
-                raise BackwardError(f"backward: input {position} is not a tensor that requires grad")
-    roots = [_key(o) for o in outputs]
-    root_grads = [_root_gradient(o, g, create_graph) for o, g in zip(outputs, gradients)]
-    if retain_graph is None:
-        retain_graph = create_graph
-    targets = None if inputs is None else {_key(t) for t in inputs}
-    results = run_backward(roots, root_grads, targets=targets, retain_graph=retain_graph,
-                           create_graph=create_graph, graph_namespace=GRAPH, run_hooks=run_hooks)
-    if _LEAF_HOOKS:
-        for key in list(results):
-            hooks = _leaf_hooks(key) if isinstance(key, Tensor) else None
-            if hooks:
-                results[key] = run_hooks(hooks, results[key])
-    shared = {id(g) for g in root_grads}
-
-    def as_grad(value: Any) -> Tensor:
-        return value if isinstance(value, Tensor) else Tensor._make(_owned(value, shared))
-
-    if not accumulate:
-        return [None if _key(t) not in results else as_grad(results[_key(t)]) for t in inputs]
-    for key, grad in results.items():
-        tensor = key.retained() if isinstance(key, Node) else key
-        if tensor is None:
-            continue
-        grad = as_grad(grad)
-        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-    return None

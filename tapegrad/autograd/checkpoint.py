@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from .. import creation
+from ..backward import backward_pass
 from ..errors import BackwardError
 from ..grad_mode import enable_grad
-from ..tensor import Tensor, backward_pass
+from ..tensor import Tensor
 from .function import Function, FunctionContext
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..backward import backward_pass
 from ..errors import BackwardError
-from ..tensor import Tensor, backward_pass
+from ..tensor import Tensor
 
 
 def _as_sequence(value: Any) -> list:

@@ -1,0 +1,160 @@
+"""Running backward from Tensors: ``tensor.backward()`` and ``tg.autograd.grad`` start here.
+
+:func:`backward_pass` checks the outputs and inputs, makes the outputs' starting gradients, runs
+the engine (:func:`tapegrad.engine.run_backward`) and hands the gradients over: accumulated into
+``.grad``, or returned. Gradient hooks (``register_hook``) are kept and run here as well.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .engine import run_backward
+from .errors import BackwardError, ShapeError
+from .grad_mode import set_grad_enabled
+from .graph import Node
+from .tensor_methods import TensorMethods
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class HookHandle:
+    """Returned by ``register_hook``: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# Hooks of leaf tensors by id (a non-leaf's hooks live on its Node): (weak reference, hooks), dropped
+# with the tensor. Not a WeakKeyDictionary: that compares keys with ==, which is elementwise here.
+_LEAF_HOOKS: dict[int, tuple[weakref.ReferenceType, list]] = {}
+
+
+def _leaf_hooks(tensor: Tensor) -> list | None:
+    entry = _LEAF_HOOKS.get(id(tensor))
+    return entry[1] if entry is not None and entry[0]() is tensor else None
+
+
+def register_hook(tensor: Tensor, hook: Any) -> HookHandle:
+    """Add ``hook`` to those that ``tensor``'s gradient passes through (see ``Tensor.register_hook``)."""
+    if tensor._node is not None:
+        if tensor._node.hooks is None:
+            tensor._node.hooks = []
+        hooks = tensor._node.hooks
+    else:
+        hooks = _leaf_hooks(tensor)
+        if hooks is None:
+            hooks = []
+            _LEAF_HOOKS[id(tensor)] = (weakref.ref(tensor), hooks)
+            weakref.finalize(tensor, _LEAF_HOOKS.pop, id(tensor), None)
+    hooks.append(hook)
+    return HookHandle(hooks, hook)
+
+
+def run_hooks(hooks: list, grad: Any, wrap: Callable[[np.ndarray], Tensor]) -> Any:
+    """Pass ``grad`` (as a Tensor, made by ``wrap``) through ``hooks`` in order; a hook's return
+    value replaces it."""
+    recorded = isinstance(grad, TensorMethods)  # a Tensor in a recorded (create_graph) backward pass
+    as_tensor = grad if recorded else wrap(np.asarray(grad))
+    with set_grad_enabled(recorded):
+        for hook in list(hooks):
+            replaced = hook(as_tensor)
+            if replaced is not None:
+                as_tensor = replaced if isinstance(replaced, TensorMethods) else wrap(np.asarray(replaced))
+    return as_tensor if recorded else as_tensor.data
+
+
+def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
+    if gradient is None:
+        if output.size != 1:
+            raise BackwardError(
+                f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
+                "only for a single value. Pass gradient= with the same shape, or reduce first "
+                "(e.g. y.sum().backward()).")
+        data = output.data
+        gradient = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
+    elif isinstance(gradient, TensorMethods) and create_graph:
+        if gradient.shape != output.shape:
+            raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                             f"{output.shape}; they must match")
+        return gradient
+    gradient = np.asarray(gradient.data if isinstance(gradient, TensorMethods) else gradient)
+    if gradient.shape != output.shape:
+        raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                         f"{output.shape}; they must match")
+    return gradient.astype(output.dtype, copy=False)
+
+
+def _key(tensor: Tensor) -> Any:
+    return tensor._node if tensor._node is not None else tensor
+
+
+def _owned(value: Any, shared: set) -> np.ndarray:
+    """``value`` as an array no other gradient shares memory with (copied if it would)."""
+    array = np.asarray(value)
+    owner = id(array if array.base is None else array.base)
+    if owner in shared:
+        array = array.copy()
+        owner = id(array)
+    shared.add(owner)
+    return array
+
+
+def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
+                  inputs: Sequence[Tensor] | None, retain_graph: bool | None, create_graph: bool,
+                  accumulate: bool) -> list[Any] | None:
+    """Run the engine from ``outputs``; accumulate into ``.grad`` or return the inputs' gradients.
+
+    Returns:
+        With ``accumulate=False``: per input, its gradient as a Tensor, or None if it was not
+        reached. With ``accumulate=True``: None (the gradients are in ``.grad``).
+    """
+    for position, output in enumerate(outputs):
+        if not isinstance(output, TensorMethods) or not output.requires_grad:
+            raise BackwardError(f"backward: output {position} does not require grad (it was not "
+                                "computed from a tensor with requires_grad=True, or under no_grad)")
+    if inputs is not None:
+        for position, tensor in enumerate(inputs):
+            if not isinstance(tensor, TensorMethods) or not tensor.requires_grad:
+                raise BackwardError(f"backward: input {position} is not a tensor that requires grad")
+    wrap = outputs[0]._wrap  # a Tensor knows how to make plain Tensors and the graph namespace
+
+    def hooks_on(hooks: list, grad: Any) -> Any:
+        return run_hooks(hooks, grad, wrap)
+
+    roots = [_key(o) for o in outputs]
+    root_grads = [_root_gradient(o, g, create_graph) for o, g in zip(outputs, gradients)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = None if inputs is None else {_key(t) for t in inputs}
+    results = run_backward(roots, root_grads, targets=targets, retain_graph=retain_graph,
+                           create_graph=create_graph, graph_namespace=outputs[0]._graph_namespace,
+                           run_hooks=hooks_on)
+    if _LEAF_HOOKS:
+        for key in list(results):
+            hooks = _leaf_hooks(key) if isinstance(key, TensorMethods) else None
+            if hooks:
+                results[key] = hooks_on(hooks, results[key])
+    shared = {id(g) for g in root_grads}
+
+    def as_grad(value: Any) -> Tensor:
+        return value if isinstance(value, TensorMethods) else wrap(_owned(value, shared))
+
+    if not accumulate:
+        return [None if _key(t) not in results else as_grad(results[_key(t)]) for t in inputs]
+    for key, grad in results.items():
+        tensor = key.retained() if isinstance(key, Node) else key
+        if tensor is None:
+            continue
+        grad = as_grad(grad)
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+    return None
