@@ -345,6 +345,16 @@ def _node_fields(tensor):
     return fields
 
 
+def _assert_same_node(fast, general):
+    """The Nodes behind two results hold the same fields (``ans`` only needs to be kept alike)."""
+    a, b = _node_fields(fast), _node_fields(general)
+    for name in a:
+        if name == "ans":
+            assert (a[name] is None) == (b[name] is None)
+        else:
+            assert _same(a[name], b[name]), name
+
+
 def _same(a, b):
     if isinstance(a, tuple):
         return isinstance(b, tuple) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
@@ -375,12 +385,7 @@ def test_the_binary_fast_path_records_the_node_apply_records(prim, shapes, dtype
     if not general.requires_grad:
         assert fast.grad_fn is None
         return
-    a, b = _node_fields(fast), _node_fields(general)
-    for name in a:
-        if name == "ans":
-            assert (a[name] is None) == (b[name] is None)
-        else:
-            assert _same(a[name], b[name]), name
+    _assert_same_node(fast, general)
 
 
 @pytest.mark.parametrize("shape", [(3,), (), (2, 0)])
@@ -392,12 +397,7 @@ def test_the_unary_fast_path_records_the_node_apply_records(shape, prim, params)
     x = tg.tensor(np.random.default_rng(0).standard_normal(shape), requires_grad=True)
     fast, general = apply_unary(prim, x, **params), apply(prim, x, **params)
     np.testing.assert_array_equal(fast.data, general.data)
-    a, b = _node_fields(fast), _node_fields(general)
-    for name in a:
-        if name == "ans":
-            assert (a[name] is None) == (b[name] is None)
-        else:
-            assert _same(a[name], b[name]), name
+    _assert_same_node(fast, general)
 
 
 def test_the_fast_paths_hand_constants_and_modes_to_apply():
