@@ -190,7 +190,9 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``).
 
     It records the same Node as :func:`apply`, without apply's loop over the inputs; with a special
-    mode on (``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`.
+    mode on (``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`. Like apply it fills
+    the Node inline: a helper call would cost a tenth of a small operation. A test compares the
+    Nodes the three make, field by field.
     """
     recordable = True
     if SPECIAL_MODES.count:
