@@ -215,54 +215,56 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                 node = heappop(waiting)[1]
             else:
                 break
-            parents = node.parents
             grad = pop_grad(node, None)
             if grad is not None and (node.extras is not None or observe):
                 grad = _observe_node(node, grad, targets, wanted, results, run_hooks)
-            if grad is not None:
-                if node.inputs is None:
-                    raise _released_error(node)
-                if CLOCK.now > node.sequence:  # something was changed in place after the node was made
-                    changed = changed_since(node.saved_arrays(), node.sequence)
-                    if changed is not None:
-                        raise _in_place_error(node, changed)
-                prim = node.prim
-                if create_graph:
-                    inputs, ans = _rule_inputs(node, xp, create_graph)
-                elif prim.saves_inputs:  # the fast path: the saved arrays as they are
-                    inputs, ans = node.inputs, node.ans
-                elif node.inputs is ALL_PARENTS:  # rules that read only shapes get the parents
-                    inputs, ans = parents, node.ans
-                else:
-                    inputs, ans = _rule_inputs(node, xp, create_graph)
-                rules = prim.vjps if not prim.variadic else prim.vjp_rules(len(parents))
-                params = node.params
-                arguments = (xp, grad, ans, *inputs)  # what every rule of the node receives
-                # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
-                # one-input primitive returns its gradient in the input's shape and dtype).
-                several = not node.exact and len(parents) > 1
+            if grad is None:  # no wanted input lies behind it (autograd.grad with inputs)
+                if not retain_graph:
+                    node.inputs = node.ans = None
+                continue
+            if node.inputs is None:
+                raise _released_error(node)
+            if CLOCK.now > node.sequence:  # something was changed in place after the node was made
+                changed = changed_since(node.saved_arrays(), node.sequence)
+                if changed is not None:
+                    raise _in_place_error(node, changed)
+            parents = node.parents
+            prim = node.prim
+            if create_graph:
+                inputs, ans = _rule_inputs(node, xp, create_graph)
+            elif prim.saves_inputs:  # the fast path: the saved arrays as they are
+                inputs, ans = node.inputs, node.ans
+            elif node.inputs is ALL_PARENTS:  # rules that read only shapes get the parents
+                inputs, ans = parents, node.ans
+            else:
+                inputs, ans = _rule_inputs(node, xp, create_graph)
+            rules = prim.vjps if not prim.variadic else prim.vjp_rules(len(parents))
+            params = node.params
+            arguments = (xp, grad, ans, *inputs)  # what every rule of the node receives
+            # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
+            # one-input primitive returns its gradient in the input's shape and dtype).
+            several = not node.exact and len(parents) > 1
             position = -1
             for parent in parents:
                 position += 1
-                if parent is None:
+                if parent is None or (wanted is not None and parent not in wanted):
                     continue
-                if grad is not None and (wanted is None or parent in wanted):
-                    # The chain rule: this input's gradient is the VJP of the node's output gradient.
-                    g = rules[position](*arguments, **params) if params else rules[position](*arguments)
-                    if several:
-                        g = _match_input(g, parent, xp, create_graph)
-                    if anomaly:
-                        _check_gradient(node, position, grad, g)
-                    previous = get_grad(parent)
-                    if previous is not None:
-                        grads[parent] = previous + g  # several uses add up
-                    else:
-                        grads[parent] = g
-                        if parent.__class__ is Node:  # it now waits for its turn
-                            if following is None:
-                                following = parent
-                            else:
-                                heappush(waiting, (-parent.sequence, parent))
+                # The chain rule: this input's gradient is the VJP of the node's output gradient.
+                g = rules[position](*arguments, **params) if params else rules[position](*arguments)
+                if several:
+                    g = _match_input(g, parent, xp, create_graph)
+                if anomaly:
+                    _check_gradient(node, position, grad, g)
+                previous = get_grad(parent)
+                if previous is not None:
+                    grads[parent] = previous + g  # several uses add up
+                else:
+                    grads[parent] = g
+                    if parent.__class__ is Node:  # it now waits for its turn
+                        if following is None:
+                            following = parent
+                        else:
+                            heappush(waiting, (-parent.sequence, parent))
             if following is not None and waiting and waiting[0][0] < -following.sequence:
                 heappush(waiting, (-following.sequence, following))  # a Node made later waits: it goes first
                 following = None
