@@ -117,7 +117,12 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
     Returns:
         With ``accumulate=False``: per input, its gradient as a Tensor, or None if it was not
         reached. With ``accumulate=True``: None (the gradients are in ``.grad``).
+
+    Raises:
+        BackwardError: if there is no output, or an output or input does not require grad.
     """
+    if not outputs:
+        raise BackwardError("backward: no outputs to start from")
     for position, output in enumerate(outputs):
         if not isinstance(output, TensorMethods) or not output.requires_grad:
             raise BackwardError(f"backward: output {position} does not require grad (it was not "

@@ -448,3 +448,8 @@ def test_graphs_built_in_several_threads_on_a_shared_node():
         total = total + y.sum()
     total.backward()
     np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)
+
+
+def test_backward_from_no_outputs_says_so():
+    with pytest.raises(tg.BackwardError, match="no outputs"):
+        tg.autograd.backward([], [])
