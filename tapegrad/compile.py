@@ -133,7 +133,8 @@ class Plan:
             if entry[0] is not None and id(entry[3]) in slots:
                 shapes[slots[id(entry[3])]], dtypes[slots[id(entry[3])]] = entry[3].shape, entry[3].dtype
         self._generate(shapes, dtypes)
-        self.captured_signature = _captured_signature([t for t, _ in self.captured])
+        self.captured_tensors = [t for t, _ in self.captured]
+        self.captured_signature = _captured_signature(self.captured_tensors)
         # A call records a graph node when a floating output depends on a tensor that requires grad.
         self.records = any(self.outputs[i] in self.needs_grad for i in self.seeded)
         self.primitive = Primitive(f"compiled {name}", _node_forward, vjps=(_node_vjp,), jvps=(_node_jvp,),
@@ -320,21 +321,31 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     """Run ``plan`` on ``tensors`` (the inputs, then the captured tensors); record one graph node
     when a gradient may flow, whose output packs the floating outputs."""
     outputs, values = plan.forward(*[t.data for t in tensors])
-    results = [Tensor._make(np.asarray(o)) for o in outputs]
-    if plan.records:
-        floating = [results[i].data for i in plan.seeded]
+    if not plan.records:
+        results = tuple([Tensor._make(np.asarray(o)) for o in outputs])
+        return results if plan.tuple_output else results[0]
+    seeded = plan.seeded
+    if len(seeded) == 1 and not plan.tuple_output:  # the common case: one output, the node's own
+        packed = np.asarray(outputs[0])
+    else:
+        floating = [np.asarray(outputs[i]) for i in seeded]
         packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
-        node_output = apply(plan.primitive, *tensors, packed=packed)
-        node_output._node.ans = _Call(plan, values)  # what the node's rule reads: see _Call
-        start = 0
-        for i in plan.seeded:
-            if len(plan.seeded) == 1:
-                results[i] = node_output
-                break
-            size = results[i].size
-            results[i] = node_output[start:start + size].reshape(results[i].shape)
-            start += size
-    return tuple(results) if plan.tuple_output else results[0]
+    node_output = apply(plan.primitive, *tensors, packed=packed)
+    node = node_output._node
+    node.ans = _Call(plan, values)  # what the node's rule reads: see _Call
+    node.exact = True  # the schedule's backward already gives each input's shape and dtype
+    if not plan.tuple_output and len(seeded) == 1:
+        return node_output
+    results = [Tensor._make(np.asarray(o)) for o in outputs]
+    start = 0
+    for i in seeded:
+        if len(seeded) == 1:
+            results[i] = node_output
+            break
+        size = results[i].size
+        results[i] = node_output[start:start + size].reshape(results[i].shape)
+        start += size
+    return tuple(results)
 
 
 class Compiled:
@@ -394,7 +405,7 @@ class Compiled:
                 self.plans.popitem(last=False)
         else:
             self.plans.move_to_end(signature)
-        return _run(plan, [args[position] for position, _ in plan.input_slots] + [t for t, _ in plan.captured])
+        return _run(plan, [args[position] for position, _ in plan.input_slots] + plan.captured_tensors)
 
 
 def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = 32) -> Any:  # noqa: A001
