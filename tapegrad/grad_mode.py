@@ -28,7 +28,9 @@ class _SpecialModes:
 
     While it is 0 (as during a training step's forward pass), operations skip the thread-local
     checks for those modes: reading a thread-local costs as much as recording a small operation.
-    The count changes only under a lock, when a mode is entered or left.
+    The count changes only under a lock, when a mode is entered or left. (A thread that ends with
+    recording turned off leaves the count raised: operations then read their thread's mode, which
+    costs time but never changes a result.)
     """
 
     __slots__ = ("count", "_lock")
