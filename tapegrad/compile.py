@@ -137,8 +137,11 @@ class Plan:
         self.captured_signature = _captured_signature(self.captured_tensors)
         # A call records a graph node when a floating output depends on a tensor that requires grad.
         self.records = any(self.outputs[i] in self.needs_grad for i in self.seeded)
-        self.primitive = Primitive(f"compiled {name}", _node_forward, vjps=(_node_vjp,), jvps=(_node_jvp,),
-                                   saves_inputs=False, variadic=True)
+        # One rule per tensor the call reads (inputs, then captured), each told which it serves.
+        count = len(self.input_slots) + len(self.captured)
+        self.primitive = Primitive(f"compiled {name}", _node_forward,
+                                   vjps=tuple(functools.partial(_node_vjp, argnum=i) for i in range(count)),
+                                   jvps=(_node_jvp,) * count, saves_inputs=False)
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output."""
@@ -313,7 +316,7 @@ def _node_vjp(xp: Any, g: Any, call: _Call, *inputs: Any, argnum: int, packed: n
     return grad if grad is not None else np.zeros(inputs[argnum].shape, inputs[argnum].dtype)
 
 
-def _node_jvp(xp: Any, t: Any, ans: Any, *inputs: Any, argnum: int, **params: Any) -> Any:
+def _node_jvp(xp: Any, t: Any, ans: Any, *inputs: Any, **params: Any) -> Any:
     raise BackwardError("no forward-mode rule for a compiled call")  # jvp runs the function uncompiled
 
 
