@@ -162,8 +162,9 @@ class _Extras:
 
 
 class Node:
-    """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply`, which fills
-    the slots directly (the hot path of every operation: no ``__init__`` call).
+    """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply` and its fast
+    paths for one and two inputs, which fill the slots directly (the hot path of every operation:
+    no ``__init__`` call).
 
     Attributes:
         prim: the primitive that ran.
@@ -177,7 +178,8 @@ class Node:
         constants: per input, the value of an input that takes no gradient (None for the others),
             or None when every input takes one. Kept after backward, so that a finished graph can
             still be replayed and explained (:func:`tapegrad.explain`).
-        ans: the output array, when the rules read it (``prim.saves_ans``).
+        ans: the output array, when the rules read it (``prim.saves_ans``); for a ``tg.compile`` call,
+            what its schedule kept for backward. Released with ``inputs`` after backward.
         sequence: when the node was made (:data:`next_sequence`), larger than its parents'; if an
             in-place change came later (``CLOCK.now`` is larger), backward checks that none touched
             :meth:`saved_arrays`.

@@ -6,7 +6,9 @@ Code written for NumPy alone can then be differentiated: ``tg.grad(lambda x: np.
 
 A NumPy function that is not in the tables raises a TypeError naming it when a Tensor that requires
 grad takes part (the gradient is never silently dropped); without gradients it runs on the arrays.
-The tables depend only on the primitives; the Tensor that NumPy dispatched on runs them.
+The tables depend only on the primitives; the Tensor that NumPy dispatched on runs them. The
+:class:`TensorProtocol` mixin at the end holds the Tensor's side of it, with the rest of its Python
+protocol (conversions, ``len``, iteration, ``repr``, comparisons).
 """
 
 from __future__ import annotations
