@@ -33,11 +33,11 @@ import numpy as np
 from .errors import BackwardError, TracingError
 from .grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
 from .grad_mode import state as grad_state
-from .graph import FORWARD
+from .graph import FORWARD, Node, next_sequence
 from .ops import NUMPY
 from .ops.registry import Primitive
 from .ops.shape import sum_to_forward
-from .tensor import Tensor, apply
+from .tensor import Tensor, shared_shape
 
 
 def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
@@ -137,11 +137,12 @@ class Plan:
         self.captured_signature = _captured_signature(self.captured_tensors)
         # A call records a graph node when a floating output depends on a tensor that requires grad.
         self.records = any(self.outputs[i] in self.needs_grad for i in self.seeded)
-        # One rule per tensor the call reads (inputs, then captured), each told which it serves.
-        count = len(self.input_slots) + len(self.captured)
-        self.primitive = Primitive(f"compiled {name}", _node_forward,
-                                   vjps=tuple(functools.partial(_node_vjp, argnum=i) for i in range(count)),
-                                   jvps=(_node_jvp,) * count, saves_inputs=False)
+        # The call as one primitive: its forward runs the schedule; one rule per tensor it reads.
+        sources = [slot for _, slot in self.input_slots] + [slot for _, slot in self.captured]
+        self.source_specs = [(shapes[slot], dtypes[slot]) for slot in sources]
+        self.primitive = Primitive(f"compiled {name}", lambda *arrays: self.pack(self.forward(*arrays)[0]),
+                                   vjps=tuple(_call_rule(self, i) for i in range(len(sources))),
+                                   jvps=(_call_jvp,) * len(sources))
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output."""
@@ -277,6 +278,13 @@ class Plan:
         lines.append(f"    return ({outputs}), ({values})")
         return lines
 
+    def pack(self, outputs: tuple) -> np.ndarray:
+        """The floating outputs as the one array a call's graph node holds (flattened and joined
+        when there are several)."""
+        if len(self.seeded) == 1:
+            return np.asarray(outputs[self.seeded[0]])
+        return np.concatenate([np.asarray(outputs[i]).reshape(-1) for i in self.seeded])
+
     def split(self, g: np.ndarray) -> list[np.ndarray]:
         """The seed of each floating output from the node's gradient (outputs packed when several)."""
         if len(self.seeded) == 1:
@@ -290,34 +298,68 @@ class Plan:
         return seeds
 
 
+_NO_PARAMS: dict = {}
+
+
 class _Call:
-    """One run of a plan, kept as its graph node's ``ans`` (so the engine frees it with the node's
-    other saved values after backward): the values the backward reads, and the gradients computed
-    for the last seed (one backward run serves every input's rule)."""
+    """One run of a plan, kept as its graph node's ``ans`` (the engine frees it with the node's saved
+    values after backward): the gradients computed for the last seed, since one run of the
+    schedule's backward serves the rules of every tensor the call read."""
 
-    __slots__ = ("plan", "values", "seed", "grads")
+    __slots__ = ("seed", "grads")
 
-    def __init__(self, plan: Plan, values: tuple) -> None:
-        self.plan, self.values, self.seed, self.grads = plan, values, None, ()
-
-
-def _node_forward(*inputs: Any, packed: np.ndarray) -> np.ndarray:
-    return packed  # the schedule has run already; the node records its (packed) outputs
+    def __init__(self) -> None:
+        self.seed, self.grads = None, ()
 
 
-def _node_vjp(xp: Any, g: Any, call: _Call, *inputs: Any, argnum: int, packed: np.ndarray) -> Any:
-    if xp is not NUMPY:
-        raise TracingError("create_graph=True through a compiled function is not supported; use the "
-                           "function uncompiled for higher-order derivatives")
-    if call.seed is not g:
-        call.grads = call.plan.backward(call.values, *call.plan.split(g))
-        call.seed = g
-    grad = call.grads[argnum]
-    return grad if grad is not None else np.zeros(inputs[argnum].shape, inputs[argnum].dtype)
+def _call_rule(plan: Plan, argnum: int) -> Callable[..., Any]:
+    """The VJP rule of a compiled call's node for the tensor at ``argnum`` (inputs, then captured).
+
+    In a node made by :func:`_run`, ``saved`` are the values the forward schedule kept and ``call``
+    is its :class:`_Call`. Applied as an ordinary primitive (``tg.explain`` replays a graph that
+    way), ``saved`` are the tensors' arrays and ``call`` is not a _Call: the schedule runs again.
+    """
+    def rule(xp: Any, g: Any, call: Any, *saved: Any) -> Any:
+        if xp is not NUMPY:
+            raise TracingError("create_graph=True through a compiled function is not supported; use the "
+                               "function uncompiled for higher-order derivatives")
+        if call.__class__ is not _Call:
+            call, saved = _Call(), plan.forward(*saved)[1]
+        if call.seed is not g:
+            call.grads = plan.backward(saved, *plan.split(g))
+            call.seed = g
+        grad = call.grads[argnum]
+        if grad is None:  # no path from this tensor to a floating output
+            shape, dtype = plan.source_specs[argnum]
+            return np.zeros(shape, dtype)
+        return grad
+
+    return rule
 
 
-def _node_jvp(xp: Any, t: Any, ans: Any, *inputs: Any, **params: Any) -> Any:
+def _call_jvp(xp: Any, t: Any, ans: Any, *inputs: Any) -> Any:
     raise BackwardError("no forward-mode rule for a compiled call")  # jvp runs the function uncompiled
+
+
+def _record_call(plan: Plan, tensors: list[Tensor], packed: np.ndarray, values: tuple) -> Tensor:
+    """A Tensor holding ``packed`` whose Node is the whole call. The Node is filled here as
+    :func:`tapegrad.tensor.apply` fills one, except that its ``inputs`` are the values the
+    schedule kept (what its rules read, and what backward checks for in-place changes)."""
+    node = object.__new__(Node)  # no __init__, as in apply
+    node.prim = plan.primitive
+    node.parents = tuple([(t._node or t) if t.requires_grad else None for t in tensors])
+    node.inputs = values
+    node.constants = tuple([None if t.requires_grad else t.data for t in tensors])
+    node.ans = _Call()
+    node.extras = None
+    node.sequence = next_sequence()
+    node.params = _NO_PARAMS
+    node.shape = shared_shape(packed.shape)
+    node.dtype = packed.dtype
+    node.exact = True  # the schedule's backward already gives each tensor's shape and dtype
+    result = Tensor._make(packed)
+    result._node, result.requires_grad = node, True
+    return result
 
 
 def _run(plan: Plan, tensors: list[Tensor]) -> Any:
@@ -327,22 +369,13 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     if not plan.records:
         results = tuple([Tensor._make(np.asarray(o)) for o in outputs])
         return results if plan.tuple_output else results[0]
-    seeded = plan.seeded
-    if len(seeded) == 1 and not plan.tuple_output:  # the common case: one output, the node's own
-        packed = np.asarray(outputs[0])
-    else:
-        floating = [np.asarray(outputs[i]) for i in seeded]
-        packed = floating[0] if len(floating) == 1 else np.concatenate([a.reshape(-1) for a in floating])
-    node_output = apply(plan.primitive, *tensors, packed=packed)
-    node = node_output._node
-    node.ans = _Call(plan, values)  # what the node's rule reads: see _Call
-    node.exact = True  # the schedule's backward already gives each input's shape and dtype
-    if not plan.tuple_output and len(seeded) == 1:
+    node_output = _record_call(plan, tensors, plan.pack(outputs), values)
+    if not plan.tuple_output and len(plan.seeded) == 1:  # the common case: one output, the node's own
         return node_output
     results = [Tensor._make(np.asarray(o)) for o in outputs]
     start = 0
-    for i in seeded:
-        if len(seeded) == 1:
+    for i in plan.seeded:
+        if len(plan.seeded) == 1:
             results[i] = node_output
             break
         size = results[i].size

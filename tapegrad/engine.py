@@ -79,7 +79,12 @@ def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> se
 def _in_place_error(node: Node, position: int) -> InPlaceError:
     arrays = node.saved_arrays()
     array = arrays[position]
-    what = "its output" if node.ans is not None and position == len(arrays) - 1 else f"its input {position}"
+    if node.ans is not None and node.ans.__class__ is not np.ndarray:  # a tg.compile call: ans is its run
+        what = "a value it kept for backward"
+    elif node.ans is not None and position == len(arrays) - 1:
+        what = "its output"
+    else:
+        what = f"its input {position}"
     return InPlaceError(
         f"backward through '{node.name}': {what} (shape {array.shape}, {array.dtype}) was changed in "
         f"place after '{node.name}' saved it (it is now at version {version_of(array)}), by "

@@ -88,7 +88,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         if special and FORWARD.levels:
             carry_tangents(prim, args, params, result)
         return result
-    shape = _shared_shape(out.shape)
+    shape = shared_shape(out.shape)
     # Exact: an elementwise primitive whose inputs that take a gradient all have the output's shape
     # and dtype, so no gradient will need summing over broadcast axes or casting. A Node's shape is
     # the shared tuple (_SHARED), so the identity test suffices.
@@ -168,7 +168,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
         return result
     shape = out.shape
     recent = _SHARED.recent
-    shape = recent if shape == recent else _shared_shape(shape)
+    shape = recent if shape == recent else shared_shape(shape)
     node = _new_node(Node)
     node.prim = prim
     node.parents = (x._node or x,)
@@ -226,7 +226,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         return result
     shape = out.shape
     recent = _SHARED.recent
-    shape = recent if shape == recent else _shared_shape(shape)
+    shape = recent if shape == recent else shared_shape(shape)
     node = _new_node(Node)
     node.prim = prim
     node.parents = (x_parent, y_parent)
@@ -272,9 +272,12 @@ class _SharedShapes:
 _SHARED = _SharedShapes()
 
 
-def _shared_shape(shape: tuple) -> tuple:
+def shared_shape(shape: tuple) -> tuple:
+    """The one tuple equal to ``shape`` that every Node of that shape holds (compared by identity)."""
     shape = _SHARED.recent = _SHARED.tuples.setdefault(shape, shape)
     return shape
+
+
 _NO_PARAMS: dict = {}
 _FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity before asking its kind
 _new_tensor = _new_node = object.__new__

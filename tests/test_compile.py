@@ -211,3 +211,27 @@ def test_backward_frees_what_the_compiled_call_kept_unless_the_graph_is_retained
     assert kept.grad_fn.ans is None  # the values the schedule kept for backward are freed
     with pytest.raises(tg.GraphReleasedError, match="retain_graph=True"):
         kept.backward()
+
+
+def test_a_value_changed_in_place_before_backward_is_an_error_as_in_eager_mode():
+    w = tg.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    x = tg.tensor(rng.standard_normal((4, 3)))
+    compiled = tg.compile(lambda: (x @ w).sigmoid().sum())
+    compiled().backward()  # traced and run once; the next call reuses the schedule
+    w.grad = None
+    loss = compiled()
+    with tg.no_grad():
+        w -= 0.5  # an optimizer step before backward: the schedule kept w's old value
+    with pytest.raises(tg.InPlaceError, match=r"compiled <lambda>': a value it kept for backward \(shape \(3, 2\)"):
+        loss.backward()
+
+
+def test_explain_replays_a_compiled_call_as_one_step():
+    w = tg.tensor(rng.standard_normal((3, 2)), requires_grad=True, name="w")
+    x = tg.tensor(rng.standard_normal((4, 3)))
+    loss = tg.compile(lambda: (x @ w).tanh().sum())()
+    loss.backward()
+    text = str(tg.explain(loss))
+    assert "compiled <lambda>(const(4, 3), w)" in text and "dz/dw" in text
+    expected = x.numpy().T @ (1 - np.tanh(x.numpy() @ w.numpy()) ** 2)
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12)

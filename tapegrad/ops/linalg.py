@@ -14,7 +14,17 @@ import numpy as np
 from .registry import Primitive
 
 
+def _matmul(a, b):
+    """``np.matmul``; for two matrices, ``ndarray.dot``: the same BLAS call, at a third of the cost
+    per call (NumPy's generalized-ufunc machinery is skipped)."""
+    if a.__class__ is np.ndarray and b.__class__ is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return a.dot(b)
+    return np.matmul(a, b)
+
+
 def _swap_last(xp, x):
+    if x.ndim == 2:
+        return xp.transpose(x)
     return xp.transpose(x, axes=_swapping_last(x.ndim))
 
 
@@ -51,7 +61,7 @@ def _matmul_vjp_b(xp, g, ans, a, b):
 
 
 matmul = Primitive(
-    "matmul", np.matmul,
+    "matmul", _matmul,
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
     jvps=(lambda xp, t, ans, a, b: xp.matmul(t, b), lambda xp, t, ans, a, b: xp.matmul(a, t)),
     expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad.ops import NUMPY, REGISTRY
+from tapegrad.ops import linalg as L
 from tapegrad.ops.shape import sum_to_forward
 from tapegrad.tensor import apply, apply_binary, apply_unary
 
@@ -89,3 +90,19 @@ def test_primitives_without_gradient_give_results_that_do_not_require_grad(name)
     inputs = args.get(name, (x, x * 2) if name in binary else (x,))
     out = apply(REGISTRY[name], *inputs)
     assert not out.requires_grad and out.grad_fn is None
+
+
+@pytest.mark.parametrize("dtypes", [("float64", "float64"), ("float32", "float32"), ("float32", "float64"),
+                                    ("int64", "float32"), ("int64", "int64")])
+def test_matmul_of_two_matrices_equals_numpy_matmul_in_value_and_dtype(dtypes):
+    # Two matrices take ndarray.dot; any other operands np.matmul. Both must be np.matmul exactly.
+    generator = np.random.default_rng(3)
+    a = (generator.standard_normal((5, 4)) * 4).astype(dtypes[0])
+    b = (generator.standard_normal((4, 3)) * 4).astype(dtypes[1])
+    for x, y in ((a, b), (a.T.copy().T, b[:, ::-1]), (a, b[:, 0]), (np.stack([a, a]), b)):
+        result = L.matmul.forward(x, y)
+        expected = np.matmul(x, y)
+        assert result.dtype == expected.dtype
+        np.testing.assert_array_equal(result, expected)
+    with pytest.raises(ValueError):
+        L.matmul.forward(a, a)
