@@ -7,6 +7,7 @@ the engine (:func:`tapegrad.engine.run_backward`) and hands the gradients over: 
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -75,14 +76,14 @@ def run_hooks(hooks: list, grad: Any, wrap: Callable[[np.ndarray], Tensor]) -> A
 
 def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     if gradient is None:
-        if output.size != 1:
+        data = output.data
+        if data.size != 1:
             raise BackwardError(
                 f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
                 "only for a single value. Pass gradient= with the same shape, or reduce first "
                 "(e.g. y.sum().backward()).")
-        data = output.data
-        gradient = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
-    elif isinstance(gradient, TensorMethods) and create_graph:
+        return np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
+    if isinstance(gradient, TensorMethods) and create_graph:
         if gradient.shape != output.shape:
             raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
                              f"{output.shape}; they must match")
@@ -98,15 +99,21 @@ def _key(tensor: Tensor) -> Any:
     return tensor._node if tensor._node is not None else tensor
 
 
-def _owned(value: Any, shared: set) -> np.ndarray:
-    """``value`` as an array no other gradient shares memory with (copied if it would)."""
-    array = np.asarray(value)
-    owner = id(array if array.base is None else array.base)
+def _as_grad(value: Any, shared: set, wrap: Callable[[np.ndarray], Tensor]) -> Tensor:
+    """``value`` as a gradient Tensor: as it is if it is one (a recorded pass), else an array that
+    no other gradient shares memory with (copied if it would), wrapped."""
+    if value.__class__ is not np.ndarray:
+        if isinstance(value, TensorMethods):
+            return value
+        value = np.asarray(value)
+    array = value
+    base = array.base
+    owner = id(array if base is None else base)
     if owner in shared:
         array = array.copy()
         owner = id(array)
     shared.add(owner)
-    return array
+    return wrap(array)
 
 
 def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
@@ -123,21 +130,19 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
     """
     if not outputs:
         raise BackwardError("backward: no outputs to start from")
+    roots, root_grads = [], []
     for position, output in enumerate(outputs):
         if not isinstance(output, TensorMethods) or not output.requires_grad:
             raise BackwardError(f"backward: output {position} does not require grad (it was not "
                                 "computed from a tensor with requires_grad=True, or under no_grad)")
+        roots.append(output._node or output)
+        root_grads.append(_root_gradient(output, gradients[position], create_graph))
     if inputs is not None:
         for position, tensor in enumerate(inputs):
             if not isinstance(tensor, TensorMethods) or not tensor.requires_grad:
                 raise BackwardError(f"backward: input {position} is not a tensor that requires grad")
-    wrap = outputs[0]._wrap  # a Tensor knows how to make plain Tensors and the graph namespace
-
-    def hooks_on(hooks: list, grad: Any) -> Any:
-        return run_hooks(hooks, grad, wrap)
-
-    roots = [_key(o) for o in outputs]
-    root_grads = [_root_gradient(o, g, create_graph) for o, g in zip(outputs, gradients)]
+    wrap = outputs[0]._make  # a Tensor knows how to make plain Tensors and the graph namespace
+    hooks_on = functools.partial(run_hooks, wrap=wrap)
     if retain_graph is None:
         retain_graph = create_graph
     targets = None if inputs is None else {_key(t) for t in inputs}
@@ -149,17 +154,14 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
             hooks = _leaf_hooks(key) if isinstance(key, TensorMethods) else None
             if hooks:
                 results[key] = hooks_on(hooks, results[key])
-    shared = {id(g) for g in root_grads}
-
-    def as_grad(value: Any) -> Tensor:
-        return value if isinstance(value, TensorMethods) else wrap(_owned(value, shared))
-
+    shared = set(map(id, root_grads))  # memory already handed out: a gradient sharing it is copied
     if not accumulate:
-        return [None if _key(t) not in results else as_grad(results[_key(t)]) for t in inputs]
+        return [None if _key(t) not in results else _as_grad(results[_key(t)], shared, wrap) for t in inputs]
     for key, grad in results.items():
-        tensor = key.retained() if isinstance(key, Node) else key
-        if tensor is None:
-            continue
-        grad = as_grad(grad)
-        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        if key.__class__ is Node:
+            key = key.retained()
+            if key is None:
+                continue
+        grad = _as_grad(grad, shared, wrap)
+        key.grad = grad if key.grad is None else key.grad + grad
     return None

@@ -47,11 +47,26 @@ def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
 def _captured_unchanged(plan: Plan) -> bool:
     """Whether every tensor ``plan`` reads from outside still has its traced shape, dtype and
     ``requires_grad``."""
-    for (tensor, _), (shape, dtype, requires_grad) in zip(plan.captured, plan.captured_signature):
+    for tensor, (shape, dtype, requires_grad) in zip(plan.captured_tensors, plan.captured_signature):
         data = tensor.data
-        if data.shape != shape or data.dtype != dtype or tensor.requires_grad is not requires_grad:
+        if data.shape != shape or data.dtype is not dtype and data.dtype != dtype or \
+                tensor.requires_grad is not requires_grad:
             return False
     return True
+
+
+def _result_of(rule: Callable[..., Any], traced: dict[int, np.ndarray], out_slot: int, arguments: list
+               ) -> tuple[tuple | None, Any]:
+    """The shape and dtype of what ``rule`` returns, from one run on the traced values (a gradient
+    of ones); None and None if it fails, so that the caller sums and casts to be safe."""
+    g = np.ones(traced[out_slot].shape, traced[out_slot].dtype)
+    values = [traced[a.index] if a.__class__ is _Slot else a for a in arguments]
+    try:
+        with np.errstate(all="ignore"):
+            result = np.asarray(rule(NUMPY, g, traced[out_slot], *values))
+    except Exception:  # noqa: BLE001 (any failure only means: keep the general code)
+        return None, None
+    return result.shape, result.dtype
 
 
 class _Slot:
@@ -125,21 +140,21 @@ class Plan:
             if prim.differentiable and any(isinstance(a, _Slot) and a.index in requires for a in arguments):
                 requires.add(out_slot)
         self.needs_grad = requires
-        shapes = {slot: t.shape for (position, slot), t in zip(self.input_slots, inputs.values())}
-        dtypes = {slot: t.dtype for (position, slot), t in zip(self.input_slots, inputs.values())}
+        traced = {slot: t.data for (position, slot), t in zip(self.input_slots, inputs.values())}
         for tensor, slot in self.captured:
-            shapes[slot], dtypes[slot] = tensor.shape, tensor.dtype
+            traced[slot] = tensor.data
         for entry in entries:
             if entry[0] is not None and id(entry[3]) in slots:
-                shapes[slots[id(entry[3])]], dtypes[slots[id(entry[3])]] = entry[3].shape, entry[3].dtype
-        self._generate(shapes, dtypes)
+                traced[slots[id(entry[3])]] = entry[3].data
+        self._generate(traced)
         self.captured_tensors = [t for t, _ in self.captured]
+        self.input_positions = [position for position, _ in self.input_slots]
         self.captured_signature = _captured_signature(self.captured_tensors)
         # A call records a graph node when a floating output depends on a tensor that requires grad.
         self.records = any(self.outputs[i] in self.needs_grad for i in self.seeded)
         # The call as one primitive: its forward runs the schedule; one rule per tensor it reads.
         sources = [slot for _, slot in self.input_slots] + [slot for _, slot in self.captured]
-        self.source_specs = [(shapes[slot], dtypes[slot]) for slot in sources]
+        self.source_specs = [(self.shapes[slot], self.dtypes[slot]) for slot in sources]
         self.primitive = Primitive(f"compiled {name}", lambda *arrays: self.pack(self.forward(*arrays)[0]),
                                    vjps=tuple(_call_rule(self, i) for i in range(len(sources))),
                                    jvps=(_call_jvp,) * len(sources))
@@ -166,25 +181,32 @@ class Plan:
             schedule.append((prim, arguments, params, out_slot))
         self.schedule = schedule
 
-    def _generate(self, shapes: dict[int, tuple], dtypes: dict[int, Any]) -> None:
+    def _generate(self, traced: dict[int, np.ndarray]) -> None:
         """Write the schedule as two straight-line Python functions and compile them.
 
-        Shapes and dtypes are fixed by the signature, so whether a gradient must be summed over
-        broadcast axes or cast is decided here, once; the generated code does only the NumPy calls.
+        ``traced`` holds each slot's value from the trace. Shapes and dtypes are fixed by the
+        signature, so whether a gradient must be summed over broadcast axes or cast is decided
+        here, once; the generated code does only the NumPy calls.
         """
-        self.shapes, self.dtypes = shapes, dtypes
+        self.shapes = {slot: value.shape for slot, value in traced.items()}
+        dtypes = self.dtypes = {slot: value.dtype for slot, value in traced.items()}
         self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind == "f"]
         namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward}
-        backward, read = self._backward_source(namespace, shapes, dtypes)
+        backward, read = self._backward_source(namespace, traced)
         self.saved = read
-        forward = self._forward_source(namespace, shapes, dtypes, read)
+        forward = self._forward_source(namespace, read)
         code = "\n".join(forward) + "\n\n" + "\n".join(backward) + "\n"
         exec(compile_source(code, "<tg.compile schedule>", "exec"), namespace)  # our own generated code
         self.source = code
         self.forward, self.backward = namespace["forward"], namespace["backward"]
 
-    def _backward_source(self, namespace: dict, shapes: dict, dtypes: dict) -> tuple[list[str], list[int]]:
-        """The lines of ``backward(values, *seeds)``, and the slots of the values it reads."""
+    def _backward_source(self, namespace: dict, traced: dict[int, np.ndarray]) -> tuple[list[str], list[int]]:
+        """The lines of ``backward(values, *seeds)``, and the slots of the values it reads.
+
+        Each rule runs once here on the traced values: a gradient is summed over broadcast axes
+        (``sum_to``) or cast only when the rule's result needs it.
+        """
+        shapes, dtypes = self.shapes, self.dtypes
         lines: list[str] = []
         assigned: set[int] = set()
         read: set[int] = set()
@@ -204,11 +226,12 @@ class Plan:
                 target = argument.index
                 read.add(out_slot)
                 read.update(a.index for a in arguments if a.__class__ is _Slot)
-                namespace[f"r{k}_{j}"] = functools.partial(rules[j], **params) if params else rules[j]
+                rule = namespace[f"r{k}_{j}"] = functools.partial(rules[j], **params) if params else rules[j]
                 expression = f"r{k}_{j}(NUMPY, g{out_slot}, v{out_slot}, {', '.join(names)})"
-                if shapes[out_slot] != shapes[target] or len(arguments) > 1 and not prim.elementwise:
+                shape, dtype = _result_of(rule, traced, out_slot, arguments)
+                if shape != shapes[target]:
                     expression = f"sum_to({expression}, {shapes[target]!r})"
-                if dtypes[out_slot] != dtypes[target]:
+                if dtype != dtypes[target] or dtypes[out_slot] != dtypes[target]:
                     namespace[f"d{target}"] = dtypes[target]
                     expression = f"({expression}).astype(d{target})"
                 if target in assigned:
@@ -224,7 +247,7 @@ class Plan:
                    for slot in [s for _, s in self.input_slots] + [s for _, s in self.captured]]
         return header + lines + [f"    return ({', '.join(results)},)"], saved
 
-    def _forward_source(self, namespace: dict, shapes: dict, dtypes: dict, saved: list[int]) -> list[str]:
+    def _forward_source(self, namespace: dict, saved: list[int]) -> list[str]:
         """The lines of ``forward(*sources)``, which returns the outputs and the values backward reads.
 
         An elementwise ufunc writes its result into a temporary that no later operation, output or
@@ -232,6 +255,7 @@ class Plan:
         memory) and have the result's shape and dtype. Operations other than ufuncs may return views
         of their inputs, so an input of one lives as long as its result.
         """
+        shapes, dtypes = self.shapes, self.dtypes
         sources = [f"v{slot}" for _, slot in self.input_slots] + [f"v{slot}" for _, slot in self.captured]
         kept = set(saved) | set(self.outputs)
         never = len(self.schedule)  # "read after the last operation": never free
@@ -293,7 +317,7 @@ class Plan:
         for i in self.seeded:
             shape = self.shapes[self.outputs[i]]
             size = int(np.prod(shape))
-            seeds.append(g[start:start + size].reshape(shape))
+            seeds.append(g[start:start + size].reshape(shape).astype(self.dtypes[self.outputs[i]], copy=False))
             start += size
         return seeds
 
@@ -347,9 +371,17 @@ def _record_call(plan: Plan, tensors: list[Tensor], packed: np.ndarray, values: 
     schedule kept (what its rules read, and what backward checks for in-place changes)."""
     node = object.__new__(Node)  # no __init__, as in apply
     node.prim = plan.primitive
-    node.parents = tuple([(t._node or t) if t.requires_grad else None for t in tensors])
+    parents, constants = [], []
+    for t in tensors:
+        if t.requires_grad:
+            parents.append(t._node or t)
+            constants.append(None)
+        else:
+            parents.append(None)
+            constants.append(t.data)
+    node.parents = tuple(parents)
     node.inputs = values
-    node.constants = tuple([None if t.requires_grad else t.data for t in tensors])
+    node.constants = tuple(constants)
     node.ans = _Call()
     node.extras = None
     node.sequence = next_sequence()
@@ -426,22 +458,26 @@ class Compiled:
         return Plan(entries, inputs, result, getattr(self.fn, "__name__", "function"), recording)
 
     def __call__(self, *args: Any) -> Any:
-        if SPECIAL_MODES.count and (grad_state.trace is not None or FORWARD.levels):
-            # Inside another trace, or under jvp: run as written, so that the operations are seen.
+        special = SPECIAL_MODES.count
+        if special and (grad_state.trace is not None or FORWARD.levels or grad_state.anomaly):
+            # Inside another trace, under jvp or detect_anomaly: run as written, so that every
+            # operation is seen (and checked).
             return self.fn(*args)
-        recording = not SPECIAL_MODES.count or is_grad_enabled()  # a call under no_grad has its own plan
-        signature = (self._signature(args), recording)
-        plan = self.plans.get(signature)
+        recording = not special or is_grad_enabled()  # a call under no_grad has its own plan
+        signature = (self._signature(args) if args else (), recording)
+        plans = self.plans
+        plan = plans.get(signature)
         if plan is not None and not _captured_unchanged(plan):
             plan = None  # a tensor fn reads changed shape, dtype or requires_grad: trace again
         if plan is None:
             plan = self._trace(args, recording)
-            self.plans[signature] = plan
-            if len(self.plans) > self.cache_size:
-                self.plans.popitem(last=False)
-        else:
-            self.plans.move_to_end(signature)
-        return _run(plan, [args[position] for position, _ in plan.input_slots] + plan.captured_tensors)
+            plans[signature] = plan
+            if len(plans) > self.cache_size:
+                plans.popitem(last=False)
+        elif len(plans) > 1:
+            plans.move_to_end(signature)
+        tensors = [args[position] for position in plan.input_positions] if args else []
+        return _run(plan, tensors + plan.captured_tensors if plan.captured_tensors else tensors)
 
 
 def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = 32) -> Any:  # noqa: A001

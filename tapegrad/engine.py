@@ -201,8 +201,11 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     results: dict = {}
     # Nodes that have a gradient and wait for their rules, latest made first: by the time a Node
     # comes out, every Node that consumes it (all made later) has sent its gradient.
-    waiting = [(-node.sequence, node) for node in dict.fromkeys(nodes)]
-    heapify(waiting)
+    if len(nodes) == 1:  # one output (the usual loss.backward()): no heap to start with
+        waiting, first = [], nodes[0]
+    else:
+        waiting, first = [(-node.sequence, node) for node in dict.fromkeys(nodes)], None
+        heapify(waiting)
     anomaly = SPECIAL_MODES.count and grad_state.anomaly
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_grad, get_grad = grads.pop, grads.get
@@ -212,7 +215,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
     if turned_on:
         switch_grad_mode(True)
     try:
-        following = None  # the next Node, when it is known to be the latest made of those waiting
+        following = first  # the next Node, when it is known to be the latest made of those waiting
         while True:
             if following is not None:  # in a chain, always: no trip through the heap
                 node, following = following, None

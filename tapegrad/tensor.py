@@ -330,17 +330,13 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
     _graph_namespace = GRAPH  # what a recorded backward pass runs the rules in (see backward.py)
 
     @staticmethod
-    def _wrap(data: np.ndarray) -> Tensor:
-        """A plain Tensor around ``data`` as it is (for code that cannot name the class)."""
-        return Tensor._make(data)
-
-    @staticmethod
     def _plain(data: Any) -> Tensor:
         """``Tensor(data)``, for the mixins, which cannot name the class."""
         return Tensor(data)
 
     @classmethod
     def _make(cls, data: np.ndarray) -> Tensor:
+        """A plain Tensor around ``data`` as it is (no conversion, no checks: for tapegrad's own arrays)."""
         tensor = cls.__new__(cls)
         tensor.data = data
         tensor.grad = None

@@ -40,7 +40,7 @@ absolute = unary("abs", np.abs, lambda xp, g, ans, x: g * xp.sign(x),
 sin = unary("sin", np.sin, lambda xp, g, ans, x: g * xp.cos(x))
 cos = unary("cos", np.cos, lambda xp, g, ans, x: g * -xp.sin(x))
 tan = unary("tan", np.tan, lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
-tanh = unary("tanh", np.tanh, lambda xp, g, ans, x: g * (1 - ans * ans), needs_ans=True)
+tanh = unary("tanh", np.tanh, lambda xp, g, ans, x: g * (1.0 - ans * ans), needs_ans=True)
 
 sign = no_gradient("sign", np.sign)
 less = no_gradient("less", np.less)

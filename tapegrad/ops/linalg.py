@@ -23,8 +23,6 @@ def _matmul(a, b):
 
 
 def _swap_last(xp, x):
-    if x.ndim == 2:
-        return xp.transpose(x)
     return xp.transpose(x, axes=_swapping_last(x.ndim))
 
 
@@ -41,6 +39,8 @@ def _with_unit_axis(xp, x, position):
 
 
 def _matmul_vjp_a(xp, g, ans, a, b):
+    if a.ndim == 2 and b.ndim == 2:  # two matrices, the common case, first
+        return xp.matmul(g, xp.transpose(b))
     if b.ndim == 1:  # ans[..., i] = sum_k a[..., i, k] b[k]
         return _with_unit_axis(xp, g, -1) * b
     if a.ndim == 1:  # ans[..., j] = sum_k a[k] b[..., k, j]
@@ -50,6 +50,8 @@ def _matmul_vjp_a(xp, g, ans, a, b):
 
 
 def _matmul_vjp_b(xp, g, ans, a, b):
+    if a.ndim == 2 and b.ndim == 2:
+        return xp.matmul(xp.transpose(a), g)
     if a.ndim == 1:
         if b.ndim == 1:
             return g * a
