@@ -23,6 +23,7 @@ through a compiled function raises TracingError too.
 from __future__ import annotations
 
 import functools
+import inspect
 from builtins import compile as compile_source
 from collections import OrderedDict
 from collections.abc import Callable
@@ -53,6 +54,20 @@ def _captured_unchanged(plan: Plan) -> bool:
                 tensor.requires_grad is not requires_grad:
             return False
     return True
+
+
+def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
+    """``function`` with ``params`` bound, leaving out those equal to its defaults (a call through
+    ``functools.partial`` with keywords costs more than the NumPy call of a small operation)."""
+    try:
+        defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()}
+    except (TypeError, ValueError):  # a builtin without a signature
+        defaults = {}
+    needed = {name: value for name, value in params.items() if defaults.get(name, _NO_DEFAULT) is not value}
+    return functools.partial(function, **needed) if needed else function
+
+
+_NO_DEFAULT = object()
 
 
 def _result_of(rule: Callable[..., Any], traced: dict[int, np.ndarray], out_slot: int, arguments: list
@@ -226,7 +241,7 @@ class Plan:
                 target = argument.index
                 read.add(out_slot)
                 read.update(a.index for a in arguments if a.__class__ is _Slot)
-                rule = namespace[f"r{k}_{j}"] = functools.partial(rules[j], **params) if params else rules[j]
+                rule = namespace[f"r{k}_{j}"] = _bind(rules[j], params)
                 expression = f"r{k}_{j}(NUMPY, g{out_slot}, v{out_slot}, {', '.join(names)})"
                 shape, dtype = _result_of(rule, traced, out_slot, arguments)
                 if shape != shapes[target]:
@@ -273,7 +288,7 @@ class Plan:
         self.reuses: dict[int, int] = {}
         lines = [f"def forward({', '.join(sources)}):"]
         for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
-            namespace[f"f{k}"] = functools.partial(prim.forward, **params) if params else prim.forward
+            namespace[f"f{k}"] = _bind(prim.forward, params)
             names = []
             for j, argument in enumerate(arguments):
                 if argument.__class__ is _Slot:
