@@ -235,3 +235,12 @@ def test_explain_replays_a_compiled_call_as_one_step():
     assert "compiled <lambda>(const(4, 3), w)" in text and "dz/dw" in text
     expected = x.numpy().T @ (1 - np.tanh(x.numpy() @ w.numpy()) ** 2)
     np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_under_detect_anomaly_a_compiled_function_runs_as_written_and_names_the_operation():
+    compiled = tg.compile(lambda a: (a - 2.0).log().sum())
+    x = tg.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    assert compiled(x).item() == pytest.approx(np.log(2.0))  # traced and cached outside anomaly mode
+    with tg.detect_anomaly(), np.errstate(invalid="ignore"):
+        with pytest.raises(tg.AnomalyError, match="'log' produced NaN"):
+            compiled(tg.tensor(np.array([1.0, 4.0]), requires_grad=True))
