@@ -70,18 +70,21 @@ def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
 _NO_DEFAULT = object()
 
 
-def _result_of(rule: Callable[..., Any], traced: dict[int, np.ndarray], out_slot: int, arguments: list
-               ) -> tuple[tuple | None, Any]:
-    """The shape and dtype of what ``rule`` returns, from one run on the traced values (a gradient
-    of ones); None and None if it fails, so that the caller sums and casts to be safe."""
-    g = np.ones(traced[out_slot].shape, traced[out_slot].dtype)
-    values = [traced[a.index] if a.__class__ is _Slot else a for a in arguments]
+def _result_of(rule: Callable[..., Any], out: np.ndarray, ans: Any, values: list) -> tuple[tuple | None, Any]:
+    """The shape and dtype of what ``rule`` returns for a gradient of ones shaped like ``out``, from
+    one run on the traced values; None and None if it fails (the caller then sums and casts)."""
     try:
         with np.errstate(all="ignore"):
-            result = np.asarray(rule(NUMPY, g, traced[out_slot], *values))
-    except Exception:  # noqa: BLE001 (any failure only means: keep the general code)
+            result = np.asarray(rule(NUMPY, np.ones(out.shape, out.dtype), ans, *values))
+    except Exception:  # noqa: BLE001 (a failure only means: keep the general code)
         return None, None
     return result.shape, result.dtype
+
+
+def _stand_in(value: np.ndarray) -> np.ndarray:
+    """A read-only array of ``value``'s shape and dtype that takes no memory: what a rule gets for an
+    input whose values it does not read (the engine gives such rules the input's Node)."""
+    return np.broadcast_to(np.zeros((), value.dtype), value.shape)
 
 
 class _Slot:
@@ -234,16 +237,34 @@ class Plan:
             if out_slot not in assigned or not prim.differentiable:
                 continue
             rules = prim.vjp_rules(len(arguments))
-            names = [f"v{a.index}" if a.__class__ is _Slot else f"c{k}_{j}" for j, a in enumerate(arguments)]
+            targets = [j for j, a in enumerate(arguments)
+                       if a.__class__ is _Slot and a.index in self.needs_grad and rules[j] is not None]
+            if not targets:
+                continue
+            # What the rules receive, as in the engine: the inputs' values where the rules read them
+            # (constants always), else a stand-in with the input's shape and dtype; ``ans`` only if read.
+            names, values = [], []
             for j, argument in enumerate(arguments):
-                if argument.__class__ is not _Slot or argument.index not in self.needs_grad or rules[j] is None:
-                    continue
-                target = argument.index
+                if argument.__class__ is not _Slot:
+                    names.append(f"c{k}_{j}")
+                    values.append(argument)
+                elif prim.saves_inputs or argument.index not in self.needs_grad:
+                    names.append(f"v{argument.index}")
+                    values.append(traced[argument.index])
+                    read.add(argument.index)
+                else:
+                    names.append(f"s{argument.index}")
+                    values.append(namespace.setdefault(f"s{argument.index}", _stand_in(traced[argument.index])))
+            if prim.saves_ans:
+                ans_name, ans = f"v{out_slot}", traced[out_slot]
                 read.add(out_slot)
-                read.update(a.index for a in arguments if a.__class__ is _Slot)
+            else:
+                ans_name, ans = "None", None
+            for j in targets:
+                target = arguments[j].index
                 rule = namespace[f"r{k}_{j}"] = _bind(rules[j], params)
-                expression = f"r{k}_{j}(NUMPY, g{out_slot}, v{out_slot}, {', '.join(names)})"
-                shape, dtype = _result_of(rule, traced, out_slot, arguments)
+                expression = f"r{k}_{j}(NUMPY, g{out_slot}, {ans_name}, {', '.join(names)})"
+                shape, dtype = _result_of(rule, traced[out_slot], ans, values)
                 if shape != shapes[target]:
                     expression = f"sum_to({expression}, {shapes[target]!r})"
                 if dtype != dtypes[target] or dtypes[out_slot] != dtypes[target]:
