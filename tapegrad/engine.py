@@ -193,19 +193,20 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         InPlaceError: if a value a Node saved was changed in place since.
     """
     xp = graph_namespace if create_graph else NUMPY
-    nodes = [r for r in roots if type(r) is Node]
-    wanted = _leading_to(targets, count_consumers(nodes)) if targets is not None else None
-    grads: dict = {}
-    for root, grad in zip(roots, root_grads):
-        grads[root] = grads[root] + grad if root in grads else grad
-    results: dict = {}
     # Nodes that have a gradient and wait for their rules, latest made first: by the time a Node
     # comes out, every Node that consumes it (all made later) has sent its gradient.
-    if len(nodes) == 1:  # one output (the usual loss.backward()): no heap to start with
-        waiting, first = [], nodes[0]
+    if len(roots) == 1 and targets is None:  # the usual loss.backward(): no heap to start with
+        wanted, grads = None, {roots[0]: root_grads[0]}
+        waiting, first = [], roots[0] if roots[0].__class__ is Node else None
     else:
+        nodes = [r for r in roots if type(r) is Node]
+        wanted = _leading_to(targets, count_consumers(nodes)) if targets is not None else None
+        grads = {}
+        for root, grad in zip(roots, root_grads):
+            grads[root] = grads[root] + grad if root in grads else grad
         waiting, first = [(-node.sequence, node) for node in dict.fromkeys(nodes)], None
         heapify(waiting)
+    results: dict = {}
     anomaly = SPECIAL_MODES.count and grad_state.anomaly
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_grad, get_grad = grads.pop, grads.get

@@ -39,8 +39,8 @@ def _with_unit_axis(xp, x, position):
 
 
 def _matmul_vjp_a(xp, g, ans, a, b):
-    if a.ndim == 2 and b.ndim == 2:  # two matrices, the common case, first
-        return xp.matmul(g, xp.transpose(b))
+    if a.ndim == 2 and b.ndim == 2:  # two matrices, the common case, first (.T: arrays and Tensors)
+        return xp.matmul(g, b.T)
     if b.ndim == 1:  # ans[..., i] = sum_k a[..., i, k] b[k]
         return _with_unit_axis(xp, g, -1) * b
     if a.ndim == 1:  # ans[..., j] = sum_k a[k] b[..., k, j]
@@ -51,7 +51,7 @@ def _matmul_vjp_a(xp, g, ans, a, b):
 
 def _matmul_vjp_b(xp, g, ans, a, b):
     if a.ndim == 2 and b.ndim == 2:
-        return xp.matmul(xp.transpose(a), g)
+        return xp.matmul(a.T, g)
     if a.ndim == 1:
         if b.ndim == 1:
             return g * a

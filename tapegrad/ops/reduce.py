@@ -49,6 +49,8 @@ def _spread(xp, g, x, axis, keepdims):
 
 
 def _sum_vjp(xp, g, ans, x, axis=None, keepdims=False):
+    if axis is None:  # one value, which broadcasts as it is
+        return xp.broadcast_to(g, shape=x.shape)
     return _spread(xp, g, x, axis, keepdims)
 
 
