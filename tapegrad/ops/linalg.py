@@ -15,8 +15,8 @@ from .registry import Primitive
 
 
 def _matmul(a, b):
-    """``np.matmul``; for two matrices, ``ndarray.dot``: the same BLAS call, at a third of the cost
-    per call (NumPy's generalized-ufunc machinery is skipped)."""
+    """``np.matmul``; for two matrices, ``ndarray.dot``: the same product (on NumPy 2 the same BLAS
+    call) at a third of the cost per call, without NumPy's generalized-ufunc machinery."""
     if a.__class__ is np.ndarray and b.__class__ is np.ndarray and a.ndim == 2 and b.ndim == 2:
         return a.dot(b)
     return np.matmul(a, b)
