@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from builtins import compile as compile_source
 from collections import OrderedDict
 from collections.abc import Callable
@@ -68,6 +69,10 @@ def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
 
 
 _NO_DEFAULT = object()
+
+# Writing into a dead temporary (out=) pays from a few hundred entries on; below, NumPy's own cache of
+# small allocations is as fast, and an out= that aliases an input is slower (for one entry, 2.5x).
+_REUSE_FROM = 256
 
 
 def _result_of(rule: Callable[..., Any], out: np.ndarray, ans: Any, values: list) -> tuple[tuple | None, Any]:
@@ -288,7 +293,8 @@ class Plan:
 
         An elementwise ufunc writes its result into a temporary that no later operation, output or
         backward rule reads (``out=``); the temporary must itself come from a ufunc (so it owns its
-        memory) and have the result's shape and dtype. Operations other than ufuncs may return views
+        memory) and have the result's shape and dtype, of at least ``_REUSE_FROM`` entries. Operations
+        other than ufuncs may return views
         of their inputs, so an input of one lives as long as its result.
         """
         shapes, dtypes = self.shapes, self.dtypes
@@ -319,7 +325,7 @@ class Plan:
                     names.append(f"c{k}_{j}")
             ufunc = isinstance(prim.forward, np.ufunc) and not params and prim.forward.nout == 1
             buffer = None
-            if ufunc and shapes[out_slot] != ():
+            if ufunc and math.prod(shapes[out_slot]) >= _REUSE_FROM:
                 elementwise = prim.forward.signature is None  # a gufunc (matmul) must not overwrite an input
                 for candidate in free:
                     if (end[candidate] < k or elementwise and end[candidate] == k) and \

@@ -130,7 +130,7 @@ def test_buffer_reuse_keeps_results_and_gradients_equal_to_eager(name):
         "matmul": lambda a, b: ((a @ b.T + 1.0) @ (a * 2.0)).tanh().sum(),
     }
     fn = cases[name]
-    arrays = [rng.standard_normal((3, 3)), rng.standard_normal((3, 3))]
+    arrays = [rng.standard_normal((20, 20)), rng.standard_normal((20, 20))]  # reused from 256 entries on
     with tg.no_grad():  # no gradient wanted: every temporary is free after its last use
         eager = fn(*[tg.tensor(a) for a in arrays])
         compiled = tg.compile(fn)
@@ -147,6 +147,17 @@ def test_buffer_reuse_keeps_results_and_gradients_equal_to_eager(name):
     result.backward()
     for e, c in zip(eager_inputs, compiled_inputs):
         np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_small_temporaries_are_not_reused():
+    # Below 256 entries a fresh allocation is as fast, and an out= aliasing an input is slower.
+    compiled = tg.compile(lambda a: ((a * 2.0 + 1.0).sin() * 3.0).sum())
+    with tg.no_grad():
+        compiled(tg.tensor(np.ones((3, 3))))
+        compiled(tg.tensor(np.ones((16, 16))))
+    small, large = compiled.plans.values()
+    assert not small.reuses and "out=" not in small.source
+    assert len(large.reuses) == 3  # add, sin, multiply
 
 
 def test_forward_keeps_only_what_backward_reads():
@@ -196,9 +207,9 @@ def test_a_compiled_function_inside_a_trace_and_under_jvp():
 
 
 def test_under_no_grad_a_call_has_its_own_plan_that_keeps_nothing_for_backward():
-    w = tg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((30, 30)), requires_grad=True)
     compiled = tg.compile(lambda x: ((x @ w + 1.0).tanh() * 2.0 + x).exp().sum())
-    x = tg.tensor(rng.standard_normal((2, 3)))
+    x = tg.tensor(rng.standard_normal((20, 30)))
     with tg.no_grad():
         inference = compiled(x)
     trained = compiled(x)

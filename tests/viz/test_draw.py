@@ -86,7 +86,7 @@ def test_a_compiled_function_draws_its_schedule(tmp_path):
     with tg.no_grad():  # nothing is kept for backward: ufunc results go into dead temporaries
         compiled(tg.tensor(np.ones((4, 3))))
     frozen = tg.compile(lambda x: ((x @ w.detach() + 1.0).sin() * 2.0).exp().sum())
-    frozen(tg.tensor(np.ones((4, 3))))
+    frozen(tg.tensor(np.ones((200, 3))))  # results of 400 entries: large enough to reuse
     plan = next(iter(frozen.plans.values()))
     picture = tg.viz.draw(plan)
     assert "written into v" in picture.source and "penwidth=2.5" not in picture.source
