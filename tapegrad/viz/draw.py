@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..compile import Compiled, Plan, _Slot
+from ..compile import Compiled
 from ..errors import TapegradError
 from ..graph import Node
+from ..schedule import Plan, Slot
 from ..tensor import Tensor
 from .explain import Replay, _number
 
@@ -145,7 +146,7 @@ def draw_plan(plan: Plan) -> Any:
         graph.node(f"v{slot}", text, shape="ellipse", style="filled", fillcolor="#e8f0fe",
                    penwidth="2.5" if slot in plan.saved else "1")
         for position, argument in enumerate(arguments):
-            if argument.__class__ is _Slot:
+            if argument.__class__ is Slot:
                 graph.edge(f"v{argument.index}", f"v{slot}")
             else:
                 constant = f"c{step}_{position}"
