@@ -265,3 +265,18 @@ def test_under_detect_anomaly_a_compiled_function_runs_as_written_and_names_the_
     with tg.detect_anomaly(), np.errstate(invalid="ignore"):
         with pytest.raises(tg.AnomalyError, match="'log' produced NaN"):
             compiled(tg.tensor(np.array([1.0, 4.0]), requires_grad=True))
+
+
+def test_gradients_are_summed_over_broadcast_axes_and_cast_only_where_needed():
+    compiled = tg.compile(lambda a, b: (a * b).sin().sum())
+    same = [tg.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2)]
+    compiled(*same).backward()
+    mixed = [tg.tensor(rng.standard_normal((3, 1)).astype(np.float32), requires_grad=True),
+             tg.tensor(rng.standard_normal(4), requires_grad=True)]
+    compiled(*mixed).backward()
+    plain, broadcast = compiled.plans.values()
+    assert "sum_to" not in plain.source and "astype" not in plain.source
+    assert broadcast.source.count("sum_to(") == 2 and broadcast.source.count(".astype(") == 1
+    assert mixed[0].grad.dtype == np.float32 and mixed[0].grad.shape == (3, 1)
+    a, b = mixed[0].numpy().astype(np.float64), mixed[1].numpy()
+    np.testing.assert_allclose(mixed[1].grad.numpy(), (np.cos(a * b) * a).sum(axis=0), rtol=1e-12)

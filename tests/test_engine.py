@@ -453,3 +453,11 @@ def test_graphs_built_in_several_threads_on_a_shared_node():
 def test_backward_from_no_outputs_says_so():
     with pytest.raises(tg.BackwardError, match="no outputs"):
         tg.autograd.backward([], [])
+
+
+def test_backward_from_a_leaf_fills_its_own_grad():
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x.backward(np.array([3.0, -1.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, -1.0])
+    x.backward(np.array([1.0, 1.0]))  # accumulates, as any .grad
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 0.0])
