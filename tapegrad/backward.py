@@ -106,14 +106,13 @@ def _as_grad(value: Any, shared: set, wrap: Callable[[np.ndarray], Tensor]) -> T
         if isinstance(value, TensorMethods):
             return value
         value = np.asarray(value)
-    array = value
-    base = array.base
-    owner = id(array if base is None else base)
+    base = value.base
+    owner = id(value if base is None else base)
     if owner in shared:
-        array = array.copy()
-        owner = id(array)
+        value = value.copy()
+        owner = id(value)
     shared.add(owner)
-    return wrap(array)
+    return wrap(value)
 
 
 def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,

@@ -162,16 +162,17 @@ class _Extras:
 
 
 class Node:
-    """One recorded operation. Nodes are made only by :func:`tapegrad.tensor.apply` and its fast
-    paths for one and two inputs, which fill the slots directly (the hot path of every operation:
-    no ``__init__`` call).
+    """One recorded operation. Nodes are made by :func:`tapegrad.tensor.apply` and its fast paths
+    for one and two inputs, and for a whole call of a compiled function by ``tg.compile``; all fill
+    the slots directly (the hot path of every operation: no ``__init__`` call).
 
     Attributes:
         prim: the primitive that ran.
         parents: per input, the Node that produced it, the leaf Tensor itself, or None when no
             gradient flows to it.
         inputs: per input, what the rules receive (None once a backward pass released it): the
-            array when the primitive's rules read input values (``prim.saves_inputs``); otherwise
+            array when the primitive's rules read input values (``prim.saves_inputs``; for a compiled
+            call, the values its schedule kept for backward, one per value, not per input); otherwise
             None where the parent stands in for the input (rules read only its ``shape``, ``ndim``
             and ``dtype``), and constants as they are; :data:`ALL_PARENTS` when every parent
             stands in.
@@ -179,7 +180,8 @@ class Node:
             or None when every input takes one. Kept after backward, so that a finished graph can
             still be replayed and explained (:func:`tapegrad.explain`).
         ans: the output array, when the rules read it (``prim.saves_ans``); for a ``tg.compile`` call,
-            what its schedule kept for backward. Released with ``inputs`` after backward.
+            the state of its backward (the gradients of the last seed). Released with ``inputs``
+            after backward.
         sequence: when the node was made (:data:`next_sequence`), larger than its parents'; if an
             in-place change came later (``CLOCK.now`` is larger), backward checks that none touched
             :meth:`saved_arrays`.
