@@ -202,7 +202,7 @@ class Compiled:
         elif len(plans) > 1:
             plans.move_to_end(signature)
         tensors = [args[position] for position in plan.input_positions] if args else []
-        return _run(plan, tensors + plan.captured_tensors if plan.captured_tensors else tensors)
+        return _run(plan, tensors + plan.captured_tensors)
 
 
 def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = 32) -> Any:  # noqa: A001

@@ -42,6 +42,9 @@ def captured_unchanged(plan: Plan) -> bool:
     return True
 
 
+_NO_DEFAULT = object()
+
+
 def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
     """``function`` with ``params`` bound, leaving out those equal to its defaults (a call through
     ``functools.partial`` with keywords costs more than the NumPy call of a small operation)."""
@@ -51,9 +54,6 @@ def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
         defaults = {}
     needed = {name: value for name, value in params.items() if defaults.get(name, _NO_DEFAULT) is not value}
     return functools.partial(function, **needed) if needed else function
-
-
-_NO_DEFAULT = object()
 
 # Writing into a dead temporary (out=) pays from a few hundred entries on; below, NumPy's own cache of
 # small allocations is as fast, and an out= that aliases an input is slower (for one entry, 2.5x).
@@ -276,9 +276,9 @@ class Plan:
 
         An elementwise ufunc writes its result into a temporary that no later operation, output or
         backward rule reads (``out=``); the temporary must itself come from a ufunc (so it owns its
-        memory) and have the result's shape and dtype, of at least ``_REUSE_FROM`` entries. Operations
-        other than ufuncs may return views
-        of their inputs, so an input of one lives as long as its result.
+        memory) and have the result's shape and dtype, of at least ``_REUSE_FROM`` entries.
+        Operations other than ufuncs may return views of their inputs, so an input of one lives as
+        long as its result.
         """
         shapes, dtypes = self.shapes, self.dtypes
         sources = [f"v{slot}" for _, slot in self.input_slots] + [f"v{slot}" for _, slot in self.captured]
@@ -309,7 +309,7 @@ class Plan:
             ufunc = isinstance(prim.forward, np.ufunc) and not params and prim.forward.nout == 1
             buffer = None
             if ufunc and math.prod(shapes[out_slot]) >= _REUSE_FROM:
-                elementwise = prim.forward.signature is None  # a gufunc (matmul) must not overwrite an input
+                elementwise = prim.forward.signature is None  # a generalized ufunc must not overwrite an input
                 for candidate in free:
                     if (end[candidate] < k or elementwise and end[candidate] == k) and \
                             shapes[candidate] == shapes[out_slot] and dtypes[candidate] == dtypes[out_slot]:
