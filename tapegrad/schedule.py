@@ -269,7 +269,7 @@ class Plan:
             header.append(f"    ({', '.join(f'v{slot}' for slot in saved)},) = values")
         results = [f"g{slot}" if slot in assigned else "None"
                    for slot in [s for _, s in self.input_slots] + [s for _, s in self.captured]]
-        return header + lines + [f"    return ({', '.join(results)},)"], saved
+        return header + lines + [f"    return ({''.join(f'{result}, ' for result in results)})"], saved
 
     def _forward_source(self, namespace: dict, saved: list[int]) -> list[str]:
         """The lines of ``forward(*sources)``, which returns the outputs and the values backward reads.

@@ -280,3 +280,9 @@ def test_gradients_are_summed_over_broadcast_axes_and_cast_only_where_needed():
     assert mixed[0].grad.dtype == np.float32 and mixed[0].grad.shape == (3, 1)
     a, b = mixed[0].numpy().astype(np.float64), mixed[1].numpy()
     np.testing.assert_allclose(mixed[1].grad.numpy(), (np.cos(a * b) * a).sum(axis=0), rtol=1e-12)
+
+
+def test_a_function_of_constants_only():
+    compiled = tg.compile(lambda scale: (tg.tensor(np.array([0.5, 1.5])) * scale).sin().sum())
+    assert compiled(2.0).item() == pytest.approx(np.sin(1.0) + np.sin(3.0))
+    assert not compiled(2.0).requires_grad
