@@ -133,8 +133,9 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
         if len(plan.seeded) == 1:
             results[i] = node_output
             break
-        size = results[i].size
-        results[i] = node_output[start:start + size].reshape(results[i].shape)
+        size, dtype = results[i].size, results[i].dtype
+        part = node_output[start:start + size].reshape(results[i].shape)
+        results[i] = part if part.dtype == dtype else part.astype(dtype)  # packing promoted it
         start += size
     return tuple(results)
 

@@ -286,3 +286,17 @@ def test_a_function_of_constants_only():
     compiled = tg.compile(lambda scale: (tg.tensor(np.array([0.5, 1.5])) * scale).sin().sum())
     assert compiled(2.0).item() == pytest.approx(np.sin(1.0) + np.sin(3.0))
     assert not compiled(2.0).requires_grad
+
+
+def test_outputs_of_different_dtypes_keep_their_dtypes():
+    fn = lambda a, b: ((a * a).sum(), b.sin().sum(), (a > 1).sum())  # noqa: E731
+    arrays = [np.arange(3, dtype=np.float32), rng.standard_normal(4)]
+    eager, compiled, eager_inputs, compiled_inputs = _pair(fn, *arrays)
+    assert [c.dtype for c in compiled] == [e.dtype for e in eager] == [np.float32, np.float64, np.int64]
+    for e, c in zip(eager, compiled):
+        np.testing.assert_allclose(c.numpy(), e.numpy(), rtol=1e-6)
+    (eager[0] * 2.0 + eager[1]).backward()
+    (compiled[0] * 2.0 + compiled[1]).backward()
+    for e, c in zip(eager_inputs, compiled_inputs):
+        assert c.grad.dtype == e.grad.dtype
+        np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12)
