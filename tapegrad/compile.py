@@ -34,6 +34,7 @@ from .grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
 from .grad_mode import state as grad_state
 from .graph import FORWARD, Node, next_sequence
 from .ops import NUMPY
+from .ops.random import generator
 from .ops.registry import Primitive
 from .schedule import Plan, captured_unchanged
 from .tensor import Tensor, shared_shape
@@ -172,6 +173,9 @@ class Compiled:
         traced_args = [inputs.get(i, a) for i, a in enumerate(args)]
         previous = grad_state.trace
         grad_state.trace = entries = []
+        # The schedule draws the call's random numbers again: tracing must not consume them.
+        bits = generator().bit_generator
+        drawn_from = bits.state
         SPECIAL_MODES.enter()
         try:
             with no_grad():  # tracing records the operations itself; no graph is needed
@@ -179,6 +183,7 @@ class Compiled:
         finally:
             SPECIAL_MODES.leave()
             grad_state.trace = previous
+            bits.state = drawn_from
         plan = Plan(entries, inputs, result, recording)
         plan.primitive = _call_primitive(plan, getattr(self.fn, "__name__", "function"))
         return plan

@@ -7,22 +7,12 @@ from typing import Any
 import numpy as np
 
 from .dtypes import get_default_dtype
-from .tensor import Tensor, _as_array
+from .ops import random as R
+from .ops.random import generator, manual_seed
+from .tensor import Tensor, _as_array, apply
 from .tensor_methods import _shape_arg
 
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Seed the generator behind ``rand``, ``randn`` (and layer initialisation); returns it."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-    return _generator
-
-
-def generator() -> np.random.Generator:
-    """The random generator tapegrad draws from (seeded by :func:`manual_seed`)."""
-    return _generator
+__all__ = ["generator", "manual_seed"]  # re-exported: the generator belongs to the random primitives
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None) -> Tensor:
@@ -95,15 +85,20 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform random values in ``[0, 1)`` from the seeded generator."""
-    dtype = _float_dtype(dtype)
-    return _new(_generator.random(_shape_arg(shape)).astype(dtype, copy=False), requires_grad)
+    """Uniform random values in ``[0, 1)`` from the seeded generator (drawn afresh at every call of
+    a compiled function)."""
+    return _draw(R.uniform, shape, dtype, requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal random values from the seeded generator."""
-    dtype = _float_dtype(dtype)
-    return _new(_generator.standard_normal(_shape_arg(shape)).astype(dtype, copy=False), requires_grad)
+    """Standard normal random values from the seeded generator (drawn afresh at every call of a
+    compiled function)."""
+    return _draw(R.normal, shape, dtype, requires_grad)
+
+
+def _draw(prim: Any, shape: tuple, dtype: Any, requires_grad: bool) -> Tensor:
+    result = apply(prim, shape=_shape_arg(shape), dtype=_float_dtype(dtype))
+    return result.requires_grad_(True) if requires_grad else result
 
 
 def zeros_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:

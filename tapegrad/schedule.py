@@ -166,22 +166,25 @@ class Plan:
         self.primitive: Primitive | None = None  # the call as one primitive, set by tg.compile
 
     def _prune(self, schedule: list) -> list:
-        """Drop the operations whose results do not lead to an output."""
+        """Drop the operations whose results do not lead to an output (random draws stay: dropping
+        one would change the numbers every later draw gives, as against eager mode)."""
         live = set(self.outputs)
         kept = []
         for entry in reversed(schedule):
-            if entry[3] in live:
+            if entry[3] in live or not entry[0].deterministic:
                 kept.append(entry)
                 live.update(a.index for a in entry[1] if isinstance(a, Slot))
         return kept[::-1]
 
     def _fold_constants(self) -> None:
-        """Compute once the operations whose arguments are all constants; bake their results."""
+        """Compute once the operations whose arguments are all constants (random draws excepted);
+        bake their results."""
         folded: dict[int, Any] = {}
         schedule = []
         for prim, arguments, params, out_slot in self.schedule:
             arguments = [folded.get(a.index, a) if isinstance(a, Slot) else a for a in arguments]
-            if all(not isinstance(a, Slot) for a in arguments) and out_slot not in self.outputs:
+            if prim.deterministic and all(not isinstance(a, Slot) for a in arguments) and \
+                    out_slot not in self.outputs:
                 folded[out_slot] = prim.forward(*arguments, **params)
                 continue
             schedule.append((prim, arguments, params, out_slot))

@@ -65,6 +65,42 @@ def test_training_a_module_gives_the_same_weights_and_reads_parameters_afresh():
     assert len(loss.plans) == 1  # traced once
 
 
+def test_random_draws_are_made_afresh_at_every_call_as_in_eager_mode():
+    # Dropout's mask and tg.randn are operations of the schedule, not constants of the trace; tracing
+    # does not consume the generator, so a compiled model draws exactly the numbers eager mode draws.
+    tg.set_default_dtype(np.float64)
+    try:
+        tg.manual_seed(3)
+        model = tg.nn.Sequential(tg.nn.Linear(4, 16), tg.nn.ReLU(), tg.nn.Dropout(0.5), tg.nn.Linear(16, 3))
+        twin = tg.nn.Sequential(tg.nn.Linear(4, 16), tg.nn.ReLU(), tg.nn.Dropout(0.5), tg.nn.Linear(16, 3))
+    finally:
+        tg.set_default_dtype(np.float32)
+    twin.load_state_dict(model.state_dict())
+    x, y = tg.tensor(rng.standard_normal((8, 4))), rng.integers(0, 3, 8)
+    noisy = lambda m, batch: F.cross_entropy(m(batch + 0.1 * tg.randn(8, 4, dtype=np.float64)), y)  # noqa: E731
+    loss = tg.compile(lambda batch: noisy(model, batch))
+    opt, twin_opt = tg.optim.SGD(model.parameters(), lr=0.1), tg.optim.SGD(twin.parameters(), lr=0.1)
+    values = []
+    for step in range(4):
+        tg.manual_seed(100 + step)
+        compiled_loss = loss(x)
+        tg.manual_seed(100 + step)
+        eager_loss = noisy(twin, x)
+        assert compiled_loss.item() == pytest.approx(eager_loss.item(), abs=1e-12)
+        values.append(compiled_loss.item())
+        for o, value in ((opt, compiled_loss), (twin_opt, eager_loss)):
+            o.zero_grad()
+            value.backward()
+            o.step()
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-14)
+    tg.manual_seed(7)
+    masks = [loss(x).item() for _ in range(3)]  # the same weights, new draws: new losses
+    assert len(set(masks)) == 3 and len(loss.plans) == 1
+    plan = next(iter(loss.plans.values()))
+    assert [prim.name for prim, *_ in plan.schedule].count("uniform") == 1  # the mask, drawn in the schedule
+
+
 def test_signatures_are_cached_and_bounded():
     calls = []
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import functions as F
-from ..creation import generator
+from ..creation import rand
 from ..dtypes import get_default_dtype
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -76,7 +76,8 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = generator().random(x.shape) >= self.p
+        # The draw is an operation (tg.rand), so a compiled function draws a new mask at every call.
+        keep = rand(*x.shape, dtype=np.float64) >= self.p
         return x * (keep.astype(x.dtype) * (1 / (1 - self.p)))
 
     def extra_repr(self) -> str:

@@ -42,6 +42,8 @@ class Primitive:
             the output's shape, so an input that already had that shape (and dtype) needs no summing.
         variadic: the primitive takes any number of inputs (concatenate, einsum); its rules receive
             the input's position as the keyword ``argnum``.
+        deterministic: the result is fixed by the inputs and parameters; False for random draws,
+            which ``tg.compile`` runs at every call (never folded into a constant, never dropped).
         expects: what valid inputs look like, quoted in error messages.
     """
 
@@ -53,6 +55,7 @@ class Primitive:
     saves_ans: bool = False
     elementwise: bool = False
     variadic: bool = False
+    deterministic: bool = True
     expects: str = ""
     doc: str = field(default="", repr=False)
 
