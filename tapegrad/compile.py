@@ -17,7 +17,9 @@ calls, the function is traced again for it. Inside another trace, under ``jvp`` 
 
 As in ``jax.jit`` and ``tf.function``, Python control flow on values is fixed at tracing time; turning
 a tensor into a Python bool or number while tracing raises TracingError. ``create_graph=True``
-through a compiled function raises TracingError too.
+through a compiled function raises TracingError too. Python values noted as guards while tracing (a
+module's ``training`` flag, see :func:`tapegrad.grad_mode.note_guard`) are checked at every call: a
+changed one traces again.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .graph import FORWARD, Node, next_sequence
 from .ops import NUMPY
 from .ops.random import generator
 from .ops.registry import Primitive
-from .schedule import Plan, captured_unchanged
+from .schedule import Plan, still_valid
 from .tensor import Tensor, shared_shape
 
 _NO_PARAMS: dict = {}
@@ -198,8 +200,8 @@ class Compiled:
         signature = (self._signature(args) if args else (), recording)
         plans = self.plans
         plan = plans.get(signature)
-        if plan is not None and not captured_unchanged(plan):
-            plan = None  # a tensor fn reads changed shape, dtype or requires_grad: trace again
+        if plan is not None and not still_valid(plan):
+            plan = None  # a tensor fn reads changed shape, dtype or requires_grad, or a guard: trace again
         if plan is None:
             plan = self._trace(args, recording)
             plans[signature] = plan

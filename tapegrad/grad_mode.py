@@ -51,6 +51,19 @@ class _SpecialModes:
 SPECIAL_MODES = _SpecialModes()
 
 
+#: The first item of a guard's entry in a ``tg.compile`` trace (the other entries are operations).
+GUARD = object()
+
+
+def note_guard(key: Any, read: Callable[[], Any], value: Any) -> None:
+    """While ``tg.compile`` traces in this thread, note that the traced function's control flow
+    depended on ``read()`` being ``value`` (a Python value such as a module's training flag): a
+    later call that finds it changed traces again instead of running a stale schedule. ``key``
+    names the value, so that reading it many times notes it once."""
+    if state.trace is not None:
+        state.trace.append((GUARD, key, read, value))
+
+
 def is_grad_enabled() -> bool:
     """Whether operations run now are recorded on the graph (True unless inside ``no_grad``)."""
     return state.enabled

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TracingError
+from .grad_mode import GUARD
 from .ops import NUMPY
 from .ops.registry import Primitive
 from .ops.shape import sum_to_forward
@@ -31,13 +32,16 @@ def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
     return [(t.data.shape, t.data.dtype, t.requires_grad) for t in tensors]
 
 
-def captured_unchanged(plan: Plan) -> bool:
+def still_valid(plan: Plan) -> bool:
     """Whether every tensor ``plan`` reads from outside still has its traced shape, dtype and
-    ``requires_grad``."""
+    ``requires_grad``, and every Python value its trace depended on (its guards) is unchanged."""
     for tensor, (shape, dtype, requires_grad) in zip(plan.captured_tensors, plan.captured_signature):
         data = tensor.data
         if data.shape != shape or data.dtype is not dtype and data.dtype != dtype or \
                 tensor.requires_grad is not requires_grad:
+            return False
+    for read, value in plan.guards.values():
+        if read() != value:
             return False
     return True
 
@@ -102,10 +106,14 @@ class Plan:
         reuses: per slot written into the memory of a dead temporary (``out=``), that temporary's slot.
         source: the generated Python code of ``forward`` and ``backward``.
         source_specs: the shape and dtype of each tensor the call reads (inputs, then captured).
+        guards: the Python values the trace depended on (a module's training flag), each as
+            ``key: (read, value)``; the plan holds while every ``read()`` still gives its value.
         primitive: the whole call as one primitive (set by :func:`tapegrad.compile.compile`).
     """
 
     def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, recording: bool = True) -> None:
+        self.guards = {entry[1]: (entry[2], entry[3]) for entry in entries if entry[0] is GUARD}
+        entries = [entry for entry in entries if entry[0] is not GUARD]
         slots: dict[int, int] = {}
         self.input_slots: list[tuple[int, int]] = []
         for position, tensor in inputs.items():

@@ -101,6 +101,24 @@ def test_random_draws_are_made_afresh_at_every_call_as_in_eager_mode():
     assert [prim.name for prim, *_ in plan.schedule].count("uniform") == 1  # the mask, drawn in the schedule
 
 
+def test_a_module_switched_between_train_and_eval_is_traced_again():
+    # Dropout's `if self.training` is control flow on a Python value: the trace notes it as a guard.
+    model = tg.nn.Sequential(tg.nn.Linear(4, 8), tg.nn.Dropout(0.5))
+    x = tg.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+    compiled = tg.compile(lambda batch: model(batch).sum())
+    train_plan = (compiled(x), next(iter(compiled.plans.values())))[1]
+    assert "uniform" in [prim.name for prim, *_ in train_plan.schedule]
+    model.eval()
+    assert compiled(x).item() == pytest.approx(model(x).sum().item(), rel=1e-6)  # no dropout
+    eval_plan = next(iter(compiled.plans.values()))
+    assert eval_plan is not train_plan and "uniform" not in [prim.name for prim, *_ in eval_plan.schedule]
+    assert compiled(x).item() == compiled(x).item()  # deterministic in evaluation
+    model.train()
+    tg.manual_seed(5)
+    first = compiled(x).item()
+    assert compiled(x).item() != first  # dropout again, a new mask per call
+
+
 def test_signatures_are_cached_and_bounded():
     calls = []
 

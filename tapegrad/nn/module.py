@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import get_default_dtype
 from ..errors import ShapeError, TapegradError
-from ..grad_mode import no_grad
+from ..grad_mode import SPECIAL_MODES, no_grad, note_guard
 from ..tensor import Tensor
 
 
@@ -58,6 +58,19 @@ class Module:
         object.__setattr__(self, "_parameter_names", [])
         object.__setattr__(self, "_module_names", [])
         object.__setattr__(self, "training", True)
+
+    @property
+    def training(self) -> bool:
+        """Whether the module is in training mode (dropout active). A compiled function whose trace
+        read it traces again when it changes (see ``tg.compile``)."""
+        mode = self.__dict__["_training"]
+        if SPECIAL_MODES.count:  # perhaps tracing: the schedule holds for this mode only
+            note_guard(("training", id(self)), lambda: self.__dict__["_training"], mode)
+        return mode
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["_training"] = bool(mode)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameter_names" not in self.__dict__:
