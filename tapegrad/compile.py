@@ -156,21 +156,21 @@ class Compiled:
         self.plans: OrderedDict = OrderedDict()
         functools.update_wrapper(self, fn)
 
-    def _signature(self, args: tuple) -> tuple:
+    def _signature(self, args: tuple, kwargs: dict) -> tuple:
         parts = []
         for position, arg in enumerate(args):
             if isinstance(arg, Tensor):
                 parts.append((position, "tensor", arg.shape, arg.dtype.str, arg.requires_grad))
             else:
-                try:
-                    hash(arg)
-                except TypeError:
-                    raise TracingError(f"tg.compile: argument {position} ({type(arg).__name__}) is neither a "
-                                       "Tensor nor hashable; pass arrays as Tensors") from None
-                parts.append((position, "constant", arg))
+                parts.append((position, "constant", _hashable(arg, f"argument {position}")))
+        for name in sorted(kwargs):
+            if isinstance(kwargs[name], Tensor):
+                raise TracingError(f"tg.compile: keyword argument {name!r} is a Tensor; pass Tensors by "
+                                   "position (keyword arguments are constants of the trace)")
+            parts.append((name, "constant", _hashable(kwargs[name], f"keyword argument {name!r}")))
         return tuple(parts)
 
-    def _trace(self, args: tuple, recording: bool) -> Plan:
+    def _trace(self, args: tuple, kwargs: dict, recording: bool) -> Plan:
         inputs = {i: Tensor(a.data, requires_grad=a.requires_grad) for i, a in enumerate(args) if isinstance(a, Tensor)}
         traced_args = [inputs.get(i, a) for i, a in enumerate(args)]
         previous = grad_state.trace
@@ -181,7 +181,7 @@ class Compiled:
         SPECIAL_MODES.enter()
         try:
             with no_grad():  # tracing records the operations itself; no graph is needed
-                result = self.fn(*traced_args)
+                result = self.fn(*traced_args, **kwargs)
         finally:
             SPECIAL_MODES.leave()
             grad_state.trace = previous
@@ -190,20 +190,20 @@ class Compiled:
         plan.primitive = _call_primitive(plan, getattr(self.fn, "__name__", "function"))
         return plan
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         special = SPECIAL_MODES.count
         if special and (grad_state.trace is not None or FORWARD.levels or grad_state.anomaly):
             # Inside another trace, under jvp or detect_anomaly: run as written, so that every
             # operation is seen (and checked).
-            return self.fn(*args)
+            return self.fn(*args, **kwargs)
         recording = not special or is_grad_enabled()  # a call under no_grad has its own plan
-        signature = (self._signature(args) if args else (), recording)
+        signature = (self._signature(args, kwargs) if args or kwargs else (), recording)
         plans = self.plans
         plan = plans.get(signature)
         if plan is not None and not still_valid(plan):
             plan = None  # a tensor fn reads changed shape, dtype or requires_grad, or a guard: trace again
         if plan is None:
-            plan = self._trace(args, recording)
+            plan = self._trace(args, kwargs, recording)
             plans[signature] = plan
             if len(plans) > self.cache_size:
                 plans.popitem(last=False)
@@ -211,6 +211,15 @@ class Compiled:
             plans.move_to_end(signature)
         tensors = [args[position] for position in plan.input_positions] if args else []
         return _run(plan, tensors + plan.captured_tensors)
+
+
+def _hashable(value: Any, what: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise TracingError(f"tg.compile: {what} ({type(value).__name__}) is neither a Tensor nor hashable; "
+                           "pass arrays as Tensors") from None
+    return value
 
 
 def compile(fn: Callable[..., Any] | None = None, *, cache_size: int = 32) -> Any:  # noqa: A001

@@ -161,6 +161,19 @@ def test_value_dependent_control_flow_and_unsupported_uses_are_clear_errors():
     assert g.item() == pytest.approx(3 * 1.5 ** 2)
 
 
+def test_keyword_arguments_are_constants_of_the_signature():
+    compiled = tg.compile(lambda a, scale=1.0, power=2: ((a * scale) ** power).sum())
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert compiled(x).item() == 5.0 and compiled(x, scale=2.0).item() == 20.0
+    assert compiled(x, power=3, scale=1.0).item() == 9.0 and len(compiled.plans) == 3
+    compiled(x, scale=2.0).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [8.0, 16.0])
+    with pytest.raises(tg.TracingError, match="keyword argument 'scale' is a Tensor; pass Tensors by position"):
+        compiled(x, scale=tg.tensor(2.0))
+    with pytest.raises(tg.TracingError, match="keyword argument 'power' \\(list\\) is neither a Tensor nor hashable"):
+        compiled(x, power=[2])
+
+
 def test_as_a_decorator():
     @tg.compile
     def f(x):
