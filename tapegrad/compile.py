@@ -18,8 +18,8 @@ calls, the function is traced again for it. Inside another trace, under ``jvp`` 
 As in ``jax.jit`` and ``tf.function``, Python control flow on values is fixed at tracing time; turning
 a tensor into a Python bool or number while tracing raises TracingError. ``create_graph=True``
 through a compiled function raises TracingError too. Python values noted as guards while tracing (a
-module's ``training`` flag, see :func:`tapegrad.grad_mode.note_guard`) are checked at every call: a
-changed one traces again.
+module's ``training`` flag, the default dtype; see :func:`tapegrad.grad_mode.note_guard`) are checked
+at every call: a changed one traces again.
 """
 
 from __future__ import annotations

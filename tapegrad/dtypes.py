@@ -7,10 +7,12 @@ import threading
 import numpy as np
 
 from .errors import DTypeError
+from .grad_mode import SPECIAL_MODES, note_guard
 
 DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
 
 _state = threading.local()
+_FLOAT32 = np.dtype(np.float32)
 
 
 def get_default_dtype() -> np.dtype:
@@ -19,7 +21,10 @@ def get_default_dtype() -> np.dtype:
     Returns:
         ``numpy.float32`` unless changed with :func:`set_default_dtype`.
     """
-    return getattr(_state, "dtype", np.dtype(np.float32))
+    dtype = getattr(_state, "dtype", _FLOAT32)
+    if SPECIAL_MODES.count:  # perhaps tracing: a compiled function's constants have this dtype
+        note_guard("default dtype", get_default_dtype, dtype)
+    return dtype
 
 
 def set_default_dtype(dtype) -> None:

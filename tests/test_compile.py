@@ -119,6 +119,18 @@ def test_a_module_switched_between_train_and_eval_is_traced_again():
     assert compiled(x).item() != first  # dropout again, a new mask per call
 
 
+def test_a_changed_default_dtype_is_traced_again():
+    compiled = tg.compile(lambda a: a * tg.tensor(0.5))  # the constant takes the default dtype
+    x = tg.tensor(np.ones(2, np.float16))
+    assert compiled(x).dtype == np.float32
+    tg.set_default_dtype(np.float64)
+    try:
+        assert compiled(x).dtype == np.float64 == (x * tg.tensor(0.5)).dtype
+    finally:
+        tg.set_default_dtype(np.float32)
+    assert compiled(x).dtype == np.float32
+
+
 def test_signatures_are_cached_and_bounded():
     calls = []
 
