@@ -120,12 +120,12 @@ def test_a_module_switched_between_train_and_eval_is_traced_again():
 
 
 def test_a_changed_default_dtype_is_traced_again():
-    compiled = tg.compile(lambda a: a * tg.tensor(0.5))  # the constant takes the default dtype
+    compiled = tg.compile(lambda a: a * tg.tensor([0.5, 0.5]))  # the constant takes the default dtype
     x = tg.tensor(np.ones(2, np.float16))
     assert compiled(x).dtype == np.float32
     tg.set_default_dtype(np.float64)
     try:
-        assert compiled(x).dtype == np.float64 == (x * tg.tensor(0.5)).dtype
+        assert compiled(x).dtype == np.float64 == (x * tg.tensor([0.5, 0.5])).dtype
     finally:
         tg.set_default_dtype(np.float32)
     assert compiled(x).dtype == np.float32
