@@ -8,11 +8,10 @@ import numpy as np
 
 from .dtypes import get_default_dtype
 from .ops import random as R
-from .ops.random import generator, manual_seed
+from .ops.random import generator as generator  # re-exported: the generator belongs to the draws
+from .ops.random import manual_seed as manual_seed
 from .tensor import Tensor, _as_array, apply
 from .tensor_methods import _shape_arg
-
-__all__ = ["generator", "manual_seed"]  # re-exported: the generator belongs to the random primitives
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None) -> Tensor:
