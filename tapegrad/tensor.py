@@ -26,7 +26,7 @@ from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
 from .special_modes import carry_tangents, check_result
-from .tensor_inplace import TensorInPlace
+from .tensor_inplace import TensorInPlace, note_view
 from .tensor_methods import TensorMethods, describe
 
 
@@ -257,6 +257,17 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     return result
 
 
+def apply_view(prim: Primitive, x: Any, **params: Any) -> Tensor:
+    """:func:`apply_unary` for a primitive whose result may view its input's memory (``getitem``,
+    ``reshape``, ``transpose``, ``flip``, ...). When NumPy returned a view, the result remembers
+    which tensor it views and how (:func:`~tapegrad.tensor_inplace.note_view`), so that an in-place
+    change of either one gives the other the right history."""
+    result = apply_unary(prim, x, **params)
+    if isinstance(x, Tensor):
+        note_view(result, x, prim, params)
+    return result
+
+
 class _SharedShapes:
     """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
     keep one tuple, not a million), and the one shared last: consecutive operations mostly have
@@ -308,13 +319,15 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
         name: a label shown in errors and graph pictures.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    # ``_view`` and ``_views`` are set only on views and the tensors they view (see tensor_inplace).
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_view", "_views", "__weakref__")
     __hash__ = object.__hash__
 
     # How the methods in TensorMethods run their primitive.
     _record = staticmethod(apply)
     _record_unary = staticmethod(apply_unary)
     _record_binary = staticmethod(apply_binary)
+    _record_view = staticmethod(apply_view)
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         self.data = _as_array(data)

@@ -1,12 +1,22 @@
-"""In-place operations on a Tensor: ``+= -= *= /=``, ``x[i] = v``, ``fill_``, ``zero_``.
+"""In-place operations on a Tensor: ``+= -= *= /=``, ``x[i] = v``, ``fill_``, ``zero_``, and views.
 
 Each changes the data in place and counts a version of its memory (:func:`tapegrad.graph.bump`),
 so that backward can tell when a value a Node saved was changed since. On a tensor in the graph the
 change is recorded like any other operation, and the tensor then stands for its result.
+
+Views. ``v = y[0:2]`` (and ``reshape``, ``transpose``, ``flip``, ... when NumPy returns a view) shares
+``y``'s memory, so an in-place change of either changes the other. :func:`note_view` remembers, on
+``v``, the tensor whose memory it views (its *root*) and the chain of view operations from the root
+to ``v``; the root keeps weak references to its live views. A recorded in-place change through
+``v`` then also rebases the root's history (``y`` becomes ``assign_view(y_before, v_after)``, as
+PyTorch's CopySlices), and after any recorded in-place change every other live view of the root
+is re-derived from the root's new history, so that a view taken before the change ("stale") still
+gives the right gradient.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +32,36 @@ from .tensor_methods import TensorMethods, _normalize_index, describe
 
 if TYPE_CHECKING:
     from .tensor import Tensor
+
+
+def note_view(view: Tensor, source: Tensor, prim: Primitive, params: dict) -> None:
+    """Remember that ``view`` (the result of ``prim(source, **params)``) views ``source``'s memory,
+    if it does (NumPy may copy instead, e.g. when reshaping a non-contiguous array)."""
+    out, data = view.data, source.data
+    if (out if out.base is None else out.base) is not (data if data.base is None else data.base):
+        return
+    link = getattr(source, "_view", None)  # slots that only views and roots set
+    root, chain = (source, ((prim, params),)) if link is None else (link[0], link[1] + ((prim, params),))
+    view._view = (root, chain)
+    views = getattr(root, "_views", None)
+    if views is None:
+        root._views = views = []
+    elif len(views) >= 16 and not len(views) & (len(views) - 1):  # at powers of two: drop the dead ones
+        views[:] = [ref for ref in views if ref() is not None]
+    views.append(weakref.ref(view))
+
+
+def _rederive_views(root: Tensor, changed: Tensor) -> None:
+    """Give every live view of ``root`` (but ``changed``, which has its own) a history derived
+    from the root's current one, after a recorded in-place change of their shared memory."""
+    for ref in getattr(root, "_views", ()):
+        view = ref()
+        if view is None or view is changed:
+            continue
+        derived = root
+        for prim, params in view._view[1]:
+            derived = root._record_unary(prim, derived, **params)
+        view._node, view.requires_grad = derived._node, derived.requires_grad
 
 
 class TensorInPlace:
@@ -42,10 +82,14 @@ class TensorInPlace:
                 raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
                                    "jvp use out-of-place operations")
         value_requires_grad = isinstance(value, TensorMethods) and value.requires_grad
-        recording = (not special or _grad_state.enabled) and (self.requires_grad or value_requires_grad)
-        if recording and self._node is None and self.requires_grad:
+        link = getattr(self, "_view", None)  # (root, chain) when this tensor views another one's memory
+        root = self if link is None else link[0]
+        recording = (not special or _grad_state.enabled) and (
+            self.requires_grad or value_requires_grad or root.requires_grad)
+        if recording and root._node is None and root.requires_grad:
+            what = "a leaf tensor" if link is None else f"a view of a leaf tensor (shape {root.shape})"
             raise InPlaceError(
-                f"{label}: in-place change of a leaf tensor that requires grad (shape {self.shape}, "
+                f"{label}: in-place change of {what} that requires grad (shape {self.shape}, "
                 f"{self.dtype}). Inside 'with tg.no_grad():' (a weight update) it is allowed; "
                 "otherwise use an out-of-place operation.")
         if not self.data.flags.writeable:
@@ -60,7 +104,7 @@ class TensorInPlace:
                 if result.shape != self.shape:
                     raise ValueError(f"the result has shape {result.shape}")
                 np.copyto(self.data, result.data, casting="same_kind")
-                self._node, self.requires_grad = result._node, True
+                self._node, self.requires_grad = result._node, result.requires_grad
             elif prim is S.setitem:
                 self.data[params["index"]] = raw
             else:  # a ufunc writing straight into the data: no temporary copy
@@ -73,6 +117,13 @@ class TensorInPlace:
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
                              f"value: {describe(value)} (NumPy says: {exc})") from None
+        if recording:
+            if link is not None:  # the root's history now ends in this change of its view
+                old = self._plain(root.data)
+                old._node, old.requires_grad = root._node, root.requires_grad
+                rebased = self._record(S.assign_view, old, self, chain=link[1])
+                root._node, root.requires_grad = rebased._node, rebased.requires_grad
+            _rederive_views(root, self)
         bump(self.data, label)
         return self
 

@@ -1,8 +1,9 @@
 """The Tensor's methods: elementwise functions, reductions, shape, indexing, dtype, linear algebra.
 
 Each is a call of one primitive (or a short composition of such calls). They live in this mixin so
-that :mod:`tapegrad.tensor` stays small; ``self._record`` is :func:`tapegrad.tensor.apply`, and
-``_record_unary``/``_record_binary`` its fast paths for one and two inputs.
+that :mod:`tapegrad.tensor` stays small; ``self._record`` is :func:`tapegrad.tensor.apply`,
+``_record_unary``/``_record_binary`` its fast paths for one and two inputs, and ``_record_view`` the
+one for operations whose result may view the input's memory.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class TensorMethods:
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
-        return self._record_unary(S.reshape, self, shape=_shape_arg(shape))
+        return self._record_view(S.reshape, self, shape=_shape_arg(shape))
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         """Merge the axes ``start_axis..end_axis`` (all by default) into one."""
@@ -176,25 +177,25 @@ class TensorMethods:
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
         perm = None if not axes else _shape_arg(axes)
-        return self._record_unary(S.transpose, self, axes=perm)
+        return self._record_view(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
         """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
-        return self._record_unary(S.transpose, self, axes=_shape_arg(axes))
+        return self._record_view(S.transpose, self, axes=_shape_arg(axes))
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
         perm = list(range(self.ndim))
         perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
-        return self._record_unary(S.transpose, self, axes=tuple(perm))
+        return self._record_view(S.transpose, self, axes=tuple(perm))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
-        return self._record_unary(S.broadcast_to, self, shape=_shape_arg(shape))
+        return self._record_view(S.broadcast_to, self, shape=_shape_arg(shape))
 
     def flip(self, axis: Any = None) -> Tensor:
         """Reverse the order of entries along ``axis`` (all axes by default)."""
-        return self._record_unary(S.flip, self, axis=axis)
+        return self._record_view(S.flip, self, axis=axis)
 
     def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
         """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
@@ -244,12 +245,12 @@ class TensorMethods:
         return self[index]
 
     def __getitem__(self, index: Any) -> Tensor:
-        return self._record_unary(S.getitem, self, index=_normalize_index(index))
+        return self._record_view(S.getitem, self, index=_normalize_index(index))
 
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype``; the gradient is converted back."""
-        return self._record_unary(S.astype, self, dtype=np.dtype(dtype))
+        return self._record_view(S.astype, self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
         """Converted to float32."""

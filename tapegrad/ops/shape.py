@@ -167,6 +167,29 @@ setitem = Primitive(
     expects="a value that broadcasts to the shape of the indexed part",
 )
 
+def _view_positions(shape, chain):
+    """Where the entries of ``view(x)`` sit in ``x`` (flat, C order) for an ``x`` of ``shape``: the
+    chain of view primitives ``((prim, params), ...)`` applied to the positions themselves."""
+    positions = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    for prim, params in chain:
+        if prim is not astype:  # a view keeps its dtype; the positions stay integers
+            positions = prim.forward(positions, **params)
+    return positions
+
+
+def _assign_view(x, value, chain):
+    out = np.array(x, copy=True)
+    positions = _view_positions(out.shape, chain)
+    np.put(out, positions, np.broadcast_to(value, positions.shape))
+    return out
+
+
+def _view_of(xp, x, chain):
+    for prim, params in chain:
+        x = xp.call(prim, x, **params)
+    return x
+
+
 concatenate = Primitive(
     "concatenate", _concatenate, vjps=(_concatenate_vjp,), jvps=(_concatenate_jvp,),
     saves_inputs=False, variadic=True,
@@ -201,5 +224,17 @@ copy = Primitive(
 
 zeros_like = Primitive("zeros_like", np.zeros_like, saves_inputs=False)
 
+# ``x`` with its view ``chain(x)`` overwritten by ``value``: what an in-place change through a view
+# does to the tensor it views (``v = y[0:2]; v += 1`` changes ``y``), recorded on ``y``'s history.
+assign_view = Primitive(
+    "assign_view", _assign_view,
+    vjps=(lambda xp, g, ans, x, v, chain: xp.assign_view(g, 0, chain=chain),
+          lambda xp, g, ans, x, v, chain: _view_of(xp, g, chain)),
+    jvps=(lambda xp, t, ans, x, v, chain: xp.assign_view(t, 0, chain=chain),
+          lambda xp, t, ans, x, v, chain: xp.assign_view(xp.zeros_like(ans), t, chain=chain)),
+    saves_inputs=False,
+    expects="a value that broadcasts to the shape of the view",
+)
+
 PRIMITIVES = (reshape, transpose, broadcast_to, sum_to, getitem, scatter_add, setitem, concatenate,
-              pad, flip, astype, copy, zeros_like)
+              pad, flip, astype, copy, zeros_like, assign_view)

@@ -216,6 +216,31 @@ def setitem_case(draw):
     return Case([values(r, shape), values(r, value_shape)], {"index": index})
 
 
+def assign_view_case(draw):
+    """A chain of one to three view operations (basic indexing, transpose, reshape, flip) and a value
+    of the view's shape."""
+    from tapegrad.ops import shape as S
+    shape = draw(shapes(min_dims=1))
+    probe, chain = np.empty(shape), []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["slice", "int", "transpose", "reshape", "flip"]))
+        if kind in ("slice", "int") and probe.ndim and probe.shape[0]:
+            n = probe.shape[0]
+            index = draw(st.integers(-n, n - 1)) if kind == "int" else \
+                (slice(draw(st.integers(0, n)), None, draw(st.sampled_from([1, 2, -1]))),)
+            step = (S.getitem, {"index": index})
+        elif kind == "transpose":
+            step = (S.transpose, {"axes": tuple(draw(st.permutations(range(probe.ndim))))})
+        elif kind == "reshape" and probe.flags.c_contiguous:
+            step = (S.reshape, {"shape": (-1,)})
+        else:
+            step = (S.flip, {"axis": None})
+        probe = step[0].forward(probe, **step[1])
+        chain.append(step)
+    r = rng(draw)
+    return Case([values(r, shape), values(r, probe.shape)], {"chain": tuple(chain)})
+
+
 def concatenate_case(draw):
     shape = draw(shapes(min_dims=1))
     axis = draw(st.integers(-len(shape), len(shape) - 1))
@@ -259,7 +284,8 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "logsumexp": nonempty_reduction,
     "reshape": reshape_case, "transpose": transpose_case, "broadcast_to": broadcast_to_case,
     "sum_to": sum_to_case, "getitem": getitem_case, "scatter_add": scatter_add_case,
-    "setitem": setitem_case, "concatenate": concatenate_case, "pad": pad_case, "flip": flip_case,
+    "setitem": setitem_case, "assign_view": assign_view_case, "concatenate": concatenate_case, "pad": pad_case,
+    "flip": flip_case,
     "astype": lambda draw: Case([values(rng(draw), draw(shapes()))], {"dtype": np.dtype(np.float64)}),
     "copy": unary(),
     "matmul": matmul_case, "einsum": einsum_case,
