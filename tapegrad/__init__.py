@@ -49,6 +49,7 @@ from .dtypes import get_default_dtype, set_default_dtype
 from .errors import (
                        AnomalyError,
                        BackwardError,
+                       DroppedGradientError,
                        DTypeError,
                        GradcheckError,
                        GraphReleasedError,
@@ -129,7 +130,7 @@ __all__ = [
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "AnomalyError",
     "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
-    "InPlaceError", "GradcheckError", "TracingError", "CheckpointError", "save", "load",
+    "DroppedGradientError", "InPlaceError", "GradcheckError", "TracingError", "CheckpointError", "save", "load",
     "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",
     "elu", "exp", "expand_dims", "expm1", "flatten", "flip", "leaky_relu", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "outer", "pad",

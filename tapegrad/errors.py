@@ -16,6 +16,12 @@ class DTypeError(TapegradError, TypeError):
     """A dtype the operation cannot take, e.g. ``requires_grad`` on an integer tensor."""
 
 
+class DroppedGradientError(TapegradError, TypeError):
+    """What would silently drop a gradient: a Tensor that requires grad converted to a NumPy array
+    (``np.asarray(t)``, ``np.array([t0, t1])``, a SciPy function), a NumPy function tapegrad does not
+    differentiate called on one, or an operation whose result dtype cannot carry a gradient."""
+
+
 class GraphReleasedError(TapegradError, RuntimeError):
     """Backward through a graph whose saved values were already freed by an earlier backward."""
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .dtypes import get_default_dtype
+from .errors import DroppedGradientError
+from .grad_mode import is_grad_enabled
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
@@ -181,8 +183,9 @@ class TensorProtocol:
         if requires_grad(inputs) or requires_grad(tuple(kwargs.values())):
             call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
             options = f" with the options {sorted(kwargs)}" if kwargs else ""
-            raise TypeError(f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires "
-                            "grad takes part; see the README's table of NumPy functions that are")
+            raise DroppedGradientError(
+                f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires grad takes part; "
+                "see the README's table of NumPy functions that are")
         result = getattr(ufunc, method)(*raw(inputs), **{k: raw(v) for k, v in kwargs.items()})
         return self._plain(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
 
@@ -194,11 +197,27 @@ class TensorProtocol:
         if func in ON_DATA:
             return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
         if requires_grad(args) or requires_grad(tuple(kwargs.values())):
-            raise TypeError(f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that "
-                            "requires grad takes part; see the README's table of NumPy functions that are")
+            raise DroppedGradientError(
+                f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that requires grad takes "
+                "part; see the README's table of NumPy functions that are")
         return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The data, for NumPy code that converts its arguments (``np.asarray``, ``np.array([...])``).
+
+        Raises:
+            DroppedGradientError: for a tensor that requires grad while recording is on: the array
+                would carry no gradient, so whatever is computed from it would silently get none.
+        """
+        if self.requires_grad and is_grad_enabled():
+            raise DroppedGradientError(
+                f"converting a tensor that requires grad (shape {self.shape}, {self.dtype}) to a NumPy array "
+                "would silently drop its gradient. NumPy or SciPy code that calls np.asarray/np.array on its "
+                "arguments cannot be differentiated: use tapegrad's own function instead (tg.stack([a, b]) "
+                "for np.array([a, b]); see the README's table of NumPy functions), or take the values "
+                "without gradient explicitly with .detach() (or .numpy(), or inside tg.no_grad()).")
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __len__(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .backward import HookHandle, backward_pass, register_hook
 from .dtypes import get_default_dtype, is_differentiable
-from .errors import BackwardError, DTypeError, ShapeError, TracingError
+from .errors import BackwardError, DroppedGradientError, DTypeError, ShapeError, TracingError
 from .grad_mode import SPECIAL_MODES
 from .grad_mode import state as _grad_state
 from .graph import ALL_PARENTS, FORWARD, Node, next_sequence, user_code_location, version_of
@@ -37,6 +37,14 @@ def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception)
     message = (f"{prim.name}: cannot apply to {operands}{extra}: expected {prim.expects or 'valid operands'}"
                f" (NumPy says: {exc})")
     return DTypeError(message) if isinstance(exc, TypeError) else ShapeError(message)
+
+
+def _complex_result_error(prim: Primitive, args: tuple) -> DroppedGradientError:
+    operands = " and ".join(describe(a) for a in args)
+    return DroppedGradientError(
+        f"{prim.name}: a tensor that requires grad ({operands}) gives a complex result, and tapegrad does not "
+        "differentiate complex numbers yet: its gradient would be dropped. Keep the real and imaginary parts "
+        "as two real tensors, or compute this part without gradient (.detach()).")
 
 
 def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
@@ -85,6 +93,8 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
             _grad_state.trace.append((prim, args, params, result))
     dtype = out.dtype
     if not recording or prim.vjps is None or dtype.kind != "f" or (special and not _grad_state.enabled):
+        if recording and dtype.kind == "c" and prim.vjps is not None and not (special and not _grad_state.enabled):
+            raise _complex_result_error(prim, args)
         if special and FORWARD.levels:
             carry_tangents(prim, args, params, result)
         return result
@@ -163,6 +173,8 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     dtype = out.dtype
     if not (x.requires_grad and recordable) or prim.vjps is None or (
             dtype is not _FLOAT64 and dtype.kind != "f"):
+        if dtype.kind == "c" and x.requires_grad and recordable and prim.vjps is not None:
+            raise _complex_result_error(prim, (x,))
         result._node = None
         result.requires_grad = False
         return result
@@ -221,6 +233,8 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     dtype = out.dtype
     if (x_parent is None and y_parent is None) or prim.vjps is None or (
             dtype is not _FLOAT64 and dtype.kind != "f"):
+        if dtype.kind == "c" and (x_parent is not None or y_parent is not None) and prim.vjps is not None:
+            raise _complex_result_error(prim, (x, y))
         result._node = None
         result.requires_grad = False
         return result

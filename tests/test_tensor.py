@@ -68,7 +68,11 @@ def test_attributes_and_conversions():
     x = tg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="x")
     assert (x.shape, x.ndim, x.size, len(x)) == ((2, 3), 2, 6, 2)
     assert x.T.shape == (3, 2) and x.name == "x"
-    assert np.asarray(x) is x.data and x.numpy() is x.data
+    assert x.numpy() is x.data
+    with tg.no_grad():
+        assert np.asarray(x) is x.data
+    with pytest.raises(tg.DroppedGradientError, match=r"shape \(2, 3\), float64.*tg.stack.*\.detach\(\)"):
+        np.asarray(x)  # the values, without their gradient: only when asked for explicitly
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert x[1, 2].item() == 5.0 and float(x[0, 1]) == 1.0
     d = x.detach()

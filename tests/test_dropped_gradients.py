@@ -1,0 +1,93 @@
+"""A gradient is never silently dropped: converting a tensor that requires grad to a NumPy array,
+NumPy and SciPy code that converts its arguments, and complex results all raise
+``DroppedGradientError``, saying what to do instead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.special
+import scipy.stats
+
+import tapegrad as tg
+from tapegrad.errors import DroppedGradientError
+
+
+def _leaf(values):
+    return tg.tensor(np.array(values, dtype=np.float64), requires_grad=True)
+
+
+SPD = [[4.0, 1.0], [1.0, 3.0]]
+
+CONVERTING = {
+    "np.array of tensors": lambda: np.array([_leaf(1.0), _leaf(2.0)]),
+    "np.asarray": lambda: np.asarray(_leaf([1.0, 2.0])),
+    "scipy.linalg.cholesky": lambda: scipy.linalg.cholesky(_leaf(SPD)),
+    "scipy.linalg.solve_triangular": lambda: scipy.linalg.solve_triangular(_leaf([[2.0, 0.0], [1.0, 1.0]]),
+                                                                           np.ones(2), lower=True),
+    "scipy.linalg.cho_solve": lambda: scipy.linalg.cho_solve((_leaf([[2.0, 0.0], [0.5, 1.5]]), True), np.ones(2)),
+    "scipy.linalg.expm": lambda: scipy.linalg.expm(_leaf(SPD)),
+    "scipy.special.logsumexp": lambda: scipy.special.logsumexp(_leaf([1.0, 2.0])),
+    "scipy.special.polygamma": lambda: scipy.special.polygamma(1, _leaf([1.0, 2.0])),
+    "scipy.special.erf (a ufunc)": lambda: scipy.special.erf(_leaf([0.1, 0.2])),
+    "scipy.stats.norm.logpdf": lambda: scipy.stats.norm.logpdf(_leaf([0.1, 0.2])),
+    "np.sort": lambda: np.sort(_leaf([2.0, 1.0])),
+}
+
+
+@pytest.mark.parametrize("call", CONVERTING.values(), ids=CONVERTING.keys())
+def test_code_that_converts_a_tensor_requiring_grad_raises(call):
+    with pytest.raises(DroppedGradientError) as info:
+        call()
+    assert "requires grad" in str(info.value)
+    assert isinstance(info.value, TypeError)  # what NumPy users catch for an unsupported type
+
+
+def test_the_conversion_error_says_what_to_do():
+    with pytest.raises(DroppedGradientError) as info:
+        np.array([_leaf(1.0), _leaf(2.0)])
+    message = str(info.value)
+    assert "shape (), float64" in message and "tg.stack" in message and ".detach()" in message
+
+
+def test_tg_stack_is_what_np_array_should_have_been():
+    a, b = _leaf(1.0), _leaf(2.0)
+    (tg.stack([a, b]) ** 2).sum().backward()
+    assert (a.grad.item(), b.grad.item()) == (2.0, 4.0)
+
+
+def test_numpy_functions_that_dispatch_keep_working():
+    x = _leaf([0.5, 1.5])
+    np.sum(np.exp(x) * np.tanh(x)).backward()
+    v = np.array([0.5, 1.5])
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(v) * (np.tanh(v) + 1 / np.cosh(v) ** 2))
+
+
+def test_values_without_gradient_convert_when_asked_explicitly():
+    x = _leaf([1.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(x.detach()), [1.0, 4.0])
+    np.testing.assert_array_equal(x.numpy(), [1.0, 4.0])
+    with tg.no_grad():
+        assert scipy.special.logsumexp(x) == pytest.approx(np.log(np.e + np.e**4))
+    plain = tg.tensor([1.0, 4.0])  # requires no grad: converts as an array does
+    assert scipy.linalg.norm(plain) == pytest.approx(np.sqrt(17.0))
+
+
+@pytest.mark.parametrize("make", [
+    lambda x, y: x + 1j * y,
+    lambda x, y: x * np.complex128(1 + 2j),
+    lambda x, y: np.exp(x) + np.array([1j, 0]),
+    lambda x, y: (1j * y).sum(),
+], ids=["x + 1j*y", "times a complex scalar", "plus a complex array", "scaled then summed"])
+def test_a_complex_result_of_a_tensor_requiring_grad_raises(make):
+    x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
+    with pytest.raises(DroppedGradientError, match="complex"):
+        make(x, y)
+
+
+def test_complex_values_without_gradient_still_compute():
+    x = tg.tensor([1.0, 2.0])
+    np.testing.assert_array_equal((x + 1j * x).numpy(), [1 + 1j, 2 + 2j])
+    with tg.no_grad():
+        assert (_leaf([1.0]) * 1j).numpy()[0] == 1j
