@@ -8,6 +8,7 @@ the engine (:func:`tapegrad.engine.run_backward`) and hands the gradients over: 
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .engine import run_backward
-from .errors import BackwardError, ShapeError
+from .errors import BackwardError, DTypeError, ShapeError
 from .grad_mode import set_grad_enabled
 from .graph import Node
 from .tensor_methods import TensorMethods
@@ -63,14 +64,25 @@ def register_hook(tensor: Tensor, hook: Any) -> HookHandle:
 
 def run_hooks(hooks: list, grad: Any, wrap: Callable[[np.ndarray], Tensor]) -> Any:
     """Pass ``grad`` (as a Tensor, made by ``wrap``) through ``hooks`` in order; a hook's return
-    value replaces it."""
+    value replaces it.
+
+    Raises:
+        ShapeError, DTypeError: when a hook returns a gradient of another shape or dtype.
+    """
     recorded = isinstance(grad, TensorMethods)  # a Tensor in a recorded (create_graph) backward pass
     as_tensor = grad if recorded else wrap(np.asarray(grad))
+    shape, dtype = as_tensor.shape, as_tensor.dtype
     with set_grad_enabled(recorded):
         for hook in list(hooks):
             replaced = hook(as_tensor)
             if replaced is not None:
                 as_tensor = replaced if isinstance(replaced, TensorMethods) else wrap(np.asarray(replaced))
+                if as_tensor.shape != shape or as_tensor.dtype != dtype:
+                    name = getattr(hook, "__qualname__", repr(hook))
+                    error = ShapeError if as_tensor.shape != shape else DTypeError
+                    raise error(f"register_hook: the hook {name} returned a gradient of shape {as_tensor.shape} "
+                                f"{as_tensor.dtype} for a gradient of shape {shape} {dtype}; a hook must return "
+                                "a gradient of the same shape and dtype, or None to keep it")
     return as_tensor if recorded else as_tensor.data
 
 
@@ -88,11 +100,24 @@ def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
             raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
                              f"{output.shape}; they must match")
         return gradient
-    gradient = np.asarray(gradient.data if isinstance(gradient, TensorMethods) else gradient)
+    try:
+        gradient = np.asarray(gradient.data if isinstance(gradient, TensorMethods) else gradient)
+    except ValueError as exc:  # a ragged list
+        raise ShapeError(f"backward: gradient= must be an array of the output's shape {output.shape}; "
+                         f"NumPy cannot make one from it ({exc})") from None
+    if gradient.dtype.kind not in "fiub":
+        raise DTypeError(f"backward: gradient= must hold real numbers for an output of shape {output.shape} "
+                         f"{output.dtype}; got an array of dtype {gradient.dtype}"
+                         + (" (None or other objects in a list?)" if gradient.dtype == object else ""))
     if gradient.shape != output.shape:
         raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
                          f"{output.shape}; they must match")
     return gradient.astype(output.dtype, copy=False)
+
+
+# Adding a gradient into a leaf's ``.grad`` reads and then writes it: backward passes running in
+# several threads onto the same leaves take turns there.
+_ACCUMULATING = threading.Lock()
 
 
 def _key(tensor: Tensor) -> Any:
@@ -156,11 +181,12 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
     shared = set(map(id, root_grads))  # memory already handed out: a gradient sharing it is copied
     if not accumulate:
         return [None if _key(t) not in results else _as_grad(results[_key(t)], shared, wrap) for t in inputs]
-    for key, grad in results.items():
-        if key.__class__ is Node:
-            key = key.retained()
-            if key is None:
-                continue
-        grad = _as_grad(grad, shared, wrap)
-        key.grad = grad if key.grad is None else key.grad + grad
+    with _ACCUMULATING:
+        for key, grad in results.items():
+            if key.__class__ is Node:
+                key = key.retained()
+                if key is None:
+                    continue
+            grad = _as_grad(grad, shared, wrap)
+            key.grad = grad if key.grad is None else key.grad + grad
     return None

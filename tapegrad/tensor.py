@@ -108,7 +108,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
             if parent is None:
                 continue
             if parent.__class__ is Node:
-                if parent.shape is not shape or parent.dtype is not dtype:
+                if (parent.shape is not shape and parent.shape != shape) or parent.dtype is not dtype:
                     exact = False
             elif parent.data.shape != shape or parent.data.dtype is not dtype:
                 exact = False
@@ -285,9 +285,14 @@ def apply_view(prim: Primitive, x: Any, **params: Any) -> Tensor:
 class _SharedShapes:
     """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
     keep one tuple, not a million), and the one shared last: consecutive operations mostly have
-    the same shape, and comparing two small tuples is cheaper than looking one up."""
+    the same shape, and comparing two small tuples is cheaper than looking one up.
+
+    At most :data:`LIMIT` shapes are kept: a program that meets ever new shapes (variable-length
+    sequences) starts afresh when the table is full. Sharing only saves memory and lets Nodes
+    compare shapes by identity first; a Node whose tuple is not the table's is compared by value."""
 
     __slots__ = ("tuples", "recent")
+    LIMIT = 4096
 
     def __init__(self) -> None:
         self.tuples: dict[tuple, tuple] = {}
@@ -299,8 +304,14 @@ _SHARED = _SharedShapes()
 
 def shared_shape(shape: tuple) -> tuple:
     """The one tuple equal to ``shape`` that every Node of that shape holds (compared by identity)."""
-    shape = _SHARED.recent = _SHARED.tuples.setdefault(shape, shape)
-    return shape
+    tuples = _SHARED.tuples
+    shared = tuples.get(shape)
+    if shared is None:
+        if len(tuples) >= _SharedShapes.LIMIT:
+            tuples.clear()
+        shared = tuples[shape] = shape
+    _SHARED.recent = shared
+    return shared
 
 
 _NO_PARAMS: dict = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 import weakref
@@ -461,3 +462,68 @@ def test_backward_from_a_leaf_fills_its_own_grad():
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, -1.0])
     x.backward(np.array([1.0, 1.0]))  # accumulates, as any .grad
     np.testing.assert_array_equal(x.grad.numpy(), [4.0, 0.0])
+
+
+def test_backward_in_several_threads_onto_a_shared_leaf_loses_no_contribution():
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race showed at once
+    try:
+        def work():
+            for _ in range(1000):
+                (x * 2.0).sum().backward()
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    np.testing.assert_array_equal(x.grad.numpy(), [16000.0] * 3)
+
+
+@pytest.mark.parametrize("replacement, error, what", [
+    (lambda g: np.ones(5), tg.ShapeError, r"shape \(5,\) float64 for a gradient of shape \(3,\) float64"),
+    (lambda g: np.ones(3, dtype=np.int64), tg.DTypeError, r"shape \(3,\) int64 for a gradient of shape \(3,\)"),
+    (lambda g: g.float(), tg.DTypeError, "float32"),
+])
+def test_a_hook_may_not_change_the_gradients_shape_or_dtype(replacement, error, what):
+    for make in (lambda x: x, lambda x: x * 1.0):  # on a leaf and on a non-leaf
+        x = tg.tensor(np.ones(3), requires_grad=True)
+        y = make(x)
+        y.register_hook(replacement)
+        with pytest.raises(error, match="register_hook: the hook .*" + what):
+            (y * 2.0).sum().backward()
+
+
+def test_a_hook_may_replace_the_gradient_with_one_of_the_same_shape_and_dtype():
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    (x * 1.0).register_hook(lambda g: g * 3.0)
+    y = x * 1.0
+    y.register_hook(lambda g: np.full(3, 5.0))
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0] * 3)
+
+
+@pytest.mark.parametrize("gradient, error, what", [
+    ("a", tg.DTypeError, "dtype <U1"),
+    ([None, 1.0, 2.0], tg.DTypeError, "dtype object"),
+    ([[1.0], [1.0, 2.0], 3.0], tg.ShapeError, "NumPy cannot make one"),
+    ([1j, 1.0, 2.0], tg.DTypeError, "complex128"),
+    ([1.0, 2.0], tg.ShapeError, r"shape \(2,\) for an output of shape \(3,\)"),
+])
+def test_backward_rejects_a_gradient_that_is_not_an_array_of_the_outputs_shape(gradient, error, what):
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(error, match="backward: .*" + what):
+        (x * 2.0).backward(gradient=gradient)
+    assert x.grad is None
+
+
+def test_the_shape_table_stays_bounded():
+    from tapegrad.tensor import _SHARED, _SharedShapes
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    for n in range(_SharedShapes.LIMIT + 100):
+        (x.sum() * np.ones(n % 5000 + 1)).sum().backward()
+    assert len(_SHARED.tuples) <= _SharedShapes.LIMIT
+    np.testing.assert_array_equal(x.grad.numpy()[0], sum(n % 5000 + 1 for n in range(_SharedShapes.LIMIT + 100)))
