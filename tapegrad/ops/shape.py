@@ -32,7 +32,12 @@ def _is_basic(index) -> bool:
 
 
 def _getitem(x, index):
-    return x[index]
+    out = x[index]
+    if out.__class__ is not np.ndarray and x.__class__ is np.ndarray:
+        # One entry: NumPy gives a scalar (a copy); a 0-d view instead, so that it shares memory as
+        # every other basic index does (and as in PyTorch). An index with ... already gives one.
+        out = x[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+    return out
 
 
 def _scatter_add(x, index, shape):
