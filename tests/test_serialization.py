@@ -78,3 +78,66 @@ def test_loading_never_unpickles(tmp_path):
         tg.load(path)
     with pytest.raises(tg.CheckpointError, match="no checkpoint"):
         tg.load(tmp_path / "missing.safetensors")
+
+
+def _save_as_before_checksums(obj, path):
+    """What tg.save wrote before checksums: safetensors.numpy, the structure alone in the metadata,
+    and 0-d arrays turned into shape (1,) by np.ascontiguousarray."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    from tapegrad import serialization
+
+    arrays = {}
+    structure = serialization._encode(obj, "", arrays)
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
+              metadata={"format": serialization.FORMAT, "structure": json.dumps(structure)})
+
+
+def test_files_written_before_checksums_still_load(tmp_path):
+    state = _state()
+    path = tmp_path / "old.safetensors"
+    _save_as_before_checksums(state, path)
+    back = tg.load(path)
+    for name, value in state["model"].items():
+        np.testing.assert_array_equal(back["model"][name], value)
+    assert back["scalar"] == np.float32(2.5) and back["scalar"].shape == () and back["epoch"] == 3
+    assert back["rng"] == state["rng"] and back["weights"].requires_grad
+
+
+def test_safetensors_reads_what_tapegrad_writes_and_the_other_way(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    rng = np.random.default_rng(0)
+    arrays = {f"a{i}": (rng.normal(size=(3, i)) * 100).astype(dtype)
+              for i, dtype in enumerate([np.float16, np.float32, np.float64, np.int8, np.uint8, np.int16,
+                                         np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_])}
+    arrays["zero_d"] = np.array(1.5)
+    arrays["big_endian"] = np.arange(4, dtype=">f8")
+    tg.save(arrays, tmp_path / "ours.safetensors")
+    theirs = load_file(str(tmp_path / "ours.safetensors"))
+    ours = tg.load(tmp_path / "ours.safetensors")
+    for key, value in arrays.items():
+        for back in (theirs[key], ours[key]):
+            np.testing.assert_array_equal(back, value)
+            assert back.shape == value.shape and back.dtype == value.dtype.newbyteorder("=")
+    save_file({"w": arrays["a2"]}, str(tmp_path / "theirs.safetensors"),
+              metadata={"format": "tapegrad-checkpoint-1", "structure": '{"__array__": "w", "scalar": false}'})
+    np.testing.assert_array_equal(tg.load(tmp_path / "theirs.safetensors"), arrays["a2"])
+
+
+def test_what_save_refuses(tmp_path):
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(tg.CheckpointError, match="nested more than 100 levels deep"):
+        tg.save({"a": loop}, tmp_path / "ck.safetensors")
+    with pytest.raises(tg.CheckpointError, match=r"a is an array of dtype complex128"):
+        tg.save({"a": np.ones(2, complex)}, tmp_path / "ck.safetensors")
+    with pytest.raises(tg.CheckpointError, match=r"a is an array of dtype float128"):
+        tg.save({"a": np.ones(2, np.longdouble)}, tmp_path / "ck.safetensors")
+    with pytest.raises(tg.CheckpointError, match="save: cannot write"):
+        tg.save({"a": 1}, tmp_path)  # a directory
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary left behind
+    tg.save({"__metadata__": np.ones(2)}, tmp_path / "ck.safetensors")  # an array named like the metadata
+    assert tg.load(tmp_path / "ck.safetensors")["__metadata__"].tolist() == [1.0, 1.0]

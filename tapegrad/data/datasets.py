@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,30 +41,46 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (the MNIST format), raw or gzip-compressed.
 
+    The dimensions in the header are checked against the file's size (or, compressed, against what
+    decompresses) before the data is read, so a damaged header cannot ask for more memory than the data.
+
     Raises:
-        DatasetError: if the file is missing, has a bad magic number or is shorter than its header says.
+        DatasetError: if the file is missing, has a bad magic number, or its size does not match its header.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DatasetError(f"IDX file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
+    compressed = path.suffix == ".gz"
+    opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as exc:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+                raise DatasetError(f"{path} is not an IDX file (bad magic number)")
+            dtype, ndim = np.dtype(_IDX_TYPES[magic[2]]), magic[3]
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DatasetError(f"{path}: truncated header ({ndim} dimensions announced)")
+            shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+            available = None if compressed else path.stat().st_size - 4 - 4 * ndim
+            if available is not None and available != expected:
+                raise DatasetError(f"{path}: header says shape {shape} ({expected} bytes of data) but the file has "
+                                   f"{available} bytes after the header")
+            chunks, read = [], 0
+            while read <= expected:  # in pieces, up to one byte more than announced, to see any excess
+                chunk = handle.read(min(1 << 24, expected + 1 - read))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                read += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = np.dtype(_IDX_TYPES[data[2]]), data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"{path}: truncated header")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header != expected:
-        raise DatasetError(f"{path}: header says shape {shape} ({expected} bytes of data) but the file has "
-                           f"{len(data) - header} bytes after the header")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    if read != expected:
+        more = f"more than {expected} bytes" if read > expected else f"{read} bytes"
+        raise DatasetError(f"{path}: header says shape {shape} ({expected} bytes of data) but the file has {more} "
+                           "after the header")
+    return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -94,33 +112,54 @@ def load_csv(path: str | Path, target: str | int = -1) -> tuple[np.ndarray, np.n
     (text labels are numbered in sorted order), every other column as float32 features.
 
     Raises:
-        DatasetError: for a missing file, an unknown target column, ragged rows or non-numeric features.
+        DatasetError: for a missing file, text that is not UTF-8, an unknown target column, no feature
+            column, ragged rows, non-numeric or non-finite features, or an integer label beyond int64.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DatasetError(f"CSV file not found: {path}")
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") \
+            from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
     if len(rows) < 2:
         raise DatasetError(f"{path}: needs a header row and at least one data row")
     header, body = rows[0], [r for r in rows[1:] if r]
+    if len(header) < 2:
+        raise DatasetError(f"{path}: {len(header)} column; needs the target and at least one feature column")
     if isinstance(target, str):
         if target not in header:
             raise DatasetError(f"{path}: no column named {target!r}; columns are {header}")
         column = header.index(target)
     else:
+        if not -len(header) <= target < len(header):
+            raise DatasetError(f"{path}: no column {target}; it has {len(header)} columns")
         column = target % len(header)
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DatasetError(f"{path}, line {number}: {len(row)} fields, the header has {len(header)}")
     raw_labels = [row[column] for row in body]
     try:
-        features = np.array([[float(v) for i, v in enumerate(row) if i != column] for row in body], np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range becomes inf, reported just below
+            features = np.array([[float(v) for i, v in enumerate(row) if i != column] for row in body], np.float32)
     except ValueError as exc:
         raise DatasetError(f"{path}: a feature is not a number ({exc})") from None
+    bad = np.argwhere(~np.isfinite(features))
+    if len(bad):
+        row, position = (int(n) for n in bad[0])
+        where = [i for i in range(len(header)) if i != column][position]
+        raise DatasetError(f"{path}, line {row + 2}, column {header[where]!r}: the feature {body[row][where]!r} is "
+                           "not finite (NaN, infinite, or beyond float32's range)")
     try:
-        labels = np.array([int(v) for v in raw_labels], np.int64)
+        numbers = [int(v) for v in raw_labels]
     except ValueError:
-        classes = sorted(set(raw_labels))
-        labels = np.array([classes.index(v) for v in raw_labels], np.int64)
-    return features, labels
+        number = {name: i for i, name in enumerate(sorted(set(raw_labels)))}
+        return features, np.array([number[v] for v in raw_labels], np.int64)
+    wide = next((v for v in numbers if not -2**63 <= v < 2**63), None)
+    if wide is not None:
+        raise DatasetError(f"{path}: the label {wide} does not fit in a 64-bit integer")
+    return features, np.array(numbers, np.int64)

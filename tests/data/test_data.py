@@ -106,3 +106,60 @@ def test_load_csv(tmp_path):
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
     with pytest.raises(datasets.DatasetError, match="line 3"):
         datasets.load_csv(tmp_path / "ragged.csv")
+
+
+def test_idx_headers_that_do_not_match_the_data(tmp_path):
+    def idx(name, code, dims, data=b"", compress=False):
+        payload = bytes([0, 0, code, len(dims)]) + b"".join(n.to_bytes(4, "big") for n in dims) + data
+        (gzip.open if compress else open)(tmp_path / name, "wb").write(payload)
+        return tmp_path / name
+
+    # dimensions whose product overflows int64 (np.prod would wrap around to a small or negative number)
+    for compress in (False, True):
+        path = idx("overflow.gz" if compress else "overflow", 0x0E, [2**32 - 1] * 4, b"\0" * 16, compress)
+        with pytest.raises(datasets.DatasetError, match=r"header says shape \(4294967295, 4294967295"):
+            datasets.read_idx(path)
+    idx("dims", 0x08, [3, 3])
+    with pytest.raises(datasets.DatasetError, match="truncated header"):
+        datasets.read_idx(_cut(tmp_path / "dims", 10))
+    path = idx("extra.gz", 0x08, [2, 2], bytes(5), compress=True)
+    with pytest.raises(datasets.DatasetError, match=r"\(4 bytes of data\) but the file has more than 4 bytes"):
+        datasets.read_idx(path)
+    path = idx("short.gz", 0x0C, [3], bytes(11), compress=True)
+    with pytest.raises(datasets.DatasetError, match=r"\(12 bytes of data\) but the file has 11 bytes"):
+        datasets.read_idx(path)
+    assert datasets.read_idx(idx("ok.gz", 0x0C, [3], (7).to_bytes(4, "big") * 3, compress=True)).tolist() == [7] * 3
+    (tmp_path / "notgz.gz").write_bytes(b"plain bytes, not gzip")
+    with pytest.raises(datasets.DatasetError, match="cannot read"):
+        datasets.read_idx(tmp_path / "notgz.gz")
+
+
+def _cut(path, size):
+    path.write_bytes(path.read_bytes()[:size])
+    return path
+
+
+@pytest.mark.parametrize("content,message", [
+    ("a,b,label\n1,2,0\n3,4,1\n".encode("utf-16"), r"is not UTF-8 text \(byte 0xff at offset 0\)"),
+    (b"a,label\n\xe9t\xe9,1\n", r"is not UTF-8 text \(byte 0xe9 at offset 8\)"),
+    (b"label\n1\n2\n3\n", "1 column; needs the target and at least one feature column"),
+    (b"a,b,label\n1,2,0\n3,nan,1\n", r"line 3, column 'b': the feature 'nan' is not finite"),
+    (b"a,b,label\n1,-inf,0\n3,4,1\n", r"line 2, column 'b': the feature '-inf' is not finite"),
+    (b"a,b,label\n1,2,0\n1e39,4,1\n", r"line 3, column 'a': the feature '1e39' is not finite"),
+    (b"a,label\n1,0\n2,99999999999999999999\n", "the label 99999999999999999999 does not fit"),
+    (b'a,label\n"1,0\n' + b"x" * 200_000 + b"\n", "not a readable CSV file"),
+])
+def test_bad_csv_files_get_clear_errors(tmp_path, content, message):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(datasets.DatasetError, match=message):
+        datasets.load_csv(path)
+
+
+def test_csv_with_a_byte_order_mark_and_integer_labels(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes("\ufeffa,label\n0.5,1000000000000\n1.5,-3\n".encode())
+    x, y = datasets.load_csv(path, target="label")  # the mark is not part of the first column's name
+    assert x.tolist() == [[0.5], [1.5]] and y.tolist() == [10**12, -3] and y.dtype == np.int64
+    with pytest.raises(datasets.DatasetError, match="no column 5; it has 2 columns"):
+        datasets.load_csv(path, target=5)
