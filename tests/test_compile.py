@@ -496,3 +496,30 @@ def test_a_retrace_for_a_changed_mask_draws_the_numbers_eager_mode_draws():
         result = compiled(tg.tensor(values)).item()
         tg.manual_seed(4)
         assert result == pytest.approx(fn(tg.tensor(values)).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "as_tensor with a dtype", "PReLU",
+                                  "svm_loss labels", "where on a float condition", "numpy.where"])
+def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(name):
+    def values(*shape, seed):
+        return np.random.default_rng(seed).standard_normal(shape)
+
+    prelu = tg.nn.PReLU(3, init=0.3)
+    prelu.weight.data = prelu.weight.data.astype(np.float64)
+    cases = {
+        "detach": (lambda x: (x * x.detach() - x.detach().exp()).sum(), lambda s: (values(4, seed=s),)),
+        "tg.tensor of a traced tensor": (lambda x: (tg.tensor(x > 0.2, dtype=np.float64) * x + tg.tensor(x * 2)).sum(),
+                                         lambda s: (values(5, seed=s),)),
+        "as_tensor with a dtype": (lambda x: (tg.as_tensor(x.argmax(), np.float64) * x).sum(),
+                                   lambda s: (values(5, seed=s),)),
+        "PReLU": (lambda x: (prelu(x) * x).sum(), lambda s: (values(4, 3, seed=s),)),
+        "svm_loss labels": (lambda x, y: F.svm_loss(x * 3.0, y),
+                            lambda s: (values(6, 4, seed=s), np.random.default_rng(s).integers(0, 4, 6))),
+        "where on a float condition": (lambda x: tg.where((x * 2).relu(), x.sin(), x * 5).sum(),
+                                       lambda s: (values(6, seed=s),)),
+        "numpy.where": (lambda x: np.where(x > 0, x, x * x).sum() + np.where(x.relu(), 1.0, x).sum(),
+                        lambda s: (values(6, seed=s),)),
+    }
+    fn, make = cases[name]
+    compiled = _calls_match_eager(fn, *[make(seed) for seed in range(5)])
+    assert len(compiled.plans) == 1

@@ -70,8 +70,8 @@ def svm_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = 
     labels = _labels(target, scores, "svm_loss")
     correct = _picked(scores, labels).reshape(-1, 1)
     margins = (scores - correct + margin).relu()
-    others = np.ones(scores.shape, dtype=bool)
-    others[np.arange(len(labels)), labels] = False
+    # A Tensor for Tensor labels, so that tg.compile recomputes it at every call.
+    others = (target if isinstance(target, Tensor) else labels).reshape(-1, 1) != np.arange(scores.shape[1])
     return _reduce((margins * others).sum(axis=1), reduction, "svm_loss")
 
 
