@@ -523,3 +523,15 @@ def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(n
     fn, make = cases[name]
     compiled = _calls_match_eager(fn, *[make(seed) for seed in range(5)])
     assert len(compiled.plans) == 1
+
+
+def test_labels_out_of_range_in_a_later_call_are_an_error_naming_the_loss():
+    # The range check of cross_entropy's labels is a step of the schedule: it runs at every call.
+    loss = tg.compile(lambda x, y: F.cross_entropy(x, y))
+    x = tg.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert loss(x, tg.tensor(np.array([0, 1, 3]))).item() == pytest.approx(
+        F.cross_entropy(x, tg.tensor(np.array([0, 1, 3]))).item(), rel=1e-12)
+    for bad in ([0, -1, 3], [0, 4, 1]):  # a negative label would pick the last class silently
+        with pytest.raises(tg.ShapeError, match=r"cross_entropy: labels must lie in \[0, 4\)"):
+            loss(x, tg.tensor(np.array(bad)))
+    assert len(loss.plans) == 1
