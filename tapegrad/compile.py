@@ -19,7 +19,9 @@ As in ``jax.jit`` and ``tf.function``, Python control flow on values is fixed at
 a tensor into a Python bool or number while tracing raises TracingError. ``create_graph=True``
 through a compiled function raises TracingError too. Python values noted as guards while tracing (a
 module's ``training`` flag, the default dtype; see :func:`tapegrad.grad_mode.note_guard`) are checked
-at every call: a changed one traces again.
+at every call: a changed one traces again. A value computed from the inputs (a mask, an index) is
+recomputed at every call, never a constant; when the number of entries a boolean mask computed from the
+inputs selects changes, the call traces again (:class:`tapegrad.schedule.ShapeChanged`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from .graph import FORWARD, Node, next_sequence
 from .ops import NUMPY
 from .ops.random import generator
 from .ops.registry import Primitive
-from .schedule import Plan, still_valid
+from .schedule import Plan, ShapeChanged, still_valid
 from .tensor import Tensor, shared_shape
 
 _NO_PARAMS: dict = {}
@@ -210,7 +212,22 @@ class Compiled:
         elif len(plans) > 1:
             plans.move_to_end(signature)
         tensors = [args[position] for position in plan.input_positions] if args else []
+        if plan.value_shaped:
+            return self._run_value_shaped(plan, signature, args, kwargs, tensors)
         return _run(plan, tensors + plan.captured_tensors)
+
+    def _run_value_shaped(self, plan: Plan, signature: tuple, args: tuple, kwargs: dict, tensors: list) -> Any:
+        """Run a plan whose shapes depend on values (boolean masks computed from the inputs); when a
+        mask selects another number of entries than when traced, trace again for these values (the
+        draws the aborted run made are drawn again, as eager mode would draw them)."""
+        bits = generator().bit_generator
+        drawn_from = bits.state
+        try:
+            return _run(plan, tensors + plan.captured_tensors)
+        except ShapeChanged:
+            bits.state = drawn_from
+        plan = self.plans[signature] = self._trace(args, kwargs, signature[-1])
+        return _run(plan, [args[position] for position in plan.input_positions] + plan.captured_tensors)
 
 
 def _hashable(value: Any, what: str) -> Any:

@@ -56,6 +56,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     poisons the gradient (0 * inf): make the discarded branch safe, e.g.
     ``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
     """
+    if isinstance(condition, Tensor) and condition.dtype != bool:
+        condition = condition != 0  # an operation, which tg.compile recomputes at every call
     condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     return apply(A.where, condition.astype(bool, copy=False), x, y)
 

@@ -82,6 +82,8 @@ def _clip(tensor: Any, a: Any, a_min: Any = None, a_max: Any = None, out: Any = 
 def _where(tensor: Any, condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None or y is None:
         raise TypeError("numpy.where on a Tensor needs all three arguments (condition, x, y)")
+    if hasattr(condition, "requires_grad") and condition.dtype != bool:
+        condition = condition != 0  # an operation, which tg.compile recomputes at every call
     condition = condition.data if hasattr(condition, "requires_grad") else np.asarray(condition)
     return tensor._record(A.where, condition.astype(bool, copy=False), x, y)
 

@@ -7,6 +7,13 @@ once what depends on constants only, runs each VJP rule once on the traced value
 summed over broadcast axes or cast only where needed), keeps for backward only the values the rules
 read (as the engine does) and lets an elementwise operation write into a temporary nothing reads any
 more (``out=``).
+
+A value computed from the inputs is never a constant of the schedule, even where it reaches an operation
+as a plain array (``where``'s mask, an index array in ``getitem``'s ``index``, ``tg.tensor(t)`` of a traced
+``t``): the array is recognised as the one an earlier operation returned (or an input's), and the schedule
+reads that operation's result at every call (:class:`Read`), without a gradient through it, as in eager
+mode. A shape that depends on values (the positions a boolean mask selects) is checked at every call;
+when it changes, the call raises :class:`ShapeChanged` and ``tg.compile`` traces the function again.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from .ops import NUMPY
 from .ops.registry import Primitive
 from .ops.shape import sum_to_forward
 from .tensor import Tensor
+from .tensor_methods import NONZERO
 
 
 def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
@@ -90,6 +98,66 @@ class Slot:
         self.index = index
 
 
+class Read(Slot):
+    """A slot's value used as a constant would be (a plain array, or inside a parameter such as an
+    index): read at every call, never differentiated, as eager mode treats the array."""
+
+    __slots__ = ()
+
+
+class ShapeChanged(TracingError):
+    """Raised by a schedule when a shape that depends on values (the positions a boolean mask computed
+    from the inputs selects) differs from the trace's; ``tg.compile`` then traces the function again."""
+
+
+def _changed(now: tuple, traced: tuple) -> None:
+    raise ShapeChanged(f"tg.compile: a boolean mask computed from the inputs selects {now[0]} entries where "
+                       f"the traced one selected {traced[0]}: the function must be traced again")
+
+
+def _link(value: Any, produced: dict[int, int]) -> Any:
+    """``value`` with every array in it (also inside tuples and lists) that the trace computed or read
+    as an input replaced by a :class:`Read` of its slot; ``value`` itself if there is none."""
+    if value.__class__ is np.ndarray:
+        slot = produced.get(id(value))
+        return value if slot is None else Read(slot)
+    if value.__class__ in (tuple, list):
+        linked = [_link(item, produced) for item in value]
+        if any(a is not b for a, b in zip(linked, value)):
+            return value.__class__(linked)
+    return value
+
+
+def _reads(value: Any) -> list[int]:
+    """The slots of the :class:`Read` references in a parameter's value."""
+    if isinstance(value, Slot):
+        return [value.index]
+    if value.__class__ in (tuple, list):
+        return [slot for item in value for slot in _reads(item)]
+    return []
+
+
+def _resolve(value: Any, values: dict[int, Any]) -> Any:
+    """``value`` with each :class:`Read` of a slot in ``values`` replaced by that slot's value."""
+    if isinstance(value, Slot):
+        return values.get(value.index, value)
+    if value.__class__ in (tuple, list):
+        return value.__class__([_resolve(item, values) for item in value])
+    return value
+
+
+def _expression(value: Any, namespace: dict, name: str) -> str:
+    """Python source that builds ``value`` in the generated code: ``v<slot>`` for a :class:`Read`,
+    the constants put into ``namespace`` under names starting with ``name``."""
+    if isinstance(value, Slot):
+        return f"v{value.index}"
+    if value.__class__ in (tuple, list) and _reads(value):
+        items = "".join(f"{_expression(item, namespace, f'{name}_{i}')}, " for i, item in enumerate(value))
+        return f"({items})" if value.__class__ is tuple else f"[{items}]"
+    namespace[name] = value
+    return name
+
+
 class Plan:
     """One traced signature: the schedule, its inputs, the Tensors it reads from outside, its outputs.
 
@@ -115,12 +183,16 @@ class Plan:
         self.guards = {entry[1]: (entry[2], entry[3]) for entry in entries if entry[0] is GUARD}
         entries = [entry for entry in entries if entry[0] is not GUARD]
         slots: dict[int, int] = {}
+        # The slot of each array the trace computed or read, by identity: the entries hold every one of
+        # them while the plan is built, so no two of them can share an id.
+        produced: dict[int, int] = {}
         self.input_slots: list[tuple[int, int]] = []
         for position, tensor in inputs.items():
-            slots[id(tensor)] = len(slots)
+            slots[id(tensor)] = produced[id(tensor.data)] = len(slots)
             self.input_slots.append((position, slots[id(tensor)]))
         self.captured: list[tuple[Tensor, int]] = []
-        # Tensors made inside fn while tracing (not by an operation) that take no gradient are constants.
+        # Tensors made inside fn while tracing (not by an operation) that take no gradient are constants,
+        # unless they hold an array computed from the inputs (tg.tensor(t) of a traced t).
         made_inside = {id(entry[1]) for entry in entries if entry[0] is None and not entry[1].requires_grad}
         schedule = []
         for entry in entries:
@@ -130,16 +202,19 @@ class Plan:
             arguments = []
             for arg in args:
                 if isinstance(arg, Tensor) and id(arg) in made_inside and id(arg) not in slots:
-                    arguments.append(arg.data)
+                    arguments.append(_link(arg.data, produced))
                 elif isinstance(arg, Tensor):
                     key = id(arg)
                     if key not in slots:  # read from outside fn: a parameter or a constant tensor
                         slots[key] = len(slots)
+                        produced.setdefault(id(arg.data), slots[key])
                         self.captured.append((arg, slots[key]))
                     arguments.append(Slot(slots[key]))
-                else:
-                    arguments.append(arg)
-            slots[id(out)] = len(slots)
+                else:  # a plain array may still be one the trace computed (where's mask)
+                    arguments.append(_link(arg, produced))
+            if params:
+                params = {name: _link(value, produced) for name, value in params.items()}
+            slots[id(out)] = produced[id(out.data)] = len(slots)
             schedule.append((prim, arguments, params, slots[id(out)]))
         self.tuple_output = isinstance(result, tuple)
         outputs = result if self.tuple_output else (result,)
@@ -154,7 +229,7 @@ class Plan:
         requires = {slot for position, slot in self.input_slots if inputs[position].requires_grad and recording}
         requires |= {slot for tensor, slot in self.captured if tensor.requires_grad and recording}
         for prim, arguments, _, out_slot in self.schedule:
-            if prim.differentiable and any(isinstance(a, Slot) and a.index in requires for a in arguments):
+            if prim.differentiable and any(a.__class__ is Slot and a.index in requires for a in arguments):
                 requires.add(out_slot)
         self.needs_grad = requires
         traced = {slot: t.data for (position, slot), t in zip(self.input_slots, inputs.values())}
@@ -182,6 +257,7 @@ class Plan:
             if entry[3] in live or not entry[0].deterministic:
                 kept.append(entry)
                 live.update(a.index for a in entry[1] if isinstance(a, Slot))
+                live.update(slot for value in entry[2].values() for slot in _reads(value))
         return kept[::-1]
 
     def _fold_constants(self) -> None:
@@ -191,8 +267,10 @@ class Plan:
         schedule = []
         for prim, arguments, params, out_slot in self.schedule:
             arguments = [folded.get(a.index, a) if isinstance(a, Slot) else a for a in arguments]
+            if params and any(_reads(value) for value in params.values()):
+                params = {name: _resolve(value, folded) for name, value in params.items()}
             if prim.deterministic and all(not isinstance(a, Slot) for a in arguments) and \
-                    out_slot not in self.outputs:
+                    not any(_reads(value) for value in params.values()) and out_slot not in self.outputs:
                 folded[out_slot] = prim.forward(*arguments, **params)
                 continue
             schedule.append((prim, arguments, params, out_slot))
@@ -208,7 +286,15 @@ class Plan:
         self.shapes = {slot: value.shape for slot, value in traced.items()}
         dtypes = self.dtypes = {slot: value.dtype for slot, value in traced.items()}
         self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind == "f"]
-        namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward}
+        namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward, "changed": _changed}
+        # Per operation: its parameters fixed by the trace, and the source of those that hold a value
+        # computed at every call (an index array), e.g. ", index=(v3, p5_index_1, )".
+        self._static, self._dynamic = [], []
+        for k, (_, _, params, _) in enumerate(self.schedule):
+            dynamic = {name: value for name, value in params.items() if _reads(value)}
+            self._static.append({name: value for name, value in params.items() if name not in dynamic})
+            self._dynamic.append("".join(f", {name}={_expression(value, namespace, f'p{k}_{name}')}"
+                                         for name, value in dynamic.items()))
         backward, read = self._backward_source(namespace, traced)
         self.saved = read
         forward = self._forward_source(namespace, read)
@@ -244,7 +330,11 @@ class Plan:
             # (constants always), else a stand-in with the input's shape and dtype; ``ans`` only if read.
             names, values = [], []
             for j, argument in enumerate(arguments):
-                if argument.__class__ is not Slot:
+                if argument.__class__ is Read:
+                    names.append(f"v{argument.index}")
+                    values.append(traced[argument.index])
+                    read.add(argument.index)
+                elif argument.__class__ is not Slot:
                     names.append(f"c{k}_{j}")
                     values.append(argument)
                 elif prim.saves_inputs or argument.index not in self.needs_grad:
@@ -259,11 +349,15 @@ class Plan:
                 read.add(out_slot)
             else:
                 ans_name, ans = "None", None
+            dynamic = {name: _resolve(value, traced) for name, value in params.items() if _reads(value)}
+            for value in params.values():
+                read.update(_reads(value))
             for j in targets:
                 target = arguments[j].index
-                rule = namespace[f"r{k}_{j}"] = _bind(rules[j], params)
-                expression = f"r{k}_{j}(NUMPY, g{out_slot}, {ans_name}, {', '.join(names)})"
-                shape, dtype = _result_of(rule, traced[out_slot], ans, values)
+                rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
+                expression = f"r{k}_{j}(NUMPY, g{out_slot}, {ans_name}, {', '.join(names)}{self._dynamic[k]})"
+                traced_rule = functools.partial(rule, **dynamic) if dynamic else rule
+                shape, dtype = _result_of(traced_rule, traced[out_slot], ans, values)
                 if shape != shapes[target]:
                     expression = f"sum_to({expression}, {shapes[target]!r})"
                 if dtype != dtypes[target] or dtypes[out_slot] != dtypes[target]:
@@ -296,23 +390,27 @@ class Plan:
         kept = set(saved) | set(self.outputs)
         never = len(self.schedule)  # "read after the last operation": never free
         end = {slot: never for slot in kept}
-        for k, (_, arguments, _, _) in enumerate(self.schedule):
-            for a in arguments:
-                if a.__class__ is Slot and end.get(a.index, -1) < never:
-                    end[a.index] = k
-        for prim, arguments, _, out_slot in reversed(self.schedule):
+        read_by = [[a.index for a in arguments if isinstance(a, Slot)] +
+                   [slot for value in params.values() for slot in _reads(value)]
+                   for _, arguments, params, _ in self.schedule]
+        for k, slots in enumerate(read_by):
+            for slot in slots:
+                if end.get(slot, -1) < never:
+                    end[slot] = k
+        for k in range(len(self.schedule) - 1, -1, -1):
+            prim, out_slot = self.schedule[k][0], self.schedule[k][3]
             if not isinstance(prim.forward, np.ufunc):  # its result may be a view of its inputs
-                for a in arguments:
-                    if a.__class__ is Slot:
-                        end[a.index] = max(end.get(a.index, -1), end.get(out_slot, -1))
+                for slot in read_by[k]:
+                    end[slot] = max(end.get(slot, -1), end.get(out_slot, -1))
         free: list[int] = []  # ufunc results whose memory nothing reads any more
         self.reuses: dict[int, int] = {}
+        self.value_shaped = False
         lines = [f"def forward({', '.join(sources)}):"]
         for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
-            namespace[f"f{k}"] = _bind(prim.forward, params)
+            namespace[f"f{k}"] = _bind(prim.forward, self._static[k])
             names = []
             for j, argument in enumerate(arguments):
-                if argument.__class__ is Slot:
+                if isinstance(argument, Slot):
                     names.append(f"v{argument.index}")
                 else:
                     namespace[f"c{k}_{j}"] = argument
@@ -330,7 +428,11 @@ class Plan:
                 free.remove(buffer)
                 self.reuses[out_slot] = buffer
                 names.append(f"out=v{buffer}")
-            lines.append(f"    v{out_slot} = f{k}({', '.join(names)})")
+            lines.append(f"    v{out_slot} = f{k}({', '.join(names)}{self._dynamic[k]})")
+            if prim is NONZERO:  # how many entries a mask selects: the shapes after it depend on it
+                self.value_shaped = True
+                lines.append(f"    if v{out_slot}.shape != {shapes[out_slot]!r}: "
+                             f"changed(v{out_slot}.shape, {shapes[out_slot]!r})")
             if ufunc and end.get(out_slot, -1) < never:
                 free.append(out_slot)
         outputs = "".join(f"v{slot}, " for slot in self.outputs)

@@ -315,6 +315,11 @@ def shared_shape(shape: tuple) -> tuple:
 
 
 _NO_PARAMS: dict = {}
+# While tg.compile traces, a tensor detached from, or made from, a traced one is a step of the schedule
+# (recomputed at every call), not a constant of the trace. Neither takes a gradient.
+_DETACH = Primitive("detach", np.ndarray.view, saves_inputs=False)
+_AS_ARRAY = Primitive("as_array", lambda x, dtype=None, copy=False: np.array(x, dtype=dtype, copy=True) if copy
+                      else np.asarray(x, dtype=dtype), saves_inputs=False)
 _FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity before asking its kind
 _new_tensor = _new_node = object.__new__
 
@@ -432,6 +437,8 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
 
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut from the graph (it does not require grad)."""
+        if SPECIAL_MODES.count and _grad_state.trace is not None:
+            return apply(_DETACH, self)
         return Tensor._make(self.data.view())  # a new array object: no jvp tangent follows it
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -502,6 +509,8 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
 def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
     """``data`` as an ndarray; Python floats become the default dtype unless ``dtype`` says otherwise."""
     if isinstance(data, Tensor):
+        if SPECIAL_MODES.count and _grad_state.trace is not None:
+            return apply(_AS_ARRAY, data, dtype=dtype, copy=copy).data  # the result's array: see _AS_ARRAY
         data = data.data
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     array = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)

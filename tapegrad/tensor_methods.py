@@ -13,15 +13,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ShapeError
+from .grad_mode import SPECIAL_MODES
+from .grad_mode import state as _grad_state
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import nn as N
 from .ops import reduce as R
 from .ops import shape as S
+from .ops.registry import Primitive
 
 if TYPE_CHECKING:
     from .tensor import Tensor
+
+
+#: The positions a boolean mask selects along one axis. Used while tg.compile traces, so that the
+#: schedule computes them from the mask at every call (not a registered operation: it takes no gradient).
+NONZERO = Primitive("nonzero", lambda mask, axis: np.nonzero(mask)[axis], saves_inputs=False,
+                    expects="a boolean mask with at least one dimension")
 
 
 def _normalize_index(index: Any) -> Any:
@@ -29,11 +38,15 @@ def _normalize_index(index: Any) -> Any:
     items = index if isinstance(index, tuple) else (index,)
     normalized = []
     for item in items:
+        tensor = None
         if isinstance(item, TensorMethods):
-            item = item.data
+            tensor, item = item, item.data
         elif isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray) and item.dtype == bool:
+            if tensor is not None and SPECIAL_MODES.count and _grad_state.trace is not None:
+                normalized.extend(tensor._record(NONZERO, tensor, axis=d).data for d in range(max(item.ndim, 1)))
+                continue
             normalized.extend(np.nonzero(item))
         else:
             normalized.append(item)

@@ -379,3 +379,159 @@ def test_outputs_of_different_dtypes_keep_their_dtypes():
     for e, c in zip(eager_inputs, compiled_inputs):
         assert c.grad.dtype == e.grad.dtype
         np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12)
+
+
+# -- values computed from the inputs are never constants of the trace ----------------------------------
+
+def _calls_match_eager(fn, *calls, rtol=1e-12):
+    """Call ``tg.compile(fn)`` on each tuple of arrays in ``calls`` in turn (the first traces, the others
+    run the schedule) and compare every result and gradient with eager mode's. Returns the compiled fn."""
+    compiled = tg.compile(fn)
+    for arrays in calls:
+        eager_inputs = [tg.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        compiled_inputs = [tg.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        eager, result = fn(*eager_inputs), compiled(*compiled_inputs)
+        np.testing.assert_allclose(result.numpy(), eager.numpy(), rtol=rtol, atol=1e-12)
+        if eager.requires_grad:
+            eager.backward()
+            result.backward()
+        for e, c in zip(eager_inputs, compiled_inputs):
+            if e.grad is None:  # no path to the output (x only through argmax): a compiled call gives zeros
+                assert c.grad is None or not c.grad.numpy().any()
+            else:
+                np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=rtol, atol=1e-12)
+    return compiled
+
+
+def test_the_issue_cases_give_eager_values_when_called_again_on_new_values():
+    where = tg.compile(lambda x: tg.where(x > 0, x, 0 * x).sum())
+    assert where(tg.tensor([1.0, -1.0, 2.0])).item() == 3.0
+    assert where(tg.tensor([-1.0, 1.0, -2.0])).item() == 1.0  # was -3: the trace's mask
+    masked = tg.compile(lambda x: x[x > 0].sum())
+    assert masked(tg.tensor([1.0, -1.0, 2.0])).item() == 3.0
+    assert masked(tg.tensor([-1.0, 1.0, -2.0])).item() == 1.0
+    picked = tg.compile(lambda x, y: tg.take_along_axis(y, x.argmax(axis=1, keepdims=True), axis=1).sum())
+    a = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    assert picked(tg.tensor(a), tg.tensor(10 * a)).item() == 60.0
+    assert picked(tg.tensor(-a), tg.tensor(10 * a)).item() == 20.0  # was 60: the trace's argmax
+
+
+@pytest.mark.parametrize("name", ["where", "mask of an intermediate", "logical ops", "take_along_axis argmax",
+                                  "argmin as an index", "relu by maximum", "sign", "cross_entropy labels",
+                                  "integer index tensor"])
+def test_masks_and_indices_computed_from_the_inputs_are_recomputed_at_every_call(name):
+    def values(*shape, seed):
+        return np.random.default_rng(seed).standard_normal(shape)
+
+    cases = {
+        "where": (lambda x: (tg.where(x > 0, x * x, -x) * x).sum(), lambda s: (values(6, seed=s),)),
+        "mask of an intermediate": (lambda x, y: tg.where(x * x > 1, x.sin(), y * x).sum(),
+                                    lambda s: (2 * values(5, seed=s), values(5, seed=s + 50))),
+        "logical ops": (lambda x: tg.where((x > -0.5) & ~(x > 0.5) | (x < -1.5), x.exp(), x * 3).sum(),
+                        lambda s: (2 * values(7, seed=s),)),
+        "take_along_axis argmax": (
+            lambda x, y: (tg.take_along_axis(y, x.argmax(axis=1, keepdims=True), axis=1) * y.sum()).sum(),
+            lambda s: (values(4, 3, seed=s), values(4, 3, seed=s + 50))),
+        "argmin as an index": (lambda x: (x[x.argmin()] * x).sum(), lambda s: (values(5, seed=s),)),
+        "relu by maximum": (lambda x, w: tg.maximum(x @ w, 0.0).sum() + tg.maximum(0.0, x).sum(),
+                            lambda s: (values(3, 4, seed=s), values(4, 2, seed=s + 50))),
+        "sign": (lambda x: (x * x.sign() + (x > 0) * x).sum(), lambda s: (values(6, seed=s),)),
+        "cross_entropy labels": (lambda x, y: F.cross_entropy(x * 2.0, y),
+                                 lambda s: (values(5, 3, seed=s), np.random.default_rng(s).integers(0, 3, 5))),
+        "integer index tensor": (lambda x, i: (x[i][:, 1:] * x[i, 1:]).sum() + x[i[:3], 1].sum(),
+                                 lambda s: (values(4, 3, seed=s), np.random.default_rng(s).integers(0, 4, 6))),
+    }
+    fn, make = cases[name]
+    compiled = _calls_match_eager(fn, *[make(seed) for seed in range(5)])
+    assert len(compiled.plans) == 1  # traced once: the masks and indices are steps of the schedule
+
+
+def test_a_comparison_of_constants_only_stays_a_folded_constant():
+    def fn(x):
+        c = tg.tensor(np.array([1.0, -1.0, 2.0]))
+        return tg.where(c > 0, x, 0 * x).sum() + x[c < 0].sum()
+
+    compiled = _calls_match_eager(fn, (np.array([1.0, 2.0, 3.0]),), (np.array([-4.0, 5.0, 6.0]),))
+    (plan,) = compiled.plans.values()
+    names = [prim.name for prim, *_ in plan.schedule]
+    assert "greater" not in names and "less" not in names and "nonzero" not in names
+    assert not plan.value_shaped
+    assert compiled(tg.tensor([-4.0, 5.0, 6.0])).item() == 7.0
+
+
+def test_boolean_indexing_retraces_when_the_mask_selects_another_number_of_entries():
+    traces = []
+
+    def fn(x, y):
+        traces.append(1)
+        picked = x[x > 0]
+        return (picked * picked).sum() + (y[x.sum(axis=1) > 0, 1:] * 2.0).sum()
+
+    y = rng.standard_normal((4, 3))
+    first = (np.array([[1.0, -2, 3], [-1, -1, 0.5], [2, 2, 2], [-3, 1, 1]]), y)  # 8 and 2 selected
+    same_counts = (np.array([[-1.0, 2, 3], [1, -1, -0.5], [4, 1, 2], [-3, 1, 1]]), -y)  # elsewhere, 8 and 2
+    second = (np.array([[1.0, 1, 1], [1, 1, 1], [-1, -1, -1], [-1, 2, -1]]), y)  # 7 and 2
+    compiled = _calls_match_eager(fn, first, same_counts)
+    assert len(traces) == 3  # two eager calls and one trace: the same counts ran the schedule
+    (plan,) = compiled.plans.values()
+    assert plan.value_shaped and plan.source.count("changed(") == 3  # one per mask axis
+    traces.clear()
+    for arrays in (second, first, second):  # another count each time: traced again, never a stale value
+        eager_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
+        compiled_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
+        eager, result = fn(*eager_inputs), compiled(*compiled_inputs)
+        assert result.item() == pytest.approx(eager.item(), rel=1e-12, abs=1e-12)
+        eager.backward()
+        result.backward()
+        for e, c in zip(eager_inputs, compiled_inputs):
+            np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert len(traces) == 6 and len(compiled.plans) == 1  # three eager calls, three traces
+
+
+def test_a_retrace_for_a_changed_mask_draws_the_numbers_eager_mode_draws():
+    fn = lambda x: (x[x > 0] * tg.randn(1, dtype=np.float64)).sum()  # noqa: E731
+    compiled = tg.compile(fn)
+    for values in ([1.0, -1.0, 2.0], [1.0, 2.0, 3.0]):  # the second call retraces
+        tg.manual_seed(4)
+        result = compiled(tg.tensor(values)).item()
+        tg.manual_seed(4)
+        assert result == pytest.approx(fn(tg.tensor(values)).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "as_tensor with a dtype", "PReLU",
+                                  "svm_loss labels", "where on a float condition", "numpy.where"])
+def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(name):
+    def values(*shape, seed):
+        return np.random.default_rng(seed).standard_normal(shape)
+
+    prelu = tg.nn.PReLU(3, init=0.3)
+    prelu.weight.data = prelu.weight.data.astype(np.float64)
+    cases = {
+        "detach": (lambda x: (x * x.detach() - x.detach().exp()).sum(), lambda s: (values(4, seed=s),)),
+        "tg.tensor of a traced tensor": (lambda x: (tg.tensor(x > 0.2, dtype=np.float64) * x + tg.tensor(x * 2)).sum(),
+                                         lambda s: (values(5, seed=s),)),
+        "as_tensor with a dtype": (lambda x: (tg.as_tensor(x.argmax(), np.float64) * x).sum(),
+                                   lambda s: (values(5, seed=s),)),
+        "PReLU": (lambda x: (prelu(x) * x).sum(), lambda s: (values(4, 3, seed=s),)),
+        "svm_loss labels": (lambda x, y: F.svm_loss(x * 3.0, y),
+                            lambda s: (values(6, 4, seed=s), np.random.default_rng(s).integers(0, 4, 6))),
+        "where on a float condition": (lambda x: tg.where((x * 2).relu(), x.sin(), x * 5).sum(),
+                                       lambda s: (values(6, seed=s),)),
+        "numpy.where": (lambda x: np.where(x > 0, x, x * x).sum() + np.where(x.relu(), 1.0, x).sum(),
+                        lambda s: (values(6, seed=s),)),
+    }
+    fn, make = cases[name]
+    compiled = _calls_match_eager(fn, *[make(seed) for seed in range(5)])
+    assert len(compiled.plans) == 1
+
+
+def test_labels_out_of_range_in_a_later_call_are_an_error_naming_the_loss():
+    # The range check of cross_entropy's labels is a step of the schedule: it runs at every call.
+    loss = tg.compile(lambda x, y: F.cross_entropy(x, y))
+    x = tg.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert loss(x, tg.tensor(np.array([0, 1, 3]))).item() == pytest.approx(
+        F.cross_entropy(x, tg.tensor(np.array([0, 1, 3]))).item(), rel=1e-12)
+    for bad in ([0, -1, 3], [0, 4, 1]):  # a negative label would pick the last class silently
+        with pytest.raises(tg.ShapeError, match=r"cross_entropy: labels must lie in \[0, 4\)"):
+            loss(x, tg.tensor(np.array(bad)))
+    assert len(loss.plans) == 1

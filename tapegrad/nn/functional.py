@@ -13,6 +13,9 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
+from ..grad_mode import SPECIAL_MODES
+from ..grad_mode import state as grad_state
+from ..ops.registry import Primitive
 from ..tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -35,10 +38,22 @@ def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
         raise ShapeError(f"{name}: expected scores of shape (batch, classes) and labels of shape (batch,), "
                          f"got {scores.shape} and {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        raise ShapeError(f"{name}: labels must lie in [0, {scores.shape[1]}), got values from "
+    labels = _in_range(labels, scores.shape[1], name)
+    if isinstance(target, Tensor) and SPECIAL_MODES.count and grad_state.trace is not None:
+        # tg.compile traces: check the labels of every later call too (the check above runs once)
+        labels = target._record(_CHECKED_LABELS, target, classes=scores.shape[1], name=name).data
+    return labels
+
+
+def _in_range(labels: np.ndarray, classes: int, name: str) -> np.ndarray:
+    """``labels`` itself; raises ShapeError naming the loss if one is not in ``[0, classes)``."""
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
                          f"{labels.min()} to {labels.max()}")
     return labels
+
+
+_CHECKED_LABELS = Primitive("check labels", _in_range, saves_inputs=False)
 
 
 def _picked(scores: Tensor, labels: np.ndarray) -> Tensor:
@@ -70,8 +85,8 @@ def svm_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = 
     labels = _labels(target, scores, "svm_loss")
     correct = _picked(scores, labels).reshape(-1, 1)
     margins = (scores - correct + margin).relu()
-    others = np.ones(scores.shape, dtype=bool)
-    others[np.arange(len(labels)), labels] = False
+    # A Tensor for Tensor labels, so that tg.compile recomputes it at every call.
+    others = (target if isinstance(target, Tensor) else labels).reshape(-1, 1) != np.arange(scores.shape[1])
     return _reduce((margins * others).sum(axis=1), reduction, "svm_loss")
 
 

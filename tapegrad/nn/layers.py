@@ -126,7 +126,7 @@ class PReLU(Module):
         slope = self.weight
         if self.num_parameters > 1:
             slope = slope.reshape((-1,) + (1,) * (x.ndim - 2))
-        return F.where(x.data > 0, x, x * slope)
+        return F.where(x > 0, x, x * slope)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
