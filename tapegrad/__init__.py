@@ -48,6 +48,7 @@ from .creation import (
 from .dtypes import get_default_dtype, set_default_dtype
 from .errors import (
                        AnomalyError,
+                       ArgumentError,
                        BackwardError,
                        DroppedGradientError,
                        DTypeError,
@@ -129,7 +130,7 @@ __all__ = [
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "AnomalyError",
-    "TapegradError", "ShapeError", "DTypeError", "BackwardError", "GraphReleasedError",
+    "TapegradError", "ShapeError", "DTypeError", "ArgumentError", "BackwardError", "GraphReleasedError",
     "DroppedGradientError", "InPlaceError", "GradcheckError", "TracingError", "CheckpointError", "save", "load",
     "abs", "argmax", "argmin", "broadcast_to", "cat", "clip", "concatenate", "cos", "dot", "einsum",
     "elu", "exp", "expand_dims", "expm1", "flatten", "flip", "leaky_relu", "log", "log1p",

@@ -12,6 +12,12 @@ class ShapeError(TapegradError, ValueError):
     """Operands whose shapes do not fit the operation (broadcasting, matmul, reshape, indexing)."""
 
 
+class ArgumentError(TapegradError, ValueError):
+    """An argument other than a tensor's shape or dtype that the operation cannot take: a
+    non-integer axis or size (``reshape(2.5, 6)``), a negative repeat count, a zero ``arange``
+    step, a negative seed, an einsum specification that is not a string."""
+
+
 class DTypeError(TapegradError, TypeError):
     """A dtype the operation cannot take, e.g. ``requires_grad`` on an integer tensor."""
 

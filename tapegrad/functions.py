@@ -91,10 +91,8 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     """Einstein summation with an explicit output, e.g. ``einsum("bij,bjk->bik", a, b)``.
 
     Supported: any number of operands, letters summed away, batch letters. Not supported (a
-    ValueError says so): implicit output, ``...``, and a letter repeated within one operand.
+    ShapeError says so): implicit output, ``...``, and a letter repeated within one operand.
+    A ``subscripts`` that is not a string raises ArgumentError.
     """
-    try:
-        L.parse_einsum(subscripts, len(operands))
-    except ValueError as exc:
-        raise ShapeError(str(exc)) from None
+    L.parse_einsum(subscripts, len(operands))
     return apply(L.einsum, *operands, subscripts=subscripts)

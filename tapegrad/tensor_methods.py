@@ -8,11 +8,12 @@ one for operations whose result may view the input's memory.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, DTypeError, ShapeError
 from .grad_mode import SPECIAL_MODES
 from .grad_mode import state as _grad_state
 from .ops import arithmetic as A
@@ -33,10 +34,16 @@ NONZERO = Primitive("nonzero", lambda mask, axis: np.nonzero(mask)[axis], saves_
                     expects="a boolean mask with at least one dimension")
 
 
-def _normalize_index(index: Any) -> Any:
-    """An index with Tensors replaced by arrays and boolean masks by the integer arrays they select."""
+def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str = "getitem") -> Any:
+    """An index with Tensors replaced by arrays and boolean masks by the integer arrays they select.
+
+    Raises:
+        ShapeError: given the indexed tensor's ``shape``, if a boolean mask's shape differs from
+            that of the axes it covers (NumPy's rule; the integer arrays alone would lose it).
+    """
     items = index if isinstance(index, tuple) else (index,)
     normalized = []
+    masks = False
     for item in items:
         tensor = None
         if isinstance(item, TensorMethods):
@@ -44,13 +51,40 @@ def _normalize_index(index: Any) -> Any:
         elif isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray) and item.dtype == bool:
+            masks = True
             if tensor is not None and SPECIAL_MODES.count and _grad_state.trace is not None:
                 normalized.extend(tensor._record(NONZERO, tensor, axis=d).data for d in range(max(item.ndim, 1)))
                 continue
             normalized.extend(np.nonzero(item))
         else:
             normalized.append(item)
+    if masks and shape is not None:
+        _check_masks(items, shape, op)
     return tuple(normalized) if isinstance(index, tuple) or len(normalized) != 1 else normalized[0]
+
+
+def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
+    """Raise ShapeError if a boolean mask in ``items`` does not have the shape of the axes it covers."""
+    items = tuple(np.asarray(i.data if isinstance(i, TensorMethods) else i) if isinstance(i, (list, TensorMethods))
+                  else i for i in items)
+
+    def covered(item: Any) -> int:  # how many axes of the tensor an index item consumes
+        if item is None or item is Ellipsis:
+            return 0
+        if isinstance(item, np.ndarray) and item.dtype == bool:
+            return item.ndim
+        return 1
+
+    axis = 0
+    for item in items:
+        if item is Ellipsis:
+            axis += len(shape) - sum(covered(i) for i in items)
+        elif isinstance(item, np.ndarray) and item.dtype == bool and item.ndim:
+            part = tuple(shape[axis:axis + item.ndim])
+            if item.shape != part:
+                raise ShapeError(f"{op}: a boolean mask of shape {item.shape} at axis {axis} of a tensor of "
+                                 f"shape {tuple(shape)}; expected a mask of shape {part}")
+        axis += covered(item)
 
 
 def describe(value: Any) -> str:
@@ -58,12 +92,6 @@ def describe(value: Any) -> str:
     if isinstance(value, (TensorMethods, np.ndarray)):
         return f"shape {tuple(value.shape)} {value.dtype}"
     return repr(value)
-
-
-def _shape_arg(shape: tuple) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return tuple(int(n) for n in shape)
 
 
 class TensorMethods:
@@ -112,13 +140,16 @@ class TensorMethods:
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axis = S.reduction_axis_arg(axis, self.ndim, "sum")
         return self._record_unary(R.sum_, self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axis = S.reduction_axis_arg(axis, self.ndim, "mean")
         return self._record_unary(R.mean, self, axis=axis, keepdims=keepdims)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "var")
         return self._record_unary(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -127,49 +158,69 @@ class TensorMethods:
 
     def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Product of entries; its gradient is exact when entries are zero."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "prod")
         return self._record_unary(R.prod, self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Largest entry; the gradient goes to the maximal entries, split equally among ties."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "max")
         return self._record_unary(R.max_, self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Smallest entry; the gradient goes to the minimal entries, split equally among ties."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "min")
         return self._record_unary(R.min_, self, axis=axis, keepdims=keepdims)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """``log(sum(exp(x)))`` computed without overflow."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "logsumexp")
         return self._record_unary(R.logsumexp, self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        if axis is not None:
+            S.axis_arg(axis, self.ndim, "argmax")
         return self._record_unary(R.argmax, self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        if axis is not None:
+            S.axis_arg(axis, self.ndim, "argmin")
         return self._record_unary(R.argmin, self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
-        return self._record_unary(N.softmax, self, axis=axis)
+        return self._record_unary(N.softmax, self, axis=S.reduction_axis_arg(axis, self.ndim, "softmax"))
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """``x - logsumexp(x)`` along ``axis``, computed without overflow."""
-        return self._record_unary(N.log_softmax, self, axis=axis)
+        return self._record_unary(N.log_softmax, self, axis=S.reduction_axis_arg(axis, self.ndim, "log_softmax"))
 
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
-        return self._record_view(S.reshape, self, shape=_shape_arg(shape))
+        return self._record_view(S.reshape, self, shape=S.shape_arg(shape, "reshape", infer=True))
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-        """Merge the axes ``start_axis..end_axis`` (all by default) into one."""
+        """Merge the axes ``start_axis..end_axis`` (all by default) into one; a 0-d tensor
+        becomes 1-d.
+
+        Raises:
+            ShapeError: if an axis is out of range or ``start_axis`` comes after ``end_axis``.
+        """
+        ndim = max(self.ndim, 1)
+        start = S.axis_arg(start_axis, ndim, "flatten", "start_axis")
+        end = S.axis_arg(end_axis, ndim, "flatten", "end_axis")
+        if start > end:
+            raise ShapeError(f"flatten: start_axis={start_axis} comes after end_axis={end_axis} for a "
+                             f"tensor of shape {self.shape}; expected start_axis <= end_axis")
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_axis % self.ndim, end_axis % self.ndim
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+        # The merged size, not -1: -1 cannot be inferred beside a size-0 axis.
+        merged = math.prod(self.shape[start:end + 1])
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def squeeze(self, axis: Any = None) -> Tensor:
         """Remove axes of size 1 (all of them, or those in ``axis``)."""
-        axes = R.normalize_axes(axis, self.ndim) if axis is not None else \
+        axes = S.axes_arg(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, n in enumerate(self.shape) if n == 1)
         bad = [a for a in axes if self.shape[a] != 1]
         if bad:
@@ -179,9 +230,8 @@ class TensorMethods:
 
     def unsqueeze(self, axis: Any) -> Tensor:
         """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result."""
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        ndim = self.ndim + len(axes)
-        new = {a % ndim for a in axes}
+        ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+        new = S.axes_arg(axis, ndim, "unsqueeze")
         sizes = iter(self.shape)
         return self.reshape(tuple(1 if i in new else next(sizes) for i in range(ndim)))
 
@@ -189,41 +239,73 @@ class TensorMethods:
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
-        perm = None if not axes else _shape_arg(axes)
+        perm = None if not axes else self._permutation(axes, "transpose")
         return self._record_view(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
         """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
-        return self._record_view(S.transpose, self, axes=_shape_arg(axes))
+        return self._record_view(S.transpose, self, axes=self._permutation(axes, "permute"))
+
+    def _permutation(self, axes: tuple, op: str) -> tuple[int, ...]:
+        """``axes`` (given as ``f(1, 0)`` or ``f((1, 0))``) checked to be a permutation of this
+        tensor's axes; negative axes count from the end."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        perm = S.axes_arg(axes, self.ndim, op, "axes")
+        if len(perm) != self.ndim:
+            raise ShapeError(f"{op}: axes {S.shown(axes)} for a tensor of shape {self.shape}; expected a "
+                             f"permutation of all {self.ndim} axes")
+        return tuple(int(a) for a in axes)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        axis1 = S.axis_arg(axis1, self.ndim, "swapaxes", "axis1")
+        axis2 = S.axis_arg(axis2, self.ndim, "swapaxes", "axis2")
         perm = list(range(self.ndim))
         perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
         return self._record_view(S.transpose, self, axes=tuple(perm))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
-        return self._record_view(S.broadcast_to, self, shape=_shape_arg(shape))
+        return self._record_view(S.broadcast_to, self, shape=S.shape_arg(shape, "broadcast_to"))
 
     def flip(self, axis: Any = None) -> Tensor:
         """Reverse the order of entries along ``axis`` (all axes by default)."""
-        return self._record_view(S.flip, self, axis=axis)
+        return self._record_view(S.flip, self, axis=S.reduction_axis_arg(axis, self.ndim, "flip"))
 
     def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
-        """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis)."""
+        """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis).
+
+        Raises:
+            ArgumentError: if the widths are not non-negative integers.
+            ShapeError: if they are neither an int, a pair, nor one pair per axis.
+        """
+        widths = np.asarray(pad_width.data if isinstance(pad_width, TensorMethods) else pad_width)
+        if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
+            raise ArgumentError(f"pad: pad_width={S.shown(pad_width)}; expected non-negative integers")
+        if widths.ndim > 2 or not np.broadcast_shapes(widths.shape, (max(self.ndim, 1), 2)) == (max(self.ndim, 1), 2):
+            raise ShapeError(f"pad: pad_width of shape {widths.shape} for a tensor of shape {self.shape}; "
+                             f"expected an int, a (before, after) pair or one pair per axis")
         return self._record_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
 
     def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
         """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does."""
         source = self.reshape(-1) if axis is None else self
-        axis = 0 if axis is None else axis % self.ndim
-        picks = np.repeat(np.arange(source.shape[axis]), repeats)
+        axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
+        length = source.shape[axis]
+        counts = np.asarray(repeats.data if isinstance(repeats, TensorMethods) else repeats)
+        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (counts.size and counts.min() < 0):
+            raise ArgumentError(f"repeat: repeats={S.shown(repeats)}; expected a non-negative integer or "
+                                "a 1-D sequence of them")
+        if counts.ndim == 1 and counts.size not in (1, length):
+            raise ShapeError(f"repeat: {counts.size} repeat counts for axis {axis} of length {length}; "
+                             f"expected 1 or {length}")
+        picks = np.repeat(np.arange(length), counts)
         return source[(slice(None),) * axis + (picks,)]
 
     def tile(self, reps: Any) -> Tensor:
         """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does."""
-        reps = (reps,) if isinstance(reps, int) else tuple(reps)
+        reps = S.shape_arg((reps,) if not isinstance(reps, (tuple, list, np.ndarray)) else (reps,), "tile")
         ndim = max(len(reps), self.ndim)
         reps = (1,) * (ndim - len(reps)) + reps
         shape = (1,) * (ndim - self.ndim) + self.shape
@@ -233,37 +315,64 @@ class TensorMethods:
 
     def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
         """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy)."""
+        axis = S.axis_arg(axis, self.ndim, "split")
         length = self.shape[axis]
-        if isinstance(indices_or_sections, int):
+        if not isinstance(indices_or_sections, (tuple, list, np.ndarray, TensorMethods)):
+            indices_or_sections = S.int_arg(indices_or_sections, "split", "indices_or_sections")
             if indices_or_sections <= 0 or length % indices_or_sections:
                 raise ShapeError(f"split: axis {axis} of shape {self.shape} does not divide into "
                                  f"{indices_or_sections} equal pieces")
             step = length // indices_or_sections
             bounds = list(range(0, length + 1, step))
         else:
-            bounds = [0] + [int(i) for i in indices_or_sections] + [length]
-        lead = (slice(None),) * (axis % self.ndim)
+            indices = indices_or_sections.data if isinstance(indices_or_sections, TensorMethods) \
+                else indices_or_sections
+            bounds = [0] + [S.int_arg(i, "split", "indices") for i in np.ravel(indices).tolist()] + [length]
+        lead = (slice(None),) * axis
         return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def take_along_axis(self, indices: Any, axis: int) -> Tensor:
         """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does."""
         indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
+        axis = S.axis_arg(axis, self.ndim, "take_along_axis")
+        if indices.dtype.kind not in "iu":
+            raise DTypeError(f"take_along_axis: indices of dtype {indices.dtype}; expected integers")
         if indices.ndim != self.ndim:
             raise ShapeError(f"take_along_axis: indices of shape {indices.shape} must have as many "
                              f"dimensions as the tensor of shape {self.shape}")
-        axis = axis % self.ndim
+        length = self.shape[axis]
+        if indices.size and not -length <= indices.min() <= indices.max() < length:
+            raise ShapeError(f"take_along_axis: indices from {indices.min()} to {indices.max()} along axis "
+                             f"{axis} of length {length}; expected indices in [{-length}, {length})")
+        try:
+            np.broadcast_shapes(indices.shape[:axis] + indices.shape[axis + 1:],
+                                self.shape[:axis] + self.shape[axis + 1:])
+        except ValueError:
+            raise ShapeError(f"take_along_axis: indices of shape {indices.shape} do not broadcast against "
+                             f"the tensor of shape {self.shape} outside axis {axis}") from None
         index = tuple(indices if d == axis else
                       np.arange(n).reshape((-1,) + (1,) * (self.ndim - d - 1))
                       for d, n in enumerate(self.shape))
         return self[index]
 
     def __getitem__(self, index: Any) -> Tensor:
-        return self._record_view(S.getitem, self, index=_normalize_index(index))
+        return self._record_view(S.getitem, self, index=_normalize_index(index, self.shape))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        # The mask check needs the shape, which the in-place machinery does not pass on; the
+        # assignment itself is TensorInPlace.__setitem__ (next in the Tensor's bases).
+        if not isinstance(index, (int, slice)):
+            _check_masks(index if isinstance(index, tuple) else (index,), self.shape, "__setitem__")
+        super().__setitem__(index, value)  # type: ignore[misc]
 
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype``; the gradient is converted back."""
-        return self._record_view(S.astype, self, dtype=np.dtype(dtype))
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise DTypeError(f"astype: {S.shown(dtype)} is not a NumPy dtype") from None
+        return self._record_view(S.astype, self, dtype=dtype)
 
     def float(self) -> Tensor:
         """Converted to float32."""

@@ -11,7 +11,9 @@ import functools
 
 import numpy as np
 
+from ..errors import ArgumentError, ShapeError
 from .registry import Primitive
+from .shape import shown
 
 
 def _matmul(a, b):
@@ -75,18 +77,25 @@ def parse_einsum(subscripts: str, n_operands: int) -> tuple[list[str], str]:
     """The input and output subscripts of an explicit einsum specification like ``"ij,jk->ik"``.
 
     Raises:
-        ValueError: if the specification is implicit (no ``->``), uses ``...``, repeats a letter
-            within one operand, or names a different number of operands.
+        ArgumentError: if ``subscripts`` is not a string.
+        ShapeError: if the specification is implicit (no ``->``), uses ``...``, has more than one
+            ``->``, a character that is not a letter, repeats a letter within one operand, or names
+            a different number of operands.
     """
-    if "->" not in subscripts or "." in subscripts:
-        raise ValueError("einsum needs an explicit output ('ij,jk->ik') and no '...'")
+    if not isinstance(subscripts, str):
+        raise ArgumentError(f"einsum: subscripts={shown(subscripts)}; expected a string like 'ij,jk->ik' "
+                            "(the specification comes first: einsum('ij,jk->ik', a, b))")
+    if subscripts.count("->") != 1 or "." in subscripts:
+        raise ShapeError(f"einsum: {shown(subscripts)}; expected an explicit output ('ij,jk->ik') and no '...'")
     inputs, output = subscripts.replace(" ", "").split("->")
     terms = inputs.split(",")
     if len(terms) != n_operands:
-        raise ValueError(f"einsum: {subscripts!r} names {len(terms)} operands, {n_operands} given")
+        raise ShapeError(f"einsum: {subscripts!r} names {len(terms)} operands, {n_operands} given")
     for term in terms + [output]:
+        if not all(c.isascii() and c.isalpha() for c in term):
+            raise ShapeError(f"einsum: {term!r} in {subscripts!r}; expected only letters a-z, A-Z")
         if len(set(term)) != len(term):
-            raise ValueError(f"einsum: a letter repeats within {term!r} (diagonals are not supported)")
+            raise ShapeError(f"einsum: a letter repeats within {term!r} (diagonals are not supported)")
     return terms, output
 
 

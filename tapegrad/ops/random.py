@@ -11,14 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import Primitive
+from .shape import count_arg
 
 _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Seed the generator behind ``rand``, ``randn``, dropout and layer initialisation; returns it."""
+    """Seed the generator behind ``rand``, ``randn``, dropout and layer initialisation; returns it.
+
+    Raises:
+        ArgumentError: if ``seed`` is not a non-negative integer.
+    """
     global _generator
-    _generator = np.random.default_rng(seed)
+    _generator = np.random.default_rng(count_arg(seed, "manual_seed", "seed"))
     return _generator
 
 

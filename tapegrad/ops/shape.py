@@ -8,11 +8,117 @@ indices accumulate) and ``scatter_add`` gathers it.
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import numpy as np
 
+from ..errors import ArgumentError, ShapeError
 from .registry import Primitive
 
 SHAPES = "a shape with the same number of entries"
+
+
+# -- validating the axis and size arguments of operations -----------------------------------------
+# Every method or factory that takes an axis, a shape or a count checks it here, once, before any
+# primitive runs: NumPy would wrap an axis modulo ndim in places, truncate 2.5 to 2, or raise a
+# bare IndexError/OverflowError/TypeError that does not name the operation.
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def int_arg(value: Any, op: str, arg: str) -> int:
+    """``value`` as a Python int: an int, a NumPy integer or a 0-d integer array.
+
+    Raises:
+        ArgumentError: for anything else, bools and floats included (``2.5`` is never truncated).
+    """
+    if value.__class__ is int:
+        return value
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise ArgumentError(f"{op}: {arg} must be an integer, got {shown(value)} ({type(value).__name__})")
+
+
+def count_arg(value: Any, op: str, arg: str) -> int:
+    """``value`` as a non-negative Python int (a size, a count, a number of repetitions).
+
+    Raises:
+        ArgumentError: if it is not an integer or is negative.
+    """
+    n = int_arg(value, op, arg)
+    if n < 0:
+        raise ArgumentError(f"{op}: {arg} must be a non-negative integer, got {n}")
+    return n
+
+
+def axis_arg(axis: Any, ndim: int, op: str, arg: str = "axis") -> int:
+    """``axis`` of a tensor with ``ndim`` dimensions as an int in ``[0, ndim)``; negative axes
+    count from the end, as in NumPy.
+
+    Raises:
+        ArgumentError: if ``axis`` is not an integer.
+        ShapeError: if it is outside ``[-ndim, ndim)`` (never wrapped modulo ndim).
+    """
+    a = int_arg(axis, op, arg)
+    if -ndim <= a < ndim:
+        return a + ndim if a < 0 else a
+    expected = "a 0-d tensor has no axes" if ndim == 0 else f"expected an int in [{-ndim}, {ndim})"
+    raise ShapeError(f"{op}: {arg}={a} is out of range for a tensor of {ndim} dimension(s); {expected}")
+
+
+def axes_arg(axis: Any, ndim: int, op: str, arg: str = "axis") -> tuple[int, ...]:
+    """``axis`` (an int, or a tuple or list of ints) as a tuple of distinct axes in ``[0, ndim)``.
+
+    Raises:
+        ArgumentError: if an entry is not an integer.
+        ShapeError: if an axis is out of range or named twice.
+    """
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(axis_arg(a, ndim, op, arg) for a in items)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: {arg}={shown(axis)} names an axis twice; expected distinct axes")
+    return axes
+
+
+def reduction_axis_arg(axis: Any, ndim: int, op: str) -> Any:
+    """A reduction's ``axis`` (None, an int or a sequence of ints) checked as :func:`axes_arg`
+    does and returned as given (ints, a tuple for a sequence), so the recorded parameter reads as
+    the caller wrote it."""
+    if axis is None or (axis.__class__ is int and -ndim <= axis < ndim):
+        return axis
+    axes_arg(axis, ndim, op)
+    return tuple(int(a) for a in axis) if isinstance(axis, (tuple, list)) else int(axis)
+
+
+def shape_arg(shape: tuple, op: str, infer: bool = False) -> tuple[int, ...]:
+    """The sizes of ``f(2, 3)`` or ``f((2, 3))`` as a tuple of non-negative ints; with ``infer``,
+    one entry may be -1 (the size to infer, as in ``reshape``).
+
+    Raises:
+        ArgumentError: if a size is not an integer.
+        ShapeError: if a size is negative (other than one -1 with ``infer``).
+    """
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, np.ndarray)):
+        shape = tuple(shape[0])
+    try:
+        sizes = tuple(n if n.__class__ is int else int_arg(n, op, "shape") for n in shape)
+    except ArgumentError:
+        raise ArgumentError(f"{op}: shape {shown(shape)} has a size that is not an integer; expected "
+                            "integers (a float is never truncated)") from None
+    for n in sizes:
+        if n < 0 and not (infer and n == -1):
+            expected = "non-negative sizes and at most one -1" if infer else "non-negative sizes"
+            raise ShapeError(f"{op}: shape {sizes} has a negative size; expected {expected}")
+    if infer and sizes.count(-1) > 1:
+        raise ShapeError(f"{op}: shape {sizes} has more than one -1; at most one size can be inferred")
+    return sizes
 
 
 def sum_to_forward(x, shape):
