@@ -140,11 +140,38 @@ def _inside(x, lo, hi):
     return inside
 
 
+def _clip_dx(xp, g, ans, x, *bounds, lo=None, hi=None):
+    if bounds:  # clip(x, lo, hi) with the bounds as inputs: the engine sums g back to x's shape
+        return xp.where(_inside(x, *bounds), g, 0)
+    # Tensor.clip passes the bounds as parameters, which makes clip a one-input primitive; the engine
+    # sums only between several inputs, so a rule of one input returns its input's shape itself.
+    g = xp.where(_inside(x, lo, hi), g, 0)
+    return g if g.shape == x.shape else xp.sum_to(g, shape=x.shape)
+
+
+def _clip_jvp_dx(xp, t, ans, x, *bounds, lo=None, hi=None):
+    return xp.where(_inside(x, *bounds) if bounds else _inside(x, lo, hi), t, 0)
+
+
+def _clip_dlo(xp, g, ans, x, lo, hi):
+    # The lower bound is the result where x is below it, unless the upper bound is lower still
+    # (np.clip applies the upper bound last), as in PyTorch's clamp.
+    active = x < lo if hi is None else (x < lo) & (lo < hi)
+    return xp.where(active, g, 0)
+
+
+def _clip_dhi(xp, g, ans, x, lo, hi):
+    active = x > hi if lo is None else (x > hi) | (hi < lo)
+    return xp.where(active, g, 0)
+
+
 clip = Primitive(
     "clip", _clip_forward,
-    vjps=(lambda xp, g, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), g, 0),),
-    jvps=(lambda xp, t, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), t, 0),),
-    expects="numbers (or None) as bounds",
+    vjps=(_clip_dx, _clip_dlo, _clip_dhi),
+    jvps=(_clip_jvp_dx, _clip_dlo, _clip_dhi),
+    elementwise=True,
+    expects="a tensor and bounds (numbers, arrays or tensors, or None) whose shapes broadcast with it",
+    doc="``clip(x, lo, hi)``: the bounds are inputs, which may take gradients; None for no bound.",
 )
 
 PRIMITIVES = (add, subtract, multiply, divide, power, maximum, minimum, where, clip)
