@@ -194,3 +194,15 @@ def test_second_derivative_of_a_quotient_by_its_denominator_stays_finite():
     (g,) = autograd_grad((x / y).sum(), [y], create_graph=True)
     (gg,) = autograd_grad(g.sum(), [y])
     assert gg.data[0] == pytest.approx(2e-300, rel=1e-12, abs=0)  # d²(x/y)/dy² = 2x/y³
+
+
+# -- found by the cross-check against PyTorch (tests/test_crosscheck.py) -----------------------------
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_along_an_axis_of_size_zero_is_empty_as_in_pytorch(name):
+    x = T(np.zeros((0, 3)))
+    out = getattr(x, name)(axis=0)
+    assert out.shape == (0, 3)
+    (out * 2.0).sum().backward()
+    assert x.grad.shape == (0, 3)
+    np.testing.assert_array_equal(out.data, getattr(torch, name)(torch.zeros((0, 3)), dim=0).numpy())
