@@ -3,6 +3,12 @@
 Single-tensor functions call the Tensor method of the same name, so each is defined once; the
 functions of several tensors apply their primitive here. Arguments may be Tensors, NumPy arrays
 or numbers.
+
+A Python number among the operands of a function of several is a *weak* scalar, as in NumPy's
+NEP 50 and in the operators (``x * 0.1``): in any position it takes the dtype of the other operands,
+so ``maximum(0.1, x)`` is exactly ``maximum(x, 0.1)``; it never upcasts them and is never rounded to
+another dtype first. Only when every operand is a Python number does the result take the default
+dtype, as ``tg.tensor`` gives it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from .errors import ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, apply_binary
 
 
 def _method(name: str) -> Callable[..., Tensor]:
@@ -35,7 +41,6 @@ exp, log, log1p, expm1, sqrt, abs = (_method(n) for n in ("exp", "log", "log1p",
 sin, cos, tan, tanh, sign = (_method(n) for n in ("sin", "cos", "tan", "tanh", "sign"))
 sigmoid, softplus, relu, leaky_relu, elu = (
     _method(n) for n in ("sigmoid", "softplus", "relu", "leaky_relu", "elu"))
-clip, maximum, minimum = (_method(n) for n in ("clip", "maximum", "minimum"))
 sum, mean, var, std, prod = (_method(n) for n in ("sum", "mean", "var", "std", "prod"))  # noqa: A001
 max, min, logsumexp, argmax, argmin = (  # noqa: A001
     _method(n) for n in ("max", "min", "logsumexp", "argmax", "argmin"))
@@ -47,6 +52,51 @@ transpose, permute, swapaxes, broadcast_to = (
 flip, pad, repeat, tile, split, take_along_axis = (
     _method(n) for n in ("flip", "pad", "repeat", "tile", "split", "take_along_axis"))
 matmul, dot = _method("matmul"), _method("dot")
+
+_NUMBERS = (int, float, complex)  # bool is an int
+
+
+def _first(value: Any, *others: Any) -> Any:
+    """The first operand of a function of several: a Python number stays one (NumPy treats it as a
+    weak scalar) unless every operand is a number (None, an absent bound, counts as none); any
+    other value becomes a Tensor with :func:`as_tensor`."""
+    if isinstance(value, _NUMBERS) and any(o is not None and not isinstance(o, _NUMBERS) for o in others):
+        return value
+    return as_tensor(value)
+
+
+def _weak(operands: Sequence[Any]) -> list[Any]:
+    """``operands`` with each Python number made a 0-d array of the dtype NumPy gives it among the
+    others (NEP 50: theirs, e.g. float32, not float64), for functions that would otherwise convert
+    it alone (``stack``, ``einsum``, ``clip``); None stays None. With numbers alone, each becomes a
+    tensor of the default dtype."""
+    numbers = [o for o in operands if isinstance(o, _NUMBERS)]
+    if not numbers:
+        return list(operands)
+    others = [as_tensor(o).dtype for o in operands if o is not None and not isinstance(o, _NUMBERS)]
+    if not others:
+        return [o if o is None else as_tensor(o) for o in operands]
+    dtype = np.result_type(*others, *numbers)
+    return [np.asarray(o, dtype=dtype) if isinstance(o, _NUMBERS) else o for o in operands]
+
+
+def maximum(x: Any, y: Any) -> Tensor:
+    """Elementwise maximum; where both are equal the gradient is split in half."""
+    return apply_binary(A.maximum, _first(x, y), y)
+
+
+def minimum(x: Any, y: Any) -> Tensor:
+    """Elementwise minimum; where both are equal the gradient is split in half."""
+    return apply_binary(A.minimum, _first(x, y), y)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
+    """``x`` limited to ``[min, max]`` (numbers, arrays or tensors that broadcast with ``x``; None
+    for no bound). The gradient of ``x`` passes where ``min <= x <= max``; a tensor bound takes the
+    gradient where it is the result (as in PyTorch's ``clamp``)."""
+    if isinstance(x, _NUMBERS):  # np.clip would convert a number alone: give it the bounds' dtype first
+        x, min, max = _weak([x, min, max])  # noqa: A001
+    return apply(A.clip, x, min, max)
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -79,12 +129,21 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     shapes = {np.shape(t) for t in tensors}
     if len(shapes) != 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return concatenate([as_tensor(t).unsqueeze(axis) for t in tensors], axis=axis)
+    return concatenate([as_tensor(t).unsqueeze(axis) for t in _weak(tensors)], axis=axis)
 
 
 def outer(a: Any, b: Any) -> Tensor:
-    """The outer product of two vectors (flattened first): ``out[i, j] = a[i] * b[j]``."""
-    return as_tensor(a).reshape(-1, 1) * as_tensor(b).reshape(1, -1)
+    """The outer product of two vectors (flattened first): ``out[i, j] = a[i] * b[j]``.
+
+    Returns:
+        A tensor of shape ``(a.size, b.size)``; a Python number counts as a vector of one entry.
+    """
+    a = _first(a, b)
+    b = _first(b, a)
+    left = a if isinstance(a, _NUMBERS) else a.reshape(-1, 1)
+    right = b if isinstance(b, _NUMBERS) else b.reshape(1, -1)
+    product = left * right
+    return product if product.ndim == 2 else product.reshape(1, 1)
 
 
 def einsum(subscripts: str, *operands: Any) -> Tensor:
@@ -95,4 +154,4 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     A ``subscripts`` that is not a string raises ArgumentError.
     """
     L.parse_einsum(subscripts, len(operands))
-    return apply(L.einsum, *operands, subscripts=subscripts)
+    return apply(L.einsum, *_weak(operands), subscripts=subscripts)

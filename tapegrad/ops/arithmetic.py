@@ -6,6 +6,7 @@ shape. Ties in ``maximum``/``minimum`` split the gradient equally between the tw
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -15,14 +16,31 @@ from .registry import Primitive
 BROADCAST = "operands whose shapes broadcast (trailing axes equal or 1)"
 
 
+def _zeros_like(xp, g):
+    """Exact zeros in ``g``'s shape and dtype (``g * 0`` would be NaN where ``g`` is inf), on ``g``'s graph."""
+    return xp.where(True, 0.0, g)
+
+
 def _pow_dbase(xp, g, ans, x, y):
-    if y.__class__ is int and y == 2:  # the square, as in every squared loss: 2x as x + x (exact, no power)
-        return g * (x + x)
-    return g * y * x ** (y - 1)
+    # d(x**y)/dx = y * x**(y-1), and exactly 0 where y == 0: at x == 0 the formula is 0 * 0**-1 = NaN.
+    # A number exponent (x**2, x**0.5, the rule's own x**(y-1)) is decided here, with no array work.
+    if y.__class__ is int or y.__class__ is float:
+        if y == 2:  # the square, as in every squared loss: 2x as x + x (exact, no power)
+            return g * (x + x)
+        if y == 0:
+            return _zeros_like(xp, g)
+        return g * y * x ** (y - 1)
+    # An array exponent: where it is 0, raise x to 0 instead of -1 (so x**0 = 1 and y * 1 = 0, and
+    # the second derivative, taken through this same rule, stays finite too).
+    return g * y * x ** (xp.where(y == 0, 1, y) - 1)
 
 
 def _pow_dexponent(xp, g, ans, x, y):
     # d(x**y)/dy = x**y * log(x); at x == 0 the limit is 0 (for y > 0), not 0 * -inf.
+    if x.__class__ is float or x.__class__ is int:  # a number base (2.0 ** t): decided here
+        if x == 0:
+            return _zeros_like(xp, g)
+        return g * ans * (math.log(x) if x > 0 else math.nan)  # a negative base: NaN, as np.log gives
     zero = x == 0
     safe_x = xp.where(zero, 1, x)
     return xp.where(zero, 0, g * ans * xp.log(safe_x))
@@ -30,6 +48,12 @@ def _pow_dexponent(xp, g, ans, x, y):
 
 def _pow_jvp_dexponent(xp, t, ans, x, y):
     return _pow_dexponent(xp, t, ans, x, y)
+
+
+def _divide_ddenominator(xp, g, ans, x, y):
+    # d(x/y)/dy = -(x/y)/y: dividing twice never overflows or underflows where x/y and the result are
+    # finite (x / (y*y) gives -0.0 for 1e300/1e200 and -inf for 1e-300/1e-300).
+    return -g * ((x / y) / y)
 
 
 def _share_of_first(xp, g, x, y, first_wins):
@@ -60,8 +84,8 @@ multiply = Primitive(
 
 divide = Primitive(
     "divide", np.true_divide,
-    vjps=(lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * x / (y * y)),
-    jvps=(lambda xp, t, ans, x, y: t / y, lambda xp, t, ans, x, y: -t * x / (y * y)),
+    vjps=(lambda xp, g, ans, x, y: g / y, _divide_ddenominator),
+    jvps=(lambda xp, t, ans, x, y: t / y, _divide_ddenominator),
     elementwise=True, expects=BROADCAST,
 )
 
@@ -116,11 +140,38 @@ def _inside(x, lo, hi):
     return inside
 
 
+def _clip_dx(xp, g, ans, x, *bounds, lo=None, hi=None):
+    if bounds:  # clip(x, lo, hi) with the bounds as inputs: the engine sums g back to x's shape
+        return xp.where(_inside(x, *bounds), g, 0)
+    # Tensor.clip passes the bounds as parameters, which makes clip a one-input primitive; the engine
+    # sums only between several inputs, so a rule of one input returns its input's shape itself.
+    g = xp.where(_inside(x, lo, hi), g, 0)
+    return g if g.shape == x.shape else xp.sum_to(g, shape=x.shape)
+
+
+def _clip_jvp_dx(xp, t, ans, x, *bounds, lo=None, hi=None):
+    return xp.where(_inside(x, *bounds) if bounds else _inside(x, lo, hi), t, 0)
+
+
+def _clip_dlo(xp, g, ans, x, lo, hi):
+    # The lower bound is the result where x is below it, unless the upper bound is lower still
+    # (np.clip applies the upper bound last), as in PyTorch's clamp.
+    active = x < lo if hi is None else (x < lo) & (lo < hi)
+    return xp.where(active, g, 0)
+
+
+def _clip_dhi(xp, g, ans, x, lo, hi):
+    active = x > hi if lo is None else (x > hi) | (hi < lo)
+    return xp.where(active, g, 0)
+
+
 clip = Primitive(
     "clip", _clip_forward,
-    vjps=(lambda xp, g, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), g, 0),),
-    jvps=(lambda xp, t, ans, x, lo=None, hi=None: xp.where(_inside(x, lo, hi), t, 0),),
-    expects="numbers (or None) as bounds",
+    vjps=(_clip_dx, _clip_dlo, _clip_dhi),
+    jvps=(_clip_jvp_dx, _clip_dlo, _clip_dhi),
+    elementwise=True,
+    expects="a tensor and bounds (numbers, arrays or tensors, or None) whose shapes broadcast with it",
+    doc="``clip(x, lo, hi)``: the bounds are inputs, which may take gradients; None for no bound.",
 )
 
 PRIMITIVES = (add, subtract, multiply, divide, power, maximum, minimum, where, clip)

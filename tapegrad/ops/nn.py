@@ -41,7 +41,7 @@ def _relu(x):
 
 
 def _max_keepdims(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf (then 0) along an axis of size 0
     return np.where(np.isfinite(m), m, 0)
 
 

@@ -94,14 +94,20 @@ def softmax_like(draw):
 
 
 def clip_case(draw):
+    """``clip(x, lo, hi)`` with each bound None, a number or an array that broadcasts with ``x``
+    (also one that enlarges the result), sometimes with ``lo > hi``; entries stay away from the kinks."""
+    x_shape, lo_shape, hi_shape = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3,
+                                                                         max_side=3)).input_shapes
     r = rng(draw)
-    shape = draw(shapes())
-    x = r.uniform(-2, 2, size=shape)
-    lo, hi = draw(st.sampled_from([(-1.0, 1.0), (None, 0.5), (-0.5, None)]))
-    for bound in (lo, hi):  # keep entries away from the kinks at the bounds
-        if bound is not None:
-            x = np.where(np.abs(x - bound) < 0.05, bound + 0.1, x)
-    return Case([x], {"lo": lo, "hi": hi})
+    # x avoids the bands [-1.3, -0.7] and [0.7, 1.3] where the bounds lie.
+    x = r.choice([-1.0, 0.0, 1.0], size=x_shape) * 1.65 + r.uniform(-0.35, 0.35, size=x_shape)
+    swapped = draw(st.booleans()) and draw(st.booleans())
+    bounds = []
+    for shape, centre in ((lo_shape, 1.0 if swapped else -1.0), (hi_shape, -1.0 if swapped else 1.0)):
+        kind = draw(st.sampled_from(["none", "number", "array"]))
+        bounds.append(None if kind == "none" else centre if kind == "number" else
+                      r.uniform(centre - 0.2, centre + 0.2, size=shape))
+    return Case([x, *bounds])
 
 
 def where_case(draw):
