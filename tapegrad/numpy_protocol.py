@@ -47,10 +47,15 @@ UFUNC_COMPOSITES: dict[Any, Callable[..., Any]] = {
 }
 
 
+class _NotSupported(Exception):
+    """A NumPy call on Tensors with an option or form tapegrad does not differentiate: without
+    gradients it runs on the arrays; with them it becomes a DroppedGradientError."""
+
+
 def _unsupported_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
     used = [k for k, v in options.items() if k not in allowed and v is not None and v is not np._NoValue]
     if used:
-        raise TypeError(f"numpy.{name} on a Tensor: the option(s) {used} are not supported by tapegrad")
+        raise _NotSupported(f"numpy.{name} on a Tensor: the option(s) {used} are not supported by tapegrad")
 
 
 def _method(name: str, *allowed: str) -> Callable[..., Any]:
@@ -65,7 +70,7 @@ def _method(name: str, *allowed: str) -> Callable[..., Any]:
 def _reshape(tensor: Any, a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
              copy: Any = None) -> Any:
     if order != "C":
-        raise TypeError("numpy.reshape on a Tensor: only order='C' is supported")
+        raise _NotSupported("numpy.reshape on a Tensor: only order='C' is supported")
     return tensor._lift(a).reshape(shape if shape is not None else newshape)
 
 
@@ -81,7 +86,7 @@ def _clip(tensor: Any, a: Any, a_min: Any = None, a_max: Any = None, out: Any = 
 
 def _where(tensor: Any, condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None or y is None:
-        raise TypeError("numpy.where on a Tensor needs all three arguments (condition, x, y)")
+        raise _NotSupported("numpy.where on a Tensor needs all three arguments (condition, x, y)")
     if hasattr(condition, "requires_grad") and condition.dtype != bool:
         condition = condition != 0  # an operation, which tg.compile recomputes at every call
     condition = condition.data if hasattr(condition, "requires_grad") else np.asarray(condition)
@@ -103,7 +108,7 @@ def _dot(tensor: Any, a: Any, b: Any, out: Any = None) -> Any:
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return tensor._record(A.multiply, a, b)
     if np.ndim(a) > 2 or np.ndim(b) > 2:
-        raise TypeError("numpy.dot on a Tensor: only 1-D and 2-D operands are supported; use matmul or einsum")
+        raise _NotSupported("numpy.dot on a Tensor: only 1-D and 2-D operands are supported; use matmul or einsum")
     return tensor._record(L.matmul, a, b)
 
 
@@ -122,7 +127,7 @@ def _norm(tensor: Any, x: Any, ord: Any = None, axis: Any = None, keepdims: bool
     x = tensor._lift(x)
     vector = axis is not None and not isinstance(axis, tuple) or (axis is None and x.ndim == 1)
     if not (ord is None or (ord == 2 and vector) or (ord == "fro" and not vector)):
-        raise TypeError(f"numpy.linalg.norm on a Tensor: ord={ord!r} is not supported (only the 2-norm of "
+        raise _NotSupported(f"numpy.linalg.norm on a Tensor: ord={ord!r} is not supported (only the 2-norm of "
                         "vectors and the Frobenius norm of matrices)")
     return (x * x).sum(axis=axis, keepdims=keepdims).sqrt()
 
@@ -195,7 +200,12 @@ class TensorProtocol:
         """NumPy functions on Tensors (``np.sum(t, axis=0)``, ``np.concatenate``) run tapegrad's."""
         handler = FUNCTIONS.get(func)
         if handler is not None:
-            return handler(self, *args, **kwargs)
+            try:
+                return handler(self, *args, **kwargs)
+            except _NotSupported as exc:
+                if requires_grad(args) or requires_grad(tuple(kwargs.values())):
+                    raise DroppedGradientError(f"{exc}, and a Tensor that requires grad takes part") from None
+            return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
         if func in ON_DATA:
             return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
         if requires_grad(args) or requires_grad(tuple(kwargs.values())):

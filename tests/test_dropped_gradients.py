@@ -91,3 +91,18 @@ def test_complex_values_without_gradient_still_compute():
     np.testing.assert_array_equal((x + 1j * x).numpy(), [1 + 1j, 2 + 2j])
     with tg.no_grad():
         assert (_leaf([1.0]) * 1j).numpy()[0] == 1j
+
+
+UNSUPPORTED_FORMS = {
+    "reshape order F": (lambda t: np.reshape(t, (3, 1), order="F"), [[1.0], [2.0], [3.0]]),
+    "dot of a 3-D operand": (lambda t: np.dot(np.ones((2, 2, 3)), t), np.full((2, 2), 6.0)),
+    "norm of order 1": (lambda t: np.linalg.norm(t, ord=1), 6.0),
+    "sum with out=": (lambda t: np.sum(t, out=np.zeros(())), 6.0),
+}
+
+
+@pytest.mark.parametrize("call, expected", UNSUPPORTED_FORMS.values(), ids=UNSUPPORTED_FORMS.keys())
+def test_numpy_forms_tapegrad_does_not_differentiate_run_without_gradients_and_raise_with_them(call, expected):
+    np.testing.assert_array_equal(call(tg.tensor([1.0, 2.0, 3.0])), expected)
+    with pytest.raises(DroppedGradientError, match="not supported.*a Tensor that requires grad takes part"):
+        call(_leaf([1.0, 2.0, 3.0]))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
 from ..grad_mode import SPECIAL_MODES
 from ..grad_mode import state as grad_state
@@ -28,7 +28,7 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    raise ArgumentError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
@@ -129,5 +129,5 @@ def l2_penalty(parameters: Iterable[Tensor], strength: float) -> Tensor:
         term = (parameter * parameter).sum()
         total = term if total is None else total + term
     if total is None:
-        raise ValueError("l2_penalty: no parameters given")
+        raise ArgumentError("l2_penalty: no parameters given")
     return strength * total

@@ -11,7 +11,7 @@ import numpy as np
 from .. import functions as F
 from ..creation import rand
 from ..dtypes import get_default_dtype
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter, Sequential
@@ -70,7 +70,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+            raise ArgumentError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
@@ -190,9 +190,9 @@ class MLP(Sequential):
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0) -> None:
         if len(sizes) < 2:
-            raise ValueError(f"MLP: needs at least an input and an output size, got {list(sizes)}")
+            raise ArgumentError(f"MLP: needs at least an input and an output size, got {list(sizes)}")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"MLP: unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+            raise ArgumentError(f"MLP: unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
         layers: list[Module] = []
         for position, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(Linear(n_in, n_out))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ArgumentError
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -13,7 +14,7 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in F.REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+            raise ArgumentError(f"{type(self).__name__}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
     def extra_repr(self) -> str:

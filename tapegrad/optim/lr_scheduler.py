@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..errors import ArgumentError
 from .optimizer import Optimizer
 
 
@@ -66,9 +67,9 @@ class ReduceLROnPlateau:
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if not 0 < factor < 1:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+            raise ArgumentError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
         self.threshold, self.cooldown, self.min_lr = threshold, cooldown, min_lr
         self.best = math.inf if mode == "min" else -math.inf

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TapegradError
+from ..errors import ArgumentError, TapegradError
 from ..grad_mode import no_grad
 from ..graph import bump
 from ..tensor import Tensor
@@ -30,7 +30,7 @@ class Optimizer:
         self.state: dict[int, dict[str, Any]] = {}  # by id of the parameter
         groups = list(params)
         if not groups:
-            raise ValueError(f"{type(self).__name__}: got an empty list of parameters")
+            raise ArgumentError(f"{type(self).__name__}: got an empty list of parameters")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -45,8 +45,11 @@ class Optimizer:
                 raise TapegradError(f"{type(self).__name__}: can only optimize leaf tensors that require grad")
         unknown = set(group) - set(self.defaults) - {"params"}
         if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)}")
-        self.param_groups.append({**self.defaults, **group, "params": params})
+            raise ArgumentError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)}")
+        group = {**self.defaults, **group, "params": params}
+        for name, value in group.items():
+            _check_hyperparameter(type(self).__name__, name, value)
+        self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients (to None, or to zeros in place)."""
@@ -88,7 +91,7 @@ class Optimizer:
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups do not match this "
+            raise ArgumentError(f"{type(self).__name__}.load_state_dict: the saved groups do not match this "
                              "optimizer's parameter groups")
         by_position = {}
         for saved, own in zip(groups, self.param_groups):
@@ -109,6 +112,30 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+# What each hyperparameter may be (as torch.optim checks them): the closed or half-open interval.
+_RANGES = {"lr": (0.0, math.inf, "a finite number >= 0"), "momentum": (0.0, math.inf, "a finite number >= 0"),
+           "dampening": (0.0, math.inf, "a finite number >= 0"),
+           "weight_decay": (0.0, math.inf, "a finite number >= 0"), "eps": (0.0, math.inf, "a finite number >= 0"),
+           "lr_decay": (0.0, math.inf, "a finite number >= 0"),
+           "initial_accumulator_value": (0.0, math.inf, "a finite number >= 0"),
+           "alpha": (0.0, 1.0, "a number in [0, 1]"), "betas": (0.0, 1.0, "two numbers in [0, 1)")}
+
+
+def _check_hyperparameter(optimizer: str, name: str, value: Any) -> None:
+    """Raise ArgumentError naming ``optimizer`` and ``name`` if ``value`` is out of its range."""
+    if name not in _RANGES:
+        return
+    low, high, expected = _RANGES[name]
+    if name == "betas":
+        ok = isinstance(value, tuple) and len(value) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and low <= b < high for b in value)
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high \
+            and math.isfinite(value)
+    if not ok:
+        raise ArgumentError(f"{optimizer}: {name}={value!r}; expected {expected}")
+
+
 def _decayed(g: np.ndarray, p: np.ndarray, weight_decay: float) -> np.ndarray:
     return g + weight_decay * p if weight_decay else g
 
@@ -120,7 +147,7 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+            raise ArgumentError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov})
 

@@ -143,3 +143,30 @@ def test_clip_grad_norm_matches_pytorch():
     assert total == pytest.approx(ref_total.item(), rel=1e-12)
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: tg.optim.SGD(p, lr=float("nan")), "SGD: lr=nan; expected a finite number >= 0"),
+    (lambda p: tg.optim.SGD(p, lr=float("inf")), "SGD: lr=inf"),
+    (lambda p: tg.optim.SGD(p, lr=-0.1), "SGD: lr=-0.1"),
+    (lambda p: tg.optim.SGD(p, lr="0.1"), "SGD: lr='0.1'"),
+    (lambda p: tg.optim.SGD(p, lr=0.1, momentum=-1), "SGD: momentum=-1"),
+    (lambda p: tg.optim.SGD(p, lr=0.1, weight_decay=float("nan")), "SGD: weight_decay=nan"),
+    (lambda p: tg.optim.Adam(p, betas=(1.0, 0.9)), r"Adam: betas=\(1.0, 0.9\); expected two numbers in \[0, 1\)"),
+    (lambda p: tg.optim.Adam(p, betas=(0.9,)), "Adam: betas="),
+    (lambda p: tg.optim.AdamW(p, eps=-1e-8), "AdamW: eps=-1e-08"),
+    (lambda p: tg.optim.RMSprop(p, alpha=2.0), r"RMSprop: alpha=2.0; expected a number in \[0, 1\]"),
+    (lambda p: tg.optim.Adagrad(p, lr_decay=-1), "Adagrad: lr_decay=-1"),
+    (lambda p: tg.optim.SGD([{"params": p, "lr": float("nan")}], lr=0.1), "SGD: lr=nan"),
+])
+def test_optimizers_reject_hyperparameters_out_of_range(make, what):
+    params = [tg.tensor(np.ones(2), requires_grad=True)]
+    with pytest.raises(tg.ArgumentError, match=what):
+        make(params)
+
+
+def test_optimizers_take_hyperparameters_at_their_limits():
+    params = [tg.tensor(np.ones(2), requires_grad=True)]
+    tg.optim.SGD(params, lr=0.0, momentum=0.0)
+    tg.optim.Adam(params, lr=1, betas=(0.0, 0.0), eps=0.0)
+    tg.optim.RMSprop(params, alpha=1.0)
