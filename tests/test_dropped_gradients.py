@@ -104,5 +104,5 @@ UNSUPPORTED_FORMS = {
 @pytest.mark.parametrize("call, expected", UNSUPPORTED_FORMS.values(), ids=UNSUPPORTED_FORMS.keys())
 def test_numpy_forms_tapegrad_does_not_differentiate_run_without_gradients_and_raise_with_them(call, expected):
     np.testing.assert_array_equal(call(tg.tensor([1.0, 2.0, 3.0])), expected)
-    with pytest.raises(DroppedGradientError, match="not supported.*a Tensor that requires grad takes part"):
+    with pytest.raises(DroppedGradientError, match="supported.*a Tensor that requires grad takes part"):
         call(_leaf([1.0, 2.0, 3.0]))
