@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -535,3 +537,21 @@ def test_labels_out_of_range_in_a_later_call_are_an_error_naming_the_loss():
         with pytest.raises(tg.ShapeError, match=r"cross_entropy: labels must lie in \[0, 4\)"):
             loss(x, tg.tensor(np.array(bad)))
     assert len(loss.plans) == 1
+
+
+@pytest.mark.parametrize("name", ["numpy.asarray", "a NumPy ufunc tapegrad does not run", "a NumPy function",
+                                  "numpy.allclose", "__index__"])
+def test_numpy_conversions_of_a_traced_tensor_are_clear_errors_not_constants(name):
+    # Each would compute on the trace's values and freeze the answer into the schedule.
+    cases = {
+        "numpy.asarray": (lambda x: x * tg.tensor(np.asarray(x) > 0), "conversion to a NumPy array"),
+        "a NumPy ufunc tapegrad does not run": (lambda x: x * np.signbit(x), "numpy.signbit"),
+        "a NumPy function": (lambda x: x * np.unique(x).size, "numpy.unique"),
+        "numpy.allclose": (lambda x: x * 2 if np.allclose(x, 0) else x, "numpy.allclose"),
+        "__index__": (lambda x: x * [1.0, 2.0, 3.0][x.argmax()], "__index__"),
+    }
+    fn, what = cases[name]
+    x = tg.tensor(np.array([1.0, -2.0, 0.5]))
+    fn(x)  # eager mode computes it
+    with pytest.raises(tg.TracingError, match=f"{re.escape(what)}.* while tg.compile traces the function"):
+        tg.compile(fn)(x)
