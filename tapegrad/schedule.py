@@ -192,8 +192,9 @@ class Plan:
             self.input_slots.append((position, slots[id(tensor)]))
         self.captured: list[tuple[Tensor, int]] = []
         # Tensors made inside fn while tracing (not by an operation) that take no gradient are constants,
-        # unless they hold an array computed from the inputs (tg.tensor(t) of a traced t).
-        made_inside = {id(entry[1]) for entry in entries if entry[0] is None and not entry[1].requires_grad}
+        # unless they hold an array computed from the inputs (tg.tensor(t) of a traced t): that is read
+        # at every call, also for a leaf that requires grad (its gradient cannot leave fn).
+        made_inside = {id(entry[1]) for entry in entries if entry[0] is None}
         schedule = []
         for entry in entries:
             if entry[0] is None:
@@ -201,7 +202,8 @@ class Plan:
             prim, args, params, out = entry
             arguments = []
             for arg in args:
-                if isinstance(arg, Tensor) and id(arg) in made_inside and id(arg) not in slots:
+                if isinstance(arg, Tensor) and id(arg) in made_inside and id(arg) not in slots and \
+                        (not arg.requires_grad or id(arg.data) in produced):
                     arguments.append(_link(arg.data, produced))
                 elif isinstance(arg, Tensor):
                     key = id(arg)

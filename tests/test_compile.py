@@ -500,7 +500,8 @@ def test_a_retrace_for_a_changed_mask_draws_the_numbers_eager_mode_draws():
         assert result == pytest.approx(fn(tg.tensor(values)).item(), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "as_tensor with a dtype", "PReLU",
+@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "a leaf made from a traced tensor",
+                                  "as_tensor with a dtype", "PReLU",
                                   "svm_loss labels", "where on a float condition", "numpy.where"])
 def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(name):
     def values(*shape, seed):
@@ -512,6 +513,8 @@ def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(n
         "detach": (lambda x: (x * x.detach() - x.detach().exp()).sum(), lambda s: (values(4, seed=s),)),
         "tg.tensor of a traced tensor": (lambda x: (tg.tensor(x > 0.2, dtype=np.float64) * x + tg.tensor(x * 2)).sum(),
                                          lambda s: (values(5, seed=s),)),
+        "a leaf made from a traced tensor": (lambda x: (tg.tensor(x.exp(), requires_grad=True) * x).sum(),
+                                             lambda s: (values(5, seed=s),)),
         "as_tensor with a dtype": (lambda x: (tg.as_tensor(x.argmax(), np.float64) * x).sum(),
                                    lambda s: (values(5, seed=s),)),
         "PReLU": (lambda x: (prelu(x) * x).sum(), lambda s: (values(4, 3, seed=s),)),
