@@ -107,12 +107,21 @@ class Read(Slot):
 
 class ShapeChanged(TracingError):
     """Raised by a schedule when a shape that depends on values (the positions a boolean mask computed
-    from the inputs selects) differs from the trace's; ``tg.compile`` then traces the function again."""
+    from the inputs selects) differs from the trace's; ``tg.compile`` then runs the plan traced for
+    that shape, or traces the function again.
+
+    Attributes:
+        key: which check of the schedule (counted from 0) failed, and the shape found there.
+    """
+
+    def __init__(self, message: str, key: tuple) -> None:
+        super().__init__(message)
+        self.key = key
 
 
-def _changed(now: tuple, traced: tuple) -> None:
+def _changed(now: tuple, traced: tuple, check: int) -> None:
     raise ShapeChanged(f"tg.compile: a boolean mask computed from the inputs selects {now[0]} entries where "
-                       f"the traced one selected {traced[0]}: the function must be traced again")
+                       f"the traced one selected {traced[0]}: the function must be traced again", (check, now))
 
 
 def _link(value: Any, produced: dict[int, int]) -> Any:
@@ -249,6 +258,9 @@ class Plan:
         sources = [slot for _, slot in self.input_slots] + [slot for _, slot in self.captured]
         self.source_specs = [(self.shapes[slot], self.dtypes[slot]) for slot in sources]
         self.primitive: Primitive | None = None  # the call as one primitive, set by tg.compile
+        # The plans traced for the same signature when a value-dependent shape differed, by ShapeChanged.key
+        # (their operations up to that check are this plan's: a plan is traced with the same function).
+        self.variants: dict[tuple, Plan] = {}
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output (random draws stay: dropping
@@ -406,7 +418,7 @@ class Plan:
                     end[slot] = max(end.get(slot, -1), end.get(out_slot, -1))
         free: list[int] = []  # ufunc results whose memory nothing reads any more
         self.reuses: dict[int, int] = {}
-        self.value_shaped = False
+        self.value_shaped = 0  # how many shapes are checked
         lines = [f"def forward({', '.join(sources)}):"]
         for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
             namespace[f"f{k}"] = _bind(prim.forward, self._static[k])
@@ -432,9 +444,9 @@ class Plan:
                 names.append(f"out=v{buffer}")
             lines.append(f"    v{out_slot} = f{k}({', '.join(names)}{self._dynamic[k]})")
             if prim is NONZERO:  # how many entries a mask selects: the shapes after it depend on it
-                self.value_shaped = True
+                self.value_shaped += 1
                 lines.append(f"    if v{out_slot}.shape != {shapes[out_slot]!r}: "
-                             f"changed(v{out_slot}.shape, {shapes[out_slot]!r})")
+                             f"changed(v{out_slot}.shape, {shapes[out_slot]!r}, {self.value_shaped - 1})")
             if ufunc and end.get(out_slot, -1) < never:
                 free.append(out_slot)
         outputs = "".join(f"v{slot}, " for slot in self.outputs)
