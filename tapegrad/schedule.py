@@ -137,12 +137,12 @@ def _link(value: Any, produced: dict[int, int]) -> Any:
     return value
 
 
-def _reads(value: Any) -> list[int]:
-    """The slots of the :class:`Read` references in a parameter's value."""
+def slots_read(value: Any) -> list[int]:
+    """The slots of the :class:`Read` references in a parameter's value (also inside tuples and lists)."""
     if isinstance(value, Slot):
         return [value.index]
     if value.__class__ in (tuple, list):
-        return [slot for item in value for slot in _reads(item)]
+        return [slot for item in value for slot in slots_read(item)]
     return []
 
 
@@ -160,7 +160,7 @@ def _expression(value: Any, namespace: dict, name: str) -> str:
     the constants put into ``namespace`` under names starting with ``name``."""
     if isinstance(value, Slot):
         return f"v{value.index}"
-    if value.__class__ in (tuple, list) and _reads(value):
+    if value.__class__ in (tuple, list) and slots_read(value):
         items = "".join(f"{_expression(item, namespace, f'{name}_{i}')}, " for i, item in enumerate(value))
         return f"({items})" if value.__class__ is tuple else f"[{items}]"
     namespace[name] = value
@@ -271,7 +271,7 @@ class Plan:
             if entry[3] in live or not entry[0].deterministic:
                 kept.append(entry)
                 live.update(a.index for a in entry[1] if isinstance(a, Slot))
-                live.update(slot for value in entry[2].values() for slot in _reads(value))
+                live.update(slot for value in entry[2].values() for slot in slots_read(value))
         return kept[::-1]
 
     def _fold_constants(self) -> None:
@@ -281,10 +281,10 @@ class Plan:
         schedule = []
         for prim, arguments, params, out_slot in self.schedule:
             arguments = [folded.get(a.index, a) if isinstance(a, Slot) else a for a in arguments]
-            if params and any(_reads(value) for value in params.values()):
+            if params and any(slots_read(value) for value in params.values()):
                 params = {name: _resolve(value, folded) for name, value in params.items()}
             if prim.deterministic and all(not isinstance(a, Slot) for a in arguments) and \
-                    not any(_reads(value) for value in params.values()) and out_slot not in self.outputs:
+                    not any(slots_read(value) for value in params.values()) and out_slot not in self.outputs:
                 folded[out_slot] = prim.forward(*arguments, **params)
                 continue
             schedule.append((prim, arguments, params, out_slot))
@@ -305,7 +305,7 @@ class Plan:
         # computed at every call (an index array), e.g. ", index=(v3, p5_index_1, )".
         self._static, self._dynamic = [], []
         for k, (_, _, params, _) in enumerate(self.schedule):
-            dynamic = {name: value for name, value in params.items() if _reads(value)}
+            dynamic = {name: value for name, value in params.items() if slots_read(value)}
             self._static.append({name: value for name, value in params.items() if name not in dynamic})
             self._dynamic.append("".join(f", {name}={_expression(value, namespace, f'p{k}_{name}')}"
                                          for name, value in dynamic.items()))
@@ -363,9 +363,9 @@ class Plan:
                 read.add(out_slot)
             else:
                 ans_name, ans = "None", None
-            dynamic = {name: _resolve(value, traced) for name, value in params.items() if _reads(value)}
+            dynamic = {name: _resolve(value, traced) for name, value in params.items() if slots_read(value)}
             for value in params.values():
-                read.update(_reads(value))
+                read.update(slots_read(value))
             for j in targets:
                 target = arguments[j].index
                 rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
@@ -405,7 +405,7 @@ class Plan:
         never = len(self.schedule)  # "read after the last operation": never free
         end = {slot: never for slot in kept}
         read_by = [[a.index for a in arguments if isinstance(a, Slot)] +
-                   [slot for value in params.values() for slot in _reads(value)]
+                   [slot for value in params.values() for slot in slots_read(value)]
                    for _, arguments, params, _ in self.schedule]
         for k, slots in enumerate(read_by):
             for slot in slots:
