@@ -13,7 +13,8 @@ as a plain array (``where``'s mask, an index array in ``getitem``'s ``index``, `
 ``t``): the array is recognised as the one an earlier operation returned (or an input's), and the schedule
 reads that operation's result at every call (:class:`Read`), without a gradient through it, as in eager
 mode. A shape that depends on values (the positions a boolean mask selects) is checked at every call;
-when it changes, the call raises :class:`ShapeChanged` and ``tg.compile`` traces the function again.
+when it changes, the call raises :class:`ShapeChanged`, and ``tg.compile`` runs the plan traced for the
+new shape (or traces one).
 """
 
 from __future__ import annotations
@@ -186,6 +187,9 @@ class Plan:
         guards: the Python values the trace depended on (a module's training flag), each as
             ``key: (read, value)``; the plan holds while every ``read()`` still gives its value.
         primitive: the whole call as one primitive (set by :func:`tapegrad.compile.compile`).
+        value_shaped: how many shapes that depend on values (boolean masks) the forward checks.
+        variants: the plans traced for this signature when one of those checks failed, by
+            :attr:`ShapeChanged.key` (kept and bounded by :class:`tapegrad.compile.Compiled`).
     """
 
     def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, recording: bool = True) -> None:
