@@ -21,7 +21,8 @@ through a compiled function raises TracingError too. Python values noted as guar
 module's ``training`` flag, the default dtype; see :func:`tapegrad.grad_mode.note_guard`) are checked
 at every call: a changed one traces again. A value computed from the inputs (a mask, an index) is
 recomputed at every call, never a constant; when the number of entries a boolean mask computed from the
-inputs selects changes, the call traces again (:class:`tapegrad.schedule.ShapeChanged`).
+inputs selects changes, the call runs the plan traced for that number, or traces one
+(:class:`tapegrad.schedule.ShapeChanged`).
 """
 
 from __future__ import annotations
@@ -217,17 +218,27 @@ class Compiled:
         return _run(plan, tensors + plan.captured_tensors)
 
     def _run_value_shaped(self, plan: Plan, signature: tuple, args: tuple, kwargs: dict, tensors: list) -> Any:
-        """Run a plan whose shapes depend on values (boolean masks computed from the inputs); when a
-        mask selects another number of entries than when traced, trace again for these values (the
-        draws the aborted run made are drawn again, as eager mode would draw them)."""
+        """Run a plan whose shapes depend on values (boolean masks computed from the inputs). When a
+        mask selects another number of entries than when traced, run the plan traced for that number
+        (kept in ``plan.variants``, at most ``cache_size``), or trace one; the draws an aborted run made
+        are drawn again, as eager mode would draw them. Each plan tried matches one more check than
+        the one before, so this ends."""
         bits = generator().bit_generator
         drawn_from = bits.state
-        try:
-            return _run(plan, tensors + plan.captured_tensors)
-        except ShapeChanged:
-            bits.state = drawn_from
-        plan = self.plans[signature] = self._trace(args, kwargs, signature[-1])
-        return _run(plan, [args[position] for position in plan.input_positions] + plan.captured_tensors)
+        while True:
+            try:
+                return _run(plan, tensors + plan.captured_tensors)
+            except ShapeChanged as changed:
+                bits.state = drawn_from
+                key = changed.key
+            variants = plan.variants
+            variant = variants.get(key)
+            if variant is None or not still_valid(variant):
+                variant = variants[key] = self._trace(args, kwargs, signature[-1])
+                if len(variants) > self.cache_size:
+                    del variants[next(iter(variants))]
+            plan = variant
+            tensors = [args[position] for position in plan.input_positions] if args else []
 
 
 def _hashable(value: Any, what: str) -> Any:

@@ -150,6 +150,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
 ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,
            np.isclose, np.array_equal, np.result_type, np.may_share_memory, np.shares_memory)
+READ_VALUES = (np.allclose, np.isclose, np.array_equal)  # of those, the ones whose answer depends on values
 
 
 def raw(value: Any) -> Any:
@@ -193,6 +194,7 @@ class TensorProtocol:
             raise DroppedGradientError(
                 f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires grad takes part; "
                 "see the README's table of NumPy functions that are")
+        self._not_while_tracing(f"numpy.{ufunc.__name__}")  # its result would be a constant of the trace
         result = getattr(ufunc, method)(*raw(inputs), **{k: raw(v) for k, v in kwargs.items()})
         return self._plain(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
 
@@ -205,13 +207,17 @@ class TensorProtocol:
             except _NotSupported as exc:
                 if requires_grad(args) or requires_grad(tuple(kwargs.values())):
                     raise DroppedGradientError(f"{exc}, and a Tensor that requires grad takes part") from None
+            self._not_while_tracing(f"numpy.{func.__name__}")
             return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
         if func in ON_DATA:
+            if func in READ_VALUES:
+                self._not_while_tracing(f"numpy.{func.__name__}")
             return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
         if requires_grad(args) or requires_grad(tuple(kwargs.values())):
             raise DroppedGradientError(
                 f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that requires grad takes "
                 "part; see the README's table of NumPy functions that are")
+        self._not_while_tracing(f"numpy.{func.__name__}")  # its result would be a constant of the trace
         return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -221,6 +227,7 @@ class TensorProtocol:
             DroppedGradientError: for a tensor that requires grad while recording is on: the array
                 would carry no gradient, so whatever is computed from it would silently get none.
         """
+        self._not_while_tracing("conversion to a NumPy array (numpy.asarray)")
         if self.requires_grad and is_grad_enabled():
             raise DroppedGradientError(
                 f"converting a tensor that requires grad (shape {self.shape}, {self.dtype}) to a NumPy array "
@@ -255,6 +262,7 @@ class TensorProtocol:
         return int(self.item())
 
     def __index__(self) -> int:
+        self._not_while_tracing("__index__()")
         return self.data.__index__()
 
     def __repr__(self) -> str:

@@ -13,7 +13,8 @@ as a plain array (``where``'s mask, an index array in ``getitem``'s ``index``, `
 ``t``): the array is recognised as the one an earlier operation returned (or an input's), and the schedule
 reads that operation's result at every call (:class:`Read`), without a gradient through it, as in eager
 mode. A shape that depends on values (the positions a boolean mask selects) is checked at every call;
-when it changes, the call raises :class:`ShapeChanged` and ``tg.compile`` traces the function again.
+when it changes, the call raises :class:`ShapeChanged`, and ``tg.compile`` runs the plan traced for the
+new shape (or traces one).
 """
 
 from __future__ import annotations
@@ -107,12 +108,21 @@ class Read(Slot):
 
 class ShapeChanged(TracingError):
     """Raised by a schedule when a shape that depends on values (the positions a boolean mask computed
-    from the inputs selects) differs from the trace's; ``tg.compile`` then traces the function again."""
+    from the inputs selects) differs from the trace's; ``tg.compile`` then runs the plan traced for
+    that shape, or traces the function again.
+
+    Attributes:
+        key: which check of the schedule (counted from 0) failed, and the shape found there.
+    """
+
+    def __init__(self, message: str, key: tuple) -> None:
+        super().__init__(message)
+        self.key = key
 
 
-def _changed(now: tuple, traced: tuple) -> None:
+def _changed(now: tuple, traced: tuple, check: int) -> None:
     raise ShapeChanged(f"tg.compile: a boolean mask computed from the inputs selects {now[0]} entries where "
-                       f"the traced one selected {traced[0]}: the function must be traced again")
+                       f"the traced one selected {traced[0]}: the function must be traced again", (check, now))
 
 
 def _link(value: Any, produced: dict[int, int]) -> Any:
@@ -128,12 +138,12 @@ def _link(value: Any, produced: dict[int, int]) -> Any:
     return value
 
 
-def _reads(value: Any) -> list[int]:
-    """The slots of the :class:`Read` references in a parameter's value."""
+def slots_read(value: Any) -> list[int]:
+    """The slots of the :class:`Read` references in a parameter's value (also inside tuples and lists)."""
     if isinstance(value, Slot):
         return [value.index]
     if value.__class__ in (tuple, list):
-        return [slot for item in value for slot in _reads(item)]
+        return [slot for item in value for slot in slots_read(item)]
     return []
 
 
@@ -151,7 +161,7 @@ def _expression(value: Any, namespace: dict, name: str) -> str:
     the constants put into ``namespace`` under names starting with ``name``."""
     if isinstance(value, Slot):
         return f"v{value.index}"
-    if value.__class__ in (tuple, list) and _reads(value):
+    if value.__class__ in (tuple, list) and slots_read(value):
         items = "".join(f"{_expression(item, namespace, f'{name}_{i}')}, " for i, item in enumerate(value))
         return f"({items})" if value.__class__ is tuple else f"[{items}]"
     namespace[name] = value
@@ -177,6 +187,9 @@ class Plan:
         guards: the Python values the trace depended on (a module's training flag), each as
             ``key: (read, value)``; the plan holds while every ``read()`` still gives its value.
         primitive: the whole call as one primitive (set by :func:`tapegrad.compile.compile`).
+        value_shaped: how many shapes that depend on values (boolean masks) the forward checks.
+        variants: the plans traced for this signature when one of those checks failed, by
+            :attr:`ShapeChanged.key` (kept and bounded by :class:`tapegrad.compile.Compiled`).
     """
 
     def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, recording: bool = True) -> None:
@@ -192,8 +205,9 @@ class Plan:
             self.input_slots.append((position, slots[id(tensor)]))
         self.captured: list[tuple[Tensor, int]] = []
         # Tensors made inside fn while tracing (not by an operation) that take no gradient are constants,
-        # unless they hold an array computed from the inputs (tg.tensor(t) of a traced t).
-        made_inside = {id(entry[1]) for entry in entries if entry[0] is None and not entry[1].requires_grad}
+        # unless they hold an array computed from the inputs (tg.tensor(t) of a traced t): that is read
+        # at every call, also for a leaf that requires grad (its gradient cannot leave fn).
+        made_inside = {id(entry[1]) for entry in entries if entry[0] is None}
         schedule = []
         for entry in entries:
             if entry[0] is None:
@@ -201,7 +215,8 @@ class Plan:
             prim, args, params, out = entry
             arguments = []
             for arg in args:
-                if isinstance(arg, Tensor) and id(arg) in made_inside and id(arg) not in slots:
+                if isinstance(arg, Tensor) and id(arg) in made_inside and id(arg) not in slots and \
+                        (not arg.requires_grad or id(arg.data) in produced):
                     arguments.append(_link(arg.data, produced))
                 elif isinstance(arg, Tensor):
                     key = id(arg)
@@ -247,6 +262,9 @@ class Plan:
         sources = [slot for _, slot in self.input_slots] + [slot for _, slot in self.captured]
         self.source_specs = [(self.shapes[slot], self.dtypes[slot]) for slot in sources]
         self.primitive: Primitive | None = None  # the call as one primitive, set by tg.compile
+        # The plans traced for the same signature when a value-dependent shape differed, by ShapeChanged.key
+        # (their operations up to that check are this plan's: a plan is traced with the same function).
+        self.variants: dict[tuple, Plan] = {}
 
     def _prune(self, schedule: list) -> list:
         """Drop the operations whose results do not lead to an output (random draws stay: dropping
@@ -257,7 +275,7 @@ class Plan:
             if entry[3] in live or not entry[0].deterministic:
                 kept.append(entry)
                 live.update(a.index for a in entry[1] if isinstance(a, Slot))
-                live.update(slot for value in entry[2].values() for slot in _reads(value))
+                live.update(slot for value in entry[2].values() for slot in slots_read(value))
         return kept[::-1]
 
     def _fold_constants(self) -> None:
@@ -267,10 +285,10 @@ class Plan:
         schedule = []
         for prim, arguments, params, out_slot in self.schedule:
             arguments = [folded.get(a.index, a) if isinstance(a, Slot) else a for a in arguments]
-            if params and any(_reads(value) for value in params.values()):
+            if params and any(slots_read(value) for value in params.values()):
                 params = {name: _resolve(value, folded) for name, value in params.items()}
             if prim.deterministic and all(not isinstance(a, Slot) for a in arguments) and \
-                    not any(_reads(value) for value in params.values()) and out_slot not in self.outputs:
+                    not any(slots_read(value) for value in params.values()) and out_slot not in self.outputs:
                 folded[out_slot] = prim.forward(*arguments, **params)
                 continue
             schedule.append((prim, arguments, params, out_slot))
@@ -291,7 +309,7 @@ class Plan:
         # computed at every call (an index array), e.g. ", index=(v3, p5_index_1, )".
         self._static, self._dynamic = [], []
         for k, (_, _, params, _) in enumerate(self.schedule):
-            dynamic = {name: value for name, value in params.items() if _reads(value)}
+            dynamic = {name: value for name, value in params.items() if slots_read(value)}
             self._static.append({name: value for name, value in params.items() if name not in dynamic})
             self._dynamic.append("".join(f", {name}={_expression(value, namespace, f'p{k}_{name}')}"
                                          for name, value in dynamic.items()))
@@ -349,9 +367,9 @@ class Plan:
                 read.add(out_slot)
             else:
                 ans_name, ans = "None", None
-            dynamic = {name: _resolve(value, traced) for name, value in params.items() if _reads(value)}
+            dynamic = {name: _resolve(value, traced) for name, value in params.items() if slots_read(value)}
             for value in params.values():
-                read.update(_reads(value))
+                read.update(slots_read(value))
             for j in targets:
                 target = arguments[j].index
                 rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
@@ -391,7 +409,7 @@ class Plan:
         never = len(self.schedule)  # "read after the last operation": never free
         end = {slot: never for slot in kept}
         read_by = [[a.index for a in arguments if isinstance(a, Slot)] +
-                   [slot for value in params.values() for slot in _reads(value)]
+                   [slot for value in params.values() for slot in slots_read(value)]
                    for _, arguments, params, _ in self.schedule]
         for k, slots in enumerate(read_by):
             for slot in slots:
@@ -404,7 +422,7 @@ class Plan:
                     end[slot] = max(end.get(slot, -1), end.get(out_slot, -1))
         free: list[int] = []  # ufunc results whose memory nothing reads any more
         self.reuses: dict[int, int] = {}
-        self.value_shaped = False
+        self.value_shaped = 0  # how many shapes are checked
         lines = [f"def forward({', '.join(sources)}):"]
         for k, (prim, arguments, params, out_slot) in enumerate(self.schedule):
             namespace[f"f{k}"] = _bind(prim.forward, self._static[k])
@@ -430,9 +448,9 @@ class Plan:
                 names.append(f"out=v{buffer}")
             lines.append(f"    v{out_slot} = f{k}({', '.join(names)}{self._dynamic[k]})")
             if prim is NONZERO:  # how many entries a mask selects: the shapes after it depend on it
-                self.value_shaped = True
+                self.value_shaped += 1
                 lines.append(f"    if v{out_slot}.shape != {shapes[out_slot]!r}: "
-                             f"changed(v{out_slot}.shape, {shapes[out_slot]!r})")
+                             f"changed(v{out_slot}.shape, {shapes[out_slot]!r}, {self.value_shaped - 1})")
             if ufunc and end.get(out_slot, -1) < never:
                 free.append(out_slot)
         outputs = "".join(f"v{slot}, " for slot in self.outputs)

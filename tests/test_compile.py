@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -459,7 +461,7 @@ def test_a_comparison_of_constants_only_stays_a_folded_constant():
     assert compiled(tg.tensor([-4.0, 5.0, 6.0])).item() == 7.0
 
 
-def test_boolean_indexing_retraces_when_the_mask_selects_another_number_of_entries():
+def test_boolean_indexing_traces_again_for_each_new_number_of_selected_entries():
     traces = []
 
     def fn(x, y):
@@ -471,12 +473,13 @@ def test_boolean_indexing_retraces_when_the_mask_selects_another_number_of_entri
     first = (np.array([[1.0, -2, 3], [-1, -1, 0.5], [2, 2, 2], [-3, 1, 1]]), y)  # 8 and 2 selected
     same_counts = (np.array([[-1.0, 2, 3], [1, -1, -0.5], [4, 1, 2], [-3, 1, 1]]), -y)  # elsewhere, 8 and 2
     second = (np.array([[1.0, 1, 1], [1, 1, 1], [-1, -1, -1], [-1, 2, -1]]), y)  # 7 and 2
+    third = (np.array([[1.0, 1, 1], [1, 1, -1], [1, 1, -1], [-5, -1, 1]]), y)  # 8 and 3: the second mask
     compiled = _calls_match_eager(fn, first, same_counts)
     assert len(traces) == 3  # two eager calls and one trace: the same counts ran the schedule
     (plan,) = compiled.plans.values()
     assert plan.value_shaped and plan.source.count("changed(") == 3  # one per mask axis
     traces.clear()
-    for arrays in (second, first, second):  # another count each time: traced again, never a stale value
+    for arrays in (second, first, second, third, same_counts, third):  # never a stale value
         eager_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
         compiled_inputs = [tg.tensor(a, requires_grad=True) for a in arrays]
         eager, result = fn(*eager_inputs), compiled(*compiled_inputs)
@@ -485,7 +488,9 @@ def test_boolean_indexing_retraces_when_the_mask_selects_another_number_of_entri
         result.backward()
         for e, c in zip(eager_inputs, compiled_inputs):
             np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
-    assert len(traces) == 6 and len(compiled.plans) == 1  # three eager calls, three traces
+    # Six eager calls and two traces, one per new count; the plans of every count are kept.
+    assert len(traces) == 8 and len(compiled.plans) == 1
+    assert list(compiled.plans.values())[0] is plan and len(plan.variants) == 2
 
 
 def test_a_retrace_for_a_changed_mask_draws_the_numbers_eager_mode_draws():
@@ -498,7 +503,8 @@ def test_a_retrace_for_a_changed_mask_draws_the_numbers_eager_mode_draws():
         assert result == pytest.approx(fn(tg.tensor(values)).item(), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "as_tensor with a dtype", "PReLU",
+@pytest.mark.parametrize("name", ["detach", "tg.tensor of a traced tensor", "a leaf made from a traced tensor",
+                                  "as_tensor with a dtype", "PReLU",
                                   "svm_loss labels", "where on a float condition", "numpy.where"])
 def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(name):
     def values(*shape, seed):
@@ -510,6 +516,8 @@ def test_values_leaving_the_graph_inside_fn_are_still_recomputed_at_every_call(n
         "detach": (lambda x: (x * x.detach() - x.detach().exp()).sum(), lambda s: (values(4, seed=s),)),
         "tg.tensor of a traced tensor": (lambda x: (tg.tensor(x > 0.2, dtype=np.float64) * x + tg.tensor(x * 2)).sum(),
                                          lambda s: (values(5, seed=s),)),
+        "a leaf made from a traced tensor": (lambda x: (tg.tensor(x.exp(), requires_grad=True) * x).sum(),
+                                             lambda s: (values(5, seed=s),)),
         "as_tensor with a dtype": (lambda x: (tg.as_tensor(x.argmax(), np.float64) * x).sum(),
                                    lambda s: (values(5, seed=s),)),
         "PReLU": (lambda x: (prelu(x) * x).sum(), lambda s: (values(4, 3, seed=s),)),
@@ -535,3 +543,30 @@ def test_labels_out_of_range_in_a_later_call_are_an_error_naming_the_loss():
         with pytest.raises(tg.ShapeError, match=r"cross_entropy: labels must lie in \[0, 4\)"):
             loss(x, tg.tensor(np.array(bad)))
     assert len(loss.plans) == 1
+
+
+@pytest.mark.parametrize("name", ["numpy.asarray", "a NumPy ufunc tapegrad does not run", "a NumPy function",
+                                  "numpy.allclose", "__index__"])
+def test_numpy_conversions_of_a_traced_tensor_are_clear_errors_not_constants(name):
+    # Each would compute on the trace's values and freeze the answer into the schedule.
+    cases = {
+        "numpy.asarray": (lambda x: x * tg.tensor(np.asarray(x) > 0), "conversion to a NumPy array"),
+        "a NumPy ufunc tapegrad does not run": (lambda x: x * np.signbit(x), "numpy.signbit"),
+        "a NumPy function": (lambda x: x * np.unique(x).size, "numpy.unique"),
+        "numpy.allclose": (lambda x: x * 2 if np.allclose(x, 0) else x, "numpy.allclose"),
+        "__index__": (lambda x: x * [1.0, 2.0, 3.0][x.argmax()], "__index__"),
+    }
+    fn, what = cases[name]
+    x = tg.tensor(np.array([1.0, -2.0, 0.5]))
+    fn(x)  # eager mode computes it
+    with pytest.raises(tg.TracingError, match=f"{re.escape(what)}.* while tg.compile traces the function"):
+        tg.compile(fn)(x)
+
+
+def test_the_plans_kept_per_number_of_selected_entries_are_bounded_by_cache_size():
+    compiled = tg.compile(lambda x: (x[x > 0] ** 2).sum(), cache_size=2)
+    for positives in (1, 2, 3, 4, 5, 2, 1):
+        values = np.where(np.arange(6) < positives, 1.0, -1.0) * np.arange(1, 7)
+        assert compiled(tg.tensor(values)).item() == float((values[values > 0] ** 2).sum())
+    (plan,) = compiled.plans.values()
+    assert len(plan.variants) == 2

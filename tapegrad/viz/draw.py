@@ -20,7 +20,7 @@ import numpy as np
 from ..compile import Compiled
 from ..errors import TapegradError
 from ..graph import Node
-from ..schedule import Plan, Slot
+from ..schedule import Plan, Read, Slot, slots_read
 from ..tensor import Tensor
 from .explain import Replay, _number
 
@@ -139,7 +139,7 @@ def draw_plan(plan: Plan) -> Any:
     for tensor, slot in plan.captured:
         graph.node(f"v{slot}", f"{tensor.name or 'captured'}: {described(slot)}", shape="box", style="filled",
                    fillcolor="#e6f4ea")
-    for step, (prim, arguments, _, slot) in enumerate(plan.schedule):
+    for step, (prim, arguments, params, slot) in enumerate(plan.schedule):
         text = f"{step + 1}. {prim.name}\\n{described(slot)}"
         if slot in plan.reuses:
             text += f"\\nwritten into v{plan.reuses[slot]}'s memory"
@@ -148,10 +148,15 @@ def draw_plan(plan: Plan) -> Any:
         for position, argument in enumerate(arguments):
             if argument.__class__ is Slot:
                 graph.edge(f"v{argument.index}", f"v{slot}")
+            elif argument.__class__ is Read:  # a value read as a constant would be: no gradient through it
+                graph.edge(f"v{argument.index}", f"v{slot}", style="dashed")
             else:
                 constant = f"c{step}_{position}"
                 graph.node(constant, _number(np.asarray(argument)), shape="plaintext")
                 graph.edge(constant, f"v{slot}")
+        for name, value in params.items():  # an index array computed at every call
+            for index in slots_read(value):
+                graph.edge(f"v{index}", f"v{slot}", label=name, style="dashed")
     for position, slot in enumerate(plan.outputs):
         graph.node(f"output{position}", f"output {position}", shape="doublecircle")
         graph.edge(f"v{slot}", f"output{position}")

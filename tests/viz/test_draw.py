@@ -93,3 +93,11 @@ def test_a_compiled_function_draws_its_schedule(tmp_path):
     assert "3 results written into a dead temporary" in picture.source  # sin, multiply, exp
     picture.render(tmp_path / "schedule", format="svg")
     assert (tmp_path / "schedule.svg").read_text().count("<g id=\"node") >= 8
+
+
+def test_a_schedule_draws_masks_and_indices_computed_at_every_call_as_dashed_edges():
+    compiled = tg.compile(lambda x: tg.where(x > 0, x, 0 * x).sum() + x[x > 1].sum())
+    compiled(tg.tensor([1.0, 2.0, 3.0]))
+    source = tg.viz.draw(compiled).source
+    assert "1. greater" in source and "v1 -> v3 [style=dashed]" in source  # where's mask
+    assert "6. nonzero" in source and "v6 -> v7 [label=index style=dashed]" in source  # getitem's index
