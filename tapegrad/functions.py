@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .creation import as_tensor
-from .errors import ShapeError
+from .creation import operand
+from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
@@ -24,7 +24,7 @@ def _method(name: str) -> Callable[..., Tensor]:
     method = getattr(Tensor, name)
 
     def function(x: Any, *args: Any, **kwargs: Any) -> Tensor:
-        return method(as_tensor(x), *args, **kwargs)
+        return method(x if isinstance(x, Tensor) else operand(x, name), *args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = method.__doc__ or f"``x.{name}(...)`` as a function; see :meth:`Tensor.{name}`."
@@ -56,33 +56,60 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     poisons the gradient (0 * inf): make the discarded branch safe, e.g.
     ``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
     """
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    condition = operand(condition, "where").data
     return apply(A.where, condition.astype(bool, copy=False), x, y)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    if len(tensors) == 0:
-        raise ShapeError("concatenate: needs at least one tensor")
+    """Join tensors along an existing axis.
+
+    Raises:
+        ArgumentError: if ``tensors`` is not a sequence. ShapeError: if it is empty, ``axis`` is out
+            of range, or the shapes differ outside ``axis``.
+    """
+    tensors = _sequence(tensors, "concatenate")
+    first = tensors[0]
+    S.axis_arg(axis, first.ndim if isinstance(first, (Tensor, np.ndarray)) else operand(first, "concatenate").ndim,
+               "concatenate")
     return apply(S.concatenate, *tensors, axis=axis)
+
+
+def _sequence(tensors: Any, op: str) -> Sequence[Any]:
+    """``tensors`` as a non-empty sequence of operands (a list, a tuple, the rows of an array or
+    any other iterable)."""
+    if isinstance(tensors, (Tensor, np.ndarray)) and tensors.ndim == 0 or isinstance(tensors, (str, bytes)) \
+            or not hasattr(tensors, "__iter__"):
+        raise ArgumentError(f"{op}: tensors={S.shown(tensors)}; expected a sequence of tensors")
+    if isinstance(tensors, Tensor):
+        tensors = [tensors[i] for i in range(len(tensors.data))]
+    elif not isinstance(tensors, (list, tuple)):
+        tensors = list(tensors)
+    if len(tensors) == 0:
+        raise ShapeError(f"{op}: needs at least one tensor")
+    return tensors
 
 
 cat = concatenate
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new axis."""
-    if len(tensors) == 0:
-        raise ShapeError("stack: needs at least one tensor")
-    shapes = {np.shape(t) for t in tensors}
+    """Join tensors of equal shape along a new axis.
+
+    Raises:
+        ArgumentError: if ``tensors`` is not a sequence. ShapeError: if it is empty, ``axis`` is out
+            of range, or the shapes differ.
+    """
+    tensors = [operand(t, "stack") for t in _sequence(tensors, "stack")]
+    shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return concatenate([as_tensor(t).unsqueeze(axis) for t in tensors], axis=axis)
+    S.axis_arg(axis, tensors[0].ndim + 1, "stack")
+    return concatenate([t.unsqueeze(axis) for t in tensors], axis=axis)
 
 
 def outer(a: Any, b: Any) -> Tensor:
     """The outer product of two vectors (flattened first): ``out[i, j] = a[i] * b[j]``."""
-    return as_tensor(a).reshape(-1, 1) * as_tensor(b).reshape(1, -1)
+    return operand(a, "outer").reshape(-1, 1) * operand(b, "outer").reshape(1, -1)
 
 
 def einsum(subscripts: str, *operands: Any) -> Tensor:

@@ -136,6 +136,9 @@ class TensorMethods:
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
         axis = S.reduction_axis_arg(axis, self.ndim, "var")
+        if ddof.__class__ is not int and (isinstance(ddof, (bool, np.bool_))
+                                          or not isinstance(ddof, (int, float, np.integer, np.floating))):
+            raise ArgumentError(f"var: ddof={S.shown(ddof)}; expected a real number (an int, usually 0 or 1)")
         return self._record_unary(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -264,14 +267,17 @@ class TensorMethods:
 
         Raises:
             ArgumentError: if the widths are not non-negative integers.
+            DTypeError: if ``constant_values`` is not a number this tensor's dtype holds without
+                changing its kind (1.5 in an integer tensor, 1j in a real one).
             ShapeError: if they are neither an int, a pair, nor one pair per axis.
         """
         widths = np.asarray(pad_width.data if isinstance(pad_width, TensorMethods) else pad_width)
-        if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
+        if widths.dtype.kind not in "iu" or (widths.size and not 0 <= widths.min() <= widths.max() < 2**62):
             raise ArgumentError(f"pad: pad_width={S.shown(pad_width)}; expected non-negative integers")
         if widths.ndim > 2 or not np.broadcast_shapes(widths.shape, (max(self.ndim, 1), 2)) == (max(self.ndim, 1), 2):
             raise ShapeError(f"pad: pad_width of shape {widths.shape} for a tensor of shape {self.shape}; "
                              f"expected an int, a (before, after) pair or one pair per axis")
+        S.fill_arg(constant_values, self.dtype, "pad", "constant_values")
         return self._record_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
 
     def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
@@ -280,13 +286,18 @@ class TensorMethods:
         axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
         length = source.shape[axis]
         counts = np.asarray(repeats.data if isinstance(repeats, TensorMethods) else repeats)
-        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (counts.size and counts.min() < 0):
+        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (
+                counts.size and not 0 <= counts.min() <= counts.max() < 2**62):
             raise ArgumentError(f"repeat: repeats={S.shown(repeats)}; expected a non-negative integer or "
                                 "a 1-D sequence of them")
         if counts.ndim == 1 and counts.size not in (1, length):
             raise ShapeError(f"repeat: {counts.size} repeat counts for axis {axis} of length {length}; "
                              f"expected 1 or {length}")
-        picks = np.repeat(np.arange(length), counts)
+        try:
+            picks = np.repeat(np.arange(length), counts)
+        except (ValueError, MemoryError) as exc:
+            raise ShapeError(f"repeat: {S.shown(repeats)} repeats of axis {axis} of length {length} are too many "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
         return source[(slice(None),) * axis + (picks,)]
 
     def tile(self, reps: Any) -> Tensor:
@@ -309,7 +320,7 @@ class TensorMethods:
                 raise ShapeError(f"split: axis {axis} of shape {self.shape} does not divide into "
                                  f"{indices_or_sections} equal pieces")
             step = length // indices_or_sections
-            bounds = list(range(0, length + 1, step))
+            bounds = [i * step for i in range(indices_or_sections + 1)]  # step 0 for a size-0 axis
         else:
             indices = indices_or_sections.data if isinstance(indices_or_sections, TensorMethods) \
                 else indices_or_sections
@@ -319,7 +330,11 @@ class TensorMethods:
 
     def take_along_axis(self, indices: Any, axis: int) -> Tensor:
         """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does."""
-        indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
+        try:
+            indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
+        except ValueError:
+            raise ShapeError(f"take_along_axis: indices {S.shown(indices)} are ragged; expected an integer "
+                             "array") from None
         axis = S.axis_arg(axis, self.ndim, "take_along_axis")
         if indices.dtype.kind not in "iu":
             raise DTypeError(f"take_along_axis: indices of dtype {indices.dtype}; expected integers")
@@ -353,11 +368,16 @@ class TensorMethods:
 
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
-        """This tensor converted to ``dtype``; the gradient is converted back."""
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise DTypeError(f"astype: {S.shown(dtype)} is not a NumPy dtype") from None
+        """This tensor converted to ``dtype``; the gradient is converted back.
+
+        Raises:
+            DTypeError: for a dtype that is not numeric, or complex values to a real dtype (which
+                would discard the imaginary parts).
+        """
+        dtype = S.dtype_arg(dtype, "astype")
+        if self.dtype.kind == "c" and dtype.kind != "c":
+            raise DTypeError(f"astype: converting a complex tensor (shape {self.shape}, {self.dtype}) to {dtype} "
+                             "would discard the imaginary parts; expected a complex dtype")
         return self._record_unary(S.astype, self, dtype=dtype)
 
     def float(self) -> Tensor:
