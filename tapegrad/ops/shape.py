@@ -136,6 +136,13 @@ def reduction_axis_arg(axis: Any, ndim: int, op: str) -> Any:
     the caller wrote it."""
     if axis is None or (axis.__class__ is int and -ndim <= axis < ndim):
         return axis
+    if axis.__class__ is tuple:  # the common valid tuple, checked without the general path
+        for a in axis:
+            if a.__class__ is not int or not -ndim <= a < ndim:
+                break
+        else:
+            if len({a % ndim for a in axis}) == len(axis):
+                return axis
     axes_arg(axis, ndim, op)
     return tuple(int(a) for a in axis) if isinstance(axis, (tuple, list)) else int(axis)
 
@@ -150,6 +157,12 @@ def shape_arg(shape: tuple, op: str, infer: bool = False) -> tuple[int, ...]:
     """
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, np.ndarray)):
         shape = tuple(shape[0])
+    for n in shape:  # the common valid shape, checked without the general path
+        if n.__class__ is not int or not (-1 if infer else 0) <= n <= _INTP_MAX:
+            break
+    else:
+        if not infer or shape.count(-1) <= 1:
+            return shape if shape.__class__ is tuple else tuple(shape)
     try:
         sizes = tuple(n if n.__class__ is int else int_arg(n, op, "shape") for n in shape)
     except ArgumentError:
