@@ -55,7 +55,7 @@ def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
                   else i for i in items)
 
     def covered(item: Any) -> int:  # how many axes of the tensor an index item consumes
-        if item is None or item is Ellipsis:
+        if item is None or item is Ellipsis or isinstance(item, (bool, np.bool_)):  # a scalar bool adds an axis
             return 0
         if isinstance(item, np.ndarray) and item.dtype == bool:
             return item.ndim
@@ -228,7 +228,7 @@ class TensorMethods:
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
-        perm = None if not axes else self._permutation(axes, "transpose")
+        perm = None if not axes or axes == (None,) else self._permutation(axes, "transpose")
         return self._record_unary(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
@@ -302,7 +302,8 @@ class TensorMethods:
 
     def tile(self, reps: Any) -> Tensor:
         """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does."""
-        reps = S.shape_arg((reps,) if not isinstance(reps, (tuple, list, np.ndarray)) else (reps,), "tile")
+        reps = tuple(S.count_arg(r, "tile", "reps") for r in (reps if isinstance(reps, (tuple, list, np.ndarray))
+                                                              else (reps,)))
         ndim = max(len(reps), self.ndim)
         reps = (1,) * (ndim - len(reps)) + reps
         shape = (1,) * (ndim - self.ndim) + self.shape

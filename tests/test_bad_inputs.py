@@ -82,7 +82,7 @@ def test_an_axis_out_of_range_is_refused_not_wrapped(call, message):
     (lambda: T(np.ones(3)).pad((1, 0.5)), "pad: pad_width"),
     (lambda: T(np.ones(3)).unsqueeze(0.0), "unsqueeze: axis must be an integer, got 0.0"),
     (lambda: T(np.ones(3)).sum(axis=0.0), "sum: axis must be an integer"),
-    (lambda: T(np.ones(3)).tile(2.0), "tile: shape"),
+    (lambda: T(np.ones(3)).tile(2.0), "tile: reps must be an integer, got 2.0"),
     (lambda: T(np.ones(4)).split(2.0), "split: indices_or_sections must be an integer"),
     (lambda: T(np.ones(4)).repeat(2.0), "repeat: repeats=2.0"),
     (lambda: tg.eye(2.5), "eye: n must be an integer"),
@@ -260,6 +260,12 @@ def test_valid_arguments_still_give_numpy_s_results():
     np.testing.assert_array_equal(x.take_along_axis(idx, -2).data, np.take_along_axis(a, idx, -2))
     np.testing.assert_array_equal(tg.arange(5, step=2).data, np.arange(0, 5, 2))  # step was ignored
     assert tg.manual_seed(np.int64(3)) is tg.generator()
+    np.testing.assert_array_equal(x.transpose(None).data, a.transpose(None))
+    np.testing.assert_array_equal(x.tile((2, 1, 1)).data, np.tile(a, (2, 1, 1)))
+    np.testing.assert_array_equal(x[True, np.array([False, True])].data, a[True, np.array([False, True])])
+    y = tg.tensor(a.copy())
+    y[True, np.array([False, True])] = 0.0  # a scalar bool covers no axis: the mask is checked against axis 0
+    np.testing.assert_array_equal(y.data[1], 0)
     assert tg.tensor(5).flatten().shape == (1,)
     assert tg.tensor(5.0).flatten(0, -1).shape == (1,)
 
