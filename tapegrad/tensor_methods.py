@@ -73,6 +73,11 @@ def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
         axis += covered(item)
 
 
+def _array_of(value: Any) -> Any:
+    """A Tensor's data; anything else as it is."""
+    return value.data if isinstance(value, TensorMethods) else value
+
+
 def describe(value: Any) -> str:
     """How an operand is named in error messages: its shape and dtype, or its repr."""
     if isinstance(value, (TensorMethods, np.ndarray)):
@@ -271,10 +276,13 @@ class TensorMethods:
                 changing its kind (1.5 in an integer tensor, 1j in a real one).
             ShapeError: if they are neither an int, a pair, nor one pair per axis.
         """
-        widths = np.asarray(pad_width.data if isinstance(pad_width, TensorMethods) else pad_width)
-        if widths.dtype.kind not in "iu" or (widths.size and not 0 <= widths.min() <= widths.max() < 2**62):
-            raise ArgumentError(f"pad: pad_width={S.shown(pad_width)}; expected non-negative integers")
-        if widths.ndim > 2 or not np.broadcast_shapes(widths.shape, (max(self.ndim, 1), 2)) == (max(self.ndim, 1), 2):
+        widths = S.counts_arg(_array_of(pad_width), "pad", "pad_width")
+        per_axis = (max(self.ndim, 1), 2)
+        try:
+            fits = widths.ndim <= 2 and np.broadcast_shapes(widths.shape, per_axis) == per_axis
+        except ValueError:
+            fits = False
+        if not fits:
             raise ShapeError(f"pad: pad_width of shape {widths.shape} for a tensor of shape {self.shape}; "
                              f"expected an int, a (before, after) pair or one pair per axis")
         S.fill_arg(constant_values, self.dtype, "pad", "constant_values")
@@ -285,11 +293,9 @@ class TensorMethods:
         source = self.reshape(-1) if axis is None else self
         axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
         length = source.shape[axis]
-        counts = np.asarray(repeats.data if isinstance(repeats, TensorMethods) else repeats)
-        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (
-                counts.size and not 0 <= counts.min() <= counts.max() < 2**62):
-            raise ArgumentError(f"repeat: repeats={S.shown(repeats)}; expected a non-negative integer or "
-                                "a 1-D sequence of them")
+        counts = S.counts_arg(_array_of(repeats), "repeat", "repeats")
+        if counts.ndim > 1:
+            raise ShapeError(f"repeat: repeats of shape {counts.shape}; expected an int or a 1-D sequence")
         if counts.ndim == 1 and counts.size not in (1, length):
             raise ShapeError(f"repeat: {counts.size} repeat counts for axis {axis} of length {length}; "
                              f"expected 1 or {length}")
@@ -323,9 +329,10 @@ class TensorMethods:
             step = length // indices_or_sections
             bounds = [i * step for i in range(indices_or_sections + 1)]  # step 0 for a size-0 axis
         else:
-            indices = indices_or_sections.data if isinstance(indices_or_sections, TensorMethods) \
-                else indices_or_sections
-            bounds = [0] + [S.int_arg(i, "split", "indices") for i in np.ravel(indices).tolist()] + [length]
+            indices = indices_or_sections
+            if isinstance(indices, (np.ndarray, TensorMethods)):
+                indices = np.ravel(indices.data if isinstance(indices, TensorMethods) else indices).tolist()
+            bounds = [0] + [S.int_arg(i, "split", "indices") for i in indices] + [length]
         lead = (slice(None),) * axis
         return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 

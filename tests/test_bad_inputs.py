@@ -171,6 +171,7 @@ def test_reshape_with_minus_1_on_size_0_tensors_follows_numpy():
     (lambda: tg.arange(0, 10, 0), tg.ArgumentError, "arange: step=0; expected a non-zero step"),
     (lambda: tg.arange(0, np.inf), tg.ArgumentError, "arange: stop=inf; expected a finite real number"),
     (lambda: tg.arange("a"), tg.ArgumentError, "arange: start='a'"),
+    (lambda: tg.arange(0, 1e20), tg.ArgumentError, "arange: start=0, stop=1e[+]20, step=1 give too many values"),
     (lambda: tg.eye(-1), tg.ArgumentError, r"eye: n must be a non-negative integer below 2\*\*63, got -1"),
     (lambda: tg.linspace(0, 1, -1), tg.ArgumentError, "linspace: num must be a non-negative integer"),
     (lambda: tg.manual_seed(-1), tg.ArgumentError,
@@ -333,7 +334,7 @@ ARGUMENT_CASES = {  # only as arguments: a Tensor cannot hold these
 AXIS_CASES = {"5": 5, "-5": -5, "1.5": 1.5, "True": True, "str": "0", "2**63": 2**63, "repeated": (0, 0),
               "list_out_of_range": [0, 7], "array": np.array([0])}
 SIZE_CASES = {"2.5": 2.5, "-1": -1, "str": "3", "True": True, "2**63": 2**63, "nan": np.nan, "tuple_float": (2.5,),
-              "None": None}
+              "None": None, "pairs": ((1, 2), (3, 4), (5, 6)), "ragged": ((1, 2), (3,)), "empty": ()}
 NUMBER_CASES = {"nan": np.nan, "inf": np.inf, "str": "a", "complex": 1j, "None": None, "array": np.ones(7)}
 DTYPE_CASES = {"bogus": "bogus", "str": str, "object": object, "datetime": "M8[s]"}
 INDEX_CASES = {"float": 1.5, "out_of_range": 3, "str": "a", "too_many": (0, 0, 0), "float_array": np.array([0.5]),

@@ -31,7 +31,7 @@ def shown(value: Any) -> str:
 
 
 NUMERIC = "biufc"  # the dtype kinds a tensor may hold: bool, integers, floats, complex
-_INTP_MAX = np.iinfo(np.intp).max  # the largest size or count NumPy can take
+MAX_SIZE = int(np.iinfo(np.intp).max)  # the largest size or count NumPy can take
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # a value of a higher kind does not fit a lower one
 
 
@@ -73,6 +73,23 @@ def fill_arg(value: Any, dtype: np.dtype, op: str, arg: str) -> np.ndarray:
     return array
 
 
+def counts_arg(value: Any, op: str, arg: str) -> np.ndarray:
+    """``value`` (an int or nested sequences of them, e.g. pad widths or repeat counts) as an
+    integer array with entries in ``[0, MAX_SIZE]``.
+
+    Raises:
+        ArgumentError: if it is ragged, or holds anything but non-negative integers.
+    """
+    try:
+        counts = np.asarray(value)
+    except (ValueError, TypeError):
+        counts = None
+    if counts is None or counts.dtype.kind not in "iu" or (
+            counts.size and not 0 <= counts.min() <= counts.max() <= MAX_SIZE):
+        raise ArgumentError(f"{op}: {arg}={shown(value)}; expected non-negative integers")
+    return counts
+
+
 def int_arg(value: Any, op: str, arg: str) -> int:
     """``value`` as a Python int: an int, a NumPy integer or a 0-d integer array.
 
@@ -96,7 +113,7 @@ def count_arg(value: Any, op: str, arg: str) -> int:
         ArgumentError: if it is not an integer or is negative.
     """
     n = int_arg(value, op, arg)
-    if not 0 <= n <= _INTP_MAX:
+    if not 0 <= n <= MAX_SIZE:
         raise ArgumentError(f"{op}: {arg} must be a non-negative integer below 2**63, got {n}")
     return n
 
@@ -158,7 +175,7 @@ def shape_arg(shape: tuple, op: str, infer: bool = False) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, np.ndarray)):
         shape = tuple(shape[0])
     for n in shape:  # the common valid shape, checked without the general path
-        if n.__class__ is not int or not (-1 if infer else 0) <= n <= _INTP_MAX:
+        if n.__class__ is not int or not (-1 if infer else 0) <= n <= MAX_SIZE:
             break
     else:
         if not infer or shape.count(-1) <= 1:
@@ -169,7 +186,7 @@ def shape_arg(shape: tuple, op: str, infer: bool = False) -> tuple[int, ...]:
         raise ArgumentError(f"{op}: shape {shown(shape)} has a size that is not an integer; expected "
                             "integers (a float is never truncated)") from None
     for n in sizes:
-        if n > _INTP_MAX:
+        if n > MAX_SIZE:
             raise ShapeError(f"{op}: shape {sizes} has a size of 2**63 or more; no array is that large")
         if n < 0 and not (infer and n == -1):
             expected = "non-negative sizes and at most one -1" if infer else "non-negative sizes"
