@@ -343,10 +343,11 @@ INDEX_CASES = {"float": 1.5, "out_of_range": 3, "str": "a", "too_many": (0, 0, 0
 
 
 def _public_functions():
+    """(prefix, name, function) for tapegrad's public functions."""
     for name in tg.__all__:
         obj = getattr(tg, name)
         if name == "Tensor" or (callable(obj) and not inspect.isclass(obj) and name not in NOT_TENSOR_FUNCTIONS):
-            yield name, obj
+            yield "tg.", name, obj
 
 
 def _public_methods():
@@ -371,10 +372,12 @@ def _parameters(name, fn, method):
 
 def _cases():
     """(id, name, call) for every callable, its valid call ("valid") and each bad value of each parameter."""
-    for method, (name, fn) in [(False, f) for f in _public_functions()] + [(True, m) for m in _public_methods()]:
+    for method, prefix, name, fn in [(False, *f) for f in _public_functions()] + [
+            (True, "Tensor.", *m) for m in _public_methods()]:
         params, wraps_method = _parameters(name, fn, method)
-        args, kwargs, slots = [], {}, []
+        args, kwargs, slots, typed = [], {}, [], {}
         for p in params[1:] if method else params:
+            typed[p.name] = p.annotation
             if p.kind is p.VAR_KEYWORD:
                 continue
             if p.kind is p.VAR_POSITIONAL:
@@ -392,14 +395,14 @@ def _cases():
                 slots.append((p.name, "keyword" if p.kind is p.KEYWORD_ONLY else len(args) - 1))
             else:
                 slots.append((p.name, "keyword"))
-        prefix = f"{'Tensor.' if method else 'tg.'}{name}"
+        prefix += name
         yield f"{prefix}-valid", name, _call(fn, method, VALID_SELF.get(name, X), args, kwargs, name)
         if method:
             for case, array in ARRAY_CASES.items():
                 yield f"{prefix}-self={case}", name, _call(fn, method, array, args, kwargs, name)
         # A function made from a method passes its other arguments on: the method's cases cover them.
         for pname, slot in slots[:1] if wraps_method else slots:
-            for table in _tables_for(pname, name):
+            for table in _tables_for(pname, name, typed.get(pname)):
                 for case, bad in table.items():
                     new_args, new_kwargs = list(args), dict(kwargs)
                     if isinstance(slot, tuple):  # *args: the first of them
@@ -413,8 +416,11 @@ def _cases():
                            _call(fn, method, X, new_args, new_kwargs, name))
 
 
-def _tables_for(pname, name):
+def _tables_for(pname, name, annotation=None):
     if pname in TENSOR_PARAMS:
+        if annotation in ("Tensor", tg.Tensor):  # typed to take Tensors only: bad data in a Tensor, and non-Tensors
+            return [{**{case: tg.Tensor(array) for case, array in ARRAY_CASES.items()},
+                     "ndarray": X, "None": None, "text": "abc"}]
         return [ARGUMENT_CASES]
     if pname in AXIS_PARAMS:
         return [AXIS_CASES]
@@ -472,7 +478,10 @@ KNOWN_ELSEWHERE: dict[str, tuple[type | str, str]] = {
        for case in ("Tensor.__setitem__-value=complex", "Tensor.fill_-value=complex")},
     "tg.set_default_dtype-dtype=bogus": (TypeError, "dtypes.py: set_default_dtype calls np.dtype unguarded"),
     **{f"tg.explain-tensor={case}": (AttributeError, "viz/explain.py: explain(tensor) reads tensor.name before "
-                                                       "checking it is a Tensor") for case in ARGUMENT_CASES},
+                                                       "checking it is a Tensor")
+       for case in ("ndarray", "None", "text")},
+    "tg.explain-tensor=complex": (np.exceptions.ComplexWarning, "viz/explain.py: the summary of a complex tensor "
+                                  "casts it to float (imaginary parts dropped from the mean shown)"),
 }
 
 
