@@ -103,12 +103,12 @@ def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones."""
+    """A tensor of ones (sizes as :func:`zeros`, which says what it raises)."""
     return _new(_allocated("ones", np.ones, shape_arg(shape, "ones"), _float_dtype(dtype, "ones")), requires_grad)
 
 
 def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor whose entries are not initialised."""
+    """A tensor whose entries are not initialised (sizes as :func:`zeros`, which says what it raises)."""
     return _new(_allocated("empty", np.empty, shape_arg(shape, "empty"), _float_dtype(dtype, "empty")),
                 requires_grad)
 
@@ -181,13 +181,21 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform random values in ``[0, 1)`` from the seeded generator (drawn afresh at every call of
-    a compiled function)."""
+    a compiled function).
+
+    Raises:
+        ArgumentError, ShapeError: for sizes as :func:`zeros`. DTypeError: for a dtype that is not floating.
+    """
     return _draw(R.uniform, "rand", shape, dtype, requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random values from the seeded generator (drawn afresh at every call of a
-    compiled function)."""
+    compiled function).
+
+    Raises:
+        ArgumentError, ShapeError: for sizes as :func:`zeros`. DTypeError: for a dtype that is not floating.
+    """
     return _draw(R.normal, "randn", shape, dtype, requires_grad)
 
 
@@ -204,19 +212,32 @@ def _draw(prim: Any, op: str, shape: tuple, dtype: Any, requires_grad: bool) -> 
 
 
 def zeros_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape (and dtype, unless given) of ``other``."""
+    """Zeros with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
+    """
     dtype = None if dtype is None else dtype_arg(dtype, "zeros_like")
     return _new(np.zeros_like(_numeric_array(other, None, "zeros_like"), dtype=dtype), requires_grad)
 
 
 def ones_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape (and dtype, unless given) of ``other``."""
+    """Ones with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
+    """
     dtype = None if dtype is None else dtype_arg(dtype, "ones_like")
     return _new(np.ones_like(_numeric_array(other, None, "ones_like"), dtype=dtype), requires_grad)
 
 
 def full_like(other: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape (and dtype, unless given) of ``other``."""
+    """``fill_value`` with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, a dtype that is not numeric, or a fill
+            that is not a single number of a kind the dtype holds (1.5 for integers, 1j for reals).
+    """
     other = _numeric_array(other, None, "full_like")
     dtype = other.dtype if dtype is None else dtype_arg(dtype, "full_like")
     fill = fill_arg(_numeric_array(fill_value, None, "full_like"), dtype, "full_like", "fill_value")

@@ -51,6 +51,8 @@ def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str =
 
 def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
     """Raise ShapeError if a boolean mask in ``items`` does not have the shape of the axes it covers."""
+    if not any(isinstance(i, (np.ndarray, list, TensorMethods)) for i in items):
+        return  # ints, slices, None, Ellipsis: no mask
     items = tuple(np.asarray(i.data if isinstance(i, TensorMethods) else i) if isinstance(i, (list, TensorMethods))
                   else i for i in items)
 
@@ -130,6 +132,8 @@ class TensorMethods:
         return self._record_unary(A.clip, self, lo=min, hi=max)
 
     # -- reductions ------------------------------------------------------------------------------
+    # Each raises ArgumentError for an axis that is not an integer, ShapeError for one out of range
+    # or named twice (ops.shape.reduction_axis_arg).
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         axis = S.reduction_axis_arg(axis, self.ndim, "sum")
         return self._record_unary(R.sum_, self, axis=axis, keepdims=keepdims)
@@ -190,7 +194,12 @@ class TensorMethods:
 
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
-        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
+        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred).
+
+        Raises:
+            ArgumentError: if a size is not an integer (2.5 is not truncated).
+            ShapeError: for a negative size other than one -1, or a shape with another number of entries.
+        """
         return self._record_unary(S.reshape, self, shape=S.shape_arg(shape, "reshape", infer=True))
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
@@ -213,7 +222,12 @@ class TensorMethods:
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def squeeze(self, axis: Any = None) -> Tensor:
-        """Remove axes of size 1 (all of them, or those in ``axis``)."""
+        """Remove axes of size 1 (all of them, or those in ``axis``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, named twice or not of size 1.
+        """
         axes = S.axes_arg(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, n in enumerate(self.shape) if n == 1)
         bad = [a for a in axes if self.shape[a] != 1]
@@ -223,7 +237,12 @@ class TensorMethods:
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def unsqueeze(self, axis: Any) -> Tensor:
-        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result."""
+        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range for the result or named twice.
+        """
         ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
         new = S.axes_arg(axis, ndim, "unsqueeze")
         sizes = iter(self.shape)
@@ -232,12 +251,22 @@ class TensorMethods:
     expand_dims = unsqueeze
 
     def transpose(self, *axes: Any) -> Tensor:
-        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
+        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
         perm = None if not axes or axes == (None,) else self._permutation(axes, "transpose")
         return self._record_unary(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
-        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
+        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
         return self._record_unary(S.transpose, self, axes=self._permutation(axes, "permute"))
 
     def _permutation(self, axes: tuple, op: str) -> tuple[int, ...]:
@@ -252,7 +281,11 @@ class TensorMethods:
         return tuple(int(a) for a in axes)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range.
+        """
         axis1 = S.axis_arg(axis1, self.ndim, "swapaxes", "axis1")
         axis2 = S.axis_arg(axis2, self.ndim, "swapaxes", "axis2")
         perm = list(range(self.ndim))
@@ -260,11 +293,20 @@ class TensorMethods:
         return self._record_unary(S.transpose, self, axes=tuple(perm))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
-        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
+        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules.
+
+        Raises:
+            ArgumentError: if a size is not an integer. ShapeError: for negative sizes, or a shape this
+                tensor does not broadcast to.
+        """
         return self._record_unary(S.broadcast_to, self, shape=S.shape_arg(shape, "broadcast_to"))
 
     def flip(self, axis: Any = None) -> Tensor:
-        """Reverse the order of entries along ``axis`` (all axes by default)."""
+        """Reverse the order of entries along ``axis`` (all axes by default).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range or named twice.
+        """
         return self._record_unary(S.flip, self, axis=S.reduction_axis_arg(axis, self.ndim, "flip"))
 
     def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
@@ -289,7 +331,13 @@ class TensorMethods:
         return self._record_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
 
     def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
-        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does."""
+        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``repeats`` is not a non-negative integer or a 1-D sequence of them, or
+                ``axis`` is not an integer.
+            ShapeError: if ``axis`` is out of range, or ``repeats`` has neither 1 nor one count per entry.
+        """
         source = self.reshape(-1) if axis is None else self
         axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
         length = source.shape[axis]
@@ -307,7 +355,11 @@ class TensorMethods:
         return source[(slice(None),) * axis + (picks,)]
 
     def tile(self, reps: Any) -> Tensor:
-        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does."""
+        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does.
+
+        Raises:
+            ArgumentError: if ``reps`` is not a non-negative integer or a sequence of them.
+        """
         reps = tuple(S.count_arg(r, "tile", "reps") for r in (reps if isinstance(reps, (tuple, list, np.ndarray))
                                                               else (reps,)))
         ndim = max(len(reps), self.ndim)
@@ -318,7 +370,12 @@ class TensorMethods:
         return spread.reshape(tuple(r * n for r, n in zip(reps, shape)))
 
     def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
-        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy)."""
+        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy).
+
+        Raises:
+            ArgumentError: if ``axis``, ``n`` or an index is not an integer.
+            ShapeError: if ``axis`` is out of range, or the axis does not divide into ``n`` equal pieces.
+        """
         axis = S.axis_arg(axis, self.ndim, "split")
         length = self.shape[axis]
         if not isinstance(indices_or_sections, (tuple, list, np.ndarray, TensorMethods)):
@@ -337,7 +394,13 @@ class TensorMethods:
         return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def take_along_axis(self, indices: Any, axis: int) -> Tensor:
-        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does."""
+        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``axis`` is not an integer. DTypeError: for indices that are not integers.
+            ShapeError: for ``axis`` out of range, indices out of range, ragged, or of a shape that does
+                not fit.
+        """
         try:
             indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
         except ValueError:
