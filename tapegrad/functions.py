@@ -80,10 +80,8 @@ def _sequence(tensors: Any, op: str) -> Sequence[Any]:
     if isinstance(tensors, (Tensor, np.ndarray)) and tensors.ndim == 0 or isinstance(tensors, (str, bytes)) \
             or not hasattr(tensors, "__iter__"):
         raise ArgumentError(f"{op}: tensors={S.shown(tensors)}; expected a sequence of tensors")
-    if isinstance(tensors, Tensor):
-        tensors = [tensors[i] for i in range(len(tensors.data))]
-    elif not isinstance(tensors, (list, tuple)):
-        tensors = list(tensors)
+    if not isinstance(tensors, (list, tuple)):
+        tensors = list(tensors)  # a generator, an array's or a Tensor's rows
     if len(tensors) == 0:
         raise ShapeError(f"{op}: needs at least one tensor")
     return tensors

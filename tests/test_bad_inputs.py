@@ -267,6 +267,9 @@ def test_valid_arguments_still_give_numpy_s_results():
     y = tg.tensor(a.copy())
     y[True, np.array([False, True])] = 0.0  # a scalar bool covers no axis: the mask is checked against axis 0
     np.testing.assert_array_equal(y.data[1], 0)
+    rows = T(np.arange(6.0).reshape(3, 2))
+    np.testing.assert_array_equal(tg.stack(r for r in rows).data, np.arange(6.0).reshape(3, 2))  # any iterable
+    np.testing.assert_array_equal(tg.concatenate(rows, axis=-1).data, np.arange(6.0))
     assert tg.tensor(5).flatten().shape == (1,)
     assert tg.tensor(5.0).flatten(0, -1).shape == (1,)
 
