@@ -29,7 +29,7 @@ def _numeric_array(data: Any, dtype: Any, op: str, copy: bool = False) -> np.nda
         raise DTypeError(f"{op}: cannot make a numeric tensor from {shown(data)} ({type(data).__name__}); "
                          "expected numbers (bool, integer, floating or complex)") from None
     except ValueError as exc:
-        if isinstance(data, (list, tuple)):
+        if isinstance(data, (list, tuple)) and "inhomogeneous" in str(exc):
             raise ShapeError(f"{op}: nested sequences of unequal lengths (ragged data); expected "
                              f"a rectangular array (NumPy says: {str(exc)[:200]})") from None
         raise DTypeError(f"{op}: cannot make a {dtype} tensor from {shown(data)} "

@@ -162,6 +162,7 @@ def test_reshape_with_minus_1_on_size_0_tensors_follows_numpy():
     (lambda: tg.tensor([[1.0, 2.0], [3.0]]), tg.ShapeError, "tensor: nested sequences of unequal lengths"),
     (lambda: tg.as_tensor([[1.0], 2.0]), tg.ShapeError, "as_tensor: nested sequences of unequal lengths"),
     (lambda: tg.tensor(["a", "b"]), tg.DTypeError, r"tensor: data of dtype <U1 .*expected numbers"),
+    (lambda: tg.tensor(["a"], dtype=float), tg.DTypeError, r"tensor: cannot make a float64 tensor from \['a'\]"),
     (lambda: tg.tensor([1.0], dtype="bogus"), tg.DTypeError, "tensor: dtype='bogus' is not a NumPy dtype"),
     (lambda: tg.zeros(-1), tg.ShapeError, r"zeros: shape \(-1,\) has a negative size"),
     (lambda: tg.full((2, -2), 1.0), tg.ShapeError, r"full: shape \(2, -2\) has a negative size"),
