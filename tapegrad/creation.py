@@ -11,10 +11,8 @@ from .errors import ArgumentError, DTypeError, ShapeError
 from .ops import random as R
 from .ops.random import generator as generator  # re-exported: the generator belongs to the draws
 from .ops.random import manual_seed as manual_seed
-from .ops.shape import count_arg, shape_arg, shown
+from .ops.shape import NUMERIC, count_arg, dtype_arg, fill_arg, shape_arg, shown
 from .tensor import Tensor, _as_array, apply
-
-NUMERIC = "biufc"  # the dtype kinds a tensor may hold: bool, integers, floats, complex
 
 
 def _numeric_array(data: Any, dtype: Any, op: str, copy: bool = False) -> np.ndarray:
@@ -24,13 +22,14 @@ def _numeric_array(data: Any, dtype: Any, op: str, copy: bool = False) -> np.nda
         ShapeError: for ragged nested sequences.
         DTypeError: for a dtype that is not NumPy's, or data that is not numbers (strings, objects).
     """
-    dtype = _dtype(dtype, op) if dtype is not None else None
+    dtype = dtype_arg(dtype, op) if dtype is not None else None
     try:
         array = _as_array(data, dtype, copy=copy)
-    except DTypeError:
-        raise
+    except DTypeError:  # object data
+        raise DTypeError(f"{op}: cannot make a numeric tensor from {shown(data)} ({type(data).__name__}); "
+                         "expected numbers (bool, integer, floating or complex)") from None
     except ValueError as exc:
-        if isinstance(data, (list, tuple)):
+        if isinstance(data, (list, tuple)) and "inhomogeneous" in str(exc):
             raise ShapeError(f"{op}: nested sequences of unequal lengths (ragged data); expected "
                              f"a rectangular array (NumPy says: {str(exc)[:200]})") from None
         raise DTypeError(f"{op}: cannot make a {dtype} tensor from {shown(data)} "
@@ -44,19 +43,10 @@ def _numeric_array(data: Any, dtype: Any, op: str, copy: bool = False) -> np.nda
     return array
 
 
-def _dtype(dtype: Any, op: str) -> np.dtype:
-    """``dtype`` as a numeric NumPy dtype.
-
-    Raises:
-        DTypeError: if NumPy does not know it or it is not numeric.
-    """
-    try:
-        result = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"{op}: dtype={shown(dtype)} is not a NumPy dtype") from None
-    if result.kind not in NUMERIC:
-        raise DTypeError(f"{op}: dtype {result}; expected a numeric dtype (bool, integer, floating or complex)")
-    return result
+def operand(data: Any, op: str) -> Tensor:
+    """``data`` as the tensor operand of ``op`` (a Tensor as it is, else :func:`as_tensor`), with
+    errors that name ``op``."""
+    return data if isinstance(data, Tensor) else Tensor(_numeric_array(data, None, op))
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None) -> Tensor:
@@ -78,17 +68,27 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
     Raises:
         DTypeError, ShapeError: as :func:`tensor` does.
     """
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == _dtype(dtype, "as_tensor")):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype_arg(dtype, "as_tensor")):
         return data
     return Tensor(_numeric_array(data, dtype, "as_tensor"))
 
 
 def _float_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
-    return get_default_dtype() if dtype is None else _dtype(dtype, op)
+    return get_default_dtype() if dtype is None else dtype_arg(dtype, op)
 
 
 def _new(array: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(array, requires_grad=requires_grad)
+
+
+def _allocated(op: str, make: Any, shape: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+    """``make(shape, *args, **kwargs)``, a NumPy factory; a size beyond NumPy's or the memory's
+    limits raises ShapeError naming ``op`` (NumPy raises ValueError or MemoryError)."""
+    try:
+        return make(shape, *args, **kwargs)
+    except (ValueError, MemoryError) as exc:
+        raise ShapeError(f"{op}: cannot allocate {shape} entries; too large "
+                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -98,17 +98,19 @@ def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         ArgumentError: if a size is not an integer. ShapeError: if one is negative.
         DTypeError: for a dtype that is not numeric, or ``requires_grad`` with a non-floating one.
     """
-    return _new(np.zeros(shape_arg(shape, "zeros"), _float_dtype(dtype, "zeros")), requires_grad)
+    return _new(_allocated("zeros", np.zeros, shape_arg(shape, "zeros"), _float_dtype(dtype, "zeros")),
+                requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones."""
-    return _new(np.ones(shape_arg(shape, "ones"), _float_dtype(dtype, "ones")), requires_grad)
+    """A tensor of ones (sizes as :func:`zeros`, which says what it raises)."""
+    return _new(_allocated("ones", np.ones, shape_arg(shape, "ones"), _float_dtype(dtype, "ones")), requires_grad)
 
 
 def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor whose entries are not initialised."""
-    return _new(np.empty(shape_arg(shape, "empty"), _float_dtype(dtype, "empty")), requires_grad)
+    """A tensor whose entries are not initialised (sizes as :func:`zeros`, which says what it raises)."""
+    return _new(_allocated("empty", np.empty, shape_arg(shape, "empty"), _float_dtype(dtype, "empty")),
+                requires_grad)
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -120,10 +122,9 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = F
     """
     sizes = shape_arg((shape,), "full")
     fill = _numeric_array(fill_value, None, "full")
-    if fill.ndim:
-        raise ShapeError(f"full: fill_value of shape {fill.shape}; expected a single number")
-    return _new(np.full(sizes, fill, dtype=_dtype(dtype, "full") if dtype is not None else fill.dtype),
-                requires_grad)
+    dtype = dtype_arg(dtype, "full") if dtype is not None else fill.dtype
+    fill_arg(fill, dtype, "full", "fill_value")
+    return _new(_allocated("full", np.full, sizes, fill, dtype=dtype), requires_grad)
 
 
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
@@ -163,7 +164,8 @@ def linspace(start: float, stop: float, num: int = 50, dtype: Any = None,
     for name, value in (("start", start), ("stop", stop)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ArgumentError(f"linspace: {name}={shown(value)}; expected a real number")
-    return _new(np.linspace(start, stop, num, dtype=_float_dtype(dtype, "linspace")), requires_grad)
+    values = _allocated("linspace", lambda n: np.linspace(start, stop, n, dtype=_float_dtype(dtype, "linspace")), num)
+    return _new(values, requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -174,18 +176,26 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
     """
     n = count_arg(n, "eye", "n")
     m = None if m is None else count_arg(m, "eye", "m")
-    return _new(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), requires_grad)
+    return _new(_allocated("eye", np.eye, n, m, dtype=_float_dtype(dtype, "eye")), requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform random values in ``[0, 1)`` from the seeded generator (drawn afresh at every call of
-    a compiled function)."""
+    a compiled function).
+
+    Raises:
+        ArgumentError, ShapeError: for sizes as :func:`zeros`. DTypeError: for a dtype that is not floating.
+    """
     return _draw(R.uniform, "rand", shape, dtype, requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal random values from the seeded generator (drawn afresh at every call of a
-    compiled function)."""
+    compiled function).
+
+    Raises:
+        ArgumentError, ShapeError: for sizes as :func:`zeros`. DTypeError: for a dtype that is not floating.
+    """
     return _draw(R.normal, "randn", shape, dtype, requires_grad)
 
 
@@ -193,26 +203,42 @@ def _draw(prim: Any, op: str, shape: tuple, dtype: Any, requires_grad: bool) -> 
     dtype = _float_dtype(dtype, op)
     if dtype.kind != "f":
         raise DTypeError(f"{op}: dtype {dtype}; expected a floating dtype (random values are real numbers)")
-    result = apply(prim, shape=shape_arg(shape, op), dtype=dtype)
+    shape = shape_arg(shape, op)
+    try:
+        result = apply(prim, shape=shape, dtype=dtype)
+    except (MemoryError, ShapeError) as exc:  # the draw's own error names the primitive, not op
+        raise ShapeError(f"{op}: cannot allocate {shape} entries; too large ({str(exc)[:200]})") from None
     return result.requires_grad_(True) if requires_grad else result
 
 
 def zeros_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape (and dtype, unless given) of ``other``."""
-    dtype = None if dtype is None else _dtype(dtype, "zeros_like")
+    """Zeros with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
+    """
+    dtype = None if dtype is None else dtype_arg(dtype, "zeros_like")
     return _new(np.zeros_like(_numeric_array(other, None, "zeros_like"), dtype=dtype), requires_grad)
 
 
 def ones_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape (and dtype, unless given) of ``other``."""
-    dtype = None if dtype is None else _dtype(dtype, "ones_like")
+    """Ones with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
+    """
+    dtype = None if dtype is None else dtype_arg(dtype, "ones_like")
     return _new(np.ones_like(_numeric_array(other, None, "ones_like"), dtype=dtype), requires_grad)
 
 
 def full_like(other: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` with the shape (and dtype, unless given) of ``other``."""
-    dtype = None if dtype is None else _dtype(dtype, "full_like")
-    fill = _numeric_array(fill_value, None, "full_like")
-    if fill.ndim:
-        raise ShapeError(f"full_like: fill_value of shape {fill.shape}; expected a single number")
-    return _new(np.full_like(_numeric_array(other, None, "full_like"), fill, dtype=dtype), requires_grad)
+    """``fill_value`` with the shape (and dtype, unless given) of ``other``.
+
+    Raises:
+        DTypeError, ShapeError: for ``other`` as :func:`tensor`, a dtype that is not numeric, or a fill
+            that is not a single number of a kind the dtype holds (1.5 for integers, 1j for reals).
+    """
+    other = _numeric_array(other, None, "full_like")
+    dtype = other.dtype if dtype is None else dtype_arg(dtype, "full_like")
+    fill = fill_arg(_numeric_array(fill_value, None, "full_like"), dtype, "full_like", "fill_value")
+    return _new(np.full_like(other, fill, dtype=dtype), requires_grad)

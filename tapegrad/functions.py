@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .creation import as_tensor
-from .errors import ShapeError
+from .creation import operand
+from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
@@ -30,7 +30,7 @@ def _method(name: str) -> Callable[..., Tensor]:
     method = getattr(Tensor, name)
 
     def function(x: Any, *args: Any, **kwargs: Any) -> Tensor:
-        return method(as_tensor(x), *args, **kwargs)
+        return method(x if isinstance(x, Tensor) else operand(x, name), *args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = method.__doc__ or f"``x.{name}(...)`` as a function; see :meth:`Tensor.{name}`."
@@ -56,16 +56,16 @@ matmul, dot = _method("matmul"), _method("dot")
 _NUMBERS = (int, float, complex)  # bool is an int
 
 
-def _first(value: Any, *others: Any) -> Any:
+def _first(value: Any, *others: Any, op: str) -> Any:
     """The first operand of a function of several: a Python number stays one (NumPy treats it as a
     weak scalar) unless every operand is a number (None, an absent bound, counts as none); any
     other value becomes a Tensor with :func:`as_tensor`."""
     if isinstance(value, _NUMBERS) and any(o is not None and not isinstance(o, _NUMBERS) for o in others):
         return value
-    return as_tensor(value)
+    return operand(value, op)
 
 
-def _weak(operands: Sequence[Any]) -> list[Any]:
+def _weak(operands: Sequence[Any], op: str) -> list[Any]:
     """``operands`` with each Python number made a 0-d array of the dtype NumPy gives it among the
     others (NEP 50: theirs, e.g. float32, not float64), for functions that would otherwise convert
     it alone (``stack``, ``einsum``, ``clip``); None stays None. With numbers alone, each becomes a
@@ -73,21 +73,21 @@ def _weak(operands: Sequence[Any]) -> list[Any]:
     numbers = [o for o in operands if isinstance(o, _NUMBERS)]
     if not numbers:
         return list(operands)
-    others = [as_tensor(o).dtype for o in operands if o is not None and not isinstance(o, _NUMBERS)]
+    others = [operand(o, op).dtype for o in operands if o is not None and not isinstance(o, _NUMBERS)]
     if not others:
-        return [o if o is None else as_tensor(o) for o in operands]
+        return [o if o is None else operand(o, op) for o in operands]
     dtype = np.result_type(*others, *numbers)
     return [np.asarray(o, dtype=dtype) if isinstance(o, _NUMBERS) else o for o in operands]
 
 
 def maximum(x: Any, y: Any) -> Tensor:
     """Elementwise maximum; where both are equal the gradient is split in half."""
-    return apply_binary(A.maximum, _first(x, y), y)
+    return apply_binary(A.maximum, _first(x, y, op="maximum"), y)
 
 
 def minimum(x: Any, y: Any) -> Tensor:
     """Elementwise minimum; where both are equal the gradient is split in half."""
-    return apply_binary(A.minimum, _first(x, y), y)
+    return apply_binary(A.minimum, _first(x, y, op="minimum"), y)
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
@@ -95,7 +95,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (Num
     for no bound). The gradient of ``x`` passes where ``min <= x <= max``; a tensor bound takes the
     gradient where it is the result (as in PyTorch's ``clamp``)."""
     if isinstance(x, _NUMBERS):  # np.clip would convert a number alone: give it the bounds' dtype first
-        x, min, max = _weak([x, min, max])  # noqa: A001
+        x, min, max = _weak([x, min, max], "clip")  # noqa: A001
     return apply(A.clip, x, min, max)
 
 
@@ -108,28 +108,53 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     """
     if isinstance(condition, Tensor) and condition.dtype != bool:
         condition = condition != 0  # an operation, which tg.compile recomputes at every call
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    condition = operand(condition, "where").data
     return apply(A.where, condition.astype(bool, copy=False), x, y)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    if len(tensors) == 0:
-        raise ShapeError("concatenate: needs at least one tensor")
+    """Join tensors along an existing axis.
+
+    Raises:
+        ArgumentError: if ``tensors`` is not a sequence. ShapeError: if it is empty, ``axis`` is out
+            of range, or the shapes differ outside ``axis``.
+    """
+    tensors = _sequence(tensors, "concatenate")
+    first = tensors[0]
+    S.axis_arg(axis, first.ndim if isinstance(first, (Tensor, np.ndarray)) else operand(first, "concatenate").ndim,
+               "concatenate")
     return apply(S.concatenate, *tensors, axis=axis)
+
+
+def _sequence(tensors: Any, op: str) -> Sequence[Any]:
+    """``tensors`` as a non-empty sequence of operands (a list, a tuple, the rows of an array or
+    any other iterable)."""
+    if isinstance(tensors, (Tensor, np.ndarray)) and tensors.ndim == 0 or isinstance(tensors, (str, bytes)) \
+            or not hasattr(tensors, "__iter__"):
+        raise ArgumentError(f"{op}: tensors={S.shown(tensors)}; expected a sequence of tensors")
+    if not isinstance(tensors, (list, tuple)):
+        tensors = list(tensors)  # a generator, an array's or a Tensor's rows
+    if len(tensors) == 0:
+        raise ShapeError(f"{op}: needs at least one tensor")
+    return tensors
 
 
 cat = concatenate
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new axis."""
-    if len(tensors) == 0:
-        raise ShapeError("stack: needs at least one tensor")
-    shapes = {np.shape(t) for t in tensors}
+    """Join tensors of equal shape along a new axis.
+
+    Raises:
+        ArgumentError: if ``tensors`` is not a sequence. ShapeError: if it is empty, ``axis`` is out
+            of range, or the shapes differ.
+    """
+    tensors = [operand(t, "stack") for t in _weak(_sequence(tensors, "stack"), "stack")]
+    shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    return concatenate([as_tensor(t).unsqueeze(axis) for t in _weak(tensors)], axis=axis)
+    S.axis_arg(axis, tensors[0].ndim + 1, "stack")
+    return concatenate([t.unsqueeze(axis) for t in tensors], axis=axis)
 
 
 def outer(a: Any, b: Any) -> Tensor:
@@ -138,8 +163,8 @@ def outer(a: Any, b: Any) -> Tensor:
     Returns:
         A tensor of shape ``(a.size, b.size)``; a Python number counts as a vector of one entry.
     """
-    a = _first(a, b)
-    b = _first(b, a)
+    a = _first(a, b, op="outer")
+    b = _first(b, a, op="outer")
     left = a if isinstance(a, _NUMBERS) else a.reshape(-1, 1)
     right = b if isinstance(b, _NUMBERS) else b.reshape(1, -1)
     product = left * right
@@ -154,4 +179,4 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     A ``subscripts`` that is not a string raises ArgumentError.
     """
     L.parse_einsum(subscripts, len(operands))
-    return apply(L.einsum, *_weak(operands), subscripts=subscripts)
+    return apply(L.einsum, *_weak(operands, "einsum"), subscripts=subscripts)

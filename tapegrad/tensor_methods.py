@@ -65,11 +65,13 @@ def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str =
 
 def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
     """Raise ShapeError if a boolean mask in ``items`` does not have the shape of the axes it covers."""
+    if not any(isinstance(i, (np.ndarray, list, TensorMethods)) for i in items):
+        return  # ints, slices, None, Ellipsis: no mask
     items = tuple(np.asarray(i.data if isinstance(i, TensorMethods) else i) if isinstance(i, (list, TensorMethods))
                   else i for i in items)
 
     def covered(item: Any) -> int:  # how many axes of the tensor an index item consumes
-        if item is None or item is Ellipsis:
+        if item is None or item is Ellipsis or isinstance(item, (bool, np.bool_)):  # a scalar bool adds an axis
             return 0
         if isinstance(item, np.ndarray) and item.dtype == bool:
             return item.ndim
@@ -85,6 +87,11 @@ def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
                 raise ShapeError(f"{op}: a boolean mask of shape {item.shape} at axis {axis} of a tensor of "
                                  f"shape {tuple(shape)}; expected a mask of shape {part}")
         axis += covered(item)
+
+
+def _array_of(value: Any) -> Any:
+    """A Tensor's data; anything else as it is."""
+    return value.data if isinstance(value, TensorMethods) else value
 
 
 def describe(value: Any) -> str:
@@ -139,6 +146,8 @@ class TensorMethods:
         return self._record_unary(A.clip, self, lo=min, hi=max)
 
     # -- reductions ------------------------------------------------------------------------------
+    # Each raises ArgumentError for an axis that is not an integer, ShapeError for one out of range
+    # or named twice (ops.shape.reduction_axis_arg).
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         axis = S.reduction_axis_arg(axis, self.ndim, "sum")
         return self._record_unary(R.sum_, self, axis=axis, keepdims=keepdims)
@@ -150,6 +159,9 @@ class TensorMethods:
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
         axis = S.reduction_axis_arg(axis, self.ndim, "var")
+        if ddof.__class__ is not int and (isinstance(ddof, (bool, np.bool_))
+                                          or not isinstance(ddof, (int, float, np.integer, np.floating))):
+            raise ArgumentError(f"var: ddof={S.shown(ddof)}; expected a real number (an int, usually 0 or 1)")
         return self._record_unary(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -196,7 +208,12 @@ class TensorMethods:
 
     # -- shape -----------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
-        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred)."""
+        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred).
+
+        Raises:
+            ArgumentError: if a size is not an integer (2.5 is not truncated).
+            ShapeError: for a negative size other than one -1, or a shape with another number of entries.
+        """
         return self._record_view(S.reshape, self, shape=S.shape_arg(shape, "reshape", infer=True))
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
@@ -219,7 +236,12 @@ class TensorMethods:
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def squeeze(self, axis: Any = None) -> Tensor:
-        """Remove axes of size 1 (all of them, or those in ``axis``)."""
+        """Remove axes of size 1 (all of them, or those in ``axis``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, named twice or not of size 1.
+        """
         axes = S.axes_arg(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, n in enumerate(self.shape) if n == 1)
         bad = [a for a in axes if self.shape[a] != 1]
@@ -229,7 +251,12 @@ class TensorMethods:
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def unsqueeze(self, axis: Any) -> Tensor:
-        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result."""
+        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range for the result or named twice.
+        """
         ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
         new = S.axes_arg(axis, ndim, "unsqueeze")
         sizes = iter(self.shape)
@@ -238,12 +265,22 @@ class TensorMethods:
     expand_dims = unsqueeze
 
     def transpose(self, *axes: Any) -> Tensor:
-        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`."""
-        perm = None if not axes else self._permutation(axes, "transpose")
+        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
+        perm = None if not axes or axes == (None,) else self._permutation(axes, "transpose")
         return self._record_view(S.transpose, self, axes=perm)
 
     def permute(self, *axes: Any) -> Tensor:
-        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor."""
+        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
         return self._record_view(S.transpose, self, axes=self._permutation(axes, "permute"))
 
     def _permutation(self, axes: tuple, op: str) -> tuple[int, ...]:
@@ -258,7 +295,11 @@ class TensorMethods:
         return tuple(int(a) for a in axes)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range.
+        """
         axis1 = S.axis_arg(axis1, self.ndim, "swapaxes", "axis1")
         axis2 = S.axis_arg(axis2, self.ndim, "swapaxes", "axis2")
         perm = list(range(self.ndim))
@@ -266,11 +307,20 @@ class TensorMethods:
         return self._record_view(S.transpose, self, axes=tuple(perm))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
-        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules."""
+        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules.
+
+        Raises:
+            ArgumentError: if a size is not an integer. ShapeError: for negative sizes, or a shape this
+                tensor does not broadcast to.
+        """
         return self._record_view(S.broadcast_to, self, shape=S.shape_arg(shape, "broadcast_to"))
 
     def flip(self, axis: Any = None) -> Tensor:
-        """Reverse the order of entries along ``axis`` (all axes by default)."""
+        """Reverse the order of entries along ``axis`` (all axes by default).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range or named twice.
+        """
         return self._record_view(S.flip, self, axis=S.reduction_axis_arg(axis, self.ndim, "flip"))
 
     def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
@@ -278,34 +328,54 @@ class TensorMethods:
 
         Raises:
             ArgumentError: if the widths are not non-negative integers.
+            DTypeError: if ``constant_values`` is not a number this tensor's dtype holds without
+                changing its kind (1.5 in an integer tensor, 1j in a real one).
             ShapeError: if they are neither an int, a pair, nor one pair per axis.
         """
-        widths = np.asarray(pad_width.data if isinstance(pad_width, TensorMethods) else pad_width)
-        if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
-            raise ArgumentError(f"pad: pad_width={S.shown(pad_width)}; expected non-negative integers")
-        if widths.ndim > 2 or not np.broadcast_shapes(widths.shape, (max(self.ndim, 1), 2)) == (max(self.ndim, 1), 2):
+        widths = S.counts_arg(_array_of(pad_width), "pad", "pad_width")
+        per_axis = (max(self.ndim, 1), 2)
+        try:
+            fits = widths.ndim <= 2 and np.broadcast_shapes(widths.shape, per_axis) == per_axis
+        except ValueError:
+            fits = False
+        if not fits:
             raise ShapeError(f"pad: pad_width of shape {widths.shape} for a tensor of shape {self.shape}; "
                              f"expected an int, a (before, after) pair or one pair per axis")
+        S.fill_arg(constant_values, self.dtype, "pad", "constant_values")
         return self._record_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
 
     def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
-        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does."""
+        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``repeats`` is not a non-negative integer or a 1-D sequence of them, or
+                ``axis`` is not an integer.
+            ShapeError: if ``axis`` is out of range, or ``repeats`` has neither 1 nor one count per entry.
+        """
         source = self.reshape(-1) if axis is None else self
         axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
         length = source.shape[axis]
-        counts = np.asarray(repeats.data if isinstance(repeats, TensorMethods) else repeats)
-        if counts.dtype.kind not in "iu" or counts.ndim > 1 or (counts.size and counts.min() < 0):
-            raise ArgumentError(f"repeat: repeats={S.shown(repeats)}; expected a non-negative integer or "
-                                "a 1-D sequence of them")
+        counts = S.counts_arg(_array_of(repeats), "repeat", "repeats")
+        if counts.ndim > 1:
+            raise ShapeError(f"repeat: repeats of shape {counts.shape}; expected an int or a 1-D sequence")
         if counts.ndim == 1 and counts.size not in (1, length):
             raise ShapeError(f"repeat: {counts.size} repeat counts for axis {axis} of length {length}; "
                              f"expected 1 or {length}")
-        picks = np.repeat(np.arange(length), counts)
+        try:
+            picks = np.repeat(np.arange(length), counts)
+        except (ValueError, MemoryError) as exc:
+            raise ShapeError(f"repeat: {S.shown(repeats)} repeats of axis {axis} of length {length} are too many "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
         return source[(slice(None),) * axis + (picks,)]
 
     def tile(self, reps: Any) -> Tensor:
-        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does."""
-        reps = S.shape_arg((reps,) if not isinstance(reps, (tuple, list, np.ndarray)) else (reps,), "tile")
+        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does.
+
+        Raises:
+            ArgumentError: if ``reps`` is not a non-negative integer or a sequence of them.
+        """
+        reps = tuple(S.count_arg(r, "tile", "reps") for r in (reps if isinstance(reps, (tuple, list, np.ndarray))
+                                                              else (reps,)))
         ndim = max(len(reps), self.ndim)
         reps = (1,) * (ndim - len(reps)) + reps
         shape = (1,) * (ndim - self.ndim) + self.shape
@@ -314,7 +384,12 @@ class TensorMethods:
         return spread.reshape(tuple(r * n for r, n in zip(reps, shape)))
 
     def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
-        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy)."""
+        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy).
+
+        Raises:
+            ArgumentError: if ``axis``, ``n`` or an index is not an integer.
+            ShapeError: if ``axis`` is out of range, or the axis does not divide into ``n`` equal pieces.
+        """
         axis = S.axis_arg(axis, self.ndim, "split")
         length = self.shape[axis]
         if not isinstance(indices_or_sections, (tuple, list, np.ndarray, TensorMethods)):
@@ -323,17 +398,28 @@ class TensorMethods:
                 raise ShapeError(f"split: axis {axis} of shape {self.shape} does not divide into "
                                  f"{indices_or_sections} equal pieces")
             step = length // indices_or_sections
-            bounds = list(range(0, length + 1, step))
+            bounds = [i * step for i in range(indices_or_sections + 1)]  # step 0 for a size-0 axis
         else:
-            indices = indices_or_sections.data if isinstance(indices_or_sections, TensorMethods) \
-                else indices_or_sections
-            bounds = [0] + [S.int_arg(i, "split", "indices") for i in np.ravel(indices).tolist()] + [length]
+            indices = indices_or_sections
+            if isinstance(indices, (np.ndarray, TensorMethods)):
+                indices = np.ravel(indices.data if isinstance(indices, TensorMethods) else indices).tolist()
+            bounds = [0] + [S.int_arg(i, "split", "indices") for i in indices] + [length]
         lead = (slice(None),) * axis
         return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def take_along_axis(self, indices: Any, axis: int) -> Tensor:
-        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does."""
-        indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
+        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``axis`` is not an integer. DTypeError: for indices that are not integers.
+            ShapeError: for ``axis`` out of range, indices out of range, ragged, or of a shape that does
+                not fit.
+        """
+        try:
+            indices = np.asarray(indices.data if isinstance(indices, TensorMethods) else indices)
+        except ValueError:
+            raise ShapeError(f"take_along_axis: indices {S.shown(indices)} are ragged; expected an integer "
+                             "array") from None
         axis = S.axis_arg(axis, self.ndim, "take_along_axis")
         if indices.dtype.kind not in "iu":
             raise DTypeError(f"take_along_axis: indices of dtype {indices.dtype}; expected integers")
@@ -367,11 +453,16 @@ class TensorMethods:
 
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
-        """This tensor converted to ``dtype``; the gradient is converted back."""
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise DTypeError(f"astype: {S.shown(dtype)} is not a NumPy dtype") from None
+        """This tensor converted to ``dtype``; the gradient is converted back.
+
+        Raises:
+            DTypeError: for a dtype that is not numeric, or complex values to a real dtype (which
+                would discard the imaginary parts).
+        """
+        dtype = S.dtype_arg(dtype, "astype")
+        if self.dtype.kind == "c" and dtype.kind != "c":
+            raise DTypeError(f"astype: converting a complex tensor (shape {self.shape}, {self.dtype}) to {dtype} "
+                             "would discard the imaginary parts; expected a complex dtype")
         return self._record_view(S.astype, self, dtype=dtype)
 
     def float(self) -> Tensor:

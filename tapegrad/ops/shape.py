@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from .registry import Primitive
 
 SHAPES = "a shape with the same number of entries"
@@ -28,6 +28,66 @@ def shown(value: Any) -> str:
     """``repr(value)`` cut to a readable length, for error messages."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+NUMERIC = "biufc"  # the dtype kinds a tensor may hold: bool, integers, floats, complex
+MAX_SIZE = int(np.iinfo(np.intp).max)  # the largest size or count NumPy can take
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # a value of a higher kind does not fit a lower one
+
+
+def dtype_arg(dtype: Any, op: str) -> np.dtype:
+    """``dtype`` as a numeric NumPy dtype.
+
+    Raises:
+        DTypeError: if NumPy does not know it, or it is not numeric (strings, objects, dates).
+    """
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{op}: dtype={shown(dtype)} is not a NumPy dtype") from None
+    if result.kind not in NUMERIC:
+        raise DTypeError(f"{op}: dtype {result}; expected a numeric dtype (bool, integer, floating or complex)")
+    return result
+
+
+def fill_arg(value: Any, dtype: np.dtype, op: str, arg: str) -> np.ndarray:
+    """``value``, a single number to be written into an array of ``dtype``, as an array.
+
+    Raises:
+        DTypeError: if it is not a number, or is of a kind that ``dtype`` cannot hold without
+            changing it (a float into integers: truncated; a complex into reals: imaginary part lost).
+        ShapeError: if it is not a single number.
+    """
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        array = np.asarray(None)  # ragged: reported as not a number below
+    if array.dtype.kind not in NUMERIC:
+        raise DTypeError(f"{op}: {arg}={shown(value)}; expected a number")
+    if array.ndim:
+        raise ShapeError(f"{op}: {arg} of shape {array.shape}; expected a single number")
+    kind = array.dtype.kind
+    if _KIND_RANK[kind] > _KIND_RANK[dtype.kind] and not (kind in "iu" and dtype.kind == "b" and array in (0, 1)):
+        raise DTypeError(f"{op}: {arg}={shown(value)} ({array.dtype}) cannot be stored in a {dtype} tensor "
+                         f"without changing it; expected a {dtype.kind == 'c' and 'complex' or dtype} value")
+    return array
+
+
+def counts_arg(value: Any, op: str, arg: str) -> np.ndarray:
+    """``value`` (an int or nested sequences of them, e.g. pad widths or repeat counts) as an
+    integer array with entries in ``[0, MAX_SIZE]``.
+
+    Raises:
+        ArgumentError: if it is ragged, or holds anything but non-negative integers.
+    """
+    try:
+        counts = np.asarray(value)
+    except (ValueError, TypeError):
+        counts = None
+    if counts is None or counts.dtype.kind not in "iu" or (
+            counts.size and not 0 <= counts.min() <= counts.max() <= MAX_SIZE):
+        raise ArgumentError(f"{op}: {arg}={shown(value)}; expected non-negative integers")
+    return counts
 
 
 def int_arg(value: Any, op: str, arg: str) -> int:
@@ -53,8 +113,8 @@ def count_arg(value: Any, op: str, arg: str) -> int:
         ArgumentError: if it is not an integer or is negative.
     """
     n = int_arg(value, op, arg)
-    if n < 0:
-        raise ArgumentError(f"{op}: {arg} must be a non-negative integer, got {n}")
+    if not 0 <= n <= MAX_SIZE:
+        raise ArgumentError(f"{op}: {arg} must be a non-negative integer below 2**63, got {n}")
     return n
 
 
@@ -93,6 +153,13 @@ def reduction_axis_arg(axis: Any, ndim: int, op: str) -> Any:
     the caller wrote it."""
     if axis is None or (axis.__class__ is int and -ndim <= axis < ndim):
         return axis
+    if axis.__class__ is tuple:  # the common valid tuple, checked without the general path
+        for a in axis:
+            if a.__class__ is not int or not -ndim <= a < ndim:
+                break
+        else:
+            if len({a % ndim for a in axis}) == len(axis):
+                return axis
     axes_arg(axis, ndim, op)
     return tuple(int(a) for a in axis) if isinstance(axis, (tuple, list)) else int(axis)
 
@@ -107,12 +174,20 @@ def shape_arg(shape: tuple, op: str, infer: bool = False) -> tuple[int, ...]:
     """
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, np.ndarray)):
         shape = tuple(shape[0])
+    for n in shape:  # the common valid shape, checked without the general path
+        if n.__class__ is not int or not (-1 if infer else 0) <= n <= MAX_SIZE:
+            break
+    else:
+        if not infer or shape.count(-1) <= 1:
+            return shape if shape.__class__ is tuple else tuple(shape)
     try:
         sizes = tuple(n if n.__class__ is int else int_arg(n, op, "shape") for n in shape)
     except ArgumentError:
         raise ArgumentError(f"{op}: shape {shown(shape)} has a size that is not an integer; expected "
                             "integers (a float is never truncated)") from None
     for n in sizes:
+        if n > MAX_SIZE:
+            raise ShapeError(f"{op}: shape {sizes} has a size of 2**63 or more; no array is that large")
         if n < 0 and not (infer and n == -1):
             expected = "non-negative sizes and at most one -1" if infer else "non-negative sizes"
             raise ShapeError(f"{op}: shape {sizes} has a negative size; expected {expected}")
