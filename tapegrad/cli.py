@@ -445,11 +445,11 @@ def train(args: argparse.Namespace) -> int:
                   "batch_size": args.batch_size, "seed": args.seed}
     x_train, y_train, x_test, y_test = load_data(config["data"], config["seed"])
     check_data(config["data"], x_train, y_train, x_test, y_test)
-    features, classes = int(x_train.shape[1]), int(max(y_train.max(), y_test.max()) + 1)
-    if state is not None and (features, classes) != (config["features"], config["classes"]):
+    n_features, n_classes = int(x_train.shape[1]), int(max(y_train.max(), y_test.max()) + 1)
+    if state is not None and (n_features, n_classes) != (config["features"], config["classes"]):
         raise CommandError(f"{source}: its model takes {config['features']} features and {config['classes']} "
-                           f"classes, the data {config['data']} now has {features} and {classes}")
-    config["features"], config["classes"] = features, classes
+                           f"classes, the data {config['data']} now has {n_features} and {n_classes}")
+    config["features"], config["classes"] = n_features, n_classes
     check_size(config, source or "--hidden")
 
     creation.manual_seed(config["seed"])

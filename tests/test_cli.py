@@ -313,3 +313,11 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
                      "--seed", seed]) == 0
     seeds = {f.name: tg.load(f / "checkpoint.safetensors")["config"]["seed"] for f in (tmp_path / "runs").iterdir()}
     assert seeds == {stamp: 1, f"{stamp}-2": 2}
+
+
+def test_resume_on_data_that_no_longer_fits_the_model(small_run, tmp_path, capsys):
+    data = _csv(tmp_path / "wider.csv", [f"{i},{i},{i},{i % 2}" for i in range(10)], header="a,b,c,label")
+    target = _damaged(small_run, tmp_path, ("config", "data"), f"csv:{data}")
+    code, out, err = _run(["train", "--resume", str(target), "--epochs", "2", "--no-progress"], capsys)
+    assert code == 1 and out == ""
+    assert f"{target}: its model takes 2 features and 2 classes, the data csv:{data} now has 3 and 2" in err
