@@ -38,6 +38,7 @@ MAX_EPOCHS = 1_000_000
 MAX_BATCH = 10_000_000
 MAX_SEED = 2**63 - 1
 MAX_MESSAGE = 500  # characters of an error line
+MAX_PRINTED_CLASSES = 100  # of the confusion matrix
 
 
 class CommandError(Exception):
@@ -200,6 +201,9 @@ def check_data(spec: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                            "least one (digits and CSV data are split 80/20, so a CSV file needs 3 rows or more)")
     if x_train.ndim != 2 or x_train.shape[1] == 0:
         raise CommandError(f"--data {spec}: the examples have no features (shape {x_train.shape})")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise CommandError(f"--data {spec}: the test examples have {x_test.shape[1]} features, the training "
+                           f"examples {x_train.shape[1]}")
     for part, features in (("training", x_train), ("test", x_test)):
         if not np.isfinite(features).all():
             row, column = (int(n) for n in np.argwhere(~np.isfinite(features))[0])
@@ -553,10 +557,13 @@ def evaluate(args: argparse.Namespace) -> int:
     load_model_state(model, state["model"], source)
     predictions = predict(model, x_test)
     classes = config["classes"]
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (y_test, predictions), 1)
     print(f"accuracy {float((predictions == y_test).mean()):.4f} on {len(y_test)} examples of "
           f"{args.data or config['data']}")
+    if classes > MAX_PRINTED_CLASSES:  # classes x classes numbers: too many to print, maybe to hold
+        print(f"confusion matrix not printed: {classes} classes, more than {MAX_PRINTED_CLASSES}")
+        return 0
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y_test, predictions), 1)
     print("confusion matrix (rows: true class, columns: predicted class)")
     width = max(len(str(confusion.max())), len(str(classes - 1))) + 1
     print(" " * (width + 1) + "".join(f"{c:>{width}}" for c in range(classes)))

@@ -321,3 +321,23 @@ def test_resume_on_data_that_no_longer_fits_the_model(small_run, tmp_path, capsy
     code, out, err = _run(["train", "--resume", str(target), "--epochs", "2", "--no-progress"], capsys)
     assert code == 1 and out == ""
     assert f"{target}: its model takes 2 features and 2 classes, the data csv:{data} now has 3 and 2" in err
+
+
+def test_mnist_test_images_of_another_size_are_refused_before_training(tmp_path, capsys):
+    for prefix, side in (("train", 28), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros((4, side, side), np.uint8), 8)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(4, np.uint8), 8)
+    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}"], capsys)
+    assert code == 1 and out == ""
+    assert f"--data mnist:{tmp_path}: the test examples have 400 features, the training examples 784" in err
+
+
+def test_evaluate_with_many_classes_prints_no_confusion_matrix(tmp_path, capsys):
+    rows = [f"{i / 300:.4f},{i % 7},{i % 150}" for i in range(600)]
+    data = _csv(tmp_path / "many.csv", rows)
+    assert main(["train", "--data", f"csv:{data}", "--epochs", "1", "--hidden", "4", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    code, out, err = _run(["evaluate", str(tmp_path / "run" / "checkpoint.safetensors")], capsys)
+    assert code == 0 and out.splitlines()[0].startswith("accuracy ") and "120 examples" in out
+    assert out.splitlines()[1] == "confusion matrix not printed: 150 classes, more than 100"
