@@ -74,7 +74,7 @@ def _real(description: str, low: float, high: float = math.inf, high_open: bool 
 
 def _choice(options: Sequence[str]) -> Any:
     def check(value: Any) -> str:
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             raise _Invalid(f"expected one of {', '.join(options)}, got {_shown(value)}")
         return value
     return check
@@ -417,7 +417,7 @@ def _generator_state(value: Any, where: str) -> Any:
     probe = np.random.default_rng(0)
     try:
         probe.bit_generator.state = value
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+    except Exception as exc:  # NumPy's setter raises many kinds (TypeError, KeyError, IndexError, ...)
         raise CommandError(f"{where} is not a random generator state ({_shown(str(exc))})") from None
     return value
 

@@ -222,6 +222,7 @@ BAD_FIELDS = [
     (("config", "classes"), 10**12, "its configuration's 'classes' is not valid"),
     (("config", "activation"), "gelu2", "its configuration's 'activation' is not valid: expected one of"),
     (("config", "data"), 5, "its configuration's 'data' is not valid: expected a string"),
+    (("config", "optimizer"), np.zeros(3), "its configuration's 'optimizer' is not valid: expected one of"),
     (("config", "loss"), KeyError, "its configuration has no 'loss'"),
     (("model",), [], "its model is [], expected a dict of arrays"),
     (("model", "0.weight"), "abc", "the model's '0.weight' is 'abc', expected a float array"),
@@ -243,6 +244,7 @@ RESUME_FIELDS = [
     (("loader", "generator"), {"bit_generator": "MT19937"}, "its loader's generator is not a random generator state"),
     (("generator",), "x", "its generator is not a random generator state"),
     (("generator", "state", "state"), "big", "its generator is not a random generator state"),
+    (("generator", "state"), np.zeros(3), "its generator is not a random generator state"),
     ((), KeyError, "not one written by 'tapegrad train'"),
 ]
 
