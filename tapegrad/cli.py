@@ -46,7 +46,10 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
+    def error(self, message: str) -> None:  # one line, no usage block, of bounded length
+        message = " ".join(message.split())
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}..."
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -113,7 +116,8 @@ def _option(field: str, kind: type) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)}") from None
         try:
             return FIELDS[field](value)
         except _Invalid as exc:
