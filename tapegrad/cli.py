@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -23,11 +24,21 @@ from . import creation, nn, optim
 from .data import DataLoader, TensorDataset, datasets
 from .errors import TapegradError
 from .grad_mode import no_grad
-from .serialization import load, save
+from .serialization import _shown, load, save
 from .tensor import Tensor
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "hinge")
+# limits that turn absurd settings into a clear error instead of an allocation of terabytes
+MAX_HIDDEN = 100_000  # units of one hidden layer
+MAX_LAYERS = 100
+MAX_PARAMETERS = 100_000_000  # weights and biases of the whole model (400 MB as float32)
+MAX_CLASSES = 100_000
+MAX_EPOCHS = 1_000_000
+MAX_BATCH = 10_000_000
+MAX_SEED = 2**63 - 1
+MAX_MESSAGE = 500  # characters of an error line
+MAX_PRINTED_CLASSES = 100  # of the confusion matrix
 
 
 class CommandError(Exception):
@@ -35,30 +46,94 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
+    def error(self, message: str) -> None:  # one line, no usage block, of bounded length
+        message = " ".join(message.split())
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}..."
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Invalid(ValueError):
+    """A value out of its range; the caller says where the value came from."""
+
+
+def _integer(low: int, high: int) -> Any:
+    def check(value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise _Invalid(f"expected an integer from {low} to {high}, got {_shown(value)}")
+        return value
+    return check
+
+
+def _real(description: str, low: float, high: float = math.inf, high_open: bool = False,
+          low_open: bool = False) -> Any:
+    def check(value: Any) -> float:
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                or value < low or (low_open and value == low) or value > high or (high_open and value == high)):
+            raise _Invalid(f"expected {description}, got {_shown(value)}")
+        return float(value)
+    return check
+
+
+def _choice(options: Sequence[str]) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise _Invalid(f"expected one of {', '.join(options)}, got {_shown(value)}")
+        return value
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 4096:
+        raise _Invalid(f"expected a string of at most 4096 characters, got {_shown(value)}")
+    return value
+
+
+def _sizes(value: Any) -> list[int]:
+    if not isinstance(value, list) or len(value) > MAX_LAYERS:
+        raise _Invalid(f"expected a list of at most {MAX_LAYERS} layer sizes, got {_shown(value)}")
+    for size in value:
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_HIDDEN:
+            raise _Invalid(f"sizes must be integers from 1 to {MAX_HIDDEN}, got {_shown(size)}")
+    return value
+
+
+# The settings of a run, each with its check: for the options, and for a checkpoint's configuration.
+FIELDS: dict[str, Any] = {
+    "data": _text, "hidden": _sizes, "activation": _choice(sorted(nn.layers.ACTIVATIONS)),
+    "loss": _choice(LOSSES), "optimizer": _choice(OPTIMIZERS),
+    "lr": _real("a positive float (finite)", 0.0, low_open=True),
+    "momentum": _real("a float from 0 to 1, 1 excluded", 0.0, 1.0, high_open=True),
+    "weight_decay": _real("a float from 0 (finite)", 0.0),
+    "epochs": _integer(1, MAX_EPOCHS), "batch_size": _integer(1, MAX_BATCH), "seed": _integer(0, MAX_SEED),
+    "features": _integer(1, MAX_PARAMETERS), "classes": _integer(1, MAX_CLASSES),
+}
+
+
+def _option(field: str, kind: type) -> Any:
+    """An argparse type: the text converted to ``kind``, then checked like the checkpoint field."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)}") from None
+        try:
+            return FIELDS[field](value)
+        except _Invalid as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
 def _hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes sizes like 128,64, got {text!r}") from None
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
-    return sizes
-
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-    return parse
+        raise argparse.ArgumentTypeError(f"--hidden takes sizes like 128,64, got {_shown(text)}") from None
+    try:
+        return _sizes(sizes)
+    except _Invalid as exc:
+        raise argparse.ArgumentTypeError(f"--hidden {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--activation", default="relu", choices=sorted(nn.layers.ACTIVATIONS))
     train.add_argument("--loss", default="cross_entropy", choices=LOSSES)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default: 1e-3, sgd 0.05)")
-    train.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop (default: 0.9)")
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--epochs", type=_positive(int), default=30)
-    train.add_argument("--batch-size", type=_positive(int), default=32)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--lr", type=_option("lr", float), default=None,
+                       help="learning rate (default: 1e-3, sgd 0.05)")
+    train.add_argument("--momentum", type=_option("momentum", float), default=0.9,
+                       help="for sgd and rmsprop, in [0, 1) (default: 0.9)")
+    train.add_argument("--weight-decay", type=_option("weight_decay", float), default=0.0)
+    train.add_argument("--epochs", type=_option("epochs", int), default=30)
+    train.add_argument("--batch-size", type=_option("batch_size", int), default=32)
+    train.add_argument("--seed", type=_option("seed", int), default=0)
     train.add_argument("--out", default=None, help="output folder (default: runs/<timestamp>)")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
@@ -114,6 +191,59 @@ def load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     cut = int(round(0.8 * len(labels)))
     train, test = order[:cut], order[cut:]
     return features[train], labels[train], features[test], labels[test]
+
+
+def check_data(spec: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    """Refuse data a run cannot use: an empty split, no features, NaN or infinite features, or labels
+    that are not class numbers from 0 to ``MAX_CLASSES - 1``.
+
+    Raises:
+        CommandError: naming ``--data`` and what is wrong.
+    """
+    if len(y_train) == 0 or len(y_test) == 0:
+        raise CommandError(f"--data {spec}: {len(y_train)} training and {len(y_test)} test examples; both need at "
+                           "least one (digits and CSV data are split 80/20, so a CSV file needs 3 rows or more)")
+    if x_train.ndim != 2 or x_train.shape[1] == 0:
+        raise CommandError(f"--data {spec}: the examples have no features (shape {x_train.shape})")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise CommandError(f"--data {spec}: the test examples have {x_test.shape[1]} features, the training "
+                           f"examples {x_train.shape[1]}")
+    for part, features in (("training", x_train), ("test", x_test)):
+        if not np.isfinite(features).all():
+            row, column = (int(n) for n in np.argwhere(~np.isfinite(features))[0])
+            raise CommandError(f"--data {spec}: feature {column} of {part} example {row} is "
+                               f"{features[row, column]}; features must be finite")
+    low, high = int(min(y_train.min(), y_test.min())), int(max(y_train.max(), y_test.max()))
+    if low < 0 or high >= MAX_CLASSES:
+        raise CommandError(f"--data {spec}: class labels must be integers from 0 to {MAX_CLASSES - 1}, found "
+                           f"{low if low < 0 else high}")
+
+
+def check_config(config: Any, source: str) -> dict[str, Any]:
+    """A checkpoint's configuration, every field present and checked as the command line checks it.
+
+    Raises:
+        CommandError: naming the checkpoint and the field.
+    """
+    if not isinstance(config, dict):
+        raise CommandError(f"{source}: its configuration is {_shown(config)}, expected a dict")
+    for name, check in FIELDS.items():
+        if name not in config:
+            raise CommandError(f"{source}: its configuration has no {name!r}")
+        try:
+            check(config[name])
+        except _Invalid as exc:
+            raise CommandError(f"{source}: its configuration's {name!r} is not valid: {exc}") from None
+    return dict(config)
+
+
+def check_size(config: dict[str, Any], source: str) -> None:
+    """Refuse a model with more than ``MAX_PARAMETERS`` weights and biases before allocating it."""
+    sizes = [config["features"], *config["hidden"], config["classes"]]
+    count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    if count > MAX_PARAMETERS:
+        raise CommandError(f"{source}: the model {_shown(sizes)} would have {count:,} parameters; at most "
+                           f"{MAX_PARAMETERS:,} (make --hidden smaller)")
 
 
 # -- model and training --------------------------------------------------------------------------
@@ -185,23 +315,150 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
     return None
 
 
+def new_run_folder(root: Path = Path("runs"), now: time.struct_time | None = None) -> Path:
+    """Create and return ``root/<YYYYmmdd-HHMMSS>`` for a new run, or ``...-2``, ``-3``, ... when runs started
+    in the same second took the name: each folder is created exclusively, so two runs never share one."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", now if now is not None else time.localtime())
+    root.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 10_000):
+        folder = root / (stamp if number == 1 else f"{stamp}-{number}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise CommandError(f"{root}: 10,000 runs started at {stamp}; use --out")
+
+
+def _fields(state: Any, source: str, names: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(state, dict) or any(name not in state for name in names):
+        keys = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise CommandError(f"{source} is a tapegrad checkpoint but not one written by 'tapegrad train' (it has "
+                           f"{_shown(keys)}, expected {', '.join(names)})")
+    return state
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def load_model_state(model: nn.Module, state: Any, source: str) -> None:
+    """``model.load_state_dict(state)`` for a state read from ``source``: float arrays of the model's shapes.
+
+    Raises:
+        CommandError: naming the checkpoint and the entry that does not fit.
+    """
+    if not isinstance(state, dict):
+        raise CommandError(f"{source}: its model is {_shown(state)}, expected a dict of arrays")
+    for name, value in state.items():
+        if not isinstance(value, (np.ndarray, Tensor)) or value.dtype.kind != "f":
+            raise CommandError(f"{source}: the model's {_shown(name)} is {_shown(value)}, expected a float array")
+    try:
+        model.load_state_dict(state)
+    except TapegradError as exc:
+        raise CommandError(f"{source}: its model does not fit its configuration: {exc}") from None
+
+
+def _optimizer_template(config: dict[str, Any]) -> dict[str, Any]:
+    """The per-parameter state this configuration's optimizer keeps, after one step on a probe."""
+    probe = nn.Linear(1, 1)
+    optimizer = build_optimizer(config, probe)
+    for parameter in probe.parameters():
+        parameter.grad = creation.ones(*parameter.shape)
+    optimizer.step()
+    return optimizer.state_dict()["state"][0]
+
+
+def load_optimizer_state(optimizer: optim.Optimizer, state: Any, config: dict[str, Any], source: str) -> None:
+    """``optimizer.load_state_dict(state)`` for a state read from ``source``: the settings of ``config`` and,
+    for each parameter, the entries its kind of optimizer keeps, arrays of the parameter's shape.
+
+    Raises:
+        CommandError: naming the checkpoint and the entry that does not fit.
+    """
+    own = optimizer.state_dict()
+    where = f"{source}: its optimizer state"
+    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
+        raise CommandError(f"{where} is {_shown(state)}, expected a dict of state and param_groups")
+    groups = state["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(own["param_groups"]):
+        raise CommandError(f"{where} has param_groups {_shown(groups)}, expected {len(own['param_groups'])} groups")
+    for saved, expected in zip(groups, own["param_groups"]):
+        if not isinstance(saved, dict) or set(saved) != set(expected):
+            raise CommandError(f"{where} has a parameter group {_shown(saved)}, expected keys {sorted(expected)}")
+        for key, value in expected.items():
+            if not _plain(saved[key]) or saved[key] != value:
+                raise CommandError(f"{where} has {key} = {_shown(saved[key])} where its configuration gives "
+                                   f"{_shown(value)}")
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    template = _optimizer_template(dict(config))
+    entries = state["state"]
+    if not isinstance(entries, dict):
+        raise CommandError(f"{where} has state {_shown(entries)}, expected a dict by parameter position")
+    for position, entry in entries.items():
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < len(parameters):
+            raise CommandError(f"{where} has an entry for parameter {_shown(position)}; the model has "
+                               f"{len(parameters)}")
+        if not isinstance(entry, dict) or set(entry) != set(template):
+            raise CommandError(f"{where} of parameter {position} is {_shown(entry)}, expected the keys "
+                               f"{sorted(template)}")
+        for key, model in template.items():
+            value = entry[key]
+            if isinstance(model, np.ndarray):
+                shape = parameters[position].shape
+                if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
+                    raise CommandError(f"{where} of parameter {position} has {key} = {_shown(value)}, expected a "
+                                       f"float array of shape {shape}")
+            elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise CommandError(f"{where} of parameter {position} has {key} = {_shown(value)}, expected a "
+                                   "non-negative integer")
+    optimizer.load_state_dict(state)
+
+
+def _generator_state(value: Any, where: str) -> Any:
+    probe = np.random.default_rng(0)
+    try:
+        probe.bit_generator.state = value
+    except Exception as exc:  # NumPy's setter raises many kinds (TypeError, KeyError, IndexError, ...)
+        raise CommandError(f"{where} is not a random generator state ({_shown(str(exc))})") from None
+    return value
+
+
+def _history(value: Any, source: str) -> list[dict[str, Any]]:
+    keys = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds"}
+    if not isinstance(value, list):
+        raise CommandError(f"{source}: its history is {_shown(value)}, expected a list")
+    for row in value:
+        if (not isinstance(row, dict) or set(row) != keys
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values())):
+            raise CommandError(f"{source}: its history has the entry {_shown(row)}, expected numbers for "
+                               f"{', '.join(sorted(keys))}")
+    return list(value)
+
+
 def train(args: argparse.Namespace) -> int:
+    source = args.resume
     if args.resume:
-        state = load(args.resume)
-        config = dict(state["config"])
+        state = _fields(load(args.resume), source,
+                        ("config", "epoch", "model", "optimizer", "loader", "generator", "history"))
+        config = check_config(state["config"], source)
         config["epochs"] = args.epochs
-        out = Path(args.out) if args.out else Path(args.resume).parent
     else:
         state = None
         config = {"data": args.data, "hidden": args.hidden, "activation": args.activation, "loss": args.loss,
                   "optimizer": args.optimizer, "lr": args.lr or (0.05 if args.optimizer == "sgd" else 1e-3),
                   "momentum": args.momentum, "weight_decay": args.weight_decay, "epochs": args.epochs,
                   "batch_size": args.batch_size, "seed": args.seed}
-        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     x_train, y_train, x_test, y_test = load_data(config["data"], config["seed"])
-    config["features"] = int(x_train.shape[1])
-    config["classes"] = int(max(y_train.max(), y_test.max()) + 1)
-    out.mkdir(parents=True, exist_ok=True)
+    check_data(config["data"], x_train, y_train, x_test, y_test)
+    n_features, n_classes = int(x_train.shape[1]), int(max(y_train.max(), y_test.max()) + 1)
+    if state is not None and (n_features, n_classes) != (config["features"], config["classes"]):
+        raise CommandError(f"{source}: its model takes {config['features']} features and {config['classes']} "
+                           f"classes, the data {config['data']} now has {n_features} and {n_classes}")
+    config["features"], config["classes"] = n_features, n_classes
+    check_size(config, source or "--hidden")
 
     creation.manual_seed(config["seed"])
     model = build_model(config)
@@ -211,12 +468,21 @@ def train(args: argparse.Namespace) -> int:
     history: list[dict[str, Any]] = []
     start_epoch = 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        loader.load_state_dict(state["loader"])
-        creation.generator().bit_generator.state = state["generator"]
-        history = list(state["history"])
-        start_epoch = int(state["epoch"]) + 1
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
+            raise CommandError(f"{source}: its epoch is {_shown(epoch)}, expected an integer from 0 to {MAX_EPOCHS}")
+        history = _history(state["history"], source)
+        load_model_state(model, state["model"], source)
+        load_optimizer_state(optimizer, state["optimizer"], config, source)
+        loader_state = state["loader"]
+        if not isinstance(loader_state, dict) or set(loader_state) != {"generator"}:
+            raise CommandError(f"{source}: its loader state is {_shown(loader_state)}, expected a generator")
+        loader.load_state_dict({"generator": _generator_state(loader_state["generator"],
+                                                              f"{source}: its loader's generator")})
+        creation.generator().bit_generator.state = _generator_state(state["generator"], f"{source}: its generator")
+        start_epoch = epoch + 1
+    out = Path(args.out) if args.out else Path(args.resume).parent if args.resume else new_run_folder()
+    out.mkdir(parents=True, exist_ok=True)
     criterion = loss_function(config["loss"])
     checkpoint = out / "checkpoint.safetensors"
 
@@ -279,21 +545,29 @@ def _finish(history: list[dict[str, Any]], out: Path) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    state = load(args.checkpoint)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise CommandError(f"{args.checkpoint} is a tapegrad checkpoint but not one written by 'tapegrad train'")
-    config = state["config"]
-    _, _, x_test, y_test = load_data(args.data or config["data"], config["seed"])
+    source = args.checkpoint
+    state = _fields(load(source), source, ("config", "model"))
+    config = check_config(state["config"], source)
+    check_size(config, source)
+    spec = args.data or config["data"]
+    _, _, x_test, y_test = load_data(spec, config["seed"])
+    check_data(spec, x_test, y_test, x_test, y_test)
     if x_test.shape[1] != config["features"]:
         raise CommandError(f"the model takes {config['features']} features, the data has {x_test.shape[1]}")
+    if y_test.max() >= config["classes"]:
+        raise CommandError(f"--data {spec} has class labels up to {y_test.max()}, the model in {source} has "
+                           f"{config['classes']} outputs (classes 0 to {config['classes'] - 1})")
     model = build_model(config)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"], source)
     predictions = predict(model, x_test)
     classes = config["classes"]
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (y_test, predictions), 1)
     print(f"accuracy {float((predictions == y_test).mean()):.4f} on {len(y_test)} examples of "
           f"{args.data or config['data']}")
+    if classes > MAX_PRINTED_CLASSES:  # classes x classes numbers: too many to print, maybe to hold
+        print(f"confusion matrix not printed: {classes} classes, more than {MAX_PRINTED_CLASSES}")
+        return 0
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y_test, predictions), 1)
     print("confusion matrix (rows: true class, columns: predicted class)")
     width = max(len(str(confusion.max())), len(str(classes - 1))) + 1
     print(" " * (width + 1) + "".join(f"{c:>{width}}" for c in range(classes)))
@@ -335,8 +609,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"train": train, "evaluate": evaluate, "explain": explain_expression}
         return commands[args.command](args)
-    except (CommandError, TapegradError, OSError) as exc:  # VizError is a TapegradError
-        print(f"tapegrad: error: {exc}", file=sys.stderr)
+    except (CommandError, TapegradError, OSError, MemoryError) as exc:  # VizError is a TapegradError
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            message = f"out of memory ({message})"
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}..."
+        print(f"tapegrad: error: {message}", file=sys.stderr)
         return 1
 
 

@@ -14,8 +14,9 @@ is a few hundred characters at most (strings from the file are shortened).
 
 Since the checksums were added, the metadata also holds a CRC-32 of each array's bytes (with its dtype
 and shape) and of the structure; :func:`load` verifies them, so a changed byte in an array, a dtype, a
-shape or a plain value raises ``CheckpointError`` naming what changed. Files written before have no
-checksums and still load (without that verification).
+shape or a plain value raises ``CheckpointError`` naming what changed (CRC-32 catches every change
+within 4 consecutive bytes, others but for a chance of 2**-32; it guards against damage, not tampering).
+Files written before have no checksums and still load (without that verification).
 
 Writing is atomic: the file is written beside its destination under a temporary name, flushed to
 disk, then renamed over it, so a crash leaves either the old checkpoint or the new one, never half.

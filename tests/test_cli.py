@@ -106,3 +106,243 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     state = tg.load(checkpoint)
     assert state["epoch"] >= 1
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"]
+
+
+def _run(argv, capsys):
+    """main(argv) -> (exit status, stdout, the one stderr line)."""
+    try:
+        code = main(argv)
+    except SystemExit as stopped:
+        code = stopped.code
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) <= 1 and "Traceback" not in err, err
+    return code, out, err.strip()
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--seed", "-1", "argument --seed: expected an integer from 0 to 9223372036854775807, got -1"),
+    ("--seed", str(2**64), "argument --seed: expected an integer from 0"),
+    ("--hidden", "2e10", "argument --hidden: --hidden takes sizes like 128,64, got '2e10'"),
+    ("--hidden", "20000000000", "argument --hidden: --hidden sizes must be integers from 1 to 100000, got 20000000000"),
+    ("--hidden", "0", "--hidden sizes must be integers from 1 to 100000, got 0"),
+    ("--hidden", ",".join(["8"] * 101), "--hidden expected a list of at most 100 layer sizes"),
+    ("--lr", "nan", "argument --lr: expected a positive float (finite), got nan"),
+    ("--lr", "inf", "argument --lr: expected a positive float (finite), got inf"),
+    ("--lr", "0", "argument --lr: expected a positive float (finite), got 0.0"),
+    ("--momentum", "-1", "argument --momentum: expected a float from 0 to 1, 1 excluded, got -1.0"),
+    ("--momentum", "1", "argument --momentum: expected a float from 0 to 1, 1 excluded, got 1.0"),
+    ("--momentum", "nan", "argument --momentum: expected a float from 0 to 1"),
+    ("--weight-decay", "nan", "argument --weight-decay: expected a float from 0 (finite), got nan"),
+    ("--weight-decay", "-0.1", "argument --weight-decay: expected a float from 0 (finite), got -0.1"),
+    ("--epochs", "0", "argument --epochs: expected an integer from 1 to 1000000, got 0"),
+    ("--batch-size", "1e3", "argument --batch-size: expected an integer, got '1e3'"),
+    ("--epochs", "9" * 5000, "argument --epochs: expected an integer, got '99999"),
+    ("--optimizer", "x" * 5000, "argument --optimizer: invalid choice: 'xxx"),
+    ("--lr", "1e400", "argument --lr: expected a positive float (finite), got inf"),
+    ("--batch-size", str(10**12), "argument --batch-size: expected an integer from 1 to 10000000"),
+])
+def test_bad_options_stop_before_training(option, value, message, capsys):
+    code, out, err = _run(["train", "--no-progress", option, value], capsys)
+    assert code == 2 and message in err and out == "" and len(err) < 600
+
+
+def _csv(path, rows, header="a,b,label"):
+    path.write_bytes((header + "\n" + "".join(f"{r}\n" for r in rows)).encode() if isinstance(rows, list) else rows)
+    return path
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(tmp_path, capsys):
+    code, out, err = _run(["train", "--no-progress", "--hidden", "100000,100000", "--out", str(tmp_path)], capsys)
+    assert code == 1 and out == "" and not list(tmp_path.iterdir())
+    assert "--hidden: the model [64, 100000, 100000, 10] would have 10,007,600,010 parameters; at most 100,000,000" \
+        in err
+
+
+@pytest.mark.parametrize("content,message", [
+    (["1,2,0", "3,4,1000000000000", "5,6,1", "7,8,0"], "class labels must be integers from 0 to 99999, found "
+                                                        "1000000000000"),
+    (["1,2,0", "3,4,-1", "5,6,1", "7,8,0"], "class labels must be integers from 0 to 99999, found -1"),
+    (["1,2,0"], "1 training and 0 test examples; both need at least one"),
+    (["1,2,0", "3,4,1"], "2 training and 0 test examples"),
+    (b"label\n0\n1\n0\n1\n", "1 column; needs the target and at least one feature column"),
+    ("a,b,label\n1,2,0\n\xe9,4,1\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 16)"),
+    (["1,2,0", "3,nan,1", "5,6,1"], "line 3, column 'b': the feature 'nan' is not finite"),
+    (["1,2,0", "3,4,1", "inf,6,1"], "line 4, column 'a': the feature 'inf' is not finite"),
+])
+def test_bad_csv_data_is_one_line_before_training(tmp_path, capsys, content, message):
+    path = _csv(tmp_path / "data.csv", content)
+    code, out, err = _run(["train", "--no-progress", "--data", f"csv:{path}", "--out", str(tmp_path / "run")],
+                          capsys)
+    assert code == 1 and message in err and str(path) in err and out == ""
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_mnist_headers_and_features_are_one_line_before_training(tmp_path, capsys):
+    header = bytes([0, 0, 0x08, 3]) + b"".join((2**32 - 1).to_bytes(4, "big") for _ in range(3))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(header + bytes(100))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(4, np.uint8), 8)
+    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}"], capsys)
+    assert code == 1 and "train-images-idx3-ubyte: header says shape (4294967295, 4294967295, 4294967295)" in err
+    images = np.ones((4, 28, 28))
+    images[2, 3, 4] = np.nan
+    for prefix in ("train", "t10k"):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images, 0x0E)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(4, np.uint8), 8)
+    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}"], capsys)
+    assert code == 1 and f"--data mnist:{tmp_path}: feature 88 of training example 2 is nan" in err and out == ""
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A one-epoch run on a small CSV file: its folder, checkpoint and data."""
+    folder = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    data = _csv(folder / "data.csv", [f"{a:.3f},{b:.3f},{int(a > b)}" for a, b in rng.uniform(0, 1, (30, 2))])
+    assert main(["train", "--data", f"csv:{data}", "--epochs", "1", "--hidden", "4", "--out", str(folder / "run"),
+                 "--no-progress"]) == 0
+    return folder, folder / "run" / "checkpoint.safetensors", data
+
+
+def _set(state, path, value):
+    *parents, last = path
+    for key in parents:
+        state = state[key]
+    if value is KeyError:
+        del state[last]
+    else:
+        state[last] = value
+
+
+BAD_FIELDS = [
+    (("config",), [1, 2], "its configuration is [1, 2], expected a dict"),
+    (("config", "lr"), "fast", "its configuration's 'lr' is not valid: expected a positive float (finite), got 'fast'"),
+    (("config", "lr"), float("nan"), "its configuration's 'lr' is not valid"),
+    (("config", "hidden"), "128", "its configuration's 'hidden' is not valid: expected a list"),
+    (("config", "hidden"), [10**9], "its configuration's 'hidden' is not valid: sizes must be integers from 1"),
+    (("config", "hidden"), [100000, 100000], "the model [2, 100000, 100000, 2] would have 10,000,600,002 parameters"),
+    (("config", "seed"), -1, "its configuration's 'seed' is not valid: expected an integer from 0"),
+    (("config", "features"), "2", "its configuration's 'features' is not valid"),
+    (("config", "classes"), 10**12, "its configuration's 'classes' is not valid"),
+    (("config", "activation"), "gelu2", "its configuration's 'activation' is not valid: expected one of"),
+    (("config", "data"), 5, "its configuration's 'data' is not valid: expected a string"),
+    (("config", "optimizer"), np.zeros(3), "its configuration's 'optimizer' is not valid: expected one of"),
+    (("config", "loss"), KeyError, "its configuration has no 'loss'"),
+    (("model",), [], "its model is [], expected a dict of arrays"),
+    (("model", "0.weight"), "abc", "the model's '0.weight' is 'abc', expected a float array"),
+    (("model", "0.weight"), np.zeros((3, 3), np.float32), "its model does not fit its configuration"),
+    (("model", "0.weight"), KeyError, "its model does not fit its configuration"),
+]
+RESUME_FIELDS = [
+    (("epoch",), "3", "its epoch is '3', expected an integer"),
+    (("epoch",), -1, "its epoch is -1, expected an integer"),
+    (("history",), 5, "its history is 5, expected a list"),
+    (("history", 0), [1], "its history has the entry [1], expected numbers"),
+    (("optimizer", "param_groups", 0, "lr"), -5.0, "its optimizer state has lr = -5.0 where its configuration gives"),
+    (("optimizer", "param_groups"), {}, "its optimizer state has param_groups {}"),
+    (("optimizer", "state", 0, "exp_avg"), KeyError, "its optimizer state of parameter 0 is"),
+    (("optimizer", "state", 0, "exp_avg"), np.zeros(3), "has exp_avg = array"),
+    (("optimizer", "state", 0, "step"), "1", "has step = '1', expected a non-negative integer"),
+    (("optimizer", "state", 99), {}, "its optimizer state has an entry for parameter 99; the model has 4"),
+    (("loader",), 5, "its loader state is 5, expected a generator"),
+    (("loader", "generator"), {"bit_generator": "MT19937"}, "its loader's generator is not a random generator state"),
+    (("generator",), "x", "its generator is not a random generator state"),
+    (("generator", "state", "state"), "big", "its generator is not a random generator state"),
+    (("generator", "state"), np.zeros(3), "its generator is not a random generator state"),
+    ((), KeyError, "not one written by 'tapegrad train'"),
+]
+
+
+def _damaged(small_run, tmp_path, path, value):
+    _, checkpoint, _ = small_run
+    state = tg.load(checkpoint)
+    if path:
+        _set(state, path, value)
+    else:
+        state = [state["config"]]
+    target = tmp_path / "run" / "checkpoint.safetensors"
+    tg.save(state, target)
+    return target
+
+
+@pytest.mark.parametrize("path,value,message", BAD_FIELDS + RESUME_FIELDS[-1:])
+def test_evaluate_a_checkpoint_with_wrongly_typed_fields(small_run, tmp_path, capsys, path, value, message):
+    target = _damaged(small_run, tmp_path, path, value)
+    code, out, err = _run(["evaluate", str(target)], capsys)
+    assert code == 1 and message in err and str(target) in err and out == ""
+
+
+@pytest.mark.parametrize("path,value,message", BAD_FIELDS + RESUME_FIELDS)
+def test_resume_from_a_checkpoint_with_wrongly_typed_fields(small_run, tmp_path, capsys, path, value, message):
+    target = _damaged(small_run, tmp_path, path, value)
+    before = target.read_bytes()
+    code, out, err = _run(["train", "--resume", str(target), "--epochs", "2", "--no-progress"], capsys)
+    assert code == 1 and message in err and str(target) in err and out == ""
+    assert target.read_bytes() == before  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_every_optimizer_resumes_past_the_checks(small_run, tmp_path, optimizer):
+    _, _, data = small_run
+    common = ["--data", f"csv:{data}", "--hidden", "4", "--no-progress", "--optimizer", optimizer]
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "a"), *common]) == 0
+    assert main(["train", "--resume", str(tmp_path / "a" / "checkpoint.safetensors"), "--epochs", "2",
+                 "--no-progress"]) == 0
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path / "b"), *common]) == 0
+    resumed, straight = (tg.load(tmp_path / run / "checkpoint.safetensors") for run in "ab")
+    assert resumed["epoch"] == straight["epoch"] == 2
+    for name, value in straight["model"].items():
+        np.testing.assert_array_equal(resumed["model"][name], value)
+
+
+def test_evaluate_on_data_with_more_classes_than_the_model(small_run, tmp_path, capsys):
+    _, checkpoint, _ = small_run
+    data = _csv(tmp_path / "three.csv", ["0.1,0.2,0", "0.3,0.4,1"] + ["0.5,0.6,2"] * 10)
+    code, out, err = _run(["evaluate", str(checkpoint), "--data", f"csv:{data}"], capsys)
+    assert code == 1 and out == ""
+    assert f"--data csv:{data} has class labels up to 2, the model in {checkpoint} has 2 outputs" in err
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch, capsys):
+    from tapegrad import cli
+
+    clock = time.localtime(1_800_000_000)
+    folders = [cli.new_run_folder(tmp_path / "elsewhere", clock) for _ in range(3)]
+    stamp = time.strftime("%Y%m%d-%H%M%S", clock)
+    assert [f.name for f in folders] == [stamp, f"{stamp}-2", f"{stamp}-3"] and all(f.is_dir() for f in folders)
+    # two whole runs on the same clock, into the default runs/ folder
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.time, "localtime", lambda *seconds: clock)
+    data = _csv(tmp_path / "data.csv", ["0.1,0.2,0", "0.3,0.4,1", "0.5,0.6,0", "0.7,0.8,1", "0.9,0.1,1"])
+    for seed in ("1", "2"):
+        assert main(["train", "--data", f"csv:{data}", "--epochs", "1", "--hidden", "4", "--no-progress",
+                     "--seed", seed]) == 0
+    seeds = {f.name: tg.load(f / "checkpoint.safetensors")["config"]["seed"] for f in (tmp_path / "runs").iterdir()}
+    assert seeds == {stamp: 1, f"{stamp}-2": 2}
+
+
+def test_resume_on_data_that_no_longer_fits_the_model(small_run, tmp_path, capsys):
+    data = _csv(tmp_path / "wider.csv", [f"{i},{i},{i},{i % 2}" for i in range(10)], header="a,b,c,label")
+    target = _damaged(small_run, tmp_path, ("config", "data"), f"csv:{data}")
+    code, out, err = _run(["train", "--resume", str(target), "--epochs", "2", "--no-progress"], capsys)
+    assert code == 1 and out == ""
+    assert f"{target}: its model takes 2 features and 2 classes, the data csv:{data} now has 3 and 2" in err
+
+
+def test_mnist_test_images_of_another_size_are_refused_before_training(tmp_path, capsys):
+    for prefix, side in (("train", 28), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros((4, side, side), np.uint8), 8)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(4, np.uint8), 8)
+    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}"], capsys)
+    assert code == 1 and out == ""
+    assert f"--data mnist:{tmp_path}: the test examples have 400 features, the training examples 784" in err
+
+
+def test_evaluate_with_many_classes_prints_no_confusion_matrix(tmp_path, capsys):
+    rows = [f"{i / 300:.4f},{i % 7},{i % 150}" for i in range(600)]
+    data = _csv(tmp_path / "many.csv", rows)
+    assert main(["train", "--data", f"csv:{data}", "--epochs", "1", "--hidden", "4", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    code, out, err = _run(["evaluate", str(tmp_path / "run" / "checkpoint.safetensors")], capsys)
+    assert code == 0 and out.splitlines()[0].startswith("accuracy ") and "120 examples" in out
+    assert out.splitlines()[1] == "confusion matrix not printed: 150 classes, more than 100"

@@ -141,3 +141,19 @@ def test_what_save_refuses(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary left behind
     tg.save({"__metadata__": np.ones(2)}, tmp_path / "ck.safetensors")  # an array named like the metadata
     assert tg.load(tmp_path / "ck.safetensors")["__metadata__"].tolist() == [1.0, 1.0]
+
+
+def test_a_write_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ck.safetensors"
+    tg.save({"epoch": 1, "w": np.ones(3)}, path)
+    before = path.read_bytes()
+
+    def full_disk(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tapegrad.serialization.os.fsync", full_disk)
+    with pytest.raises(tg.CheckpointError, match="save: cannot write .*ck.safetensors: No space left on device"):
+        tg.save({"epoch": 2, "w": np.zeros(3)}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and tg.load(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.safetensors"]

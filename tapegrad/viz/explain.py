@@ -78,7 +78,7 @@ def _local(node: Node, position: int, names: list[str], values: list[Any]) -> st
         return f"1/{names[1]}" if position == 0 else f"-{a}/{names[1]}**2"
     if prim == "power":
         exponent = np.asarray(values[1])
-        if position == 0 and exponent.size == 1 and float(exponent) == int(float(exponent)):
+        if position == 0 and exponent.size == 1 and float(exponent).is_integer():  # False for inf and NaN
             n = int(float(exponent))
             return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
         return f"{names[1]}*{a}**({names[1]} - 1)" if position == 0 else f"{a}**{names[1]} * log({a})"

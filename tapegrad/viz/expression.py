@@ -41,11 +41,37 @@ def variables(text: str) -> list[str]:
     return names
 
 
+MAX_CHARACTERS = 1000
+_SHOWN = 100  # characters of the expression echoed in an error message
+
+
+def _quoted(text: str) -> str:
+    return repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN]!r}... ({len(text)} characters)"
+
+MAX_DEPTH = 200  # of the syntax tree: a sum of n terms is n levels deep, as are n chained ** and n calls
+
+
 def _parse(text: str) -> ast.Expression:
+    """The syntax tree of ``text``, within the limits above (checked without recursion, so that evaluating
+    it recursively cannot exhaust Python's stack)."""
+    if len(text) > MAX_CHARACTERS:
+        raise ExpressionError(f"the expression has {len(text)} characters; tapegrad explain takes at most "
+                              f"{MAX_CHARACTERS}")
     try:
-        return ast.parse(text, mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse {text!r}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse {_quoted(text)}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # Python's own parser gives up on deep nesting
+        raise ExpressionError(f"the expression is nested too deeply (at most {MAX_DEPTH} levels)") from None
+    pending = [(tree.body, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep (terms of a sum or "
+                                  "product, chained **, parentheses, calls)")
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                       if not isinstance(child, (ast.operator, ast.unaryop, ast.expr_context)))
+    return tree
 
 
 def _check(tree: ast.Expression) -> None:
@@ -62,7 +88,7 @@ def _check(tree: ast.Expression) -> None:
             if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
                 raise ExpressionError(f"{ast.unparse(node)} is not allowed: only numbers")
         elif not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name) + allowed_ops):
-            raise ExpressionError(f"{ast.unparse(node)!r} is not allowed: use numbers, variables, + - * / **, "
+            raise ExpressionError(f"{_quoted(ast.unparse(node))} is not allowed: use numbers, variables, + - * / **, "
                                   f"parentheses and {', '.join(sorted(FUNCTIONS))}")
 
 
@@ -83,14 +109,17 @@ def build(text: str, values: dict[str, float]) -> tuple[Tensor, dict[str, Tensor
     if missing:
         raise ExpressionError(f"no value given for {', '.join(missing)}: add --at {missing[0]}=...")
     if extra:
-        raise ExpressionError(f"{', '.join(extra)} given with --at but not used in {text!r}")
+        raise ExpressionError(f"{', '.join(extra)} given with --at but not used in {_quoted(text)}")
     leaves = {name: Tensor(np.asarray(float(values[name])), requires_grad=True, name=name) for name in needed}
 
     def visit(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return visit(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return node.value
+            try:
+                return float(node.value)
+            except OverflowError:
+                raise ExpressionError(f"the number {_quoted(str(node.value))} is too large for a float") from None
         if isinstance(node, ast.Name):
             if node.id in FUNCTIONS:
                 raise ExpressionError(f"{node.id} is a function: call it, as in {node.id}(x)")
@@ -118,25 +147,36 @@ def build(text: str, values: dict[str, float]) -> tuple[Tensor, dict[str, Tensor
             except TypeError:
                 raise ExpressionError(f"{node.func.id} takes {FUNCTIONS[node.func.id].__code__.co_argcount} "
                                       f"argument(s), got {len(args)}") from None
-        raise ExpressionError(f"{ast.unparse(node)!r} is not allowed: use numbers, variables, + - * / **, "
+        raise ExpressionError(f"{_quoted(ast.unparse(node))} is not allowed: use numbers, variables, + - * / **, "
                               f"parentheses and {', '.join(sorted(FUNCTIONS))}")
 
     result = visit(tree)
     if not isinstance(result, Tensor):
-        raise ExpressionError(f"{text!r} has no variables: nothing to differentiate")
+        raise ExpressionError(f"{_quoted(text)} has no variables: nothing to differentiate")
     return result, leaves
 
 
 def _fold(node: ast.BinOp, left: float, right: float) -> float:
+    """The value of an operation between two numbers, as a float; errors named, never complex."""
     operation = type(node.op)
-    if operation is ast.Add:
-        return left + right
-    if operation is ast.Sub:
-        return left - right
-    if operation is ast.Mult:
-        return left * right
-    if operation is ast.Div:
-        return left / right
-    if abs(right) > 64:
-        raise ExpressionError(f"{ast.unparse(node)!r}: exponent too large")
-    return left ** right
+    if operation is ast.Pow and abs(right) > 64:
+        raise ExpressionError(f"{_quoted(ast.unparse(node))}: exponent too large")
+    try:
+        left, right = float(left), float(right)
+        if operation is ast.Add:
+            value = left + right
+        elif operation is ast.Sub:
+            value = left - right
+        elif operation is ast.Mult:
+            value = left * right
+        elif operation is ast.Div:
+            value = left / right
+        else:
+            value = left ** right
+    except ZeroDivisionError:
+        raise ExpressionError(f"{_quoted(ast.unparse(node))} divides by zero") from None
+    except OverflowError:
+        raise ExpressionError(f"{_quoted(ast.unparse(node))} is too large for a float") from None
+    if isinstance(value, complex):
+        raise ExpressionError(f"{_quoted(ast.unparse(node))} is a complex number")
+    return value

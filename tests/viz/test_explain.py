@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,33 @@ def test_the_command_line_writes_the_page_and_the_picture(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "step-through page written" in out and "picture written" in out
     assert "<svg" in page.read_text() and picture.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize("expression,message", [
+    ("+".join(["x"] * 20_000), "the expression has 39999 characters; tapegrad explain takes at most 1000"),
+    ("**".join(["x"] * 3_000), "the expression has 8998 characters; tapegrad explain takes at most 1000"),
+    ("+".join(["x"] * 201), "the expression is nested more than 200 levels deep"),
+    ("**".join(["x"] * 300), "the expression is nested more than 200 levels deep"),
+    ("x" + "-" * 900 + "x", "nested"),  # Python's own parser gives up on this one
+    ("(" * 300 + "x" + ")" * 300, "too many nested parentheses"),
+    ("x + 1/0", "'1 / 0' divides by zero"),
+    ("x + (-8)**0.5", "'(-8) ** 0.5' is a complex number"),
+    ("x + (10**64)**64", "'(10 ** 64) ** 64' is too large for a float"),
+    ("x + " + "9" * 400, "is too large for a float"),
+])
+def test_expressions_too_large_or_without_a_real_value_are_one_line(expression, message, capsys):
+    started = time.perf_counter()
+    assert main(["explain", expression, "--at", "x=1"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and len(err) < 300
+    assert time.perf_counter() - started < 5
+
+
+def test_the_largest_expressions_still_explain(capsys):
+    assert main(["explain", "+".join(["x"] * 200), "--at", "x=1"]) == 0
+    with np.errstate(over="ignore"):  # 1.5**1.5**... overflows: the steps show inf
+        assert main(["explain", "**".join(["x"] * 200), "--at", "x=1.5"]) == 0
+    assert main(["explain", "sin(" * 100 + "x" + ")" * 100, "--at", "x=1"]) == 0
+    result, _ = build("+".join(["x"] * 200), {"x": 1.0})
+    result.backward()
+    assert result.item() == 200
