@@ -11,36 +11,14 @@ from .errors import ArgumentError, DTypeError, ShapeError
 from .ops import random as R
 from .ops.random import generator as generator  # re-exported: the generator belongs to the draws
 from .ops.random import manual_seed as manual_seed
-from .ops.shape import NUMERIC, count_arg, dtype_arg, fill_arg, shape_arg, shown
+from .ops.shape import count_arg, dtype_arg, fill_arg, shape_arg, shown
 from .tensor import Tensor, _as_array, apply
 
 
 def _numeric_array(data: Any, dtype: Any, op: str, copy: bool = False) -> np.ndarray:
-    """``data`` as a numeric ndarray (see :func:`tapegrad.tensor._as_array`), for factory ``op``.
-
-    Raises:
-        ShapeError: for ragged nested sequences.
-        DTypeError: for a dtype that is not NumPy's, or data that is not numbers (strings, objects).
-    """
-    dtype = dtype_arg(dtype, op) if dtype is not None else None
-    try:
-        array = _as_array(data, dtype, copy=copy)
-    except DTypeError:  # object data
-        raise DTypeError(f"{op}: cannot make a numeric tensor from {shown(data)} ({type(data).__name__}); "
-                         "expected numbers (bool, integer, floating or complex)") from None
-    except ValueError as exc:
-        if isinstance(data, (list, tuple)) and "inhomogeneous" in str(exc):
-            raise ShapeError(f"{op}: nested sequences of unequal lengths (ragged data); expected "
-                             f"a rectangular array (NumPy says: {str(exc)[:200]})") from None
-        raise DTypeError(f"{op}: cannot make a {dtype} tensor from {shown(data)} "
-                         f"(NumPy says: {str(exc)[:200]})") from None
-    except TypeError as exc:
-        raise DTypeError(f"{op}: cannot make a tensor from {type(data).__name__} data "
-                         f"(NumPy says: {str(exc)[:200]})") from None
-    if array.dtype.kind not in NUMERIC:
-        raise DTypeError(f"{op}: data of dtype {array.dtype} ({shown(data)}); expected numbers "
-                         "(bool, integer, floating or complex)")
-    return array
+    """``data`` as a numeric ndarray for factory ``op``: :func:`tapegrad.tensor._as_array`, whose
+    errors name ``op``."""
+    return _as_array(data, dtype, copy=copy, op=op)
 
 
 def operand(data: Any, op: str) -> Tensor:

@@ -33,7 +33,11 @@ def set_default_dtype(dtype) -> None:
     Raises:
         DTypeError: if ``dtype`` is not a floating dtype.
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"set_default_dtype: {dtype!r:.60} is not a NumPy dtype; expected float16, float32 "
+                         "or float64") from None
     if dtype.kind != "f":
         raise DTypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
     _state.dtype = dtype

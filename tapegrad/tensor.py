@@ -25,6 +25,7 @@ from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
+from .ops.shape import NUMERIC, dtype_arg, shown
 from .special_modes import carry_tangents, check_result
 from .tensor_inplace import TensorInPlace, note_view
 from .tensor_methods import TensorMethods, describe
@@ -39,12 +40,23 @@ def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception)
     return DTypeError(message) if isinstance(exc, TypeError) else ShapeError(message)
 
 
-def _complex_result_error(prim: Primitive, args: tuple) -> DroppedGradientError:
+def _check_unusual_result(prim: Primitive, args: tuple, dtype: np.dtype, gradient_wanted: bool) -> None:
+    """For a result that is neither floating, integer nor boolean: raise unless it is complex and
+    no gradient was wanted.
+
+    Raises:
+        DTypeError: for a result that is not numbers (object, string), e.g. from an object array operand.
+        DroppedGradientError: for a complex result of an input that requires grad.
+    """
     operands = " and ".join(describe(a) for a in args)
-    return DroppedGradientError(
-        f"{prim.name}: a tensor that requires grad ({operands}) gives a complex result, and tapegrad does not "
-        "differentiate complex numbers yet: its gradient would be dropped. Keep the real and imaginary parts "
-        "as two real tensors, or compute this part without gradient (.detach()).")
+    if dtype.kind not in "c":
+        raise DTypeError(f"{prim.name}: {operands} give a result of dtype {dtype}; expected numeric operands "
+                         "(bool, integer, floating or complex arrays, tensors or numbers)")
+    if gradient_wanted and prim.vjps is not None:
+        raise DroppedGradientError(
+            f"{prim.name}: a tensor that requires grad ({operands}) gives a complex result, and tapegrad does "
+            "not differentiate complex numbers yet: its gradient would be dropped. Keep the real and "
+            "imaginary parts as two real tensors, or compute this part without gradient (.detach()).")
 
 
 def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
@@ -93,8 +105,8 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
             _grad_state.trace.append((prim, args, params, result))
     dtype = out.dtype
     if not recording or prim.vjps is None or dtype.kind != "f" or (special and not _grad_state.enabled):
-        if recording and dtype.kind == "c" and prim.vjps is not None and not (special and not _grad_state.enabled):
-            raise _complex_result_error(prim, args)
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, args, dtype, recording and not (special and not _grad_state.enabled))
         if special and FORWARD.levels:
             carry_tangents(prim, args, params, result)
         return result
@@ -173,8 +185,8 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     dtype = out.dtype
     if not (x.requires_grad and recordable) or prim.vjps is None or (
             dtype is not _FLOAT64 and dtype.kind != "f"):
-        if dtype.kind == "c" and x.requires_grad and recordable and prim.vjps is not None:
-            raise _complex_result_error(prim, (x,))
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, (x,), dtype, x.requires_grad and recordable)
         result._node = None
         result.requires_grad = False
         return result
@@ -233,8 +245,8 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     dtype = out.dtype
     if (x_parent is None and y_parent is None) or prim.vjps is None or (
             dtype is not _FLOAT64 and dtype.kind != "f"):
-        if dtype.kind == "c" and (x_parent is not None or y_parent is not None) and prim.vjps is not None:
-            raise _complex_result_error(prim, (x, y))
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, (x, y), dtype, x_parent is not None or y_parent is not None)
         result._node = None
         result.requires_grad = False
         return result
@@ -506,20 +518,35 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return apply(E.absolute, self)
 
-def _as_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
-    """``data`` as an ndarray; Python floats become the default dtype unless ``dtype`` says otherwise."""
+def _as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tensor") -> np.ndarray:
+    """``data`` as a numeric ndarray; Python floats become the default dtype unless ``dtype`` says
+    otherwise.
+
+    Raises:
+        ShapeError: for ragged nested sequences.
+        DTypeError: for a dtype that is not NumPy's, or data that is not numbers (strings, objects).
+    """
     if isinstance(data, Tensor):
         if SPECIAL_MODES.count and _grad_state.trace is not None:
             return apply(_AS_ARRAY, data, dtype=dtype, copy=copy).data  # the result's array: see _AS_ARRAY
         data = data.data
+    dtype = dtype_arg(dtype, op) if dtype is not None else None
     from_numpy = isinstance(data, (np.ndarray, np.generic))
-    array = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    try:
+        array = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    except ValueError as exc:
+        if isinstance(data, (list, tuple)) and "inhomogeneous" in str(exc):
+            raise ShapeError(f"{op}: nested sequences of unequal lengths (ragged data); expected "
+                             f"a rectangular array (NumPy says: {str(exc)[:200]})") from None
+        raise DTypeError(f"{op}: cannot make a {dtype} tensor from {shown(data)} "
+                         f"(NumPy says: {str(exc)[:200]})") from None
+    except TypeError as exc:
+        raise DTypeError(f"{op}: cannot make a tensor from {type(data).__name__} data "
+                         f"(NumPy says: {str(exc)[:200]})") from None
+    if array.dtype.kind not in NUMERIC:
+        what = f"cannot make a numeric tensor from {shown(data)} ({type(data).__name__})" \
+            if array.dtype == object else f"data of dtype {array.dtype} ({shown(data)})"
+        raise DTypeError(f"{op}: {what}; expected numbers (bool, integer, floating or complex)")
     if dtype is None and not from_numpy and array.dtype.kind == "f":
         array = array.astype(get_default_dtype(), copy=False)
-    if array.dtype == object:
-        raise DTypeError(f"tensor: cannot make a numeric tensor from {type(data).__name__} data")
     return array
-
-
-
-

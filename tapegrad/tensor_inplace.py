@@ -51,6 +51,13 @@ def note_view(view: Tensor, source: Tensor, prim: Primitive, params: dict) -> No
     views.append(weakref.ref(view))
 
 
+def _is_complex(value: Any) -> bool:
+    try:
+        return np.iscomplexobj(value)
+    except ValueError:  # a ragged list: the assignment itself says so
+        return False
+
+
 def _rederive_views(root: Tensor, changed: Tensor) -> None:
     """Give every live view of ``root`` (but ``changed``, which has its own) a history derived
     from the root's current one, after a recorded in-place change of their shared memory."""
@@ -96,6 +103,9 @@ class TensorInPlace:
             raise InPlaceError(f"{label}: this tensor's data (shape {self.shape}) is a read-only "
                                "view (e.g. from broadcast_to); use .clone() first")
         raw = value.data if isinstance(value, TensorMethods) else value
+        if prim is S.setitem and self.dtype.kind != "c" and _is_complex(raw):
+            raise DTypeError(f"{label}: cannot store a complex value ({describe(value)}) in a {self.dtype} tensor "
+                             f"of shape {self.shape} without dropping its imaginary part; expected a real value")
         try:
             if recording:
                 before = self._plain(self.data.copy() if prim.saves_inputs else self.data)
@@ -133,7 +143,7 @@ class TensorInPlace:
     def __itruediv__(self, other: Any) -> Tensor: return self._in_place(A.divide, "/= (div_)", other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._in_place(S.setitem, "__setitem__", value, index=_normalize_index(index))
+        self._in_place(S.setitem, "__setitem__", value, index=_normalize_index(index, self.shape, "__setitem__"))
 
     def fill_(self, value: Any) -> Tensor:
         """Set every entry to ``value`` in place; returns the tensor."""

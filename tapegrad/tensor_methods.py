@@ -444,13 +444,6 @@ class TensorMethods:
     def __getitem__(self, index: Any) -> Tensor:
         return self._record_view(S.getitem, self, index=_normalize_index(index, self.shape))
 
-    def __setitem__(self, index: Any, value: Any) -> None:
-        # The mask check needs the shape, which the in-place machinery does not pass on; the
-        # assignment itself is TensorInPlace.__setitem__ (next in the Tensor's bases).
-        if not isinstance(index, (int, slice)):
-            _check_masks(index if isinstance(index, tuple) else (index,), self.shape, "__setitem__")
-        super().__setitem__(index, value)  # type: ignore[misc]
-
     # -- dtype and copies ------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype``; the gradient is converted back.

@@ -460,32 +460,7 @@ NON_NUMERIC_RESULT = "a result of dtype object or str"
 _APPLY = ("tensor.py: apply/apply_unary/apply_binary return a Tensor of dtype object or str when NumPy computes one "
           "from an object or string operand; checking out.dtype.kind there (not in 'biufc': DTypeError naming the "
           "primitive) fixes all of these")
-KNOWN_ELSEWHERE: dict[str, tuple[type | str, str]] = {
-    **{case: (NON_NUMERIC_RESULT, _APPLY) for case in (
-        "tg.cat-tensors=object", "tg.cat-tensors=strings", "tg.concatenate-tensors=object",
-        "tg.concatenate-tensors=strings", "tg.einsum-operands=object",
-        "tg.where-x=object", "tg.where-x=strings", "tg.where-x=text", "tg.where-x=None",
-        "tg.where-y=object", "tg.where-y=strings", "tg.where-y=text", "tg.where-y=None",
-        "Tensor.clip-min=object", "Tensor.clip-max=object", "Tensor.dot-other=object", "Tensor.matmul-other=object",
-        "Tensor.maximum-other=object", "Tensor.minimum-other=object",
-        *(f"Tensor.__{op}__-other=object" for op in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv",
-                                                    "rtruediv", "pow", "rpow", "matmul", "rmatmul")))},
-    "tg.Tensor-data=strings": (NON_NUMERIC_RESULT, "tensor.py: _as_array rejects only object data; Tensor(['a']) "
-                               "makes a string tensor (tg.tensor and tg.as_tensor refuse it)"),
-    "tg.Tensor-data=text": (NON_NUMERIC_RESULT, "tensor.py: as tg.Tensor-data=strings"),
-    "tg.Tensor-data=ragged": (ValueError, "tensor.py: _as_array lets NumPy's ValueError for ragged lists through "
-                              "(tg.tensor and tg.as_tensor name it)"),
-    **{case: (np.exceptions.ComplexWarning, "tensor_inplace.py: x[i] = v and fill_(v) store a complex v into a real "
-                                            "tensor by discarding its imaginary part (NumPy's warning, made an error "
-                                            "here); expected DTypeError as += 1j gives")
-       for case in ("Tensor.__setitem__-value=complex", "Tensor.fill_-value=complex")},
-    "tg.set_default_dtype-dtype=bogus": (TypeError, "dtypes.py: set_default_dtype calls np.dtype unguarded"),
-    **{f"tg.explain-tensor={case}": (AttributeError, "viz/explain.py: explain(tensor) reads tensor.name before "
-                                                       "checking it is a Tensor")
-       for case in ("ndarray", "None", "text")},
-    "tg.explain-tensor=complex": (np.exceptions.ComplexWarning, "viz/explain.py: the summary of a complex tensor "
-                                  "casts it to float (imaginary parts dropped from the mean shown)"),
-}
+KNOWN_ELSEWHERE: dict[str, tuple[type | str, str]] = {}
 
 
 def _outcome_of(call):

@@ -41,6 +41,8 @@ def _relu(x):
 
 
 def _max_keepdims(x, axis):
+    if x.dtype.kind != "f":  # integers: no -inf to start from (and no size-0 softmax to take)
+        return np.max(x, axis=axis, keepdims=True)
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf (then 0) along an axis of size 0
     return np.where(np.isfinite(m), m, 0)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import count_consumers, topological_order
+from ..errors import DTypeError
 from ..grad_mode import enable_grad
 from ..graph import Node
 from ..ops import NUMPY
@@ -41,8 +42,8 @@ class Explanation(str):
 
 def _number(value: np.ndarray) -> str:
     if value.size == 1:
-        return f"{float(value.reshape(-1)[0]):g}"
-    return f"[shape {value.shape}, mean {float(np.mean(value)):.4g}]"
+        return f"{value.reshape(-1)[0].item():g}"
+    return f"[shape {value.shape}, mean {np.mean(value).item():.4g}]"
 
 
 def _constant(value: Any) -> str:
@@ -162,7 +163,13 @@ def explain(tensor: Tensor) -> Explanation:
 
     Returns:
         The text (an ``Explanation``, a ``str`` that shows unquoted at an interactive prompt).
+
+    Raises:
+        DTypeError: if ``tensor`` is not a Tensor.
     """
+    if not isinstance(tensor, Tensor):
+        raise DTypeError(f"explain: expected a Tensor (the result of a computation to explain), got "
+                         f"{type(tensor).__name__}")
     root_name = tensor.name or "z"
     if tensor._node is None:
         return Explanation(f"{root_name} is a leaf: {_number(tensor.data)} (nothing was computed)")
