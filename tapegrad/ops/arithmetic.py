@@ -30,9 +30,10 @@ def _pow_dbase(xp, g, ans, x, y):
         if y == 0:
             return _zeros_like(xp, g)
         return g * y * x ** (y - 1)
-    # An array exponent: where it is 0, raise x to 0 instead of -1 (so x**0 = 1 and y * 1 = 0, and
-    # the second derivative, taken through this same rule, stays finite too).
-    return g * y * x ** (xp.where(y == 0, 1, y) - 1)
+    # An array exponent: where both x and y are 0, raise x to 0 instead of -1 (so x**0 = 1 and y * 1 = 0,
+    # and the second derivative, taken through this same rule, stays finite too). Only there: where x != 0
+    # the exponent y - 1 must stay, as d/dy (y * x**(y-1)) = 1/x at y == 0 reads it.
+    return g * y * x ** (xp.where((y == 0) & (x == 0), 1, y) - 1)
 
 
 def _pow_dexponent(xp, g, ans, x, y):

@@ -168,6 +168,14 @@ def test_array_exponent_zero_gives_zero_derivatives_at_zero_base():
     np.testing.assert_allclose(yt.grad.data, [0.0, np.log(3.0)], rtol=1e-15)
 
 
+def test_mixed_second_derivative_of_a_power_at_exponent_zero():
+    # d/dy d(x**y)/dx = x**(y-1) * (1 + y*log(x)), which is 1/x at y == 0 (PyTorch's masked rule gives 0).
+    x, y = T(1.7), T([0.0, 1.0])
+    (gx,) = autograd_grad((x ** y * np.array([0.7, -1.3])).sum(), [x], create_graph=True)
+    (mixed,) = autograd_grad(gx, [y])
+    np.testing.assert_allclose(mixed.data, [0.7 / 1.7, -1.3 * (1 + np.log(1.7))], rtol=1e-14)
+
+
 def test_number_base_power_derivatives():
     t = T([0.5, 2.0])
     (2.0 ** t).sum().backward()
