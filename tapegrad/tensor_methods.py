@@ -139,11 +139,10 @@ class TensorMethods:
         return self._record_binary(A.minimum, self, other)
 
     def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
-        """Limit the values to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
-        if isinstance(min, TensorMethods) or isinstance(max, TensorMethods):
-            out = self if min is None else self.maximum(min)
-            return out if max is None else out.minimum(max)
-        return self._record_unary(A.clip, self, lo=min, hi=max)
+        """Limit the values to ``[min, max]`` (numbers, arrays or tensors that broadcast with this one; None
+        for no bound); the gradient passes where ``min <= x <= max``, and a tensor bound takes it where it is
+        the result, as in PyTorch's ``clamp``."""
+        return self._record(A.clip, self, min, max)
 
     # -- reductions ------------------------------------------------------------------------------
     # Each raises ArgumentError for an axis that is not an integer, ShapeError for one out of range

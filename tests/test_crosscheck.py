@@ -20,10 +20,9 @@ For thousands, with every mismatch collected instead of stopping at the first::
     TAPEGRAD_CROSSCHECK_EXAMPLES=5000 pytest tests/test_crosscheck.py      # Hypothesis, shrinks a failure
     python -m tests.test_crosscheck 5000                                    # plain loop, lists every mismatch
 
-Operations that exercise behaviour other engineers are fixing are in the vocabulary but off by default:
-``inplace_view=True`` (in-place writes through views; turn on with ``TAPEGRAD_CROSSCHECK_INPLACE=1``) and
-``data_dependent=True`` (masks, conditions and indices computed from the inputs, which ``tg.compile``
-must not freeze; ``TAPEGRAD_CROSSCHECK_DATA_DEPENDENT=1``).
+Two kinds of operation are marked, so that a report groups their mismatches: ``inplace_view=True``
+(in-place writes through views) and ``data_dependent=True`` (masks, conditions and indices computed from
+the inputs, which ``tg.compile`` must not freeze).
 """
 
 from __future__ import annotations
@@ -46,8 +45,6 @@ import tapegrad as tg
 from tapegrad.autograd import grad as tg_autograd_grad
 
 EXAMPLES = int(os.environ.get("TAPEGRAD_CROSSCHECK_EXAMPLES", "60"))
-INPLACE = os.environ.get("TAPEGRAD_CROSSCHECK_INPLACE", "") == "1"
-DATA_DEPENDENT = os.environ.get("TAPEGRAD_CROSSCHECK_DATA_DEPENDENT", "") == "1"
 
 RTOL, ATOL = 1e-7, 1e-9  # float64 on both sides; only the order of sums differs
 LIMIT = 1e5  # a step whose result exceeds this (or is not finite) is not taken
@@ -400,7 +397,7 @@ def _squeeze_params(ch: Chooser, x: np.ndarray):
 
 
 def _flatten_params(ch: Chooser, x: np.ndarray):
-    if x.ndim == 0 or x.size == 0:  # size-0: issue 11 item 10, fixed elsewhere (tensor_methods.py)
+    if x.ndim == 0:
         return None
     start = ch.integer(0, x.ndim - 1)
     return {"start": start, "end": ch.integer(start, x.ndim - 1)}
@@ -768,10 +765,6 @@ def _tensors(*values: Any) -> list:
     return [torch.tensor(v, dtype=torch.float64) if isinstance(v, (int, float)) else v for v in values]
 
 
-def active_ops() -> list[Op]:
-    return [op for op in OPS if (INPLACE or not op.inplace_view) and (DATA_DEPENDENT or not op.data_dependent)]
-
-
 # -- generation ------------------------------------------------------------------------------------
 
 def _input_shapes(ch: Chooser) -> list[tuple]:
@@ -782,7 +775,7 @@ def _input_shapes(ch: Chooser) -> list[tuple]:
 
 def generate(ch: Chooser, ops: Sequence[Op] | None = None, max_steps: int = 6) -> Program:
     """A random program whose every step fits its operands' shapes, domains and kinks."""
-    ops = list(ops or active_ops())
+    ops = list(ops or OPS)
     inputs = []
     for shape in _input_shapes(ch):
         magnitude = ch.rng.uniform(0.3, 2.0, size=shape)

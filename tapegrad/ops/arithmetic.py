@@ -127,7 +127,7 @@ where = Primitive(
 )
 
 
-def _clip_forward(x, lo=None, hi=None):
+def _clip_forward(x, lo, hi):
     return np.clip(x, lo, hi)
 
 
@@ -141,17 +141,8 @@ def _inside(x, lo, hi):
     return inside
 
 
-def _clip_dx(xp, g, ans, x, *bounds, lo=None, hi=None):
-    if bounds:  # clip(x, lo, hi) with the bounds as inputs: the engine sums g back to x's shape
-        return xp.where(_inside(x, *bounds), g, 0)
-    # Tensor.clip passes the bounds as parameters, which makes clip a one-input primitive; the engine
-    # sums only between several inputs, so a rule of one input returns its input's shape itself.
-    g = xp.where(_inside(x, lo, hi), g, 0)
-    return g if g.shape == x.shape else xp.sum_to(g, shape=x.shape)
-
-
-def _clip_jvp_dx(xp, t, ans, x, *bounds, lo=None, hi=None):
-    return xp.where(_inside(x, *bounds) if bounds else _inside(x, lo, hi), t, 0)
+def _clip_dx(xp, g, ans, x, lo, hi):
+    return xp.where(_inside(x, lo, hi), g, 0)
 
 
 def _clip_dlo(xp, g, ans, x, lo, hi):
@@ -169,7 +160,7 @@ def _clip_dhi(xp, g, ans, x, lo, hi):
 clip = Primitive(
     "clip", _clip_forward,
     vjps=(_clip_dx, _clip_dlo, _clip_dhi),
-    jvps=(_clip_jvp_dx, _clip_dlo, _clip_dhi),
+    jvps=(_clip_dx, _clip_dlo, _clip_dhi),
     elementwise=True,
     expects="a tensor and bounds (numbers, arrays or tensors, or None) whose shapes broadcast with it",
     doc="``clip(x, lo, hi)``: the bounds are inputs, which may take gradients; None for no bound.",

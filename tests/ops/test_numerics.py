@@ -214,3 +214,26 @@ def test_softmax_along_an_axis_of_size_zero_is_empty_as_in_pytorch(name):
     (out * 2.0).sum().backward()
     assert x.grad.shape == (0, 3)
     np.testing.assert_array_equal(out.data, getattr(torch, name)(torch.zeros((0, 3)), dim=0).numpy())
+
+
+def test_tensor_clip_with_tensor_bounds_gives_pytorchs_clamp_gradients_at_ties():
+    x = tg.tensor([0.5, 0.2, 0.9], dtype=np.float64, requires_grad=True)
+    lo = tg.tensor([0.5, 0.5, 0.5], dtype=np.float64, requires_grad=True)
+    hi = tg.tensor(0.8, dtype=np.float64, requires_grad=True)
+    x.clip(lo, hi).sum().backward()
+    # x = lo at entry 0: the gradient goes to x (as torch.clamp), not half to each as maximum would split it
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lo.grad.numpy(), [0.0, 1.0, 0.0])
+    assert hi.grad.item() == 1.0
+    tx = torch.tensor([0.5, 0.2, 0.9], dtype=torch.float64, requires_grad=True)
+    tlo = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64, requires_grad=True)
+    thi = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    tx.clamp(tlo, thi).sum().backward()
+    np.testing.assert_array_equal(tx.grad.numpy(), x.grad.numpy())
+    np.testing.assert_array_equal(tlo.grad.numpy(), lo.grad.numpy())
+
+
+def test_tensor_clip_with_array_bounds_that_broadcast_x_sums_the_gradient_back():
+    x = tg.tensor([[1.0], [1.8]], dtype=np.float64, requires_grad=True)
+    (x.clip(np.array([0.5, 0.7]), np.array([0.8, 2.0])).sum() + x.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0], [2.0]])  # inside one of its two bounds each
