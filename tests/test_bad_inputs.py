@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
+from tapegrad import nn
+from tapegrad.nn import functional as F
+from tapegrad.nn.losses import _Loss
 
 
 def T(values, dtype=np.float64):
@@ -276,9 +279,10 @@ def test_valid_arguments_still_give_numpy_s_results():
 
 
 # -- the table test ------------------------------------------------------------------------------------
-# Every public function (tapegrad.__all__) and Tensor method, found by introspection so that a new one
-# is covered without editing this file, against bad values for each of its parameters, chosen by the
-# parameter's name. Each outcome must be a numeric result or a TapegradError naming the operation.
+# Every public function (tapegrad.__all__ and tapegrad.nn.functional), loss module and Tensor method,
+# found by introspection so that a new one is covered without editing this file, against bad values for
+# each of its parameters, chosen by the parameter's name. Each outcome must be a numeric result or a
+# TapegradError naming the operation.
 
 # Public callables that take no tensors, with the reason.
 NOT_TENSOR_FUNCTIONS = {
@@ -304,6 +308,10 @@ ALSO_NAMED = {
     "__pow__": ("power",), "__rpow__": ("power",), "__matmul__": ("matmul",), "__rmatmul__": ("matmul",),
     "__neg__": ("negative",), "__abs__": ("absolute",), "__getitem__": ("getitem",),
     "__iadd__": ("add_",), "__isub__": ("sub_",), "__imul__": ("mul_",), "__itruediv__": ("div_",),
+    # a loss module names itself or the function it computes
+    "CrossEntropyLoss": ("cross_entropy",), "NLLLoss": ("nll_loss",), "SVMLoss": ("svm_loss",),
+    "MultiMarginLoss": ("multi_margin_loss",), "BCEWithLogitsLoss": ("binary_cross_entropy_with_logits",),
+    "MSELoss": ("mse_loss",), "L1Loss": ("l1_loss",), "HuberLoss": ("huber_loss",),
 }
 OPERATORS = tuple(name for name in ALSO_NAMED if name.startswith("__")) + ("__setitem__",)
 
@@ -315,16 +323,24 @@ VALID = {
     "shape": (3, 3), "repeats": 2, "reps": 2, "pad_width": 1, "indices_or_sections": 3, "n": 3, "num": 5,
     "seed": 0, "start": 0, "stop": 3, "fill_value": 1.5, "subscripts": "ij,jk->ik", "dtype": np.float64,
     "axis": 0, "axis1": 0, "axis2": 1, "tensor": tg.tensor(X) * 2,
+    # nn.functional: scores (batch 3, classes 3) and, for the regression losses, targets of their shape
+    "log_probs": X, "logits": X, "scores": X, "prediction": X, "target": X / 2, "parameters": [tg.tensor(X)],
+    "strength": 0.5,
 }
+LABELS = np.array([0, 2, 1])
+# The classification losses take class labels (an integer array of shape (batch,)) as their target.
+CLASSIFICATION = {"cross_entropy", "nll_loss", "svm_loss", "multi_margin_loss"}
+VALID_FOR = {name: {"target": LABELS} for name in CLASSIFICATION}
 VALID_SELF = {"item": np.array(2.0)}  # the tensor a method's valid call runs on, where X does not do
 # A valid *args where () is not; a bad value replaces the first of them.
 VARARGS = {"reshape": (9,), "permute": (1, 0), "broadcast_to": (2, 3, 3), "einsum": (X, X)}
 
 TENSOR_PARAMS = {"tensor", "x", "a", "b", "other", "y", "data", "value", "condition", "tensors", "indices",
-                 "min", "max", "operands"}
+                 "min", "max", "operands", "log_probs", "logits", "scores", "prediction", "target"}
 AXIS_PARAMS = {"axis", "axis1", "axis2", "start_axis", "end_axis", "axes"}
 SIZE_PARAMS = {"shape", "repeats", "reps", "pad_width", "indices_or_sections", "n", "m", "num", "seed"}
-NUMBER_PARAMS = {"start", "stop", "step", "fill_value", "constant_values", "negative_slope", "alpha", "ddof"}
+NUMBER_PARAMS = {"start", "stop", "step", "fill_value", "constant_values", "negative_slope", "alpha", "ddof",
+                 "margin", "delta", "label_smoothing", "strength"}
 
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(
@@ -341,6 +357,13 @@ SIZE_CASES = {"2.5": 2.5, "-1": -1, "str": "3", "True": True, "2**63": 2**63, "n
               "None": None, "pairs": ((1, 2), (3, 4), (5, 6)), "ragged": ((1, 2), (3,)), "empty": ()}
 NUMBER_CASES = {"nan": np.nan, "inf": np.inf, "str": "a", "complex": 1j, "None": None, "array": np.ones(7)}
 DTYPE_CASES = {"bogus": "bogus", "str": str, "object": object, "datetime": "M8[s]"}
+CHOICE_CASES = {"unknown": "avg", "case": "MEAN", "None": None, "number": 1, "list": ["mean"]}
+LABEL_CASES = {"too_large": np.array([0, 3, 1]), "negative": np.array([0, -1, 1]), "float": np.array([0.0, 2.0, 1.0]),
+               "long": np.array([0, 1, 2, 0]), "column": LABELS.reshape(3, 1),
+               "tensor_float": tg.tensor([0.0, 1.0, 2.0])}
+PARAMETERS_CASES = {"None": None, "text": "abc", "empty": [], "ndarray": [X], "number": [2.0], "strings": ["ab"],
+                    **{f"tensor_{case}": [tg.Tensor(array)] for case, array in ARRAY_CASES.items()},
+                    "tensor": tg.tensor(X), "ragged": [tg.tensor(X), None]}
 INDEX_CASES = {"float": 1.5, "out_of_range": 3, "str": "a", "too_many": (0, 0, 0), "float_array": np.array([0.5]),
                "short_mask": np.array([True, False]), "long_mask": np.array([True, False, False, False]),
                "list_out_of_range": [0, 9]}
@@ -352,6 +375,31 @@ def _public_functions():
         obj = getattr(tg, name)
         if name == "Tensor" or (callable(obj) and not inspect.isclass(obj) and name not in NOT_TENSOR_FUNCTIONS):
             yield "tg.", name, obj
+
+
+def _functional_functions():
+    """(prefix, name, function) for the public functions defined in tapegrad.nn.functional (the ones
+    it re-exports, relu, softmax, ..., are covered as tg.relu, tg.softmax)."""
+    for name, obj in vars(F).items():
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == F.__name__:
+            yield "F.", name, obj
+
+
+def _loss_modules():
+    """(prefix, name, function) for the loss modules of tapegrad.nn: the function builds the module
+    from its settings (keyword arguments) and calls it on the rest."""
+    for name in nn.__all__:
+        cls = getattr(nn, name)
+        if inspect.isclass(cls) and issubclass(cls, _Loss):
+            settings = list(inspect.signature(cls.__init__).parameters.values())[1:]
+            inputs = list(inspect.signature(cls.forward).parameters.values())[1:]
+
+            def build_and_call(*args, _cls=cls, _settings=tuple(p.name for p in settings), **kwargs):
+                return _cls(**{k: kwargs.pop(k) for k in _settings if k in kwargs})(*args, **kwargs)
+
+            build_and_call.__signature__ = inspect.Signature(
+                inputs + [p.replace(kind=p.KEYWORD_ONLY) for p in settings])
+            yield "nn.", name, build_and_call
 
 
 def _public_methods():
@@ -376,8 +424,11 @@ def _parameters(name, fn, method):
 
 def _cases():
     """(id, name, call) for every callable, its valid call ("valid") and each bad value of each parameter."""
-    for method, prefix, name, fn in [(False, *f) for f in _public_functions()] + [
+    functions = [*_public_functions(), *_functional_functions(), *_loss_modules()]
+    for method, prefix, name, fn in [(False, *f) for f in functions] + [
             (True, "Tensor.", *m) for m in _public_methods()]:
+        valid = {**VALID, **VALID_FOR.get(name, {}), **next(
+            (VALID_FOR[n] for n in ALSO_NAMED.get(name, ()) if n in VALID_FOR), {})}
         params, wraps_method = _parameters(name, fn, method)
         args, kwargs, slots, typed = [], {}, [], {}
         for p in params[1:] if method else params:
@@ -389,9 +440,9 @@ def _cases():
                 args.extend(VARARGS.get(name, ()))
                 continue
             if p.default is p.empty:
-                if p.name not in VALID:
+                if p.name not in valid:
                     raise AssertionError(f"{name}: add a valid value for its parameter {p.name!r} to VALID")
-                value = VALID[p.name]
+                value = valid[p.name]
                 if p.kind is p.KEYWORD_ONLY:
                     kwargs[p.name] = value
                 else:
@@ -406,7 +457,7 @@ def _cases():
                 yield f"{prefix}-self={case}", name, _call(fn, method, array, args, kwargs, name)
         # A function made from a method passes its other arguments on: the method's cases cover them.
         for pname, slot in slots[:1] if wraps_method else slots:
-            for table in _tables_for(pname, name, typed.get(pname)):
+            for table in _tables_for(pname, name, typed.get(pname), valid.get(pname)):
                 for case, bad in table.items():
                     new_args, new_kwargs = list(args), dict(kwargs)
                     if isinstance(slot, tuple):  # *args: the first of them
@@ -420,7 +471,13 @@ def _cases():
                            _call(fn, method, X, new_args, new_kwargs, name))
 
 
-def _tables_for(pname, name, annotation=None):
+def _tables_for(pname, name, annotation=None, valid=None):
+    if valid is LABELS:
+        return [ARGUMENT_CASES, LABEL_CASES]
+    if pname == "reduction":
+        return [CHOICE_CASES]
+    if pname == "parameters":
+        return [PARAMETERS_CASES]
     if pname in TENSOR_PARAMS:
         if annotation in ("Tensor", tg.Tensor):  # typed to take Tensors only: bad data in a Tensor, and non-Tensors
             return [{**{case: tg.Tensor(array) for case, array in ARRAY_CASES.items()},
@@ -512,6 +569,18 @@ def test_the_table_covers_every_public_function_and_method():
         obj = getattr(tg, name)
         if callable(obj) and not inspect.isclass(obj) or name == "Tensor":
             assert (f"tg.{name}" in covered) != (name in NOT_TENSOR_FUNCTIONS), name
+    for name, obj in vars(F).items():  # its own functions, and the activations it re-exports from tapegrad
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == F.__name__:
+            assert f"F.{name}" in covered, name
+    for name in ("relu", "softmax", "log_softmax", "sigmoid", "tanh"):
+        assert getattr(F, name) is getattr(tg, name) and f"tg.{name}" in covered
+    for name in nn.__all__:
+        obj = getattr(nn, name)
+        if inspect.isclass(obj) and issubclass(obj, _Loss):
+            assert f"nn.{name}" in covered, name
+    for name in ("cross_entropy", "l2_penalty", "huber_loss"):
+        assert f"F.{name}" in covered
+    assert {"nn.CrossEntropyLoss", "nn.MSELoss", "nn.HuberLoss"} <= covered
     for name in NOT_TENSOR_FUNCTIONS:
         assert name in tg.__all__, f"{name} is excluded but not public: remove it from NOT_TENSOR_FUNCTIONS"
     for name in ("sum", "reshape", "__getitem__", "__setitem__", "__add__", "item", "astype"):

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ArgumentError
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
 
 class _Loss(Module):
+    """A loss module: its settings are checked when it is made (errors name the module), its inputs
+    at every call by the function it computes (errors name that function)."""
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in F.REDUCTIONS:
-            raise ArgumentError(f"{type(self).__name__}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = F._check_reduction(reduction, type(self).__name__)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -24,7 +24,7 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = F._check_real(label_smoothing, "CrossEntropyLoss", "label_smoothing", 0.0, 1.0)
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
@@ -38,7 +38,7 @@ class NLLLoss(_Loss):
 class SVMLoss(_Loss):
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = margin
+        self.margin = F._check_real(margin, type(self).__name__, "margin")
 
     def forward(self, scores: Tensor, target: Any) -> Tensor:
         return F.svm_loss(scores, target, self.margin, self.reduction)
@@ -67,7 +67,7 @@ class L1Loss(_Loss):
 class HuberLoss(_Loss):
     def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.delta = delta
+        self.delta = F._check_real(delta, "HuberLoss", "delta", 0.0, low_open=True)
 
     def forward(self, prediction: Tensor, target: Any) -> Tensor:
         return F.huber_loss(prediction, target, self.delta, self.reduction)
