@@ -6,7 +6,6 @@ Class labels are integer arrays (or integer Tensors) of shape (batch,); scores a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, so
 from ..grad_mode import SPECIAL_MODES
 from ..grad_mode import state as grad_state
 from ..ops.registry import Primitive
-from ..ops.shape import shown
+from ..ops.shape import real_arg, shown
 from ..tensor import Tensor, _as_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -40,23 +39,6 @@ def _check_reduction(reduction: Any, name: str) -> str:
     return reduction
 
 
-_REALS = (int, float, np.integer, np.floating)
-
-
-def _check_real(value: Any, name: str, arg: str, low: float = -math.inf, high: float = math.inf,
-               low_open: bool = False) -> Any:
-    """``value`` itself, a loss setting (``margin``, ``delta``, ...).
-
-    Raises:
-        ArgumentError: naming ``name`` and ``arg`` unless it is a finite real number (a Python or
-            NumPy scalar, not a bool) in ``[low, high]`` (``(low, high]`` with ``low_open``).
-    """
-    if isinstance(value, _REALS) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value) \
-            and low <= value <= high and not (low_open and value == low):
-        return value
-    bounds = "" if math.isinf(low) and math.isinf(high) else \
-        f" {'>' if low_open else '>='} {low}" if math.isinf(high) else f" in [{low}, {high}]"
-    raise ArgumentError(f"{name}: {arg}={shown(value)} ({type(value).__name__}); expected a finite real number{bounds}")
 
 
 def _scores(value: Any, name: str, arg: str) -> Tensor:
@@ -155,7 +137,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean", label_sm
     ArgumentError for ``label_smoothing`` outside [0, 1].
     """
     _check_reduction(reduction, "cross_entropy")
-    _check_real(label_smoothing, "cross_entropy", "label_smoothing", 0.0, 1.0)
+    real_arg(label_smoothing, "cross_entropy", "label_smoothing", 0.0, 1.0)
     logits = _scores(logits, "cross_entropy", "logits")
     labels = _labels(target, logits, "cross_entropy")
     log_probs = logits.log_softmax(axis=1)
@@ -168,7 +150,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean", label_sm
 def _hinge(scores: Tensor, target: Any, margin: float, name: str) -> tuple[Tensor, int]:
     """Per sample, sum over j != y of max(0, s_j - s_y + margin), after checking the arguments;
     and the number of classes."""
-    _check_real(margin, name, "margin")
+    real_arg(margin, name, "margin")
     scores = _scores(scores, name, "scores")
     labels = _labels(target, scores, name)
     correct = _picked(scores, labels).reshape(-1, 1)
@@ -240,7 +222,7 @@ def huber_loss(prediction: Tensor, target: Any, delta: float = 1.0, reduction: s
     number > 0 (as in PyTorch).
     """
     _check_reduction(reduction, "huber_loss")
-    _check_real(delta, "huber_loss", "delta", 0.0, low_open=True)
+    real_arg(delta, "huber_loss", "delta", 0.0, low_open=True)
     prediction = _scores(prediction, "huber_loss", "prediction")
     error = (prediction - _targets(target, prediction, "huber_loss")).abs()
     quadratic = error.minimum(delta)
@@ -257,7 +239,7 @@ def l2_penalty(parameters: Iterable[Tensor], strength: float) -> Tensor:
         DTypeError: for an item that is not a floating-point Tensor (an array would add nothing to
             the gradient).
     """
-    _check_real(strength, "l2_penalty", "strength")
+    real_arg(strength, "l2_penalty", "strength")
     if isinstance(parameters, Tensor):
         parameters = (parameters,)
     elif isinstance(parameters, (str, bytes)) or not isinstance(parameters, Iterable):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops.shape import real_arg
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -24,7 +25,7 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
-        self.label_smoothing = F._check_real(label_smoothing, "CrossEntropyLoss", "label_smoothing", 0.0, 1.0)
+        self.label_smoothing = real_arg(label_smoothing, "CrossEntropyLoss", "label_smoothing", 0.0, 1.0)
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
@@ -38,7 +39,7 @@ class NLLLoss(_Loss):
 class SVMLoss(_Loss):
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = F._check_real(margin, type(self).__name__, "margin")
+        self.margin = real_arg(margin, type(self).__name__, "margin")
 
     def forward(self, scores: Tensor, target: Any) -> Tensor:
         return F.svm_loss(scores, target, self.margin, self.reduction)
@@ -67,7 +68,7 @@ class L1Loss(_Loss):
 class HuberLoss(_Loss):
     def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.delta = F._check_real(delta, "HuberLoss", "delta", 0.0, low_open=True)
+        self.delta = real_arg(delta, "HuberLoss", "delta", 0.0, low_open=True)
 
     def forward(self, prediction: Tensor, target: Any) -> Tensor:
         return F.huber_loss(prediction, target, self.delta, self.reduction)

@@ -8,6 +8,7 @@ indices accumulate) and ``scatter_add`` gathers it.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -104,6 +105,27 @@ def int_arg(value: Any, op: str, arg: str) -> int:
         except TypeError:
             pass
     raise ArgumentError(f"{op}: {arg} must be an integer, got {shown(value)} ({type(value).__name__})")
+
+
+def real_arg(value: Any, op: str, arg: str, low: float = -math.inf, high: float = math.inf,
+             low_open: bool = False, high_open: bool = False) -> Any:
+    """``value`` itself, a setting of ``op`` (a loss's ``margin``, an optimizer's ``lr``, ...).
+
+    Raises:
+        ArgumentError: naming ``op`` and ``arg`` unless it is a finite real number (a Python or NumPy
+            scalar, not a bool) in ``[low, high]`` (an end excluded with ``low_open``/``high_open``).
+    """
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and math.isfinite(value) and low <= value <= high and not (low_open and value == low) \
+            and not (high_open and value == high):
+        return value
+    if math.isinf(low) and math.isinf(high):
+        bounds = ""
+    elif math.isinf(high):
+        bounds = f" {'>' if low_open else '>='} {low}"
+    else:
+        bounds = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    raise ArgumentError(f"{op}: {arg}={shown(value)} ({type(value).__name__}); expected a finite real number{bounds}")
 
 
 def count_arg(value: Any, op: str, arg: str) -> int:

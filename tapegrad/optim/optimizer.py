@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ArgumentError, TapegradError
 from ..grad_mode import no_grad
 from ..graph import bump
+from ..ops.shape import real_arg
 from ..tensor import Tensor
 
 
@@ -112,28 +113,25 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-# What each hyperparameter may be (as torch.optim checks them): the closed or half-open interval.
-_RANGES = {"lr": (0.0, math.inf, "a finite number >= 0"), "momentum": (0.0, math.inf, "a finite number >= 0"),
-           "dampening": (0.0, math.inf, "a finite number >= 0"),
-           "weight_decay": (0.0, math.inf, "a finite number >= 0"), "eps": (0.0, math.inf, "a finite number >= 0"),
-           "lr_decay": (0.0, math.inf, "a finite number >= 0"),
-           "initial_accumulator_value": (0.0, math.inf, "a finite number >= 0"),
-           "alpha": (0.0, 1.0, "a number in [0, 1]"), "betas": (0.0, 1.0, "two numbers in [0, 1)")}
+# The range of each hyperparameter (as torch.optim checks them): low, high, and whether high is excluded.
+_RANGES = {"lr": (0.0, math.inf, False), "momentum": (0.0, math.inf, False), "dampening": (0.0, math.inf, False),
+           "weight_decay": (0.0, math.inf, False), "eps": (0.0, math.inf, False), "lr_decay": (0.0, math.inf, False),
+           "initial_accumulator_value": (0.0, math.inf, False), "alpha": (0.0, 1.0, False),
+           "betas": (0.0, 1.0, True)}
 
 
 def _check_hyperparameter(optimizer: str, name: str, value: Any) -> None:
     """Raise ArgumentError naming ``optimizer`` and ``name`` if ``value`` is out of its range."""
     if name not in _RANGES:
         return
-    low, high, expected = _RANGES[name]
-    if name == "betas":
-        ok = isinstance(value, tuple) and len(value) == 2 and all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) and low <= b < high for b in value)
+    low, high, high_open = _RANGES[name]
+    if name != "betas":
+        real_arg(value, optimizer, name, low, high)
+    elif not (isinstance(value, tuple) and len(value) == 2):
+        raise ArgumentError(f"{optimizer}: betas={value!r:.60}; expected a pair of numbers in [0, 1)")
     else:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high \
-            and math.isfinite(value)
-    if not ok:
-        raise ArgumentError(f"{optimizer}: {name}={value!r}; expected {expected}")
+        for beta in value:
+            real_arg(beta, optimizer, "betas", low, high, high_open=high_open)
 
 
 def _decayed(g: np.ndarray, p: np.ndarray, weight_decay: float) -> np.ndarray:
