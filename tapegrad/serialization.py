@@ -82,10 +82,9 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray], depth: int = 0
         key = path or "value"
         while key in arrays or key == "__metadata__":
             key += "_"
-        # little-endian and C-ordered as in the file, so that the checksum is of the file's bytes;
+        # C order: the library copies the memory behind the array's data pointer as it is;
         # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
-        little = array.astype(array.dtype.newbyteorder("<"), copy=False) if array.dtype.itemsize > 1 else array
-        arrays[key] = little if little.flags.c_contiguous else little.copy(order="C")
+        arrays[key] = array if array.flags.c_contiguous else array.copy(order="C")
         if isinstance(value, Tensor):
             return {"__tensor__": key, "requires_grad": bool(value.requires_grad)}
         return {"__array__": key, "scalar": isinstance(value, np.generic)}
@@ -174,10 +173,12 @@ class _Decoder:
 # -- writing -------------------------------------------------------------------------------------
 
 def _checksum(array: np.ndarray) -> str:
-    """CRC-32 of a little-endian C-ordered array's safetensors dtype name, shape and bytes, as 8 hex digits."""
+    """CRC-32 of a C-ordered array's safetensors dtype name, shape and bytes as stored (little-endian),
+    as 8 hex digits."""
     name = "BOOL" if array.dtype.kind == "b" else f"{array.dtype.kind.upper()}{8 * array.dtype.itemsize}"
     described = zlib.crc32(f"{name}{list(array.shape)}".encode())
-    return f"{zlib.crc32(array.reshape(-1).view(np.uint8), described):08x}"
+    stored = array.astype(array.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
+    return f"{zlib.crc32(stored, described):08x}"
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
@@ -309,8 +310,7 @@ def load(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"load: {name} is corrupt: its structure (the values other than arrays) does "
                               "not match its checksum")
     for key, array in arrays.items():
-        little = array.astype(array.dtype.newbyteorder("<"), copy=False) if array.dtype.itemsize > 1 else array
-        if checksums is not None and _checksum(little) != checksums[1][key]:
+        if checksums is not None and _checksum(array) != checksums[1][key]:
             raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} does not match its checksum")
         if array.dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
             raise CheckpointError(f"load: {name} is corrupt: the bool array {_shown(key)} holds bytes other "

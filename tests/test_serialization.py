@@ -197,3 +197,16 @@ def test_files_written_by_the_numpy_only_writer_still_load(tmp_path):
     path.write_bytes(path.read_bytes()[:-2] + b"\x00\x00")  # a changed byte is still caught
     with pytest.raises(tg.CheckpointError, match="array 'b' does not match its checksum"):
         tg.load(path)
+
+
+def test_views_and_big_endian_arrays_come_back_equal(tmp_path):
+    # the library copies the memory behind an array's data pointer: a strided view must be made C-ordered first
+    base = np.arange(24, dtype=">i4").reshape(4, 6)
+    arrays = {"transposed": np.arange(6.0).reshape(2, 3).T, "strided": np.arange(10)[::3],
+              "big_endian_view": base[::2, 1::2].T, "negative_step": np.arange(5, dtype=np.float32)[::-1]}
+    tg.save(arrays, tmp_path / "ck.safetensors")
+    back = tg.load(tmp_path / "ck.safetensors")
+    assert back["transposed"].tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    assert back["strided"].tolist() == [0, 3, 6, 9]
+    assert back["big_endian_view"].tolist() == [[1, 13], [3, 15], [5, 17]] and back["big_endian_view"].dtype == "=i4"
+    assert back["negative_step"].tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
