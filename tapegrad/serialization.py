@@ -10,13 +10,14 @@ The library reads and writes the file format: on load it memory-maps the file an
 that is too large, not JSON, nested too deeply or of the wrong types, unknown dtypes, shapes whose
 byte size overflows or does not match their offsets, offsets that overlap, leave gaps or do not cover
 the file exactly. tapegrad adds, around it: the path must be a regular file (symlinks followed; a
-directory, pipe or device is refused without waiting on it), a pickle or zip file is named as such, the
-metadata must be tapegrad's (its format name, keys and structure JSON, every node's type checked,
-nesting limited), bool arrays hold only 0 and 1, and a CRC-32 of each array (with its dtype and shape)
-and of the structure is verified, so a changed byte raises naming what changed (CRC-32 catches every
-change within 4 consecutive bytes, others but for a chance of 2**-32; it guards against damage, not
-tampering; files written without checksums still load). Nothing is unpickled, no code is run, and
-every problem is one :class:`CheckpointError` of a few hundred characters at most.
+directory, pipe or device is refused without waiting on it); a pickle or zip file is named as such;
+the metadata must be tapegrad's (its format name and keys; the structure JSON with every node's type
+checked and nesting limited); arrays are bool, int or float (bool ones hold only 0 and 1); and a
+CRC-32 of each array (with its dtype and shape) and of the structure is verified, so a changed byte
+raises naming what changed (CRC-32 catches every change within 4 consecutive bytes, others but for a
+chance of 2**-32; it guards against damage, not tampering; files written without checksums still
+load). Nothing is unpickled, no code is run, and every problem is one :class:`CheckpointError` of a
+few hundred characters at most.
 
 Writing is atomic: the file is written beside its destination under a temporary name, flushed to
 disk, then renamed over it, so a crash leaves either the old checkpoint or the new one, never half.
@@ -278,7 +279,9 @@ def _read(path: Path, name: str) -> tuple[dict[str, str], dict[str, np.ndarray]]
         with safetensors.safe_open(str(path), framework="numpy") as file:
             metadata = file.metadata() or {}
             return metadata, {key: file.get_tensor(key) for key in file.keys()}
-    except Exception as exc:  # SafetensorError for a bad format; numpy's errors for shapes it cannot make
+    except MemoryError:
+        raise
+    except Exception as exc:  # SafetensorError for a bad format; NumPy's for dtypes it lacks (bfloat16, float8)
         message = " ".join(str(exc).split()).removeprefix("Error while deserializing header: ")
         reason = message if len(message) <= 2 * _SHOWN else f"{message[:2 * _SHOWN]}..."
         raise CheckpointError(f"load: {name} is truncated, corrupt or not a checkpoint (safetensors: "
@@ -310,6 +313,9 @@ def load(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"load: {name} is corrupt: its structure (the values other than arrays) does "
                               "not match its checksum")
     for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":  # the library also reads complex64 (and others NumPy lacks)
+            raise CheckpointError(f"load: {name} is not a tapegrad checkpoint: array {_shown(key)} is of dtype "
+                                  f"{array.dtype}; tapegrad saves bool, int and float arrays only")
         if checksums is not None and _checksum(array) != checksums[1][key]:
             raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} does not match its checksum")
         if array.dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
