@@ -4,19 +4,20 @@
 values (numbers, strings, booleans, None): a model's and an optimizer's state, the epoch, the random
 generators' states, metrics. Arrays go into a safetensors file, each under its path in the structure
 (``model/layers.0.weight``); the structure itself, with the plain values, is JSON in the file's
-metadata. The format is read and written here with NumPy alone; the files are plain safetensors
-files that the ``safetensors`` library (and so PyTorch, JAX, ...) reads.
+metadata. Both need the ``safetensors`` library (``pip install "tapegrad[io]"``).
 
-Loading parses JSON and raw array bytes only: no pickle, no code is ever run. Every size in the
-header is checked against the file's size before anything else is read, so a damaged or hostile file
-costs at most its own size in memory, and every problem is one :class:`CheckpointError` whose message
-is a few hundred characters at most (strings from the file are shortened).
-
-Since the checksums were added, the metadata also holds a CRC-32 of each array's bytes (with its dtype
-and shape) and of the structure; :func:`load` verifies them, so a changed byte in an array, a dtype, a
-shape or a plain value raises ``CheckpointError`` naming what changed (CRC-32 catches every change
-within 4 consecutive bytes, others but for a chance of 2**-32; it guards against damage, not tampering).
-Files written before have no checksums and still load (without that verification).
+The library reads and writes the file format: on load it memory-maps the file and rejects a header
+that is too large, not JSON, nested too deeply or of the wrong types, unknown dtypes, shapes whose
+byte size overflows or does not match their offsets, offsets that overlap, leave gaps or do not cover
+the file exactly. tapegrad adds, around it: the path must be a regular file (symlinks followed; a
+directory, pipe or device is refused without waiting on it); a pickle or zip file is named as such;
+the metadata must be tapegrad's (its format name and keys; the structure JSON with every node's type
+checked and nesting limited); arrays are bool, int or float (bool ones hold only 0 and 1); and a
+CRC-32 of each array (with its dtype and shape) and of the structure is verified, so a changed byte
+raises naming what changed (CRC-32 catches every change within 4 consecutive bytes, others but for a
+chance of 2**-32; it guards against damage, not tampering; files written without checksums still
+load). Nothing is unpickled, no code is run, and every problem is one :class:`CheckpointError` of a
+few hundred characters at most.
 
 Writing is atomic: the file is written beside its destination under a temporary name, flushed to
 disk, then renamed over it, so a crash leaves either the old checkpoint or the new one, never half.
@@ -25,13 +26,12 @@ disk, then renamed over it, so a crash leaves either the old checkpoint or the n
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -39,21 +39,23 @@ from .errors import TapegradError
 from .tensor import Tensor
 
 FORMAT = "tapegrad-checkpoint-1"
-MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 MAX_DEPTH = 100  # nesting of dicts, lists and tuples in a checkpoint
-MAX_NDIM = 64
 _SHOWN = 80  # characters of a string from the file (or a path) echoed in an error message
-
-# safetensors dtype names and the little-endian NumPy dtypes they hold
-DTYPES = {"BOOL": np.dtype("?"), "U8": np.dtype("u1"), "I8": np.dtype("i1"), "U16": np.dtype("<u2"),
-          "I16": np.dtype("<i2"), "U32": np.dtype("<u4"), "I32": np.dtype("<i4"), "U64": np.dtype("<u8"),
-          "I64": np.dtype("<i8"), "F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
-_NAMES = {(dtype.kind, dtype.itemsize): name for name, dtype in DTYPES.items()}
 _METADATA_KEYS = {"format", "structure", "checksums"}
 
 
 class CheckpointError(TapegradError, ValueError):
     """A checkpoint that cannot be written (unsupported value) or read (missing, truncated, corrupt)."""
+
+
+def _safetensors() -> Any:
+    """The ``safetensors`` package, or a CheckpointError saying how to install it."""
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise CheckpointError('saving and loading checkpoints need safetensors: pip install "tapegrad[io]"') from None
+    return safetensors
 
 
 def _shown(value: Any) -> str:
@@ -75,12 +77,13 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray], depth: int = 0
                               f"{_shown(path[:200])} (does it contain itself?)")
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
-        if (array.dtype.kind, array.dtype.itemsize) not in _NAMES or array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "biuf" or array.dtype.itemsize > 8:
             raise CheckpointError(f"save: {path or 'the object'} is an array of dtype {array.dtype}; only "
                                   "bool, (u)int8-64 and float16/32/64 arrays can be saved")
         key = path or "value"
         while key in arrays or key == "__metadata__":
             key += "_"
+        # C order: the library copies the memory behind the array's data pointer as it is;
         # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
         arrays[key] = array if array.flags.c_contiguous else array.copy(order="C")
         if isinstance(value, Tensor):
@@ -170,50 +173,29 @@ class _Decoder:
 
 # -- writing -------------------------------------------------------------------------------------
 
-def _checksum(dtype_name: str, shape: tuple[int, ...], data: Any) -> str:
-    """CRC-32 of an array's dtype, shape and bytes, as 8 hex digits."""
-    described = zlib.crc32(f"{dtype_name}{list(shape)}".encode())
-    return f"{zlib.crc32(data, described):08x}"
-
-
-def _bytes_of(array: np.ndarray) -> np.ndarray:
-    little = array.astype(array.dtype.newbyteorder("<"), copy=False) if array.dtype.itemsize > 1 else array
-    return little.reshape(-1).view(np.uint8)  # reshape copies only what is not contiguous
-
-
-def _payload(arrays: dict[str, np.ndarray], structure: str) -> tuple[bytes, list[np.ndarray]]:
-    """The safetensors header (size field included) and the arrays' bytes in file order."""
-    # the widest elements first, so that every array starts at a multiple of its element size
-    order = sorted(arrays, key=lambda key: (-arrays[key].dtype.itemsize, key))
-    header: dict[str, Any] = {}
-    checksums: dict[str, str] = {}
-    blobs, offset = [], 0
-    for key in order:
-        array = arrays[key]
-        name = _NAMES[array.dtype.kind, array.dtype.itemsize]
-        blob = _bytes_of(array)
-        header[key] = {"dtype": name, "shape": list(array.shape), "data_offsets": [offset, offset + blob.size]}
-        checksums[key] = _checksum(name, array.shape, blob)
-        blobs.append(blob)
-        offset += blob.size
-    header["__metadata__"] = {
-        "format": FORMAT, "structure": structure,
-        "checksums": json.dumps({"structure": f"{zlib.crc32(structure.encode()):08x}", "arrays": checksums})}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text, blobs
+def _checksum(array: np.ndarray) -> str:
+    """CRC-32 of a C-ordered array's safetensors dtype name, shape and bytes as stored (little-endian),
+    as 8 hex digits."""
+    name = "BOOL" if array.dtype.kind == "b" else f"{array.dtype.kind.upper()}{8 * array.dtype.itemsize}"
+    described = zlib.crc32(f"{name}{list(array.shape)}".encode())
+    stored = array.astype(array.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
+    return f"{zlib.crc32(stored, described):08x}"
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` to ``path`` atomically (see the module docstring).
 
     Raises:
-        CheckpointError: for a value that cannot be saved (named by its path in ``obj``), or a
-            destination that cannot be written.
+        CheckpointError: for a value that cannot be saved (named by its path in ``obj``), a destination
+            that cannot be written, or if the ``safetensors`` library is not installed.
     """
+    safetensors = _safetensors()
     arrays: dict[str, np.ndarray] = {}
     structure = json.dumps(_encode(obj, "", arrays))
-    header, blobs = _payload(arrays, structure)
+    checksums = {"structure": f"{zlib.crc32(structure.encode()):08x}",
+                 "arrays": {key: _checksum(array) for key, array in arrays.items()}}
+    payload = safetensors.numpy.save(arrays, metadata={"format": FORMAT, "structure": structure,
+                                                       "checksums": json.dumps(checksums)})
     destination = Path(path)
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -222,9 +204,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         raise CheckpointError(f"save: cannot write {_shown_path(destination)}: {exc.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(header)
-            for blob in blobs:
-                file.write(blob)
+            file.write(payload)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, destination)
@@ -242,8 +222,8 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 # -- reading -------------------------------------------------------------------------------------
 
-def _open(path: Path, name: str) -> BinaryIO:
-    """The checkpoint file, opened for reading; symlinks are followed, anything but a regular file refused."""
+def _check_file(path: Path, name: str) -> None:
+    """Refuse what is not a regular file (following symlinks), a pickle and a zip archive."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -255,23 +235,19 @@ def _open(path: Path, name: str) -> BinaryIO:
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _shown(str(exc))
         raise CheckpointError(f"load: cannot open {name}: {reason}") from None
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+            raise CheckpointError(f"load: {name} is {kind}, not a checkpoint file")
+        start = os.read(descriptor, 4)
+    finally:
         os.close(descriptor)
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
-        raise CheckpointError(f"load: {name} is {kind}, not a checkpoint file")
-    return os.fdopen(descriptor, "rb", buffering=0)
-
-
-def _read(file: BinaryIO, size: int, name: str) -> np.ndarray:
-    buffer = np.empty(size, np.uint8)
-    view, done = memoryview(buffer), 0
-    while done < size:
-        count = file.readinto(view[done:])
-        if not count:
-            raise CheckpointError(f"load: {name} is truncated: it ended while being read")
-        done += count
-    return buffer
+    if start[:1] == b"\x80" and 2 <= start[1:2][0] <= 5:
+        raise CheckpointError(f"load: {name} is a Python pickle, not a checkpoint; tapegrad never unpickles "
+                              "(that could run any code)")
+    if start == b"PK\x03\x04":
+        raise CheckpointError(f"load: {name} is a zip archive (a torch.save file?), not a tapegrad checkpoint")
 
 
 def _json(text: str, what: str, name: str) -> Any:
@@ -282,89 +258,6 @@ def _json(text: str, what: str, name: str) -> Any:
     except ValueError as exc:  # JSONDecodeError, and too many digits in a number
         detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else _shown(str(exc))
         raise CheckpointError(f"load: {name} is corrupt: its {what} is not valid JSON ({detail})") from None
-
-
-def _header(file: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[str, str], int]:
-    """The tensors' entries, the metadata and where the data begins; sizes checked against the file's."""
-    if size == 0:
-        raise CheckpointError(f"load: {name} is empty (0 bytes): truncated, or not a checkpoint")
-    start = bytes(_read(file, min(size, 8), name))
-    if start[:1] == b"\x80" and 2 <= start[1:2][0] <= 5:
-        raise CheckpointError(f"load: {name} is a Python pickle, not a checkpoint; tapegrad never unpickles "
-                              "(that could run any code)")
-    if start[:4] == b"PK\x03\x04":
-        raise CheckpointError(f"load: {name} is a zip archive (a torch.save file?), not a tapegrad checkpoint")
-    if size < 8:
-        raise CheckpointError(f"load: {name} is truncated: {size} bytes, fewer than the 8 of the header size")
-    header_size = int.from_bytes(start, "little")
-    if header_size > size - 8:
-        raise CheckpointError(f"load: {name} is truncated or not a checkpoint: its header size field says "
-                              f"{header_size} bytes, the file has {size - 8} after that field")
-    if header_size > MAX_HEADER_BYTES:
-        raise CheckpointError(f"load: {name}: its header of {header_size} bytes is larger than the limit of "
-                              f"{MAX_HEADER_BYTES}")
-    try:
-        text = bytes(_read(file, header_size, name)).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CheckpointError(f"load: {name} is corrupt: its header is not UTF-8 text (byte {exc.start})") from None
-    if not text.startswith("{"):
-        raise CheckpointError(f"load: {name} is not a checkpoint: its header does not start with '{{'")
-    header = _json(text, "header", name)
-    if not isinstance(header, dict):
-        raise CheckpointError(f"load: {name} is corrupt: its header is a JSON {type(header).__name__}, "
-                              "expected an object")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"load: {name} is corrupt: its __metadata__ is {_shown(metadata)}; expected an "
-                              "object of strings")
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"load: {name} is a safetensors file but not a tapegrad checkpoint (its format is "
-                              f"{_shown(metadata.get('format'))}, expected {FORMAT!r})")
-    if set(metadata) - _METADATA_KEYS or "structure" not in metadata:
-        raise CheckpointError(f"load: {name} is corrupt: its metadata has the keys {_shown(sorted(metadata))}, "
-                              f"expected {sorted(_METADATA_KEYS)}")
-    return header, metadata, 8 + header_size
-
-
-def _layout(header: dict[str, Any], data_size: int, name: str) -> list[tuple[str, str, tuple[int, ...], int, int]]:
-    """(key, dtype name, shape, begin, end) of every array, in file order; the arrays must tile the data."""
-    entries = []
-    for key, entry in header.items():
-        what = f"load: {name} is corrupt: the entry of array {_shown(key)}"
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise CheckpointError(f"{what} is {_shown(entry)}; expected an object with dtype, shape and "
-                                  "data_offsets")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in DTYPES:
-            raise CheckpointError(f"{what} has dtype {_shown(dtype)}; expected one of {', '.join(DTYPES)}")
-        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
-            raise CheckpointError(f"{what} has shape {_shown(shape)}; expected a list of at most {MAX_NDIM} "
-                                  "non-negative ints")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(n, int) and not isinstance(n, bool) for n in offsets)
-                or not 0 <= offsets[0] <= offsets[1]):
-            raise CheckpointError(f"{what} has data_offsets {_shown(offsets)}; expected [begin, end] with "
-                                  "0 <= begin <= end")
-        if offsets[1] > data_size:
-            raise CheckpointError(f"load: {name} is truncated or corrupt: array {_shown(key)} takes bytes "
-                                  f"{offsets[0]}-{offsets[1]} of the data, the file has {data_size}")
-        needed = math.prod(shape) * DTYPES[dtype].itemsize
-        if offsets[1] - offsets[0] != needed:
-            raise CheckpointError(f"{what}: shape {_shown(shape)} of {dtype} needs {needed} bytes, its offsets "
-                                  f"span {offsets[1] - offsets[0]}")
-        entries.append((key, dtype, tuple(shape), offsets[0], offsets[1]))
-    entries.sort(key=lambda entry: (entry[3], entry[4]))
-    position = 0
-    for key, _, _, begin, end in entries:
-        if begin != position:
-            problem = "overlaps the previous array" if begin < position else f"leaves a gap of {begin - position} bytes"
-            raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} at bytes {begin}-{end} {problem}")
-        position = end
-    if position != data_size:
-        raise CheckpointError(f"load: {name} is truncated or corrupt: its arrays take {position} bytes, the file "
-                              f"has {data_size} after the header")
-    return entries
 
 
 def _checksums(metadata: dict[str, str], keys: set[str], name: str) -> tuple[str, dict[str, str]] | None:
@@ -379,6 +272,22 @@ def _checksums(metadata: dict[str, str], keys: set[str], name: str) -> tuple[str
     return value["structure"], value["arrays"]
 
 
+def _read(path: Path, name: str) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """The metadata and the arrays of a safetensors file, as the library reads and validates them."""
+    safetensors = _safetensors()
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as file:
+            metadata = file.metadata() or {}
+            return metadata, {key: file.get_tensor(key) for key in file.keys()}
+    except MemoryError:
+        raise
+    except Exception as exc:  # SafetensorError for a bad format; NumPy's for dtypes it lacks (bfloat16, float8)
+        message = " ".join(str(exc).split()).removeprefix("Error while deserializing header: ")
+        reason = message if len(message) <= 2 * _SHOWN else f"{message[:2 * _SHOWN]}..."
+        raise CheckpointError(f"load: {name} is truncated, corrupt or not a checkpoint (safetensors: "
+                              f"{reason})") from None
+
+
 def load(path: str | os.PathLike) -> Any:
     """Read what :func:`save` wrote. Tensors come back as Tensors, arrays as arrays.
 
@@ -386,27 +295,31 @@ def load(path: str | os.PathLike) -> Any:
 
     Raises:
         CheckpointError: if the path is missing or not a regular file, or the file is empty, truncated,
-            corrupted (a checksum that does not match), malformed, a pickle, or not a tapegrad checkpoint.
+            corrupted (a checksum that does not match), malformed, a pickle, or not a tapegrad checkpoint;
+            or if the ``safetensors`` library is not installed.
     """
     path = Path(path)
     name = _shown_path(path)
-    with _open(path, name) as file:
-        size = os.fstat(file.fileno()).st_size
-        header, metadata, header_end = _header(file, size, name)
-        entries = _layout(header, size - header_end, name)
-        checksums = _checksums(metadata, set(header), name)
-        if checksums is not None and f"{zlib.crc32(metadata['structure'].encode()):08x}" != checksums[0]:
-            raise CheckpointError(f"load: {name} is corrupt: its structure (the values other than arrays) does "
-                                  "not match its checksum")
-        arrays: dict[str, np.ndarray] = {}
-        for key, dtype, shape, begin, end in entries:
-            blob = _read(file, end - begin, name)
-            if checksums is not None and _checksum(dtype, shape, blob) != checksums[1][key]:
-                raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} does not match its checksum")
-            if dtype == "BOOL" and blob.size and blob.max() > 1:
-                raise CheckpointError(f"load: {name} is corrupt: the bool array {_shown(key)} holds bytes other "
-                                      "than 0 and 1")
-            array = blob.view(DTYPES[dtype]).reshape(shape)
-            arrays[key] = array.astype(array.dtype.newbyteorder("="), copy=False)
+    _check_file(path, name)
+    metadata, arrays = _read(path, name)
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"load: {name} is a safetensors file but not a tapegrad checkpoint (its format is "
+                              f"{_shown(metadata.get('format'))}, expected {FORMAT!r})")
+    if set(metadata) - _METADATA_KEYS or "structure" not in metadata:
+        raise CheckpointError(f"load: {name} is corrupt: its metadata has the keys {_shown(sorted(metadata))}, "
+                              f"expected {sorted(_METADATA_KEYS)}")
+    checksums = _checksums(metadata, set(arrays), name)
+    if checksums is not None and f"{zlib.crc32(metadata['structure'].encode()):08x}" != checksums[0]:
+        raise CheckpointError(f"load: {name} is corrupt: its structure (the values other than arrays) does "
+                              "not match its checksum")
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":  # the library also reads complex64 (and others NumPy lacks)
+            raise CheckpointError(f"load: {name} is not a tapegrad checkpoint: array {_shown(key)} is of dtype "
+                                  f"{array.dtype}; tapegrad saves bool, int and float arrays only")
+        if checksums is not None and _checksum(array) != checksums[1][key]:
+            raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} does not match its checksum")
+        if array.dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
+            raise CheckpointError(f"load: {name} is corrupt: the bool array {_shown(key)} holds bytes other "
+                                  "than 0 and 1")
     structure = _json(metadata["structure"], "structure", name)
     return _Decoder(arrays, name)(structure)

@@ -157,3 +157,56 @@ def test_a_write_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypat
     monkeypatch.undo()
     assert path.read_bytes() == before and tg.load(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ck.safetensors"]
+
+
+def test_without_safetensors_save_and_load_say_how_to_install_it(tmp_path, monkeypatch):
+    path = tmp_path / "ck.safetensors"
+    tg.save({"epoch": 1}, path)
+    for name in ("safetensors", "safetensors.numpy"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)  # `import safetensors` raises ImportError
+    for call in (lambda: tg.save({"epoch": 2}, path), lambda: tg.load(path)):
+        with pytest.raises(tg.CheckpointError, match=r'need safetensors: pip install "tapegrad\[io\]"') as info:
+            call()
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+    monkeypatch.undo()
+    assert tg.load(path) == {"epoch": 1}  # the failed save left the checkpoint alone
+
+
+def test_files_written_by_the_numpy_only_writer_still_load(tmp_path):
+    """Byte for byte what tapegrad wrote while it wrote safetensors with NumPy alone (checksums included)."""
+    import json
+
+    structure = ('{"__dict__": [["w", {"__array__": "w", "scalar": false}], '
+                 '["b", {"__array__": "b", "scalar": false}], ["epoch", 1]]}')
+    checksums = '{"structure": "df5c189e", "arrays": {"w": "4d5b9d98", "b": "449762bb"}}'
+    header = ('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"b":{"dtype":"BOOL","shape":[2],"data_offsets":'
+              '[12,14]},"__metadata__":' + json.dumps({"format": "tapegrad-checkpoint-1", "structure": structure,
+                                                       "checksums": checksums}, separators=(",", ":")) + "}    ")
+    data = np.arange(3, dtype="<f4").tobytes() + b"\x01\x00"
+    path = tmp_path / "old.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + data)
+    assert len(path.read_bytes()) == 438
+    back = tg.load(path)
+    assert back["w"].tolist() == [0.0, 1.0, 2.0] and back["w"].dtype == np.float32
+    assert back["b"].tolist() == [True, False] and back["epoch"] == 1
+    tg.save(back, tmp_path / "new.safetensors")  # the library's writer stores the same checksums
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "new.safetensors"), framework="numpy") as file:
+        assert json.loads(file.metadata()["checksums"]) == json.loads(checksums)
+    path.write_bytes(path.read_bytes()[:-2] + b"\x00\x00")  # a changed byte is still caught
+    with pytest.raises(tg.CheckpointError, match="array 'b' does not match its checksum"):
+        tg.load(path)
+
+
+def test_views_and_big_endian_arrays_come_back_equal(tmp_path):
+    # the library copies the memory behind an array's data pointer: a strided view must be made C-ordered first
+    base = np.arange(24, dtype=">i4").reshape(4, 6)
+    arrays = {"transposed": np.arange(6.0).reshape(2, 3).T, "strided": np.arange(10)[::3],
+              "big_endian_view": base[::2, 1::2].T, "negative_step": np.arange(5, dtype=np.float32)[::-1]}
+    tg.save(arrays, tmp_path / "ck.safetensors")
+    back = tg.load(tmp_path / "ck.safetensors")
+    assert back["transposed"].tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    assert back["strided"].tolist() == [0, 3, 6, 9]
+    assert back["big_endian_view"].tolist() == [[1, 13], [3, 15], [5, 17]] and back["big_endian_view"].dtype == "=i4"
+    assert back["negative_step"].tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
