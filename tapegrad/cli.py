@@ -24,7 +24,7 @@ from . import creation, nn, optim
 from .data import DataLoader, TensorDataset, datasets
 from .errors import TapegradError
 from .grad_mode import no_grad
-from .serialization import _shown, load, save
+from .serialization import _shown, load, require_io, save
 from .tensor import Tensor
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -439,6 +439,7 @@ def _history(value: Any, source: str) -> list[dict[str, Any]]:
 
 
 def train(args: argparse.Namespace) -> int:
+    require_io()  # the run ends in a checkpoint: say now, not after training, if it cannot be written
     source = args.resume
     if args.resume:
         state = _fields(load(args.resume), source,

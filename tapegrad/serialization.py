@@ -58,6 +58,15 @@ def _safetensors() -> Any:
     return safetensors
 
 
+def require_io() -> None:
+    """Check, before any work that ends in a checkpoint, that checkpoints can be written here.
+
+    Raises:
+        CheckpointError: saying how to install the ``safetensors`` package, when it is missing.
+    """
+    _safetensors()
+
+
 def _shown(value: Any) -> str:
     """``repr(value)``, shortened so that a hostile file cannot make an error message long."""
     text = repr(value)

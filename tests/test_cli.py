@@ -346,3 +346,12 @@ def test_evaluate_with_many_classes_prints_no_confusion_matrix(tmp_path, capsys)
     code, out, err = _run(["evaluate", str(tmp_path / "run" / "checkpoint.safetensors")], capsys)
     assert code == 0 and out.splitlines()[0].startswith("accuracy ") and "120 examples" in out
     assert out.splitlines()[1] == "confusion matrix not printed: 150 classes, more than 100"
+
+
+def test_train_without_safetensors_stops_before_training(tmp_path, monkeypatch, capsys):
+    for name in ("safetensors", "safetensors.numpy"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)  # `import safetensors` raises ImportError
+    assert main(["train", "--out", str(tmp_path / "run"), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert 'pip install "tapegrad[io]"' in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written
