@@ -15,7 +15,6 @@ import numpy as np
 
 from ..errors import ArgumentError, TapegradError
 from ..grad_mode import no_grad
-from ..graph import bump
 from ..ops.shape import real_arg
 from ..tensor import Tensor
 
@@ -62,15 +61,24 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient, in place under ``no_grad`` (so a graph that saved
+        a parameter's value sees the change and raises InPlaceError if it still needs the old one)."""
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p.data, p.grad.data, self.state.setdefault(id(p), {}), group)
-                        bump(p.data, f"{type(self).__name__}.step()")  # a graph that saved p sees it
+                        state = self.state.setdefault(id(p), {})
+                        scale = self._shrink(group)
+                        if scale != 1.0:
+                            p *= scale
+                        p -= self._update(p.data, p.grad.data, state, group)
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _shrink(self, group: dict[str, Any]) -> float:
+        """The factor that multiplies the parameters before each update (decoupled weight decay); 1 for none."""
+        return 1.0
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> np.ndarray:
+        """The step to subtract from the parameter ``p`` (read only) given its gradient ``g``; updates ``state``."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -160,7 +168,7 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * g
             g = g + momentum * buf if group["nesterov"] else buf
-        p -= group["lr"] * g
+        return group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -172,11 +180,12 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
+    def _shrink(self, group):
+        return 1 - group["lr"] * group["weight_decay"] if self.decoupled else 1.0
+
     def _update(self, p, g, state, group):
         beta1, beta2 = group["betas"]
-        if self.decoupled:
-            p *= 1 - group["lr"] * group["weight_decay"]
-        else:
+        if not self.decoupled:
             g = _decayed(g, p, group["weight_decay"])
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
@@ -189,7 +198,7 @@ class Adam(Optimizer):
         bias1 = 1 - beta1 ** state["step"]
         bias2 = 1 - beta2 ** state["step"]
         denominator = np.sqrt(v) / math.sqrt(bias2) + group["eps"]
-        p -= (group["lr"] / bias1) * (m / denominator)
+        return (group["lr"] / bias1) * (m / denominator)
 
 
 class AdamW(Adam):
@@ -234,9 +243,8 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
             buf += g / average
-            p -= group["lr"] * buf
-        else:
-            p -= group["lr"] * (g / average)
+            return group["lr"] * buf
+        return group["lr"] * (g / average)
 
 
 class Adagrad(Optimizer):
@@ -254,7 +262,7 @@ class Adagrad(Optimizer):
         state["step"] += 1
         rate = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
-        p -= rate * (g / (np.sqrt(state["sum"]) + group["eps"]))
+        return rate * (g / (np.sqrt(state["sum"]) + group["eps"]))
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> float:
