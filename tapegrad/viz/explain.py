@@ -30,8 +30,6 @@ from ..ops import NUMPY
 from ..ops.shape import sum_to_forward
 from ..tensor import Tensor, apply
 
-SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**", "matmul": "@"}
-
 
 class Explanation(str):
     """The explanation's text; shown as it is (not quoted) when returned at an interactive prompt."""
@@ -52,44 +50,15 @@ def _constant(value: Any) -> str:
 
 
 def _expression(node: Node, names: list[str]) -> str:
-    prim, params = node.prim.name, node.params
-    if prim in SYMBOLS and len(names) == 2:
-        symbol = SYMBOLS[prim]
+    symbol = node.prim.symbol
+    if symbol and len(names) == 2:
         return f"{names[0]}{symbol}{names[1]}" if symbol == "**" else f"{names[0]} {symbol} {names[1]}"
-    if prim == "negative":
-        return f"-{names[0]}"
-    if prim == "getitem":
+    if symbol and len(names) == 1:
+        return f"{symbol}{names[0]}"
+    if node.prim.name == "getitem":
         return f"{names[0]}[...]"
-    shown = [f"{k}={v}" for k, v in params.items() if k not in ("index",) and v is not None and v is not False]
-    return f"{prim}({', '.join(names + shown)})"
-
-
-def _local(node: Node, position: int, names: list[str], values: list[Any]) -> str:
-    """The local derivative of the node's output with respect to input ``position``, as text."""
-    prim = node.prim.name
-    a = names[0]
-    other = names[1 - position] if len(names) == 2 else ""
-    if prim == "add":
-        return "1"
-    if prim == "subtract":
-        return "1" if position == 0 else "-1"
-    if prim == "multiply":
-        return other
-    if prim == "divide":
-        return f"1/{names[1]}" if position == 0 else f"-{a}/{names[1]}**2"
-    if prim == "power":
-        exponent = np.asarray(values[1])
-        if position == 0 and exponent.size == 1 and float(exponent).is_integer():  # False for inf and NaN
-            n = int(float(exponent))
-            return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
-        return f"{names[1]}*{a}**({names[1]} - 1)" if position == 0 else f"{a}**{names[1]} * log({a})"
-    derivatives = {
-        "negative": "-1", "exp": f"exp({a})", "log": f"1/{a}", "log1p": f"1/(1 + {a})", "expm1": f"exp({a})",
-        "sqrt": f"1/(2 sqrt({a}))", "sin": f"cos({a})", "cos": f"-sin({a})", "tan": f"1 + tan({a})**2",
-        "tanh": f"1 - tanh({a})**2", "sigmoid": f"sigmoid({a})(1 - sigmoid({a}))", "softplus": f"sigmoid({a})",
-        "relu": f"[{a} > 0]", "abs": f"sign({a})", "sum": "1",
-    }
-    return derivatives.get(prim, f"d{prim}/d{names[position]}")
+    shown = [f"{k}={v}" for k, v in node.params.items() if k not in ("index",) and v is not None and v is not False]
+    return f"{node.prim.name}({', '.join(names + shown)})"
 
 
 class Replay:
@@ -206,7 +175,8 @@ def explain(tensor: Tensor) -> Explanation:
             contribution = np.asarray(rule(NUMPY, upstream, replay[node].data, *values, **node.params))
             contribution = sum_to_forward(contribution, replay[parent].shape)
             seen[parent].append(contribution)
-            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {_local(node, position, operands, values)}"
+            local = node.prim.derivative_text(position, operands, values)
+            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {local}"
             text += f" = {_number(contribution)}"
             if len(seen[parent]) == uses[parent] > 1:
                 total = replay[parent].grad.data
