@@ -83,6 +83,16 @@ class Primitive:
         if self.derivatives and (self.vjps is None or len(self.derivatives) != len(self.vjps)):
             raise ValueError(f"primitive {self.name!r}: one derivative text per VJP rule, got "
                              f"{len(self.derivatives)} for {len(self.vjps or ())} rules")
+        for position, text in enumerate(self.derivatives):
+            if isinstance(text, str):
+                try:
+                    text.format(a="a", b="b")
+                except (KeyError, IndexError, ValueError) as error:
+                    raise ValueError(f"primitive {self.name!r}: derivative text {position} ({text!r}) may "
+                                     f"use only the fields {{a}} and {{b}} ({error!r})") from None
+            elif text is not None and not callable(text):
+                raise ValueError(f"primitive {self.name!r}: derivative text {position} is a "
+                                 f"{type(text).__name__}; expected a str, a function or None")
 
     @property
     def differentiable(self) -> bool:

@@ -92,3 +92,7 @@ def test_one_text_per_rule():
         _twice_primitive(derivatives=("2", "3"))
     with pytest.raises(ValueError, match="one derivative text per VJP rule"):
         Primitive("sign2", np.sign, derivatives=("0",))  # no rules: no text
+    with pytest.raises(ValueError, match=r"'twice': derivative text 0 \('2\{x\}'\) may use only the fields"):
+        _twice_primitive(derivatives=("2{x}",))
+    with pytest.raises(ValueError, match="derivative text 0 is a int; expected a str, a function or None"):
+        _twice_primitive(derivatives=(2,))
