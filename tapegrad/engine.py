@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AnomalyError, GraphReleasedError, InPlaceError
+from .errors import AnomalyError, ArgumentError, GraphReleasedError, InPlaceError
 from .grad_mode import SPECIAL_MODES, is_grad_enabled, switch_grad_mode
 from .grad_mode import state as grad_state
 from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
@@ -65,6 +65,29 @@ def topological_order(consumers: dict[Node, int]) -> list[Node]:
                 if remaining[parent] == 0:
                     ready.append(parent)
     return order
+
+
+def graph_nodes(roots: Node | Sequence[Node]) -> list[Node]:
+    """Every Node that ``roots`` were computed from (roots included), in the order they ran: each
+    after the Nodes that produced its inputs (reversed, the order of a backward pass). Follows
+    :attr:`Node.next_functions`; iterative, so a chain of a million Nodes works.
+
+    Args:
+        roots: a graph Node, or several, e.g. ``loss.grad_fn``.
+
+    Returns:
+        The Nodes, each once.
+
+    Raises:
+        ArgumentError: if ``roots`` holds something other than a Node (a leaf tensor has no Node:
+            its ``grad_fn`` is None).
+    """
+    roots = list(roots) if isinstance(roots, (list, tuple)) else [roots]
+    for position, root in enumerate(roots):
+        if root.__class__ is not Node:
+            raise ArgumentError(f"graph_nodes: roots[{position}] is a {type(root).__name__}; expected a graph "
+                                "Node such as tensor.grad_fn (None for a leaf, which has no graph)")
+    return list(reversed(topological_order(count_consumers(roots))))
 
 
 def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> set:

@@ -26,6 +26,9 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -194,6 +197,12 @@ class Node:
         where: the line of user code that created the node (recorded under ``detect_anomaly``).
         extras: None while the node has none of the three above (nearly always: backward then
             checks one slot instead of three), else the object that holds them.
+
+    The public, read-only view of a Node (what code above the engine reads, as PyTorch's ``grad_fn``):
+    :attr:`name`, :attr:`primitive`, :attr:`parameters`, :attr:`next_functions`,
+    :attr:`constant_inputs`, ``shape``, ``dtype``, :attr:`ndim` and :attr:`released`; to walk a whole
+    graph, :func:`tapegrad.engine.graph_nodes` (``tg.autograd.graph_nodes``). The other slots are the
+    engine's.
     """
 
     __slots__ = ("prim", "parents", "inputs", "constants", "ans", "sequence", "params", "shape", "dtype",
@@ -225,7 +234,31 @@ class Node:
 
     @property
     def name(self) -> str:
+        """The primitive's name (``"add"``, ``"tanh"``, ...)."""
         return self.prim.name
+
+    @property
+    def primitive(self) -> Primitive:
+        """The primitive that ran (its ``symbol`` and ``derivatives`` say how ``tg.explain`` writes it)."""
+        return self.prim
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """The primitive's keyword parameters (axis, shape, ...), as a read-only mapping."""
+        return MappingProxyType(self.params)
+
+    @property
+    def next_functions(self) -> tuple:
+        """Per input, where its gradient goes, as PyTorch's ``grad_fn.next_functions``: the Node that
+        produced the input, the leaf Tensor itself, or None when no gradient flows to it (a constant,
+        or a tensor that does not require grad). A tuple, so read-only."""
+        return self.parents
+
+    @property
+    def constant_inputs(self) -> tuple:
+        """Per input, the value of an input that takes no gradient (None where :attr:`next_functions`
+        is not None). Kept after backward, so that a finished graph can still be replayed."""
+        return self.constants or (None,) * len(self.parents)
 
     @property
     def ndim(self) -> int:

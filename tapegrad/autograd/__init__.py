@@ -8,6 +8,7 @@ The machinery underneath lives one level down and knows nothing of this package:
 
 from __future__ import annotations
 
+from ..engine import graph_nodes
 from ..grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .checkpoint import checkpoint
 from .function import Function, FunctionContext, custom_vjp
@@ -19,4 +20,4 @@ from .transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, tree_flatte
 __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "enable_grad", "is_grad_enabled",
            "no_grad", "set_grad_enabled", "grad_transform", "value_and_grad", "vjp", "jacobian", "jacrev",
            "hessian", "hvp", "jvp", "jacfwd", "tree_flatten", "tree_unflatten", "Function",
-           "FunctionContext", "custom_vjp", "detect_anomaly", "checkpoint"]
+           "FunctionContext", "custom_vjp", "detect_anomaly", "checkpoint", "graph_nodes"]

@@ -51,6 +51,16 @@ def _pow_jvp_dexponent(xp, t, ans, x, y):
     return _pow_dexponent(xp, t, ans, x, y)
 
 
+def _pow_dbase_text(names, values):
+    """``2y`` for ``y**2``, ``3*y**2`` for ``y**3``: a whole-number exponent is written out."""
+    a, b = names
+    exponent = np.asarray(values[1])
+    if exponent.size == 1 and float(exponent).is_integer():  # False for inf and NaN
+        n = int(float(exponent))
+        return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
+    return f"{b}*{a}**({b} - 1)"
+
+
 def _divide_ddenominator(xp, g, ans, x, y):
     # d(x/y)/dy = -(x/y)/y: dividing twice never overflows or underflows where x/y and the result are
     # finite (x / (y*y) gives -0.0 for 1e300/1e200 and -inf for 1e-300/1e-300).
@@ -67,6 +77,7 @@ add = Primitive(
     vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g),
     jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: t),
     saves_inputs=False, elementwise=True, expects=BROADCAST,
+    symbol="+", derivatives=("1", "1"),
 )
 
 subtract = Primitive(
@@ -74,6 +85,7 @@ subtract = Primitive(
     vjps=(lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g),
     jvps=(lambda xp, t, ans, x, y: t, lambda xp, t, ans, x, y: -t),
     saves_inputs=False, elementwise=True, expects=BROADCAST,
+    symbol="-", derivatives=("1", "-1"),
 )
 
 multiply = Primitive(
@@ -81,6 +93,7 @@ multiply = Primitive(
     vjps=(lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x),
     jvps=(lambda xp, t, ans, x, y: t * y, lambda xp, t, ans, x, y: x * t),
     elementwise=True, expects=BROADCAST,
+    symbol="*", derivatives=("{b}", "{a}"),
 )
 
 divide = Primitive(
@@ -88,6 +101,7 @@ divide = Primitive(
     vjps=(lambda xp, g, ans, x, y: g / y, _divide_ddenominator),
     jvps=(lambda xp, t, ans, x, y: t / y, _divide_ddenominator),
     elementwise=True, expects=BROADCAST,
+    symbol="/", derivatives=("1/{b}", "-{a}/{b}**2"),
 )
 
 power = Primitive(
@@ -95,6 +109,7 @@ power = Primitive(
     vjps=(_pow_dbase, _pow_dexponent),
     jvps=(_pow_dbase, _pow_jvp_dexponent),
     saves_ans=True, elementwise=True, expects=BROADCAST,
+    symbol="**", derivatives=(_pow_dbase_text, "{a}**{b} * log({a})"),
 )
 
 maximum = Primitive(
@@ -104,6 +119,7 @@ maximum = Primitive(
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x > y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y > x)),
     elementwise=True, expects=BROADCAST,
+    derivatives=("([{a} > {b}] + [{a} = {b}]/2)", "([{b} > {a}] + [{a} = {b}]/2)"),
 )
 
 minimum = Primitive(
@@ -113,6 +129,7 @@ minimum = Primitive(
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x < y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y < x)),
     elementwise=True, expects=BROADCAST,
+    derivatives=("([{a} < {b}] + [{a} = {b}]/2)", "([{b} < {a}] + [{a} = {b}]/2)"),
 )
 
 where = Primitive(

@@ -14,10 +14,12 @@ from .registry import Primitive
 
 
 def unary(name: str, forward: Callable, rule: Callable, *, needs_ans: bool = False,
-          expects: str = "", doc: str = "") -> Primitive:
+          expects: str = "", doc: str = "", derivative: str = "") -> Primitive:
     """A unary elementwise primitive whose VJP is ``g * f'(x)`` and JVP ``t * f'(x)``: the same
-    product, so ``rule(xp, g, ans, x)``, which returns ``g * f'(x)``, serves as both."""
-    return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, expects=expects, doc=doc)
+    product, so ``rule(xp, g, ans, x)``, which returns ``g * f'(x)``, serves as both. ``derivative``
+    is the text of ``f'(x)`` that ``tg.explain`` prints, with ``{a}`` for the input's name."""
+    return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, expects=expects, doc=doc,
+                     derivatives=(derivative or None,))
 
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
@@ -28,19 +30,23 @@ def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
 negative = Primitive(
     "negative", np.negative,
     vjps=(lambda xp, g, ans, x: -g,), jvps=(lambda xp, t, ans, x: -t,), saves_inputs=False,
+    symbol="-", derivatives=("-1",),
 )
 
-exp = unary("exp", np.exp, lambda xp, g, ans, x: g * ans, needs_ans=True)
-log = unary("log", np.log, lambda xp, g, ans, x: g / x)
-log1p = unary("log1p", np.log1p, lambda xp, g, ans, x: g / (1 + x))
-expm1 = unary("expm1", np.expm1, lambda xp, g, ans, x: g * (ans + 1), needs_ans=True)
-sqrt = unary("sqrt", np.sqrt, lambda xp, g, ans, x: g * (0.5 / ans), needs_ans=True)
+exp = unary("exp", np.exp, lambda xp, g, ans, x: g * ans, needs_ans=True, derivative="exp({a})")
+log = unary("log", np.log, lambda xp, g, ans, x: g / x, derivative="1/{a}")
+log1p = unary("log1p", np.log1p, lambda xp, g, ans, x: g / (1 + x), derivative="1/(1 + {a})")
+expm1 = unary("expm1", np.expm1, lambda xp, g, ans, x: g * (ans + 1), needs_ans=True, derivative="exp({a})")
+sqrt = unary("sqrt", np.sqrt, lambda xp, g, ans, x: g * (0.5 / ans), needs_ans=True,
+             derivative="1/(2 sqrt({a}))")
 absolute = unary("abs", np.abs, lambda xp, g, ans, x: g * xp.sign(x),
-                 doc="The gradient at 0 is 0, as in PyTorch and JAX.")
-sin = unary("sin", np.sin, lambda xp, g, ans, x: g * xp.cos(x))
-cos = unary("cos", np.cos, lambda xp, g, ans, x: g * -xp.sin(x))
-tan = unary("tan", np.tan, lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True)
-tanh = unary("tanh", np.tanh, lambda xp, g, ans, x: g * (1.0 - ans * ans), needs_ans=True)
+                 doc="The gradient at 0 is 0, as in PyTorch and JAX.", derivative="sign({a})")
+sin = unary("sin", np.sin, lambda xp, g, ans, x: g * xp.cos(x), derivative="cos({a})")
+cos = unary("cos", np.cos, lambda xp, g, ans, x: g * -xp.sin(x), derivative="-sin({a})")
+tan = unary("tan", np.tan, lambda xp, g, ans, x: g * (1 + ans * ans), needs_ans=True,
+            derivative="1 + tan({a})**2")
+tanh = unary("tanh", np.tanh, lambda xp, g, ans, x: g * (1.0 - ans * ans), needs_ans=True,
+             derivative="1 - tanh({a})**2")
 
 sign = no_gradient("sign", np.sign)
 less = no_gradient("less", np.less)

@@ -68,6 +68,7 @@ matmul = Primitive(
     "matmul", _matmul,
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
     jvps=(lambda xp, t, ans, a, b: xp.matmul(t, b), lambda xp, t, ans, a, b: xp.matmul(a, t)),
+    symbol="@",
     expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "
             "(the only axis of a 1-D b), with batch axes that broadcast",
 )

@@ -58,9 +58,12 @@ def _log_softmax(x, axis=-1):
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-sigmoid = unary("sigmoid", _sigmoid, lambda xp, g, ans, x: g * (ans * (1.0 - ans)), needs_ans=True)
-softplus = unary("softplus", _softplus, lambda xp, g, ans, x: g * xp.sigmoid(x))
-relu = unary("relu", _relu, lambda xp, g, ans, x: g * (x > 0), doc="The gradient at 0 is 0.")
+sigmoid = unary("sigmoid", _sigmoid, lambda xp, g, ans, x: g * (ans * (1.0 - ans)), needs_ans=True,
+                derivative="sigmoid({a})(1 - sigmoid({a}))")
+softplus = unary("softplus", _softplus, lambda xp, g, ans, x: g * xp.sigmoid(x),
+                 derivative="sigmoid({a})")
+relu = unary("relu", _relu, lambda xp, g, ans, x: g * (x > 0), doc="The gradient at 0 is 0.",
+             derivative="[{a} > 0]")
 
 leaky_relu = Primitive(
     "leaky_relu", _leaky_relu,

@@ -132,16 +132,16 @@ def _logsumexp_jvp(xp, t, ans, x, axis=None, keepdims=False):
     return xp.sum(t * weights, axis=axis, keepdims=keepdims)
 
 
-def _reduction(name, forward, vjp, jvp, *, saves_inputs=True, saves_ans=False):
+def _reduction(name, forward, vjp, jvp, *, saves_inputs=True, saves_ans=False, derivative=None):
     return Primitive(name, forward, vjps=(vjp,), jvps=(jvp,), saves_inputs=saves_inputs,
-                     saves_ans=saves_ans, expects=AXIS)
+                     saves_ans=saves_ans, expects=AXIS, derivatives=(derivative,))
 
 
 def _sum_forward(x, axis=None, keepdims=False):
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum without its Python wrapper
 
 
-sum_ = _reduction("sum", _sum_forward, _sum_vjp, _sum_jvp, saves_inputs=False)
+sum_ = _reduction("sum", _sum_forward, _sum_vjp, _sum_jvp, saves_inputs=False, derivative="1")
 mean = _reduction("mean", np.mean, _mean_vjp, _mean_jvp, saves_inputs=False)
 var = _reduction("var", _var_forward, _var_vjp, _var_jvp)
 prod = _reduction("prod", np.prod, _prod_vjp, _prod_jvp)

@@ -12,7 +12,11 @@ written once against an *array namespace* ``xp``:
 In the fast path ``xp`` is the NumPy namespace and every argument is a raw array; when the backward
 pass is itself recorded (``create_graph=True``) ``xp`` is the graph namespace and the arguments are
 Tensors, so the same rule builds a differentiable graph. Rules never undo broadcasting: the engine
-sums a gradient back to its input's shape in one place (see :func:`tapegrad.ops.namespace.sum_to`).
+sums a gradient back to its input's shape in one place (:func:`tapegrad.ops.shape.sum_to_forward`, or
+the ``sum_to`` primitive when the backward pass is recorded).
+
+Beside its rules a primitive carries what is said about it in ``tg.explain``: its operator ``symbol``
+and the text of each input's local ``derivatives``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from functools import lru_cache
 from typing import Any
 
 Rule = Callable[..., Any]
+#: The text of one input's local derivative: a ``str.format`` template whose fields ``{a}`` and ``{b}``
+#: stand for the names of the first and second input (``"1 - tanh({a})**2"``), or, when the text
+#: depends on the inputs' values, a function ``text(names, values) -> str`` (``values`` holds the
+#: input arrays and constants, as the rules receive them).
+DerivativeText = str | Callable[[list[str], list[Any]], str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +54,10 @@ class Primitive:
         deterministic: the result is fixed by the inputs and parameters; False for random draws,
             which ``tg.compile`` runs at every call (never folded into a constant, never dropped).
         expects: what valid inputs look like, quoted in error messages.
+        symbol: the operator written between the two inputs (``"+"``, ``"**"``, ``"@"``), or before
+            the one input (``"-"`` for negative); empty for a primitive written as a function call.
+        derivatives: per input, the text of its local derivative (see :data:`DerivativeText`), as
+            ``tg.explain`` prints it; empty when there is none (explain then writes ``dname/dinput``).
     """
 
     name: str
@@ -58,6 +71,8 @@ class Primitive:
     deterministic: bool = True
     expects: str = ""
     doc: str = field(default="", repr=False)
+    symbol: str = ""
+    derivatives: tuple[DerivativeText | None, ...] = ()
 
     def __post_init__(self) -> None:
         if self.vjps is not None and (self.jvps is None or len(self.jvps) != len(self.vjps)):
@@ -65,10 +80,42 @@ class Primitive:
         if self.saves_ans and not self.saves_inputs:
             # Higher-order backward recomputes ``ans`` from the inputs, so they must be kept.
             raise ValueError(f"primitive {self.name!r}: saves_ans requires saves_inputs")
+        if self.derivatives and (self.vjps is None or len(self.derivatives) != len(self.vjps)):
+            raise ValueError(f"primitive {self.name!r}: one derivative text per VJP rule, got "
+                             f"{len(self.derivatives)} for {len(self.vjps or ())} rules")
+        for position, text in enumerate(self.derivatives):
+            if isinstance(text, str):
+                try:
+                    text.format(a="a", b="b")
+                except (KeyError, IndexError, ValueError) as error:
+                    raise ValueError(f"primitive {self.name!r}: derivative text {position} ({text!r}) may "
+                                     f"use only the fields {{a}} and {{b}} ({error!r})") from None
+            elif text is not None and not callable(text):
+                raise ValueError(f"primitive {self.name!r}: derivative text {position} is a "
+                                 f"{type(text).__name__}; expected a str, a function or None")
 
     @property
     def differentiable(self) -> bool:
         return self.vjps is not None
+
+    def derivative_text(self, position: int, names: list[str], values: list[Any]) -> str:
+        """The local derivative of the output with respect to input ``position``, as ``tg.explain`` writes it.
+
+        Args:
+            position: the input's position.
+            names: every input's name (a number for a scalar constant).
+            values: every input's value (arrays and constants, as the rules receive them).
+
+        Returns:
+            The declared text with the names filled in, or ``d<name>/d<input>`` when the primitive
+            declares none for that input.
+        """
+        text = self.derivatives[position] if position < len(self.derivatives) else None
+        if text is None:
+            return f"d{self.name}/d{names[position]}"
+        if callable(text):
+            return text(names, values)
+        return text.format(a=names[0], b=names[1] if len(names) > 1 else "")
 
     def vjp_rules(self, n_inputs: int) -> tuple[Rule | None, ...]:
         """The VJP rules for a call with ``n_inputs`` inputs."""

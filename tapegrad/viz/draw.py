@@ -72,8 +72,8 @@ def _nearest(root: Node, limit: int) -> tuple[list[Node], int, Counter]:
             kept.append(node)
         else:
             left_out[node.name] += 1
-        for parent in node.parents:
-            if isinstance(parent, Node) and parent not in seen:
+        for parent in node.next_functions:
+            if parent is not None and not isinstance(parent, Tensor) and parent not in seen:
                 seen.add(parent)
                 queue.append(parent)
     return kept, total, left_out
@@ -171,10 +171,10 @@ def build(tensor: Tensor, values: bool, grads: bool, max_nodes: int) -> tuple[An
     graph = _graph_class()(graph_attr={"rankdir": "LR"}, node_attr={"fontname": "Helvetica", "fontsize": "11"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     root_name = tensor.name or "z"
-    if tensor._node is None:
+    if tensor.grad_fn is None:
         graph.node("leaf", f"{root_name}\\n{tensor.shape} {tensor.dtype}\\n{_number(tensor.data)}", shape="box")
         return graph, {}
-    kept, total, left_out = _nearest(tensor._node, max_nodes)
+    kept, total, left_out = _nearest(tensor.grad_fn, max_nodes)
     replay = Replay(tensor, root_name, max_nodes=max_nodes)
     if not replay.tensors:
         replay_or_none = None
@@ -200,8 +200,7 @@ def build(tensor: Tensor, values: bool, grads: bool, max_nodes: int) -> tuple[An
         graph.node(summary, f"... {total - len(kept)} more operations not drawn\\n({common})",
                    shape="note", style="filled", fillcolor="#fff4d6")
     for node in kept:
-        constants = node.constants or (None,) * len(node.parents)
-        for parent, constant in zip(node.parents, constants):
+        for parent, constant in zip(node.next_functions, node.constant_inputs):
             if parent is None:
                 if constant is None:
                     continue
@@ -221,7 +220,7 @@ def build(tensor: Tensor, values: bool, grads: bool, max_nodes: int) -> tuple[An
             else:
                 source = summary
             graph.edge(source, node_id(node), label=_label(grads, replay_or_none, parent, values))
-    out_label = _label(grads, replay_or_none, tensor._node, values)
+    out_label = _label(grads, replay_or_none, tensor.grad_fn, values)
     graph.node("output", root_name, shape="doublecircle")
-    graph.edge(node_id(tensor._node), "output", label=out_label)
+    graph.edge(node_id(tensor.grad_fn), "output", label=out_label)
     return graph, ids

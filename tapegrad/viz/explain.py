@@ -13,7 +13,10 @@ For ``z = (x1 + 3*x2)**2`` at ``x1 = 1, x2 = 2`` after ``z.backward()``::
     (1) dz/dx2 := dz/dx2' * 3 = 42
 
 The graph is replayed from its leaves and constants (which a node keeps even after backward), so the
-explanation works before and after ``backward()`` and never changes the user's tensors.
+explanation works before and after ``backward()`` and never changes the user's tensors. Every gradient
+shown is computed by the engine: each total by a backward pass through the replay, and each use's share
+by a backward pass through that one step. The graph is read through the Node's public view
+(``next_functions``, ``constant_inputs``, ``primitive``, ``parameters``).
 """
 
 from __future__ import annotations
@@ -22,15 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import count_consumers, topological_order
+from ..autograd import graph_nodes
 from ..errors import DTypeError
 from ..grad_mode import enable_grad
 from ..graph import Node
-from ..ops import NUMPY
-from ..ops.shape import sum_to_forward
 from ..tensor import Tensor, apply
-
-SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**", "matmul": "@"}
 
 
 class Explanation(str):
@@ -52,44 +51,15 @@ def _constant(value: Any) -> str:
 
 
 def _expression(node: Node, names: list[str]) -> str:
-    prim, params = node.prim.name, node.params
-    if prim in SYMBOLS and len(names) == 2:
-        symbol = SYMBOLS[prim]
+    symbol = node.primitive.symbol
+    if symbol and len(names) == 2:
         return f"{names[0]}{symbol}{names[1]}" if symbol == "**" else f"{names[0]} {symbol} {names[1]}"
-    if prim == "negative":
-        return f"-{names[0]}"
-    if prim == "getitem":
+    if symbol and len(names) == 1:
+        return f"{symbol}{names[0]}"
+    if node.name == "getitem":
         return f"{names[0]}[...]"
-    shown = [f"{k}={v}" for k, v in params.items() if k not in ("index",) and v is not None and v is not False]
-    return f"{prim}({', '.join(names + shown)})"
-
-
-def _local(node: Node, position: int, names: list[str], values: list[Any]) -> str:
-    """The local derivative of the node's output with respect to input ``position``, as text."""
-    prim = node.prim.name
-    a = names[0]
-    other = names[1 - position] if len(names) == 2 else ""
-    if prim == "add":
-        return "1"
-    if prim == "subtract":
-        return "1" if position == 0 else "-1"
-    if prim == "multiply":
-        return other
-    if prim == "divide":
-        return f"1/{names[1]}" if position == 0 else f"-{a}/{names[1]}**2"
-    if prim == "power":
-        exponent = np.asarray(values[1])
-        if position == 0 and exponent.size == 1 and float(exponent).is_integer():  # False for inf and NaN
-            n = int(float(exponent))
-            return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
-        return f"{names[1]}*{a}**({names[1]} - 1)" if position == 0 else f"{a}**{names[1]} * log({a})"
-    derivatives = {
-        "negative": "-1", "exp": f"exp({a})", "log": f"1/{a}", "log1p": f"1/(1 + {a})", "expm1": f"exp({a})",
-        "sqrt": f"1/(2 sqrt({a}))", "sin": f"cos({a})", "cos": f"-sin({a})", "tan": f"1 + tan({a})**2",
-        "tanh": f"1 - tanh({a})**2", "sigmoid": f"sigmoid({a})(1 - sigmoid({a}))", "softplus": f"sigmoid({a})",
-        "relu": f"[{a} > 0]", "abs": f"sign({a})", "sum": "1",
-    }
-    return derivatives.get(prim, f"d{prim}/d{names[position]}")
+    shown = [f"{k}={v}" for k, v in node.parameters.items() if k != "index" and v is not None and v is not False]
+    return f"{node.name}({', '.join(names + shown)})"
 
 
 class Replay:
@@ -104,8 +74,8 @@ class Replay:
     """
 
     def __init__(self, tensor: Tensor, root_name: str = "z", max_nodes: int | None = None) -> None:
-        self.root = tensor._node
-        self.order = list(reversed(topological_order(count_consumers([self.root]))))
+        self.root = tensor.grad_fn
+        self.order = graph_nodes(self.root)
         self.names: dict[Any, str] = {}
         self.leaves: list[Tensor] = []
         used: dict[str, int] = {}
@@ -115,14 +85,14 @@ class Replay:
             return base if used[base] == 1 else f"{base}{used[base]}"
 
         for node in self.order:
-            for parent in node.parents:
+            for parent in node.next_functions:
                 if isinstance(parent, Tensor) and parent not in self.names:
                     self.names[parent] = parent.name or fresh("x")
                     self.leaves.append(parent)
         for name in list(self.names.values()) + [root_name]:
             used[name] = max(used.get(name, 0), 1)  # generated names never repeat a given one
         for node in self.order:
-            sources = [p for p in node.parents if p is not None]
+            sources = [p for p in node.next_functions if p is not None]
             if node is self.root:
                 self.names[node] = root_name
             elif len(sources) == 1 and "'" not in self.names[sources[0]]:
@@ -136,22 +106,35 @@ class Replay:
         self.tensors = {leaf: Tensor(leaf.data.copy(), requires_grad=True) for leaf in self.leaves}
         with enable_grad():
             for node in self.order:
-                self.tensors[node] = apply(node.prim, *self.arguments(node), **node.params)
+                self.tensors[node] = apply(node.primitive, *self.arguments(node), **node.parameters)
                 self.tensors[node].retain_grad()
 
     def arguments(self, node: Node) -> list[Any]:
         """The node's inputs in the replay: replayed tensors, and the node's constants."""
-        constants = node.constants or (None,) * len(node.parents)
-        return [self.tensors[p] if p is not None else c for p, c in zip(node.parents, constants)]
+        return [self.tensors[p] if p is not None else c for p, c in zip(node.next_functions, node.constant_inputs)]
 
     def operands(self, node: Node) -> list[str]:
         """The node's inputs as names (numbers for scalar constants)."""
-        constants = node.constants or (None,) * len(node.parents)
-        return [self.names[p] if p is not None else _constant(c) for p, c in zip(node.parents, constants)]
+        return [self.names[p] if p is not None else _constant(c)
+                for p, c in zip(node.next_functions, node.constant_inputs)]
 
     def backward(self) -> None:
+        """Run backward through the replay: every replayed tensor then holds its total gradient."""
         out = self.tensors[self.root]
         out.backward(np.ones(out.shape, out.dtype))
+
+    def shares(self, node: Node) -> list[np.ndarray | None]:
+        """Per input of ``node``, the gradient that this use of the input receives (None for a
+        constant), after :meth:`backward`: the engine's backward pass through this one step, run
+        again on copies of its inputs from the gradient of its output. (A tensor used several times
+        receives the sum of its shares, which the backward pass through the whole replay computes.)"""
+        inputs = [Tensor(a.data.copy(), requires_grad=True) if isinstance(a, Tensor) else a
+                  for a in self.arguments(node)]
+        with enable_grad():
+            out = apply(node.primitive, *inputs, **node.parameters)
+        out.backward(self.tensors[node].grad.data)
+        return [None if parent is None else (a.grad.data if a.grad is not None else np.zeros(a.shape, a.dtype))
+                for parent, a in zip(node.next_functions, inputs)]
 
 
 def explain(tensor: Tensor) -> Explanation:
@@ -171,7 +154,7 @@ def explain(tensor: Tensor) -> Explanation:
         raise DTypeError(f"explain: expected a Tensor (the result of a computation to explain), got "
                          f"{type(tensor).__name__}")
     root_name = tensor.name or "z"
-    if tensor._node is None:
+    if tensor.grad_fn is None:
         return Explanation(f"{root_name} is a leaf: {_number(tensor.data)} (nothing was computed)")
     graph = Replay(tensor, root_name)
     order, names, replay = graph.order, graph.names, graph.tensors
@@ -184,29 +167,26 @@ def explain(tensor: Tensor) -> Explanation:
     if not graph.done:
         return Explanation("\n".join(lines))
     graph.backward()
-    out = replay[tensor._node]
+    out = replay[tensor.grad_fn]
     d = f"d{root_name}"
     every = "" if out.size == 1 else " (for every entry)"
     lines += ["backward", f"({len(order) + 1}) {d}/d{root_name} := 1{every}"]
     uses = {key: 0 for key in replay}
     for node in order:
-        for parent in node.parents:
+        for parent in node.next_functions:
             if parent is not None:
                 uses[parent] += 1
     seen: dict[Any, list[np.ndarray]] = {key: [] for key in replay}
     for node in reversed(order):
         values = [v.data if isinstance(v, Tensor) else v for v in graph.arguments(node)]
         operands = graph.operands(node)
-        upstream = replay[node].grad.data
         parts = []
-        for position, parent in enumerate(node.parents):
+        for position, (parent, contribution) in enumerate(zip(node.next_functions, graph.shares(node))):
             if parent is None:
                 continue
-            rule = node.prim.vjp_rules(len(node.parents))[position]
-            contribution = np.asarray(rule(NUMPY, upstream, replay[node].data, *values, **node.params))
-            contribution = sum_to_forward(contribution, replay[parent].shape)
             seen[parent].append(contribution)
-            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {_local(node, position, operands, values)}"
+            local = node.primitive.derivative_text(position, operands, values)
+            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {local}"
             text += f" = {_number(contribution)}"
             if len(seen[parent]) == uses[parent] > 1:
                 total = replay[parent].grad.data

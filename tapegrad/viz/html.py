@@ -95,7 +95,7 @@ def html(tensor: Tensor, path: str | os.PathLike, max_nodes: int = 200) -> Path:
         VizError: if the graph has more than ``max_nodes`` operations (use :func:`draw`, which
             summarises), or Graphviz is missing.
     """
-    if tensor._node is None:
+    if tensor.grad_fn is None:
         raise VizError("html: the tensor is a leaf; there are no steps to show")
     root_name = tensor.name or "z"
     replay = Replay(tensor, root_name, max_nodes=max_nodes)
@@ -109,7 +109,7 @@ def html(tensor: Tensor, path: str | os.PathLike, max_nodes: int = 200) -> Path:
     order = replay.order
     steps = []
     phase = "forward"
-    backward_nodes = [tensor._node] + list(reversed(order))
+    backward_nodes = [tensor.grad_fn] + list(reversed(order))
     backward_index = 0
     forward_index = 0
     for line in lines:
