@@ -90,9 +90,12 @@ _CHANGED_AT: dict[int, int] = {}
 _CHANGED_BY: dict[int, str] = {}
 
 
-def _owner(array: np.ndarray) -> object:
+def memory_owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory ``array`` views: ``array.base`` when that is an array (NumPy points a
+    view at the array that owns the memory), else ``array`` itself (it owns its memory, or wraps a
+    buffer that is not an array: ``np.frombuffer``, a memoryview, an mmap)."""
     base = array.base
-    return array if base is None else base
+    return base if isinstance(base, np.ndarray) else array
 
 
 def _forget(key: int) -> None:
@@ -103,12 +106,12 @@ def _forget(key: int) -> None:
 
 def version_of(array: np.ndarray) -> int:
     """How many in-place changes the memory of ``array`` has seen."""
-    return _VERSIONS.get(id(_owner(array)), 0) if _VERSIONS else 0
+    return _VERSIONS.get(id(memory_owner(array)), 0) if _VERSIONS else 0
 
 
 def bump(array: np.ndarray, operation: str) -> None:
     """Count one in-place change of ``array``'s memory, made by ``operation`` at the user's line."""
-    owner = _owner(array)
+    owner = memory_owner(array)
     key = id(owner)
     if key not in _VERSIONS:
         try:
@@ -125,14 +128,14 @@ def changed_since(arrays: tuple, sequence: int) -> int | None:
     """The position of the first of ``arrays`` whose memory was changed in place after the Node
     numbered ``sequence`` was made."""
     for position, array in enumerate(arrays):
-        if isinstance(array, np.ndarray) and _CHANGED_AT.get(id(_owner(array)), -1) > sequence:
+        if isinstance(array, np.ndarray) and _CHANGED_AT.get(id(memory_owner(array)), -1) > sequence:
             return position
     return None
 
 
 def changed_by(array: np.ndarray) -> str:
     """The in-place operation, and where in the user's code, that last changed ``array``'s memory."""
-    return _CHANGED_BY.get(id(_owner(array)), "an in-place operation")
+    return _CHANGED_BY.get(id(memory_owner(array)), "an in-place operation")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import DTypeError, InPlaceError, ShapeError
 from .grad_mode import SPECIAL_MODES
 from .grad_mode import state as _grad_state
-from .graph import FORWARD, bump, tangent_of
+from .graph import FORWARD, bump, memory_owner, tangent_of
 from .ops import arithmetic as A
 from .ops import shape as S
 from .ops.registry import Primitive
@@ -36,13 +36,24 @@ if TYPE_CHECKING:
 
 def note_view(view: Tensor, source: Tensor, prim: Primitive, params: dict) -> None:
     """Remember that ``view`` (the result of ``prim(source, **params)``) views ``source``'s memory,
-    if it does (NumPy may copy instead, e.g. when reshaping a non-contiguous array)."""
-    out, data = view.data, source.data
-    if (out if out.base is None else out.base) is not (data if data.base is None else data.base):
+    if it does (NumPy may copy instead, e.g. when reshaping a non-contiguous array).
+
+    The view gets ``_view = (root, chain)``: the tensor whose memory it views and the view operations
+    from it, and the root a weak reference to the view, so that a recorded in-place change can
+    re-derive the view's history. Where no history will ever need re-deriving, ``chain`` is None and
+    the root keeps no reference: a view of a leaf that requires grad (a recorded in-place change of
+    it is refused), and a view taken under ``no_grad`` (as in PyTorch, it may not be changed in place
+    where that would be recorded, and it stays the constant it was taken as).
+    """
+    if memory_owner(view.data) is not memory_owner(source.data):
         return
     link = getattr(source, "_view", None)  # slots that only views and roots set
-    root, chain = (source, ((prim, params),)) if link is None else (link[0], link[1] + ((prim, params),))
-    view._view = (root, chain)
+    root = source if link is None else link[0]
+    if (link is not None and link[1] is None) or (root.requires_grad and root._node is None) or (
+            SPECIAL_MODES.count and not _grad_state.enabled):
+        view._view = (root, None)
+        return
+    view._view = (root, ((prim, params),) if link is None else link[1] + ((prim, params),))
     views = getattr(root, "_views", None)
     if views is None:
         root._views = views = []
@@ -60,15 +71,24 @@ def _is_complex(value: Any) -> bool:
 
 def _rederive_views(root: Tensor, changed: Tensor) -> None:
     """Give every live view of ``root`` (but ``changed``, which has its own) a history derived
-    from the root's current one, after a recorded in-place change of their shared memory."""
-    for ref in getattr(root, "_views", ()):
+    from the root's current one, after a recorded in-place change of their shared memory. Costs
+    one small operation per live view and step of its chain."""
+    views = getattr(root, "_views", None)
+    if not views:
+        return
+    live = []
+    for ref in views:
         view = ref()
-        if view is None or view is changed:
+        if view is None:
+            continue
+        live.append(ref)
+        if view is changed:
             continue
         derived = root
         for prim, params in view._view[1]:
             derived = root._record_unary(prim, derived, **params)
         view._node, view.requires_grad = derived._node, derived.requires_grad
+    views[:] = live
 
 
 class TensorInPlace:
@@ -99,6 +119,12 @@ class TensorInPlace:
                 f"{label}: in-place change of {what} that requires grad (shape {self.shape}, "
                 f"{self.dtype}). Inside 'with tg.no_grad():' (a weight update) it is allowed; "
                 "otherwise use an out-of-place operation.")
+        if recording and link is not None and link[1] is None:
+            raise InPlaceError(
+                f"{label}: in-place change, with gradients recorded, of a view (shape {self.shape}) that was "
+                f"taken under no_grad from a tensor of shape {root.shape}: whether the change belongs in that "
+                "tensor's history is ambiguous (PyTorch refuses it too). Take the view outside no_grad, or "
+                "make the change inside no_grad, or change a .clone().")
         if not self.data.flags.writeable:
             raise InPlaceError(f"{label}: this tensor's data (shape {self.shape}) is a read-only "
                                "view (e.g. from broadcast_to); use .clone() first")

@@ -272,3 +272,42 @@ def test_random_views_and_in_place_changes_match_pytorch(program):
     (h,) = tg.autograd.grad((g * direction).sum(), x)
     (ht,) = torch.autograd.grad((gt * torch.tensor(direction)).sum(), xt)
     np.testing.assert_allclose(h.numpy(), ht.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_a_view_taken_under_no_grad_stays_a_constant():
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = x * 1.0
+    with tg.no_grad():
+        t = y[0:2]
+    y[2] = x[2] * 3.0  # a recorded change of the memory t views
+    assert not t.requires_grad
+    (t * x[0:2]).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 0.0])
+
+
+def test_a_recorded_in_place_change_of_a_view_taken_under_no_grad_is_refused():
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = x * 1.0
+    with tg.no_grad():
+        v = y[0:2]
+    with pytest.raises(InPlaceError, match=r"\*= \(mul_\).*taken under no_grad from a tensor of shape \(3,\)"):
+        v *= 2.0
+    with tg.no_grad():
+        v *= 2.0  # allowed where nothing is recorded
+    np.testing.assert_array_equal(y.numpy(), [2.0, 4.0, 3.0])
+
+
+def test_views_of_memory_from_a_foreign_buffer_are_views_too():
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = tg.Tensor(np.frombuffer(bytearray(np.arange(1.0, 4.0).tobytes()), dtype=np.float64))  # base: a buffer
+    v = y[0:2]
+    v += 10 * x[0:2]  # y = [1 + 10 x0, 2 + 10 x1, 3]
+    ((y * y).sum() + x.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [221.0, 441.0, 1.0])
+
+
+def test_views_of_a_parameter_hold_no_reference_on_it():
+    w = tg.tensor(np.ones((3, 2)), requires_grad=True)
+    for _ in range(100):
+        w.T  # as Linear does at every call
+    assert getattr(w, "_views", None) is None
