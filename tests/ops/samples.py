@@ -3,11 +3,17 @@
 A sampler gets Hypothesis' ``draw`` and returns a :class:`Case`: the positional inputs (float64
 arrays are differentiated; other values are passed as they are) and the keyword parameters. Values
 stay inside each function's domain and away from its kinks, so finite differences are meaningful.
+
+Samplers draw non-empty inputs and results (0-d arrays, size-1 axes and broadcasting included), so
+every example has a Jacobian to check. Inside :func:`size_zero_sides` they draw the edge case
+instead: inputs with a size-0 axis (primitives in :data:`NEVER_EMPTY` have no such case).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +27,65 @@ class Case:
     args: list
     params: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # NumPy turns 0-d results of arithmetic into scalars (np.float64, np.bool); as inputs they must
+        # stay arrays, or the checks that differentiate arrays only would pass them as constants.
+        self.args = [np.asarray(a) if isinstance(a, np.generic) else a for a in self.args]
 
-def shapes(min_dims=0, max_dims=3, min_side=0, max_side=3):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+_SIZE_ZERO = ContextVar("size_zero_sides", default=False)
+
+# Primitives whose inputs are never empty: reductions without an identity (mean, max, ...) and
+# einsum's fixed specs.
+NEVER_EMPTY = frozenset({"mean", "var", "max", "min", "logsumexp", "softmax", "log_softmax", "einsum"})
+
+
+@contextmanager
+def size_zero_sides() -> Iterator[None]:
+    """Within: samplers draw inputs with a size-0 axis (the edge case) instead of non-empty ones."""
+    token = _SIZE_ZERO.set(True)
+    try:
+        yield
+    finally:
+        _SIZE_ZERO.reset(token)
+
+
+def size_zero() -> bool:
+    return _SIZE_ZERO.get()
+
+
+def _with_zero_side(shape_strategy):
+    """Shapes from ``shape_strategy`` (at least one axis) with one of their axes set to 0."""
+    return shape_strategy.flatmap(
+        lambda s: st.integers(0, len(s) - 1).map(lambda i: s[:i] + (0,) + s[i + 1:]))
+
+
+def shapes(min_dims=0, max_dims=3, max_side=3, nonempty=False):
+    """Non-empty shapes (0-d and size-1 axes included); with a size-0 axis inside size_zero_sides()
+    unless ``nonempty``."""
+    if size_zero() and not nonempty:
+        return _with_zero_side(hnp.array_shapes(min_dims=max(min_dims, 1), max_dims=max(max_dims, 1),
+                                                min_side=1, max_side=max_side))
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side)
+
+
+def broadcastable(draw, num_shapes):
+    """``num_shapes`` shapes that broadcast together, and the shape they broadcast to: non-empty, or
+    inside size_zero_sides() with one axis of the result 0 (inputs with that axis have it 0 or 1)."""
+    result = draw(hnp.mutually_broadcastable_shapes(num_shapes=num_shapes, min_dims=1 if size_zero() else 0,
+                                                    max_dims=3, min_side=1, max_side=3))
+    inputs, out = [list(s) for s in result.input_shapes], list(result.result_shape)
+    if not size_zero():
+        return [tuple(s) for s in inputs], tuple(out)
+    axis = draw(st.integers(-len(out), -1))
+    having = [s for s in inputs if len(s) >= -axis]
+    for s in having:
+        if s[axis] != 1:
+            s[axis] = 0
+    if all(s[axis] == 1 for s in having):
+        having[draw(st.integers(0, len(having) - 1))][axis] = 0
+    out[axis] = 0
+    return [tuple(s) for s in inputs], tuple(out)
 
 
 def rng(draw) -> np.random.Generator:
@@ -39,9 +101,7 @@ def away_from_zero(r, shape, low=0.2, high=2.0):
 
 
 def two_broadcastable(draw):
-    result = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
-                                                    max_side=3))
-    return result.input_shapes
+    return broadcastable(draw, 2)[0]
 
 
 def unary(domain=values):
@@ -71,9 +131,12 @@ def axis_for(draw, ndim, allow_none=True, allow_tuple=True):
     return draw(st.one_of(*options)) if options else None
 
 
-def reduction(min_side=0, ddof=False):
+def reduction(nonempty=False, min_side=1, ddof=False):
+    """A reduction over a drawn axis (None, one or a tuple) of a shape whose sides are at least
+    ``min_side``; ``nonempty``: also inside size_zero_sides() (no identity to reduce an empty axis to)."""
     def sample(draw):
-        shape = draw(shapes(min_side=min_side))
+        shape = draw(shapes(nonempty=nonempty) if min_side == 1 else
+                     hnp.array_shapes(min_dims=0, max_dims=3, min_side=min_side, max_side=3))
         params = {"axis": axis_for(draw, len(shape)), "keepdims": draw(st.booleans())}
         if ddof:
             params["ddof"] = draw(st.integers(0, 1))
@@ -85,28 +148,29 @@ def reduction(min_side=0, ddof=False):
 
 
 def nonempty_reduction(draw):
-    return reduction(min_side=1)(draw)
+    return reduction(nonempty=True)(draw)
 
 
 def separated_reduction(draw):
     """A reduction whose entries are at least 0.05 apart: max and min have a kink where two entries tie,
     and finite differences across it disagree with the (tie-splitting) gradient."""
-    case = reduction(min_side=1)(draw)
+    case = reduction(nonempty=True)(draw)
     x = case.args[0]
     grid = rng(draw).permutation(x.size).reshape(x.shape) * 0.05 - 1.0
     return Case([grid.astype(x.dtype)], case.params)
 
 
 def softmax_like(draw):
-    shape = draw(shapes(min_dims=1, min_side=1))
+    shape = draw(shapes(min_dims=1, nonempty=True))
     return Case([values(rng(draw), shape, -5, 5)], {"axis": draw(st.integers(-len(shape), len(shape) - 1))})
 
 
 def clip_case(draw):
     """``clip(x, lo, hi)`` with each bound None, a number or an array that broadcasts with ``x``
     (also one that enlarges the result), sometimes with ``lo > hi``; entries stay away from the kinks."""
-    x_shape, lo_shape, hi_shape = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3,
-                                                                         max_side=3)).input_shapes
+    (x_shape, lo_shape, hi_shape), out_shape = broadcastable(draw, 3)
+    if size_zero():  # the bounds may be None: x itself has the size-0 axis
+        x_shape = out_shape
     r = rng(draw)
     # x avoids the bands [-1.3, -0.7] and [0.7, 1.3] where the bounds lie.
     x = r.choice([-1.0, 0.0, 1.0], size=x_shape) * 1.65 + r.uniform(-0.35, 0.35, size=x_shape)
@@ -120,8 +184,7 @@ def clip_case(draw):
 
 
 def where_case(draw):
-    result = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3))
-    c, a, b = result.input_shapes
+    c, a, b = broadcastable(draw, 3)[0]
     r = rng(draw)
     return Case([r.random(c) > 0.5, values(r, a), values(r, b)])
 
@@ -134,7 +197,11 @@ def power_case(draw):
 
 def matmul_case(draw):
     kind = draw(st.sampled_from(["vv", "vm", "mv", "mm", "batched"]))
-    n, k, m = draw(st.integers(1, 3)), draw(st.integers(0, 3)), draw(st.integers(1, 3))
+    n, k, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    if size_zero():  # k == 0 gives a result of zeros; n == 0 or m == 0 an empty one
+        used = {"vv": "k", "vm": "km", "mv": "nk"}.get(kind, "nkm")
+        zero = draw(st.sampled_from(used))
+        n, k, m = (0 if zero == "n" else n), (0 if zero == "k" else k), (0 if zero == "m" else m)
     r = rng(draw)
     if kind == "vv":
         return Case([values(r, (k,)), values(r, (k,))])
@@ -177,42 +244,55 @@ def transpose_case(draw):
 
 
 def broadcast_to_case(draw):
-    result = draw(hnp.mutually_broadcastable_shapes(num_shapes=1, max_dims=3, max_side=3))
-    return Case([values(rng(draw), result.input_shapes[0])], {"shape": result.result_shape})
+    (shape,), target = broadcastable(draw, 1)
+    return Case([values(rng(draw), shape)], {"shape": target})
 
 
 def sum_to_case(draw):
-    result = draw(hnp.mutually_broadcastable_shapes(num_shapes=1, max_dims=3, max_side=3))
-    return Case([values(rng(draw), result.result_shape)], {"shape": result.input_shapes[0]})
+    (target,), shape = broadcastable(draw, 1)
+    return Case([values(rng(draw), shape)], {"shape": target})
 
 
 def index_for(draw, shape):
-    """A basic index, an integer-array index with repeats, or a boolean mask, valid for ``shape``."""
+    """A basic index, an integer-array index with repeats, or a boolean mask, valid for ``shape``,
+    that selects at least one entry; inside size_zero_sides() one that selects none."""
     kind = draw(st.sampled_from(["int", "slice", "ellipsis", "array", "mask", "newaxis"]))
     if not shape or 0 in shape:
         return Ellipsis
     n = shape[0]
+    if size_zero():
+        kind = draw(st.sampled_from(["slice", "array", "mask"]))
+        return ((slice(n, None),) if kind == "slice" else (np.array([], dtype=np.intp),) if kind == "array"
+                else np.zeros(n, dtype=bool))
     if kind == "int":
         return draw(st.integers(-n, n - 1))
     if kind == "slice":
-        return (slice(draw(st.integers(0, n)), None, draw(st.sampled_from([1, 2, -1]))),)
+        return (slice(draw(st.integers(0, n - 1)), None, draw(st.sampled_from([1, 2, -1]))),)
     if kind == "ellipsis":
         return (Ellipsis, draw(st.integers(0, shape[-1] - 1)))
     if kind == "array":  # repeated indices must accumulate
         return (np.array(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5))),)
     if kind == "mask":
-        return np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+        mask = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+        mask[draw(st.integers(0, n - 1))] = True
+        return mask
     return (None, slice(None))
 
 
+def indexed_shape(draw):
+    """A shape to index: inside size_zero_sides(), one with a size-0 axis or a non-empty one (which
+    index_for then indexes with an index that selects nothing)."""
+    return draw(shapes(min_dims=1 if size_zero() else 0, nonempty=size_zero() and draw(st.booleans())))
+
+
 def getitem_case(draw):
-    shape = draw(shapes())
+    shape = indexed_shape(draw)
     from tapegrad.tensor_methods import _normalize_index
     return Case([values(rng(draw), shape)], {"index": _normalize_index(index_for(draw, shape))})
 
 
 def scatter_add_case(draw):
-    shape = draw(shapes())
+    shape = indexed_shape(draw)
     from tapegrad.tensor_methods import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     part = np.empty(shape)[index].shape
@@ -220,14 +300,14 @@ def scatter_add_case(draw):
 
 
 def setitem_case(draw):
-    shape = draw(shapes())
+    shape = indexed_shape(draw)
     from tapegrad.tensor_methods import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     if isinstance(index, tuple) and any(isinstance(i, np.ndarray) for i in index):
         index = (np.unique(index[0]),) + index[1:]  # repeated targets: only the last write survives
     part = np.empty(shape)[index].shape
     r = rng(draw)
-    value_shape = draw(st.sampled_from([part, part[1:] if part else part, ()]))
+    value_shape = part if size_zero() else draw(st.sampled_from([part, part[1:] if part else part, ()]))
     return Case([values(r, shape), values(r, value_shape)], {"index": index})
 
 
@@ -242,7 +322,7 @@ def assign_view_case(draw):
         if kind in ("slice", "int") and probe.ndim and probe.shape[0]:
             n = probe.shape[0]
             index = draw(st.integers(-n, n - 1)) if kind == "int" else \
-                (slice(draw(st.integers(0, n)), None, draw(st.sampled_from([1, 2, -1]))),)
+                (slice(draw(st.integers(0, n - 1)), None, draw(st.sampled_from([1, 2, -1]))),)
             step = (S.getitem, {"index": index})
         elif kind == "transpose":
             step = (S.transpose, {"axes": tuple(draw(st.permutations(range(probe.ndim))))})
@@ -261,9 +341,10 @@ def concatenate_case(draw):
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     r = rng(draw)
     pieces = []
-    for _ in range(draw(st.integers(1, 3))):
+    for i in range(draw(st.integers(1, 3))):
         piece = list(shape)
-        piece[axis] = draw(st.integers(0, 3))
+        # Pieces empty along the axis join non-empty ones; all are empty when the drawn shape is.
+        piece[axis] = draw(st.integers(0 if i or size_zero() else 1, 0 if shape[axis] == 0 else 3))
         pieces.append(values(r, tuple(piece)))
     return Case(pieces, {"axis": axis})
 
@@ -294,7 +375,7 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "negative": unary(), "exp": unary(), "log": unary(positive), "log1p": unary(lambda r, s: r.uniform(-0.5, 2, s)),
     "expm1": unary(), "sqrt": unary(positive), "abs": unary(away_from_zero), "sin": unary(), "cos": unary(),
     "tan": unary(lambda r, s: r.uniform(-1.2, 1.2, s)), "tanh": unary(),
-    "sum": reduction(), "mean": nonempty_reduction, "var": reduction(min_side=2, ddof=True),
+    "sum": reduction(), "mean": nonempty_reduction, "var": reduction(nonempty=True, min_side=2, ddof=True),
     "prod": reduction(), "max": separated_reduction, "min": separated_reduction,
     "logsumexp": nonempty_reduction,
     "reshape": reshape_case, "transpose": transpose_case, "broadcast_to": broadcast_to_case,

@@ -1,11 +1,18 @@
 """One sweep over the whole primitive registry: no primitive ships without its gradients checked
-against finite differences, to first and second order, and its JVP rule checked too."""
+against finite differences, to first and second order, and its JVP rule checked too.
+
+Each check counts the examples that gave it something to check (a non-empty Jacobian) and fails,
+naming the primitive and the count, when fewer than MINIMUM_SHARE of the examples did. Size-0
+inputs, which have nothing to compare, get their own test per primitive.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tapegrad as tg
@@ -14,10 +21,82 @@ from tapegrad.ops import linalg as L
 from tapegrad.ops.shape import sum_to_forward
 from tapegrad.tensor import apply, apply_binary, apply_unary
 
-from .samples import SAMPLERS
+from .samples import NEVER_EMPTY, SAMPLERS, Case, size_zero_sides
 
 DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if prim.differentiable)
 NOT_DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if not prim.differentiable)
+MAY_BE_EMPTY = [name for name in DIFFERENTIABLE if name not in NEVER_EMPTY]
+
+# Of the examples a sweep test runs (the profile's max_examples: 25, or TAPEGRAD_EXAMPLES), at least
+# this share must have had a non-empty Jacobian to check.
+MINIMUM_SHARE = 0.8
+
+
+class Examples:
+    """One test's Hypothesis examples: how many began, how many passed, and how many of those had
+    a non-empty Jacobian to check."""
+
+    def __init__(self) -> None:
+        self.begun = self.passed = self.checked = 0
+
+    def begin(self) -> None:
+        self.begun += 1
+
+    def passed_with(self, entries: int) -> None:
+        """Count an example that passed, comparing ``entries`` Jacobian entries (0: nothing)."""
+        self.passed += 1
+        self.checked += entries > 0
+
+    def require(self, what: str, minimum: int) -> None:
+        """Fail, naming ``what`` and the counts, when fewer than ``minimum`` examples checked something.
+        Not when an example failed: the test reports that failure itself."""
+        if self.passed < self.begun:
+            return
+        assert self.checked >= minimum, (
+            f"{what}: only {self.checked} of {self.passed} examples had something to check "
+            f"(a non-empty Jacobian); at least {minimum} must")
+
+
+# The fixture lives across a test's Hypothesis examples on purpose: it counts them.
+SWEEP = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture
+def examples(request: pytest.FixtureRequest):
+    """An Examples counter for one sweep test; after the test, requires MINIMUM_SHARE of the
+    profile's examples to have checked something."""
+    counter = Examples()
+    yield counter
+    what = f"{request.node.callspec.params['name']!r} in {request.node.originalname}"
+    counter.require(what, math.ceil(MINIMUM_SHARE * settings().max_examples))
+
+
+def test_a_sweep_fails_naming_the_primitive_when_too_few_examples_had_something_to_check():
+    counter = Examples()
+    for entries in [6] * 19 + [0] * 6:
+        counter.begin()
+        counter.passed_with(entries)
+    with pytest.raises(AssertionError, match=r"'abs' in test_x: only 19 of 25 examples had something "
+                                             r"to check \(a non-empty Jacobian\); at least 20 must"):
+        counter.require("'abs' in test_x", 20)
+    counter.require("'abs' in test_x", 19)
+    counter.begin()  # an example that failed: the test reports that failure, not the count
+    counter.require("'abs' in test_x", 20)
+
+
+def _differentiable(value) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
+def _jacobian_entries(prim, case: Case, differentiated=_differentiable) -> int:
+    """Entries of the Jacobian of ``prim``'s result with respect to the ``differentiated`` inputs."""
+    out = prim.forward(*case.args, **case.params)
+    return int(np.size(out)) * sum(int(np.size(a)) for a in case.args if differentiated(a))
+
+
+def _gradchecked(value) -> bool:
+    """What tg.gradcheck differentiates: floating arrays and floats."""
+    return isinstance(value, (np.ndarray, float)) and np.asarray(value).dtype.kind == "f"
 
 
 def test_every_differentiable_primitive_has_a_sampler():
@@ -35,18 +114,35 @@ def _function(prim, params):
     return run
 
 
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
-@given(data=st.data())
-def test_first_derivatives_match_finite_differences(name, data):
-    case = SAMPLERS[name](data.draw)
+def check_first_derivatives(name: str, case: Case) -> int:
+    """gradcheck ``name`` on ``case``; returns the number of Jacobian entries compared."""
     assert tg.gradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-6, rtol=1e-4)
+    return _jacobian_entries(REGISTRY[name], case, _gradchecked)
+
+
+def check_second_derivatives(name: str, case: Case) -> int:
+    """gradgradcheck ``name`` on ``case``; returns the number of first-order Jacobian entries (when 0,
+    the map ``(x, v) -> v^T J`` is constant and nothing of the second derivative is compared)."""
+    assert tg.gradgradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-5, rtol=1e-3)
+    return _jacobian_entries(REGISTRY[name], case, _gradchecked)
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
+@SWEEP
 @given(data=st.data())
-def test_second_derivatives_match_finite_differences(name, data):
+def test_first_derivatives_match_finite_differences(name, data, examples):
     case = SAMPLERS[name](data.draw)
-    assert tg.gradgradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-5, rtol=1e-3)
+    examples.begin()
+    examples.passed_with(check_first_derivatives(name, case))
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@SWEEP
+@given(data=st.data())
+def test_second_derivatives_match_finite_differences(name, data, examples):
+    case = SAMPLERS[name](data.draw)
+    examples.begin()
+    examples.passed_with(check_second_derivatives(name, case))
 
 
 def _jvp(prim, args, tangents, params):
@@ -58,11 +154,10 @@ def _jvp(prim, args, tangents, params):
     return np.broadcast_to(out, np.shape(ans))
 
 
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
-@given(data=st.data())
-def test_jvp_rules_match_finite_differences_and_vjp(name, data):
+def check_jvp(name: str, case: Case) -> int:
+    """The JVP rules of ``name`` on ``case`` against central differences and against its VJP rules;
+    returns the number of Jacobian entries the tangents reach."""
     prim = REGISTRY[name]
-    case = SAMPLERS[name](data.draw)
     r = np.random.default_rng(1)
     floating = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in case.args]
     tangents = [r.standard_normal(np.shape(a)) if f else None for a, f in zip(case.args, floating)]
@@ -80,6 +175,16 @@ def test_jvp_rules_match_finite_differences_and_vjp(name, data):
             g = rule(NUMPY, v, ans, *case.args, **case.params)
             adjoint += np.sum(sum_to_forward(g, np.shape(case.args[position])) * tangent)
     np.testing.assert_allclose(np.sum(v * forward), adjoint, rtol=1e-9, atol=1e-9)
+    return _jacobian_entries(prim, case)
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@SWEEP
+@given(data=st.data())
+def test_jvp_rules_match_finite_differences_and_vjp(name, data, examples):
+    case = SAMPLERS[name](data.draw)
+    examples.begin()
+    examples.passed_with(check_jvp(name, case))
 
 
 @pytest.mark.parametrize("name", NOT_DIFFERENTIABLE)
@@ -114,13 +219,9 @@ def test_matmul_of_two_matrices_equals_numpy_matmul_in_value_and_dtype(dtypes):
         L.matmul.forward(a, a)
 
 
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
-@given(data=st.data())
-def test_compiled_gives_eager_results_and_gradients(name, data):
-    # Every primitive through tg.compile: the schedule's rules get what the engine gives them (values,
-    # stand-ins for inputs whose values they do not read, ans only where read), and summing over
-    # broadcast axes or casting happens only where the traced rule's result needs it.
-    case = SAMPLERS[name](data.draw)
+def check_compiled(name: str, case: Case) -> int:
+    """``name`` through tg.compile against eager, in value and gradients; returns the number of
+    Jacobian entries behind the gradients compared (0 when there are none)."""
     run = _function(REGISTRY[name], case.params)
 
     def loss(*args):
@@ -134,10 +235,45 @@ def test_compiled_gives_eager_results_and_gradients(name, data):
     eager, compiled = loss(*eager_inputs), tg.compile(loss)(*compiled_inputs)
     np.testing.assert_allclose(compiled.numpy(), eager.numpy(), rtol=1e-12, atol=1e-12)
     if not eager.requires_grad:
-        return
+        return 0
     eager.backward()
     compiled.backward()
     for e, c in zip(eager_inputs, compiled_inputs):
         if isinstance(e, tg.Tensor) and e.requires_grad:
             assert c.grad.dtype == e.grad.dtype and c.grad.shape == e.grad.shape
             np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
+    return _jacobian_entries(REGISTRY[name], case, lambda a: isinstance(a, np.ndarray) and a.dtype == np.float64)
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@SWEEP
+@given(data=st.data())
+def test_compiled_gives_eager_results_and_gradients(name, data, examples):
+    # Every primitive through tg.compile: the schedule's rules get what the engine gives them (values,
+    # stand-ins for inputs whose values they do not read, ans only where read), and summing over
+    # broadcast axes or casting happens only where the traced rule's result needs it.
+    case = SAMPLERS[name](data.draw)
+    examples.begin()
+    examples.passed_with(check_compiled(name, case))
+
+
+def _has_size_zero(name: str, case: Case) -> bool:
+    out = REGISTRY[name].forward(*case.args, **case.params)
+    return np.size(out) == 0 or any(isinstance(a, np.ndarray) and a.size == 0 for a in case.args)
+
+
+EDGE_EXAMPLES = max(3, settings().max_examples // 5)
+
+
+@pytest.mark.parametrize("name", MAY_BE_EMPTY)
+@settings(max_examples=EDGE_EXAMPLES)
+@given(data=st.data())
+def test_size_zero_inputs_pass_every_check(name, data):
+    # The edge case the sweeps above draw no more: an input with a size-0 axis (or an index selecting
+    # nothing). Nothing is compared entry by entry, but every check still runs: results and gradients
+    # of the right shapes and dtypes, eager and compiled alike.
+    with size_zero_sides():
+        case = SAMPLERS[name](data.draw)
+    assert _has_size_zero(name, case), f"{name}: the size-0 sampler drew non-empty inputs {case}"
+    for check in (check_first_derivatives, check_second_derivatives, check_jvp, check_compiled):
+        check(name, case)
