@@ -355,6 +355,8 @@ def load_model_state(model: nn.Module, state: Any, source: str) -> None:
     for name, value in state.items():
         if not isinstance(value, (np.ndarray, Tensor)) or value.dtype.kind != "f":
             raise CommandError(f"{source}: the model's {_shown(name)} is {_shown(value)}, expected a float array")
+        if not np.all(np.isfinite(value.data if isinstance(value, Tensor) else value)):
+            raise CommandError(f"{source}: the model's {_shown(name)} holds NaN or infinite values")
     try:
         model.load_state_dict(state)
     except TapegradError as exc:
@@ -515,6 +517,11 @@ def train(args: argparse.Namespace) -> int:
                     bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
             if bar is not None:
                 bar.close()
+            if not np.isfinite(total_loss):
+                _finish(history, out)
+                kept = f"{checkpoint} holds epoch {epoch - 1}" if history else "no checkpoint was written"
+                raise CommandError(f"training diverged in epoch {epoch}: the loss is {total_loss / seen} "
+                                   f"(try a smaller --lr); {kept}")
             test_accuracy = float((predict(model, x_test) == y_test).mean())
             history.append({"epoch": epoch, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                             "test_accuracy": test_accuracy, "lr": optimizer.param_groups[0]["lr"],

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackwardError, TracingError
+from .errors import BackwardError, TapegradError, TracingError
 from .grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
 from .grad_mode import state as grad_state
 from .graph import FORWARD, Node, next_sequence
@@ -213,9 +213,20 @@ class Compiled:
         elif len(plans) > 1:
             plans.move_to_end(signature)
         tensors = [args[position] for position in plan.input_positions] if args else []
-        if plan.value_shaped:
-            return self._run_value_shaped(plan, signature, args, kwargs, tensors)
-        return _run(plan, tensors + plan.captured_tensors)
+        try:
+            if plan.value_shaped:
+                return self._run_value_shaped(plan, signature, args, kwargs, tensors)
+            return _run(plan, tensors + plan.captured_tensors)
+        except TapegradError:
+            raise
+        except (IndexError, ValueError, TypeError, ArithmeticError) as exc:
+            failure = exc
+        # New values the schedule cannot take (an index out of range): fn run as written says which
+        # operation fails and why, as in eager mode.
+        self.fn(*args, **kwargs)
+        raise TracingError(f"tg.compile: the compiled {getattr(self.fn, '__name__', 'function')} failed on these "
+                           f"inputs ({type(failure).__name__}: {str(failure)[:200]}) where running it as written "
+                           "does not") from failure
 
     def _run_value_shaped(self, plan: Plan, signature: tuple, args: tuple, kwargs: dict, tensors: list) -> Any:
         """Run a plan whose shapes depend on values (boolean masks computed from the inputs). When a

@@ -51,6 +51,11 @@ def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str =
         elif isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray) and item.dtype == bool:
+            if item.ndim == 0:  # one True or False: a new axis of length 1 or 0, as NumPy reads it
+                if tensor is not None:
+                    tensor._not_while_tracing("use as a 0-d mask (a shape that follows the values)")
+                normalized.append(item[()])
+                continue
             masks = True
             if tensor is not None and SPECIAL_MODES.count and _grad_state.trace is not None:
                 normalized.extend(tensor._record(NONZERO, tensor, axis=d).data for d in range(max(item.ndim, 1)))
@@ -89,9 +94,17 @@ def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
         axis += covered(item)
 
 
-def _array_of(value: Any) -> Any:
-    """A Tensor's data; anything else as it is."""
-    return value.data if isinstance(value, TensorMethods) else value
+def _array_of(value: Any, what: str = "a count or size") -> Any:
+    """A Tensor's data, for a parameter that fixes the result's shape (counts, sizes, split points);
+    anything else as it is.
+
+    Raises:
+        TracingError: for a Tensor while ``tg.compile`` traces: the shape would be fixed at its traced value.
+    """
+    if isinstance(value, TensorMethods):
+        value._not_while_tracing(f"use as {what} (a shape that follows the values)")
+        return value.data
+    return value
 
 
 def describe(value: Any) -> str:
@@ -331,7 +344,7 @@ class TensorMethods:
                 changing its kind (1.5 in an integer tensor, 1j in a real one).
             ShapeError: if they are neither an int, a pair, nor one pair per axis.
         """
-        widths = S.counts_arg(_array_of(pad_width), "pad", "pad_width")
+        widths = S.counts_arg(_array_of(pad_width, "pad widths"), "pad", "pad_width")
         per_axis = (max(self.ndim, 1), 2)
         try:
             fits = widths.ndim <= 2 and np.broadcast_shapes(widths.shape, per_axis) == per_axis
@@ -354,7 +367,7 @@ class TensorMethods:
         source = self.reshape(-1) if axis is None else self
         axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
         length = source.shape[axis]
-        counts = S.counts_arg(_array_of(repeats), "repeat", "repeats")
+        counts = S.counts_arg(_array_of(repeats, "repeat counts"), "repeat", "repeats")
         if counts.ndim > 1:
             raise ShapeError(f"repeat: repeats of shape {counts.shape}; expected an int or a 1-D sequence")
         if counts.ndim == 1 and counts.size not in (1, length):
@@ -401,7 +414,7 @@ class TensorMethods:
         else:
             indices = indices_or_sections
             if isinstance(indices, (np.ndarray, TensorMethods)):
-                indices = np.ravel(indices.data if isinstance(indices, TensorMethods) else indices).tolist()
+                indices = np.ravel(_array_of(indices, "split points")).tolist()
             bounds = [0] + [S.int_arg(i, "split", "indices") for i in indices] + [length]
         lead = (slice(None),) * axis
         return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]

@@ -355,3 +355,22 @@ def test_train_without_safetensors_stops_before_training(tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip()
     assert 'pip install "tapegrad[io]"' in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow that makes the run diverge
+def test_a_diverging_run_stops_with_an_error_and_keeps_no_nan_checkpoint(tmp_path, capsys):
+    assert main(["train", "--lr", "1e308", "--epochs", "3", "--out", str(tmp_path), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "training diverged in epoch 1" in err and "--lr" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
+def test_evaluate_refuses_a_checkpoint_with_non_finite_weights(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    state = tg.load(tmp_path / "checkpoint.safetensors")
+    name = next(iter(state["model"]))
+    state["model"][name] = np.full_like(state["model"][name], np.nan)
+    tg.save(state, tmp_path / "nan.safetensors")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "nan.safetensors")]) != 0
+    assert "holds NaN or infinite values" in capsys.readouterr().err

@@ -570,3 +570,24 @@ def test_the_plans_kept_per_number_of_selected_entries_are_bounded_by_cache_size
         assert compiled(tg.tensor(values)).item() == float((values[values > 0] ** 2).sum())
     (plan,) = compiled.plans.values()
     assert len(plan.variants) == 2
+
+
+@pytest.mark.parametrize("fn, what", [
+    (lambda x: x.repeat((x > 0).astype(np.int64)).sum(), "repeat counts"),
+    (lambda x: sum(p.sum() for p in x.split((x > 0).sum().reshape(1))), "split points"),
+])
+def test_shapes_that_follow_values_through_counts_or_split_points_are_refused_while_tracing(fn, what):
+    x = tg.tensor([1.0, -1.0, 2.0])
+    fn(x)  # eager mode computes
+    with pytest.raises(tg.TracingError, match=what):
+        tg.compile(fn)(x)
+
+
+def test_indices_out_of_range_on_a_later_call_raise_the_eager_error():
+    def pick(x):
+        return x[(x * 1.0).astype(np.int64)].sum() + x.take_along_axis((x * 1.0).astype(np.int64), 0).sum()
+
+    f = tg.compile(pick)
+    assert f(tg.tensor([0.0, 1.0, 2.0])).item() == 6.0
+    with pytest.raises(tg.ShapeError, match="getitem: .*index within the tensor's shape"):
+        f(tg.tensor([0.0, 1.0, 7.0]))

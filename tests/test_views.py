@@ -311,3 +311,14 @@ def test_views_of_a_parameter_hold_no_reference_on_it():
     for _ in range(100):
         w.T  # as Linear does at every call
     assert getattr(w, "_views", None) is None
+
+
+def test_a_0d_mask_indexes_as_numpy_does():
+    x = tg.tensor(np.array([[1.0, 2.0, 3.0]]), requires_grad=True)
+    picked = x[x.sum() > 0]
+    np.testing.assert_array_equal(picked.numpy(), np.array([[1.0, 2.0, 3.0]])[np.True_])
+    (picked * picked).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 4.0, 6.0]])
+    assert x[x.sum() < 0].shape == (0, 1, 3)
+    with pytest.raises(tg.TracingError, match="0-d mask"):
+        tg.compile(lambda t: t[t.sum() > 0].sum())(x)
