@@ -231,23 +231,26 @@ class Compiled:
     def _run_value_shaped(self, plan: Plan, signature: tuple, args: tuple, kwargs: dict, tensors: list) -> Any:
         """Run a plan whose shapes depend on values (boolean masks computed from the inputs). When a
         mask selects another number of entries than when traced, run the plan traced for that number
-        (kept in ``plan.variants``, at most ``cache_size``), or trace one; the draws an aborted run made
+        (kept in the signature's ``plan.variants``, at most ``cache_size`` in all, the least recently
+        used dropped first), or trace one; the draws an aborted run made
         are drawn again, as eager mode would draw them. Each plan tried matches one more check than
         the one before, so this ends."""
         bits = generator().bit_generator
         drawn_from = bits.state
+        variants = plan.variants  # the signature's plan keeps them all, least recently used first
+        path: tuple = ()  # the checks that failed so far, one per plan tried
         while True:
             try:
                 return _run(plan, tensors + plan.captured_tensors)
             except ShapeChanged as changed:
                 bits.state = drawn_from
-                key = changed.key
-            variants = plan.variants
-            variant = variants.get(key)
+                path += (changed.key,)
+            variant = variants.pop(path, None)
             if variant is None or not still_valid(variant):
-                variant = variants[key] = self._trace(args, kwargs, signature[-1])
-                if len(variants) > self.cache_size:
+                variant = self._trace(args, kwargs, signature[-1])
+                if len(variants) >= self.cache_size:
                     del variants[next(iter(variants))]
+            variants[path] = variant
             plan = variant
             tensors = [args[position] for position in plan.input_positions] if args else []
 

@@ -572,6 +572,21 @@ def test_the_plans_kept_per_number_of_selected_entries_are_bounded_by_cache_size
     assert len(plan.variants) == 2
 
 
+def test_with_several_masks_the_plans_kept_stay_bounded_by_cache_size():
+    compiled = tg.compile(lambda x, y: x[x > 0].sum() + y[y > 0].sum(), cache_size=4)
+    for a in range(6):
+        for b in range(6):
+            x = tg.tensor(np.r_[np.ones(a), -np.ones(5 - a)])
+            y = tg.tensor(np.r_[np.ones(b), -np.ones(5 - b)])
+            assert compiled(x, y).item() == a + b
+
+    def kept(plan):
+        return 1 + sum(kept(variant) for variant in plan.variants.values())
+
+    (plan,) = compiled.plans.values()
+    assert kept(plan) <= 1 + 4  # the signature's plan and at most cache_size variants in all (21 before)
+
+
 @pytest.mark.parametrize("fn, what", [
     (lambda x: x.repeat((x > 0).astype(np.int64)).sum(), "repeat counts"),
     (lambda x: sum(p.sum() for p in x.split((x > 0).sum().reshape(1))), "split points"),
