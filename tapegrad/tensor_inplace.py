@@ -24,7 +24,7 @@ import numpy as np
 from .errors import DTypeError, InPlaceError, ShapeError
 from .grad_mode import SPECIAL_MODES
 from .grad_mode import state as _grad_state
-from .graph import FORWARD, bump, memory_owner, tangent_of
+from .graph import FORWARD, bump, tangent_of
 from .ops import arithmetic as A
 from .ops import shape as S
 from .ops.registry import Primitive
@@ -45,15 +45,22 @@ def note_view(view: Tensor, source: Tensor, prim: Primitive, params: dict) -> No
     it is refused), and a view taken under ``no_grad`` (as in PyTorch, it may not be changed in place
     where that would be recorded, and it stays the constant it was taken as).
     """
-    if memory_owner(view.data) is not memory_owner(source.data):
+    out, data = view.data, source.data
+    base, source_base = out.base, data.base  # memory_owner, inline: this runs for every view taken
+    if (base if isinstance(base, np.ndarray) else out) is not (
+            source_base if isinstance(source_base, np.ndarray) else data):
         return
     link = getattr(source, "_view", None)  # slots that only views and roots set
-    root = source if link is None else link[0]
-    if (link is not None and link[1] is None) or (root.requires_grad and root._node is None) or (
-            SPECIAL_MODES.count and not _grad_state.enabled):
+    if link is None:
+        root, chain = source, ((prim, params),)
+        keeps_history = source.requires_grad and source._node is None
+    else:
+        root, chain = link
+        keeps_history = chain is None
+    if keeps_history or (SPECIAL_MODES.count and not _grad_state.enabled):
         view._view = (root, None)
         return
-    view._view = (root, ((prim, params),) if link is None else link[1] + ((prim, params),))
+    view._view = (root, chain if link is None else chain + ((prim, params),))
     views = getattr(root, "_views", None)
     if views is None:
         root._views = views = []

@@ -41,6 +41,8 @@ def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str =
         ShapeError: given the indexed tensor's ``shape``, if a boolean mask's shape differs from
             that of the axes it covers (NumPy's rule; the integer arrays alone would lose it).
     """
+    if index.__class__ is slice or index.__class__ is int:  # the common cases, nothing to normalize
+        return index
     items = index if isinstance(index, tuple) else (index,)
     normalized = []
     masks = False
