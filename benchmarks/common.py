@@ -6,6 +6,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+import single_thread
+
 
 def compare(runs: dict[str, Callable[[], object]], rounds: int, block: int = 5, warmup: int = 3
             ) -> tuple[dict[str, float], dict[str, float]]:
@@ -49,5 +51,6 @@ def torch_or_none():
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
+    if single_thread.PINNED:
+        torch.set_num_threads(1)
     return torch
