@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..compile import Compiled
+from ..compile.schedule import Plan, Read, Slot, slots_read
 from ..errors import TapegradError
 from ..graph import Node
-from ..schedule import Plan, Read, Slot, slots_read
 from ..tensor import Tensor
 from .explain import Replay, _number
 

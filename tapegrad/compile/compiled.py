@@ -7,7 +7,7 @@ operations are dropped), computes once what depends on constants only (constant 
 which Tensors ``fn`` read from outside (a model's parameters): their current values are read at every
 call, never baked in.
 
-Later calls run the schedule (:mod:`tapegrad.schedule`) on plain arrays: no Tensor per operation, no
+Later calls run the schedule (:mod:`tapegrad.compile.schedule`) on plain arrays: no Tensor per operation, no
 graph to walk, no topological sort. The whole call is one node of the graph, whose saved values are what
 the schedule kept for backward (so an in-place change of one before backward is caught, as in eager
 mode) and whose backward runs the schedule's VJP rules in reverse, so ``.backward()`` on the result fills
@@ -22,7 +22,7 @@ module's ``training`` flag, the default dtype; see :func:`tapegrad.grad_mode.not
 at every call: a changed one traces again. A value computed from the inputs (a mask, an index) is
 recomputed at every call, never a constant; when the number of entries a boolean mask computed from the
 inputs selects changes, the call runs the plan traced for that number, or traces one
-(:class:`tapegrad.schedule.ShapeChanged`).
+(:class:`tapegrad.compile.schedule.ShapeChanged`).
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackwardError, TapegradError, TracingError
-from .grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
-from .grad_mode import state as grad_state
-from .graph import FORWARD, Node, next_sequence
-from .ops import NUMPY
-from .ops.random import generator
-from .ops.registry import Primitive
+from ..errors import BackwardError, TapegradError, TracingError
+from ..grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
+from ..grad_mode import state as grad_state
+from ..graph import FORWARD, Node, next_sequence
+from ..ops import NUMPY
+from ..ops.random import generator
+from ..ops.registry import Primitive
+from ..tensor import Tensor, shared_shape
 from .schedule import Plan, ShapeChanged, still_valid
-from .tensor import Tensor, shared_shape
 
 _NO_PARAMS: dict = {}
 

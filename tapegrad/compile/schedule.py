@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TracingError
-from .grad_mode import GUARD
-from .ops import NUMPY
-from .ops.registry import Primitive
-from .ops.shape import sum_to_forward
-from .tensor import Tensor
-from .tensor_methods import NONZERO
+from ..errors import TracingError
+from ..grad_mode import GUARD
+from ..ops import NUMPY
+from ..ops.registry import Primitive
+from ..ops.shape import sum_to_forward
+from ..tensor import Tensor
+from ..tensor_methods import NONZERO
 
 
 def _captured_signature(tensors: list[Tensor]) -> list[tuple]:

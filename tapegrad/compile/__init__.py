@@ -1,0 +1,13 @@
+"""``tg.compile``: trace a function once into a fixed schedule of primitives, then run the schedule.
+
+- :mod:`tapegrad.compile.compiled`: :func:`compile` and :class:`Compiled` (tracing, the cache of plans per
+  signature, the call recorded as one graph node);
+- :mod:`tapegrad.compile.schedule`: the traced schedule as straight-line forward and backward code
+  (dead code, constants, rules checked once, values kept, buffers reused).
+"""
+
+from __future__ import annotations
+
+from .compiled import Compiled, compile  # noqa: A004 (tg.compile, as torch.compile)
+
+__all__ = ["Compiled", "compile"]
