@@ -46,6 +46,7 @@ from .creation import (
                        zeros_like,
 )
 from .dtypes import get_default_dtype, set_default_dtype
+from .engine.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import (
                        AnomalyError,
                        ArgumentError,
@@ -115,7 +116,6 @@ from .functions import (
                        var,
                        where,
 )
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor
 from .viz import explain

@@ -1,7 +1,7 @@
 """Running backward from Tensors: ``tensor.backward()`` and ``tg.autograd.grad`` start here.
 
 :func:`backward_pass` checks the outputs and inputs, makes the outputs' starting gradients, runs
-the engine (:func:`tapegrad.engine.run_backward`) and hands the gradients over: accumulated into
+the engine (:func:`tapegrad.engine.backward.run_backward`) and hands the gradients over: accumulated into
 ``.grad``, or returned. Gradient hooks (``register_hook``) are kept and run here as well.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import run_backward
+from .engine.backward import run_backward
+from .engine.modes import set_grad_enabled
+from .engine.node import Node
 from .errors import BackwardError, DTypeError, ShapeError
-from .grad_mode import set_grad_enabled
-from .graph import Node
 from .tensor_methods import TensorMethods
 
 if TYPE_CHECKING:

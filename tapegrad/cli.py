@@ -22,8 +22,8 @@ import numpy as np
 
 from . import creation, nn, optim
 from .data import DataLoader, TensorDataset, datasets
+from .engine.modes import no_grad
 from .errors import TapegradError
-from .grad_mode import no_grad
 from .serialization import _shown, load, require_io, save
 from .tensor import Tensor
 

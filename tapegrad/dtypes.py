@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
+from .engine.modes import SPECIAL_MODES, note_guard
 from .errors import DTypeError
-from .grad_mode import SPECIAL_MODES, note_guard
 
 DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
 

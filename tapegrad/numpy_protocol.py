@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .dtypes import get_default_dtype
+from .engine.modes import is_grad_enabled
 from .errors import DroppedGradientError
-from .grad_mode import is_grad_enabled
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L

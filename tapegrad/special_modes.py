@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .engine.forward import FORWARD
+from .engine.node import user_code_location
 from .errors import AnomalyError
-from .graph import FORWARD, user_code_location
 from .ops.registry import Primitive
 from .tensor_methods import TensorMethods, describe
 

@@ -2,7 +2,7 @@
 
 Every operation on a Tensor is a call of :func:`apply` with one primitive from
 :mod:`tapegrad.ops`. When gradients are enabled and an input requires grad, ``apply`` adds one
-:class:`~tapegrad.graph.Node` to the graph; ``backward()`` then walks that graph once in reverse.
+:class:`~tapegrad.engine.node.Node` to the graph; ``backward()`` then walks that graph once in reverse.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import numpy as np
 
 from .backward import HookHandle, backward_pass, register_hook
 from .dtypes import get_default_dtype, is_differentiable
+from .engine.forward import FORWARD
+from .engine.modes import SPECIAL_MODES
+from .engine.modes import state as _grad_state
+from .engine.node import ALL_PARENTS, Node, next_sequence, user_code_location, version_of
 from .errors import BackwardError, DroppedGradientError, DTypeError, ShapeError, TracingError
-from .grad_mode import SPECIAL_MODES
-from .grad_mode import state as _grad_state
-from .graph import ALL_PARENTS, FORWARD, Node, next_sequence, user_code_location, version_of
 from .numpy_protocol import TensorProtocol
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A

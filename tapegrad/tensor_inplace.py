@@ -1,6 +1,6 @@
 """In-place operations on a Tensor: ``+= -= *= /=``, ``x[i] = v``, ``fill_``, ``zero_``, and views.
 
-Each changes the data in place and counts a version of its memory (:func:`tapegrad.graph.bump`),
+Each changes the data in place and counts a version of its memory (:func:`tapegrad.engine.node.bump`),
 so that backward can tell when a value a Node saved was changed since. On a tensor in the graph the
 change is recorded like any other operation, and the tensor then stands for its result.
 
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .engine.forward import FORWARD, tangent_of
+from .engine.modes import SPECIAL_MODES
+from .engine.modes import state as _grad_state
+from .engine.node import bump
 from .errors import DTypeError, InPlaceError, ShapeError
-from .grad_mode import SPECIAL_MODES
-from .grad_mode import state as _grad_state
-from .graph import FORWARD, bump, tangent_of
 from .ops import arithmetic as A
 from .ops import shape as S
 from .ops.registry import Primitive

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .engine.modes import SPECIAL_MODES
+from .engine.modes import state as _grad_state
 from .errors import ArgumentError, DTypeError, ShapeError
-from .grad_mode import SPECIAL_MODES
-from .grad_mode import state as _grad_state
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L

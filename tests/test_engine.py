@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad.engine import count_consumers
+from tapegrad.engine.backward import count_consumers
 from tapegrad.ops import arithmetic as A
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import linalg as L

@@ -2,14 +2,14 @@
 the grad modes.
 
 The machinery underneath lives one level down and knows nothing of this package:
-:mod:`tapegrad.graph` (the Node), :mod:`tapegrad.engine` (the reverse pass) and
-:mod:`tapegrad.grad_mode`.
+:mod:`tapegrad.engine` (the Node in ``node``, the reverse pass in ``backward``, the grad modes in
+``modes``, forward mode's state in ``forward``).
 """
 
 from __future__ import annotations
 
-from ..engine import graph_nodes
-from ..grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ..engine.backward import graph_nodes
+from ..engine.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .checkpoint import checkpoint
 from .function import Function, FunctionContext, custom_vjp
 from .functional import backward, grad

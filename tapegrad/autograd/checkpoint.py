@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import creation
 from ..backward import backward_pass
+from ..engine.modes import enable_grad
 from ..errors import BackwardError
-from ..grad_mode import enable_grad
 from ..tensor import Tensor
 from .function import Function, FunctionContext
 

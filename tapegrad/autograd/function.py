@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.modes import is_grad_enabled, no_grad
 from ..errors import BackwardError, ShapeError
-from ..grad_mode import is_grad_enabled, no_grad
 from ..ops import NUMPY
 from ..ops.registry import Primitive
 from ..tensor import Tensor, apply

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.modes import enable_grad, no_grad
 from ..errors import GradcheckError
-from ..grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from .functional import grad
 

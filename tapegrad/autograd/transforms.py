@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.forward import FORWARD, tangent_of
+from ..engine.modes import SPECIAL_MODES, enable_grad
 from ..errors import BackwardError, DTypeError, ShapeError
 from ..functions import stack
-from ..grad_mode import SPECIAL_MODES, enable_grad
-from ..graph import FORWARD, tangent_of
 from ..tensor import Tensor
 from .functional import grad as autograd_grad
 

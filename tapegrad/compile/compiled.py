@@ -18,7 +18,7 @@ calls, the function is traced again for it. Inside another trace, under ``jvp`` 
 As in ``jax.jit`` and ``tf.function``, Python control flow on values is fixed at tracing time; turning
 a tensor into a Python bool or number while tracing raises TracingError. ``create_graph=True``
 through a compiled function raises TracingError too. Python values noted as guards while tracing (a
-module's ``training`` flag, the default dtype; see :func:`tapegrad.grad_mode.note_guard`) are checked
+module's ``training`` flag, the default dtype; see :func:`tapegrad.engine.modes.note_guard`) are checked
 at every call: a changed one traces again. A value computed from the inputs (a mask, an index) is
 recomputed at every call, never a constant; when the number of entries a boolean mask computed from the
 inputs selects changes, the call runs the plan traced for that number, or traces one
@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.forward import FORWARD
+from ..engine.modes import SPECIAL_MODES, is_grad_enabled, no_grad
+from ..engine.modes import state as grad_state
+from ..engine.node import Node, next_sequence
 from ..errors import BackwardError, TapegradError, TracingError
-from ..grad_mode import SPECIAL_MODES, is_grad_enabled, no_grad
-from ..grad_mode import state as grad_state
-from ..graph import FORWARD, Node, next_sequence
 from ..ops import NUMPY
 from ..ops.random import generator
 from ..ops.registry import Primitive

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.modes import GUARD
 from ..errors import TracingError
-from ..grad_mode import GUARD
 from ..ops import NUMPY
 from ..ops.registry import Primitive
 from ..ops.shape import sum_to_forward

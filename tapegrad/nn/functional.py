@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..creation import operand
+from ..engine.modes import SPECIAL_MODES
+from ..engine.modes import state as grad_state
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
-from ..grad_mode import SPECIAL_MODES
-from ..grad_mode import state as grad_state
 from ..ops.registry import Primitive
 from ..ops.shape import real_arg, shown
 from ..tensor import Tensor, _as_array

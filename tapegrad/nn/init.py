@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from ..creation import generator
+from ..engine.modes import no_grad
 from ..errors import ShapeError
-from ..grad_mode import no_grad
 from ..tensor import Tensor
 
 

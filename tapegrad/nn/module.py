@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import get_default_dtype
+from ..engine.modes import SPECIAL_MODES, no_grad, note_guard
 from ..errors import ShapeError, TapegradError
-from ..grad_mode import SPECIAL_MODES, no_grad, note_guard
 from ..tensor import Tensor
 
 

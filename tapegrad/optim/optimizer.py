@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.modes import no_grad
 from ..errors import ArgumentError, TapegradError
-from ..grad_mode import no_grad
 from ..ops.shape import real_arg
 from ..tensor import Tensor
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..compile import Compiled
 from ..compile.schedule import Plan, Read, Slot, slots_read
+from ..engine.node import Node
 from ..errors import TapegradError
-from ..graph import Node
 from ..tensor import Tensor
 from .explain import Replay, _number
 

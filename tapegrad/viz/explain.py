@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..autograd import graph_nodes
+from ..engine.modes import enable_grad
+from ..engine.node import Node
 from ..errors import DTypeError
-from ..grad_mode import enable_grad
-from ..graph import Node
 from ..tensor import Tensor, apply
 
 

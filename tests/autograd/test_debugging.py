@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
+import tapegrad.engine.modes
 
 
 def test_checkpoint_gives_identical_gradients_with_dropout_and_parameters():
@@ -72,4 +73,4 @@ def test_anomaly_recognises_the_where_trap_in_backward():
     with tg.detect_anomaly():
         tg.where(safe > 0, tg.where(safe > 0, safe, 1.0).sqrt(), 0.0).sum().backward()
     assert safe.grad.tolist() == [0.0, 0.25]
-    assert not tg.grad_mode.state.anomaly
+    assert not tapegrad.engine.modes.state.anomaly

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AnomalyError, ArgumentError, GraphReleasedError, InPlaceError
-from .grad_mode import SPECIAL_MODES, is_grad_enabled, switch_grad_mode
-from .grad_mode import state as grad_state
-from .graph import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
-from .ops import NUMPY, Namespace
-from .ops.shape import sum_to_forward
+from ..errors import AnomalyError, ArgumentError, GraphReleasedError, InPlaceError
+from ..ops import NUMPY, Namespace
+from ..ops.shape import sum_to_forward
+from .modes import SPECIAL_MODES, is_grad_enabled, switch_grad_mode
+from .modes import state as grad_state
+from .node import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
 
 
 def count_consumers(roots: Sequence[Node]) -> dict[Node, int]:

@@ -24,7 +24,6 @@ import functools
 import itertools
 import os
 import sys
-import threading
 import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -32,39 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .ops.registry import Primitive
+from ..ops.registry import Primitive
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-class _ForwardLevels(threading.local):
-    """The forward-mode (``jvp``) levels active in this thread, innermost last.
-
-    A level maps ``id(array)`` to ``(array, tangent)`` for the data of every Tensor computed while it
-    is active; :func:`tapegrad.tensor.apply` adds the tangent of each new result from its inputs'
-    tangents with the primitive's JVP rules. Keying by the data array (which the entry keeps alive)
-    lets a Tensor rebuilt around a saved array, as a recorded backward pass does, find its tangent.
-    """
-
-    def __init__(self) -> None:
-        self.levels: list[dict[int, tuple]] = []
-
-
-FORWARD = _ForwardLevels()
-
-
-
-
-def tangent_of(tensor: object) -> object:
-    """The tangent ``tensor`` carries at the innermost active forward level that knows it, else None."""
-    data = getattr(tensor, "data", None)
-    if not isinstance(data, np.ndarray):
-        return None
-    for level in reversed(FORWARD.levels):
-        entry = level.get(id(data))
-        if entry is not None and entry[0] is data:
-            return entry[1]
-    return None
-
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tapegrad/
 
 #: Numbers the Nodes in the order they are made, and the in-place changes (``next_sequence()``; atomic under the GIL, so
 #: unique across threads). A Node's inputs always exist before it, so every Node has a larger
@@ -204,7 +173,7 @@ class Node:
     The public, read-only view of a Node (what code above the engine reads, as PyTorch's ``grad_fn``):
     :attr:`name`, :attr:`primitive`, :attr:`parameters`, :attr:`next_functions`,
     :attr:`constant_inputs`, ``shape``, ``dtype``, :attr:`ndim` and :attr:`released`; to walk a whole
-    graph, :func:`tapegrad.engine.graph_nodes` (``tg.autograd.graph_nodes``). The other slots are the
+    graph, :func:`tapegrad.engine.backward.graph_nodes` (``tg.autograd.graph_nodes``). The other slots are the
     engine's.
     """
 
