@@ -12,13 +12,13 @@ from .ops import random as R
 from .ops.random import generator as generator  # re-exported: the generator belongs to the draws
 from .ops.random import manual_seed as manual_seed
 from .ops.shape import count_arg, dtype_arg, fill_arg, shape_arg, shown
-from .tensor import Tensor, _as_array, apply
+from .tensor import Tensor, apply, as_array
 
 
 def operand(data: Any, op: str) -> Tensor:
     """``data`` as the tensor operand of ``op`` (a Tensor as it is, else :func:`as_tensor`), with
     errors that name ``op``."""
-    return data if isinstance(data, Tensor) else Tensor(_as_array(data, op=op))
+    return data if isinstance(data, Tensor) else Tensor(as_array(data, op=op))
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None) -> Tensor:
@@ -30,7 +30,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str 
         DTypeError: if ``requires_grad`` is asked for a non-floating dtype, or data is not numeric.
         ShapeError: if ``data`` is a ragged nested sequence.
     """
-    return Tensor(_as_array(data, dtype, op="tensor", copy=True), requires_grad=requires_grad, name=name)
+    return Tensor(as_array(data, dtype, op="tensor", copy=True), requires_grad=requires_grad, name=name)
 
 
 def as_tensor(data: Any, dtype: Any = None) -> Tensor:
@@ -42,7 +42,7 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype_arg(dtype, "as_tensor")):
         return data
-    return Tensor(_as_array(data, dtype, op="as_tensor"))
+    return Tensor(as_array(data, dtype, op="as_tensor"))
 
 
 def _float_dtype(dtype: Any, op: str = "tensor") -> np.dtype:
@@ -93,7 +93,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = F
         DTypeError: if ``fill_value`` is not a number, or for a dtype that is not numeric.
     """
     sizes = shape_arg((shape,), "full")
-    fill = _as_array(fill_value, None, op="full")
+    fill = as_array(fill_value, None, op="full")
     dtype = dtype_arg(dtype, "full") if dtype is not None else fill.dtype
     fill_arg(fill, dtype, "full", "fill_value")
     return _new(_allocated("full", np.full, sizes, fill, dtype=dtype), requires_grad)
@@ -190,7 +190,7 @@ def zeros_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Te
         DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
     """
     dtype = None if dtype is None else dtype_arg(dtype, "zeros_like")
-    return _new(np.zeros_like(_as_array(other, None, op="zeros_like"), dtype=dtype), requires_grad)
+    return _new(np.zeros_like(as_array(other, None, op="zeros_like"), dtype=dtype), requires_grad)
 
 
 def ones_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -200,7 +200,7 @@ def ones_like(other: Any, dtype: Any = None, requires_grad: bool = False) -> Ten
         DTypeError, ShapeError: for ``other`` as :func:`tensor`, or a dtype that is not numeric.
     """
     dtype = None if dtype is None else dtype_arg(dtype, "ones_like")
-    return _new(np.ones_like(_as_array(other, None, op="ones_like"), dtype=dtype), requires_grad)
+    return _new(np.ones_like(as_array(other, None, op="ones_like"), dtype=dtype), requires_grad)
 
 
 def full_like(other: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -210,7 +210,7 @@ def full_like(other: Any, fill_value: Any, dtype: Any = None, requires_grad: boo
         DTypeError, ShapeError: for ``other`` as :func:`tensor`, a dtype that is not numeric, or a fill
             that is not a single number of a kind the dtype holds (1.5 for integers, 1j for reals).
     """
-    other = _as_array(other, None, op="full_like")
+    other = as_array(other, None, op="full_like")
     dtype = other.dtype if dtype is None else dtype_arg(dtype, "full_like")
-    fill = fill_arg(_as_array(fill_value, None, op="full_like"), dtype, "full_like", "fill_value")
+    fill = fill_arg(as_array(fill_value, None, op="full_like"), dtype, "full_like", "fill_value")
     return _new(np.full_like(other, fill, dtype=dtype), requires_grad)

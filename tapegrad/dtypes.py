@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from .engine.modes import SPECIAL_MODES, note_guard
+from .engine.modes import note_guard
 from .errors import DTypeError
 
 DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
@@ -22,8 +22,7 @@ def get_default_dtype() -> np.dtype:
         ``numpy.float32`` unless changed with :func:`set_default_dtype`.
     """
     dtype = getattr(_state, "dtype", _FLOAT32)
-    if SPECIAL_MODES.count:  # perhaps tracing: a compiled function's constants have this dtype
-        note_guard("default dtype", get_default_dtype, dtype)
+    note_guard("default dtype", get_default_dtype, dtype)  # told to an observer (tg.compile), if any
     return dtype
 
 

@@ -23,7 +23,7 @@ from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
-from .tensor import Tensor, apply, apply_binary
+from .tensor import Tensor, apply, where_mask
 
 
 def _method(name: str) -> Callable[..., Tensor]:
@@ -82,12 +82,12 @@ def _weak(operands: Sequence[Any], op: str) -> list[Any]:
 
 def maximum(x: Any, y: Any) -> Tensor:
     """Elementwise maximum; where both are equal the gradient is split in half."""
-    return apply_binary(A.maximum, _first(x, y, op="maximum"), y)
+    return apply(A.maximum, _first(x, y, op="maximum"), y)
 
 
 def minimum(x: Any, y: Any) -> Tensor:
     """Elementwise minimum; where both are equal the gradient is split in half."""
-    return apply_binary(A.minimum, _first(x, y, op="minimum"), y)
+    return apply(A.minimum, _first(x, y, op="minimum"), y)
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
@@ -106,10 +106,7 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     poisons the gradient (0 * inf): make the discarded branch safe, e.g.
     ``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
     """
-    if isinstance(condition, Tensor) and condition.dtype != bool:
-        condition = condition != 0  # an operation, which tg.compile recomputes at every call
-    condition = operand(condition, "where").data
-    return apply(A.where, condition.astype(bool, copy=False), x, y)
+    return apply(A.where, where_mask(condition), x, y)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

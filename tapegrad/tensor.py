@@ -1,35 +1,278 @@
 """The Tensor: a NumPy array that records the operations applied to it.
 
-Every operation on a Tensor is a call of :func:`apply` with one primitive from
-:mod:`tapegrad.ops`. When gradients are enabled and an input requires grad, ``apply`` adds one
-:class:`~tapegrad.engine.node.Node` to the graph; ``backward()`` then walks that graph once in reverse.
+Every operation on a Tensor is a call of :func:`apply` with one primitive from :mod:`tapegrad.ops`.
+When gradients are enabled and an input requires grad, ``apply`` adds one
+:class:`~tapegrad.engine.Node` to the graph; ``backward()`` then walks that graph once in reverse.
+
+The module reads top to bottom:
+
+1. recording: :func:`apply`, the one path every operation takes (with its shortcuts for one and two
+   inputs), and :func:`record`, which makes the graph Node;
+2. the :class:`Tensor` class: attributes, autograd, Python values, operators, elementwise functions,
+   reductions, shape, indexing, in-place changes, dtype, linear algebra, NumPy's protocol;
+3. what the class's methods use, each taking the tensors it needs as arguments: converting data,
+   normalizing indices, the history of views, forward mode's tangents, backward from tensors
+   (:func:`backward_pass`), and the tables of NumPy functions a Tensor answers.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .backward import HookHandle, backward_pass, register_hook
 from .dtypes import get_default_dtype, is_differentiable
-from .engine.forward import FORWARD
-from .engine.modes import SPECIAL_MODES
-from .engine.modes import state as _grad_state
-from .engine.node import ALL_PARENTS, Node, next_sequence, user_code_location, version_of
-from .errors import BackwardError, DroppedGradientError, DTypeError, ShapeError, TracingError
-from .numpy_protocol import TensorProtocol
+from .engine.backward import run_backward
+from .engine.forward import FORWARD, tangent_of
+from .engine.modes import SPECIAL_MODES, is_grad_enabled, note_unrecorded, set_grad_enabled
+from .engine.modes import state as _mode
+from .engine.node import ALL_PARENTS, Node, bump, next_sequence, user_code_location, version_of
+from .errors import (
+    AnomalyError,
+    ArgumentError,
+    BackwardError,
+    DroppedGradientError,
+    DTypeError,
+    InPlaceError,
+    ShapeError,
+    TapegradError,
+)
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import linalg as L
+from .ops import nn as N
+from .ops import reduce as R
+from .ops import shape as S
 from .ops.shape import NUMERIC, dtype_arg, shown
-from .special_modes import carry_tangents, check_result
-from .tensor_inplace import TensorInPlace, note_view
-from .tensor_methods import TensorMethods, describe
+
+# -- recording ---------------------------------------------------------------------------------------
+
+
+def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
+    """Run ``prim`` on ``args`` (Tensors, arrays or numbers) and record it when a gradient may be needed.
+
+    This is what every operation on Tensors calls, and what a new primitive (see :mod:`tapegrad.ops`)
+    is run with: ``tg.apply(my_primitive, x, y, axis=0)``.
+
+    Returns:
+        A new Tensor holding the result; it requires grad when the operation was recorded (grad mode
+        on, some input requires grad, the primitive has VJP rules and the result is floating).
+
+    Raises:
+        ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
+            dtypes, and what the operation expects.
+        DroppedGradientError: for a complex result of an input that requires grad.
+    """
+    arrays = []
+    parents = []
+    recording = False  # some input requires grad
+    for arg in args:
+        if isinstance(arg, Tensor):
+            arrays.append(arg.data)
+            if arg.requires_grad:
+                parents.append(arg._node or arg)
+                recording = True
+                continue
+        else:
+            arrays.append(arg)
+        parents.append(None)
+    try:
+        out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
+    except TapegradError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, args, params, exc) from None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
+    result.data = out
+    result.grad = result._node = result.name = None
+    result.requires_grad = False
+    special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or an observer somewhere: look closer
+    if special:
+        if _mode.anomaly:
+            check_result(prim, args, out)
+        if _mode.observer is not None:
+            _mode.observer.operation(prim, args, params, result)
+        recording = recording and _mode.enabled
+    dtype = out.dtype
+    if not recording or prim.vjps is None or dtype.kind != "f":
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, args, dtype, recording)
+    else:
+        result._node = record(prim, tuple(parents), tuple(arrays), out, params)
+        result.requires_grad = True
+        if special and _mode.anomaly:
+            result._node.where = user_code_location()
+    if special and FORWARD.levels:
+        carry_tangents(prim, args, params, result)
+    return result
+
+
+def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
+    """:func:`apply` for one input, the path of the Tensor methods (``x.sin()``, ``x.sum(axis=0)``):
+    the same result and Node, without apply's loop over the inputs. With a special mode on (``jvp``,
+    ``detect_anomaly``, an observer) or ``x`` not a Tensor, it hands over to :func:`apply`."""
+    recordable = True
+    if SPECIAL_MODES.count:
+        if _mode.anomaly or _mode.observer is not None or FORWARD.levels:
+            return apply(prim, x, **params)
+        recordable = _mode.enabled  # only no_grad is on (in this thread or another)
+    if not isinstance(x, Tensor):
+        return apply(prim, x, **params)
+    data = x.data
+    try:
+        out = prim.forward(data, **params) if params else prim.forward(data)
+    except TapegradError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, (x,), params, exc) from None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
+    result.data = out
+    result.grad = result._node = result.name = None
+    result.requires_grad = False
+    dtype = out.dtype
+    if not (x.requires_grad and recordable) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, (x,), dtype, x.requires_grad and recordable)
+        return result
+    result._node = record(prim, (x._node or x,), (data,), out, params)
+    result.requires_grad = True
+    return result
+
+
+def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
+    """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``): the
+    same result and Node, without apply's loop over the inputs. With a special mode on (``jvp``,
+    ``detect_anomaly``, an observer) it hands over to :func:`apply`."""
+    recordable = True
+    if SPECIAL_MODES.count:
+        if _mode.anomaly or _mode.observer is not None or FORWARD.levels:
+            return apply(prim, x, y)
+        recordable = _mode.enabled  # only no_grad is on (in this thread or another)
+    if isinstance(x, Tensor):
+        x_data = x.data
+        x_parent = (x._node or x) if x.requires_grad and recordable else None
+    else:
+        x_data, x_parent = x, None
+    if isinstance(y, Tensor):
+        y_data = y.data
+        y_parent = (y._node or y) if y.requires_grad and recordable else None
+    else:
+        y_data, y_parent = y, None
+    try:
+        out = prim.forward(x_data, y_data)
+    except TapegradError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _operation_error(prim, (x, y), _NO_PARAMS, exc) from None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
+    result.data = out
+    result.grad = result._node = result.name = None
+    result.requires_grad = False
+    dtype = out.dtype
+    if (x_parent is None and y_parent is None) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
+        if dtype.kind not in "fbiu":
+            _check_unusual_result(prim, (x, y), dtype, x_parent is not None or y_parent is not None)
+        return result
+    # What record() decides and Node() makes, written out for two inputs: the one inlined copy of them.
+    # The operators are the commonest operations, and it saves a sixth of their cost (a Python
+    # __init__ call alone costs a tenth; benchmarks/tiny_ops.py). tests/test_tensor.py compares the
+    # Nodes the two make, field by field.
+    shape = out.shape
+    recent = _SHARED.recent
+    shape = recent if shape == recent else shared_shape(shape)
+    if x_parent is not None and y_parent is not None:
+        inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
+        constants = None
+    else:  # one input is a constant: its value is kept apart, where the other's may be left out
+        constants = (None, y_data) if x_parent is not None else (x_data, None)
+        inputs = (x_data, y_data) if prim.saves_inputs else constants
+    exact = prim.elementwise
+    if exact:
+        # A Node knows its shape (the shared tuple: identity suffices) more cheaply than an array.
+        if x_parent is not None:
+            known = x_parent if x_parent.__class__ is Node else x_data
+            exact = known.dtype is dtype and (known.shape is shape or known.shape == shape)
+        if exact and y_parent is not None:
+            known = y_parent if y_parent.__class__ is Node else y_data
+            exact = known.dtype is dtype and (known.shape is shape or known.shape == shape)
+    node = _new_tensor(Node)  # object.__new__: Node's fields set here as Node.__init__ sets them
+    node.prim = prim
+    node.parents = (x_parent, y_parent)
+    node.inputs = inputs
+    node.constants = constants
+    node.ans = out if prim.saves_ans else None
+    node.sequence = next_sequence()
+    node.params = _NO_PARAMS
+    node.shape = shape
+    node.dtype = dtype
+    node.exact = exact
+    node.extras = None
+    result._node = node
+    result.requires_grad = True
+    return result
+
+
+def apply_view(prim: Primitive, x: Any, **params: Any) -> Tensor:
+    """:func:`apply_unary` for a primitive whose result may view its input's memory (``getitem``,
+    ``reshape``, ``transpose``, ``flip``, ...). When NumPy returned a view, the result remembers
+    which tensor it views and how (:func:`note_view`), so that an in-place change of either one
+    gives the other the right history."""
+    result = apply_unary(prim, x, **params)
+    if isinstance(x, Tensor):
+        note_view(result, x, prim, params)
+    return result
+
+
+def record(prim: Primitive, parents: tuple, arrays: tuple, out: np.ndarray, params: dict) -> Node:
+    """The graph Node of ``out = prim(*arrays, **params)``, where ``parents`` holds, per input, the
+    Node that produced it, the leaf Tensor itself, or None for an input that takes no gradient
+    (both tuples).
+
+    It decides what the Node keeps: the inputs' arrays when the rules read them (else the parents
+    stand in), the values of inputs that take no gradient, the output when the rules read it, and
+    whether every gradient will have its input's shape and dtype already (``exact``: nothing to sum
+    back over broadcast axes, nothing to cast).
+    """
+    shape = out.shape
+    recent = _SHARED.recent
+    shape = recent if shape == recent else shared_shape(shape)
+    dtype = out.dtype
+    if len(parents) == 1:  # the common case, kept short: one input, which takes the gradient
+        # An elementwise primitive of one input gives a result of the input's shape and dtype.
+        return Node(prim, parents, arrays if prim.saves_inputs else ALL_PARENTS, None,
+                    out if prim.saves_ans else None, params or _NO_PARAMS, shape, dtype, prim.elementwise)
+    exact = prim.elementwise
+    constant = False
+    for parent, array in zip(parents, arrays):
+        if parent is None:
+            constant = True
+        elif exact:
+            # A Node knows its shape (the shared tuple: identity suffices) more cheaply than an array.
+            known = parent if parent.__class__ is Node else array
+            if known.dtype is not dtype or (known.shape is not shape and known.shape != shape):
+                exact = False
+    if prim.saves_inputs:
+        inputs = tuple(arrays)
+        constants = tuple([a if p is None else None for a, p in zip(arrays, parents)]) if constant else None
+    elif not constant:
+        inputs, constants = ALL_PARENTS, None  # every parent stands in for its input: nothing to keep
+    else:  # the parents stand in for inputs whose values the rules do not read
+        inputs = constants = tuple([a if p is None else None for a, p in zip(arrays, parents)])
+    return Node(prim, parents, inputs, constants, out if prim.saves_ans else None, params or _NO_PARAMS,
+                shape, dtype, exact)
+
 
 
 def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception) -> Exception:
@@ -59,240 +302,6 @@ def _check_unusual_result(prim: Primitive, args: tuple, dtype: np.dtype, gradien
             "not differentiate complex numbers yet: its gradient would be dropped. Keep the real and "
             "imaginary parts as two real tensors, or compute this part without gradient (.detach()).")
 
-
-def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
-    """Run ``prim`` on ``args`` (Tensors or constants) and record it when a gradient may be needed.
-
-    This is the hot path of every operation, so it is written for speed: no helper calls and no
-    generator expressions between the NumPy call and the new Node.
-
-    Returns:
-        A new Tensor holding the result; it requires grad when recording happened.
-
-    Raises:
-        ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
-            dtypes, and what the operation expects.
-    """
-    arrays = []
-    parents = []
-    recording = False  # some input requires grad
-    constant = False  # some input does not
-    for arg in args:
-        if isinstance(arg, Tensor):
-            arrays.append(arg.data)
-            if arg.requires_grad:
-                parents.append(arg._node or arg)
-                recording = True
-                continue
-        else:
-            arrays.append(arg)
-        parents.append(None)
-        constant = True
-    try:
-        out = prim.forward(*arrays, **params) if params else prim.forward(*arrays)
-    except (ValueError, TypeError, IndexError) as exc:
-        raise _operation_error(prim, args, params, exc) from None
-    if out.__class__ is not np.ndarray:
-        out = np.asarray(out)
-    result = _new_tensor(Tensor)
-    result.data = out
-    result.grad = result._node = result.name = None
-    result.requires_grad = False
-    special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or compile open somewhere: look closer
-    if special:
-        if _grad_state.anomaly:
-            check_result(prim, args, out)
-        if _grad_state.trace is not None:
-            _grad_state.trace.append((prim, args, params, result))
-    dtype = out.dtype
-    if not recording or prim.vjps is None or dtype.kind != "f" or (special and not _grad_state.enabled):
-        if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, args, dtype, recording and not (special and not _grad_state.enabled))
-        if special and FORWARD.levels:
-            carry_tangents(prim, args, params, result)
-        return result
-    shape = shared_shape(out.shape)
-    # Exact: an elementwise primitive whose inputs that take a gradient all have the output's shape
-    # and dtype, so no gradient will need summing over broadcast axes or casting. A Node's shape is
-    # the shared tuple (_SHARED), so the identity test suffices.
-    exact = prim.elementwise
-    if exact:
-        for parent in parents:
-            if parent is None:
-                continue
-            if parent.__class__ is Node:
-                if (parent.shape is not shape and parent.shape != shape) or parent.dtype is not dtype:
-                    exact = False
-            elif parent.data.shape != shape or parent.data.dtype is not dtype:
-                exact = False
-    if prim.saves_inputs:
-        inputs = tuple(arrays)
-        constants = tuple([a if p is None else None for a, p in zip(arrays, parents)]) if constant else None
-    elif not constant:
-        inputs = ALL_PARENTS  # every parent stands in for its input: nothing to keep
-        constants = None
-    else:
-        # The parent stands in for an input whose values the rules do not read.
-        for position, parent in enumerate(parents):
-            if parent is not None:
-                arrays[position] = None
-        inputs = constants = tuple(arrays)
-
-    node = _new_node(Node)
-    node.prim = prim
-    node.parents = tuple(parents)
-    node.inputs = inputs
-    node.constants = constants
-    node.ans = out if prim.saves_ans else None
-    node.extras = None
-    node.sequence = next_sequence()
-    if special and _grad_state.anomaly:
-        node.where = user_code_location()
-    node.params = params or _NO_PARAMS
-    node.shape = shape
-    node.dtype = dtype
-    node.exact = exact
-    result._node = node
-    result.requires_grad = True
-    if special and FORWARD.levels:
-        carry_tangents(prim, args, params, result)
-    return result
-
-
-def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
-    """:func:`apply` for one input, the path of the Tensor methods (``x.sin()``, ``x.sum(axis=0)``).
-
-    It records the same Node as :func:`apply`, without apply's loop over the inputs; anything
-    beyond the common case (``jvp``, ``detect_anomaly`` or tracing on, ``x`` not a Tensor) goes to
-    :func:`apply`.
-    """
-    recordable = True
-    if SPECIAL_MODES.count:
-        if _grad_state.anomaly or _grad_state.trace is not None or FORWARD.levels:
-            return apply(prim, x, **params)
-        recordable = _grad_state.enabled  # only no_grad is on (in this thread or another)
-    if not isinstance(x, Tensor):
-        return apply(prim, x, **params)
-    data = x.data
-    try:
-        out = prim.forward(data, **params) if params else prim.forward(data)
-    except (ValueError, TypeError, IndexError) as exc:
-        raise _operation_error(prim, (x,), params, exc) from None
-    if out.__class__ is not np.ndarray:
-        out = np.asarray(out)
-    result = _new_tensor(Tensor)
-    result.data = out
-    result.grad = result.name = None
-    dtype = out.dtype
-    if not (x.requires_grad and recordable) or prim.vjps is None or (
-            dtype is not _FLOAT64 and dtype.kind != "f"):
-        if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, (x,), dtype, x.requires_grad and recordable)
-        result._node = None
-        result.requires_grad = False
-        return result
-    shape = out.shape
-    recent = _SHARED.recent
-    shape = recent if shape == recent else shared_shape(shape)
-    node = _new_node(Node)
-    node.prim = prim
-    node.parents = (x._node or x,)
-    node.inputs = (data,) if prim.saves_inputs else ALL_PARENTS
-    node.constants = None
-    node.ans = out if prim.saves_ans else None
-    node.extras = None
-    node.sequence = next_sequence()
-    node.params = params or _NO_PARAMS
-    node.shape = shape
-    node.dtype = dtype
-    node.exact = prim.elementwise
-    result._node = node
-    result.requires_grad = True
-    return result
-
-
-def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
-    """:func:`apply` for two inputs without parameters, the path of the operators (``x * y``).
-
-    It records the same Node as :func:`apply`, without apply's loop over the inputs; with a special
-    mode on (``jvp``, ``detect_anomaly``, tracing) it hands over to :func:`apply`. Like apply it fills
-    the Node inline: a helper call would cost a tenth of a small operation. A test compares the
-    Nodes the three make, field by field.
-    """
-    recordable = True
-    if SPECIAL_MODES.count:
-        if _grad_state.anomaly or _grad_state.trace is not None or FORWARD.levels:
-            return apply(prim, x, y)
-        recordable = _grad_state.enabled  # only no_grad is on (in this thread or another)
-    if isinstance(x, Tensor):
-        x_data = x.data
-        x_parent = (x._node or x) if x.requires_grad and recordable else None
-    else:
-        x_data, x_parent = x, None
-    if isinstance(y, Tensor):
-        y_data = y.data
-        y_parent = (y._node or y) if y.requires_grad and recordable else None
-    else:
-        y_data, y_parent = y, None
-    try:
-        out = prim.forward(x_data, y_data)
-    except (ValueError, TypeError, IndexError) as exc:
-        raise _operation_error(prim, (x, y), _NO_PARAMS, exc) from None
-    if out.__class__ is not np.ndarray:
-        out = np.asarray(out)
-    result = _new_tensor(Tensor)
-    result.data = out
-    result.grad = result.name = None
-    dtype = out.dtype
-    if (x_parent is None and y_parent is None) or prim.vjps is None or (
-            dtype is not _FLOAT64 and dtype.kind != "f"):
-        if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, (x, y), dtype, x_parent is not None or y_parent is not None)
-        result._node = None
-        result.requires_grad = False
-        return result
-    shape = out.shape
-    recent = _SHARED.recent
-    shape = recent if shape == recent else shared_shape(shape)
-    node = _new_node(Node)
-    node.prim = prim
-    node.parents = (x_parent, y_parent)
-    if x_parent is not None and y_parent is not None:
-        node.inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
-        node.constants = None
-    else:  # one input is a constant: its value is kept apart, where the other's may be left out
-        node.constants = (None, y_data) if x_parent is not None else (x_data, None)
-        node.inputs = (x_data, y_data) if prim.saves_inputs else node.constants
-    node.ans = out if prim.saves_ans else None
-    node.extras = None
-    node.sequence = next_sequence()
-    node.params = _NO_PARAMS
-    node.shape = shape
-    node.dtype = dtype
-    exact = prim.elementwise
-    if exact:
-        # An input's Node knows its shape (the shared tuple) and dtype more cheaply than its array.
-        if x_parent is not None:
-            known = x_parent if x_parent.__class__ is Node else x_data
-            exact = known.dtype is dtype and known.shape == shape
-        if exact and y_parent is not None:
-            known = y_parent if y_parent.__class__ is Node else y_data
-            exact = known.dtype is dtype and known.shape == shape
-    node.exact = exact
-    result._node = node
-    result.requires_grad = True
-    return result
-
-
-def apply_view(prim: Primitive, x: Any, **params: Any) -> Tensor:
-    """:func:`apply_unary` for a primitive whose result may view its input's memory (``getitem``,
-    ``reshape``, ``transpose``, ``flip``, ...). When NumPy returned a view, the result remembers
-    which tensor it views and how (:func:`~tapegrad.tensor_inplace.note_view`), so that an in-place
-    change of either one gives the other the right history."""
-    result = apply_unary(prim, x, **params)
-    if isinstance(x, Tensor):
-        note_view(result, x, prim, params)
-    return result
 
 
 class _SharedShapes:
@@ -328,13 +337,8 @@ def shared_shape(shape: tuple) -> tuple:
 
 
 _NO_PARAMS: dict = {}
-# While tg.compile traces, a tensor detached from, or made from, a traced one is a step of the schedule
-# (recomputed at every call), not a constant of the trace. Neither takes a gradient.
-_DETACH = Primitive("detach", np.ndarray.view, saves_inputs=False)
-_AS_ARRAY = Primitive("as_array", lambda x, dtype=None, copy=False: np.array(x, dtype=dtype, copy=True) if copy
-                      else np.asarray(x, dtype=dtype), saves_inputs=False)
 _FLOAT64 = np.dtype(np.float64)  # the common dtype, recognised by identity before asking its kind
-_new_tensor = _new_node = object.__new__
+_new_tensor = object.__new__  # a Tensor (or Node) without running __init__
 
 
 def _reattach(value: Any, parent: Any) -> Any:
@@ -352,7 +356,7 @@ def _reattach(value: Any, parent: Any) -> Any:
 GRAPH: Namespace = Namespace("graph", REGISTRY, lambda prim: partial(apply, prim), apply, _reattach)
 
 
-class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
+class Tensor:
     """An n-dimensional array that can record operations for automatic differentiation.
 
     Args:
@@ -362,43 +366,28 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
         name: a label shown in errors and graph pictures.
     """
 
-    # ``_view`` and ``_views`` are set only on views and the tensors they view (see tensor_inplace).
+    # ``_view`` and ``_views`` are set only on views and the tensors they view (see note_view).
     __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_view", "_views", "__weakref__")
     __hash__ = object.__hash__
 
-    # How the methods in TensorMethods run their primitive.
-    _record = staticmethod(apply)
-    _record_unary = staticmethod(apply_unary)
-    _record_binary = staticmethod(apply_binary)
-    _record_view = staticmethod(apply_view)
-
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
-        self.data = _as_array(data)
+        self.data = as_array(data)
         self.grad: Tensor | None = None
         self.requires_grad = False
         self._node: Node | None = None
         self.name = name
         if requires_grad:
             self.requires_grad_(True)
-        if SPECIAL_MODES.count and _grad_state.trace is not None:
-            _grad_state.trace.append((None, self))  # made while tg.compile traces: a constant of the trace
-
-    _graph_namespace = GRAPH  # what a recorded backward pass runs the rules in (see backward.py)
-
-    @staticmethod
-    def _plain(data: Any) -> Tensor:
-        """``Tensor(data)``, for the mixins, which cannot name the class."""
-        return Tensor(data)
+        if SPECIAL_MODES.count and _mode.observer is not None:
+            _mode.observer.constant(self)
 
     @classmethod
     def _make(cls, data: np.ndarray) -> Tensor:
         """A plain Tensor around ``data`` as it is (no conversion, no checks: for tapegrad's own arrays)."""
-        tensor = cls.__new__(cls)
+        tensor = _new_tensor(cls)
         tensor.data = data
-        tensor.grad = None
+        tensor.grad = tensor._node = tensor.name = None
         tensor.requires_grad = False
-        tensor._node = None
-        tensor.name = None
         return tensor
 
     # -- attributes ------------------------------------------------------------------------------
@@ -420,39 +409,10 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
         """How many in-place changes this tensor's data has seen."""
         return version_of(self.data)
 
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shared, not copied)."""
-        self._not_while_tracing("numpy()")
-        return self.data
-
-    def _not_while_tracing(self, what: str) -> None:
-        if SPECIAL_MODES.count and _grad_state.trace is not None:
-            raise TracingError(
-                f"{what} of a tensor while tg.compile traces the function: the value is fixed at tracing time, "
-                "so Python control flow on it would not follow later inputs. Compute it with tensor "
-                "operations (e.g. tg.where instead of if), or do not compile this function.")
-
-    def item(self) -> Any:
-        """The single value of a one-entry tensor as a Python number.
-
-        Raises:
-            ShapeError: if the tensor has more than one entry.
-        """
-        self._not_while_tracing("item()")
-        if self.data.size != 1:
-            raise ShapeError(f"item: needs a tensor with one entry, got shape {self.shape}")
-        return self.data.item()
-
-    def tolist(self) -> Any:
-        """The data as (nested) Python lists of numbers."""
-        self._not_while_tracing("tolist()")
-        return self.data.tolist()
-
+    # -- autograd --------------------------------------------------------------------------------
     def detach(self) -> Tensor:
         """A tensor sharing this data but cut from the graph (it does not require grad)."""
-        if SPECIAL_MODES.count and _grad_state.trace is not None:
-            return apply(_DETACH, self)
-        return Tensor._make(self.data.view())  # a new array object: no jvp tangent follows it
+        return apply(S.detach, self)  # a new array object: no jvp tangent follows it
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns the tensor.
@@ -477,12 +437,27 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
             raise BackwardError("retain_grad on a tensor that does not require grad")
         return self
 
-    def register_hook(self, hook: Any) -> HookHandle:
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> HookHandle:
         """Call ``hook(grad)`` with the gradient flowing into this tensor during backward; if it returns
-        a value, that replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
+        a value, that replaces the gradient. Returns a handle whose ``remove()`` unregisters it.
+
+        Raises:
+            BackwardError: for a tensor that does not require grad.
+        """
         if not self.requires_grad:
             raise BackwardError("register_hook on a tensor that does not require grad")
-        return register_hook(self, hook)
+        if self._node is not None:
+            if self._node.hooks is None:
+                self._node.hooks = []
+            hooks = self._node.hooks
+        else:
+            hooks = _leaf_hooks(self)
+            if hooks is None:
+                hooks = []
+                _LEAF_HOOKS[id(self)] = (weakref.ref(self), hooks)
+                weakref.finalize(self, _LEAF_HOOKS.pop, id(self), None)
+        hooks.append(hook)
+        return HookHandle(hooks, hook)
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
@@ -502,6 +477,86 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
         backward_pass([self], [gradient], inputs=inputs, retain_graph=retain_graph,
                       create_graph=create_graph, accumulate=True)
 
+    # -- Python values ---------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shared, not copied)."""
+        note_unrecorded("numpy()")
+        return self.data
+
+    def item(self) -> Any:
+        """The single value of a one-entry tensor as a Python number.
+
+        Raises:
+            ShapeError: if the tensor has more than one entry.
+        """
+        note_unrecorded("item()")
+        if self.data.size != 1:
+            raise ShapeError(f"item: needs a tensor with one entry, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists of numbers."""
+        note_unrecorded("tolist()")
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The data, for NumPy code that converts its arguments (``np.asarray``, ``np.array([...])``).
+
+        Raises:
+            DroppedGradientError: for a tensor that requires grad while recording is on: the array
+                would carry no gradient, so whatever is computed from it would silently get none.
+        """
+        note_unrecorded("conversion to a NumPy array (numpy.asarray)")
+        if self.requires_grad and is_grad_enabled():
+            raise DroppedGradientError(
+                f"converting a tensor that requires grad (shape {self.shape}, {self.dtype}) to a NumPy array "
+                "would silently drop its gradient. NumPy or SciPy code that calls np.asarray/np.array on its "
+                "arguments cannot be differentiated: use tapegrad's own function instead (tg.stack([a, b]) "
+                "for np.array([a, b]); see the README's table of NumPy functions), or take the values "
+                "without gradient explicitly with .detach() (or .numpy(), or inside tg.no_grad()).")
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        note_unrecorded("bool()")
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all() on its data")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        note_unrecorded("__index__()")
+        return self.data.__index__()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (get_default_dtype(), np.dtype(np.int64), np.dtype(bool)):
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
     # -- arithmetic operators --------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor: return apply_binary(A.add, self, other)
     def __radd__(self, other: Any) -> Tensor: return apply_binary(A.add, other, self)
@@ -519,19 +574,531 @@ class Tensor(TensorMethods, TensorInPlace, TensorProtocol):
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return apply(E.absolute, self)
 
-def _as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tensor") -> np.ndarray:
+    # Comparisons and logic give boolean tensors that take no gradient.
+    def __lt__(self, other: Any) -> Tensor: return apply(E.less, self, other)
+    def __le__(self, other: Any) -> Tensor: return apply(E.less_equal, self, other)
+    def __gt__(self, other: Any) -> Tensor: return apply(E.greater, self, other)
+    def __ge__(self, other: Any) -> Tensor: return apply(E.greater_equal, self, other)
+    def __eq__(self, other: Any) -> Tensor: return apply(E.equal, self, other)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor: return apply(E.not_equal, self, other)  # type: ignore[override]
+    def __and__(self, other: Any) -> Tensor: return apply(E.logical_and, self, other)
+    def __rand__(self, other: Any) -> Tensor: return apply(E.logical_and, other, self)
+    def __or__(self, other: Any) -> Tensor: return apply(E.logical_or, self, other)
+    def __ror__(self, other: Any) -> Tensor: return apply(E.logical_or, other, self)
+    def __invert__(self) -> Tensor: return apply(E.logical_not, self)
+
+    # -- elementwise functions -------------------------------------------------------------------
+    def exp(self) -> Tensor: return apply_unary(E.exp, self)
+    def log(self) -> Tensor: return apply_unary(E.log, self)
+    def log1p(self) -> Tensor: return apply_unary(E.log1p, self)
+    def expm1(self) -> Tensor: return apply_unary(E.expm1, self)
+    def sqrt(self) -> Tensor: return apply_unary(E.sqrt, self)
+    def abs(self) -> Tensor: return apply_unary(E.absolute, self)
+    def sin(self) -> Tensor: return apply_unary(E.sin, self)
+    def cos(self) -> Tensor: return apply_unary(E.cos, self)
+    def tan(self) -> Tensor: return apply_unary(E.tan, self)
+    def tanh(self) -> Tensor: return apply_unary(E.tanh, self)
+    def sign(self) -> Tensor: return apply_unary(E.sign, self)
+    def sigmoid(self) -> Tensor: return apply_unary(N.sigmoid, self)
+    def softplus(self) -> Tensor: return apply_unary(N.softplus, self)
+    def relu(self) -> Tensor: return apply_unary(N.relu, self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """``x`` where positive, ``negative_slope * x`` elsewhere."""
+        return apply_unary(N.leaky_relu, self, negative_slope=negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+        return apply_unary(N.elu, self, alpha=alpha)
+
+    def maximum(self, other: Any) -> Tensor:
+        """Elementwise maximum; where both are equal the gradient is split in half."""
+        return apply_binary(A.maximum, self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise minimum; where both are equal the gradient is split in half."""
+        return apply_binary(A.minimum, self, other)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
+        """Limit the values to ``[min, max]`` (numbers, arrays or tensors that broadcast with this one; None
+        for no bound); the gradient passes where ``min <= x <= max``, and a tensor bound takes it where it is
+        the result, as in PyTorch's ``clamp``."""
+        return apply(A.clip, self, min, max)
+
+    # -- reductions ------------------------------------------------------------------------------
+    # Each raises ArgumentError for an axis that is not an integer, ShapeError for one out of range
+    # or named twice (ops.shape.reduction_axis_arg).
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axis = S.reduction_axis_arg(axis, self.ndim, "sum")
+        return apply_unary(R.sum_, self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axis = S.reduction_axis_arg(axis, self.ndim, "mean")
+        return apply_unary(R.mean, self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Variance, ``mean((x - mean(x))**2)`` times ``n / (n - ddof)`` (NumPy's default ddof=0)."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "var")
+        if ddof.__class__ is not int and (isinstance(ddof, (bool, np.bool_))
+                                          or not isinstance(ddof, (int, float, np.integer, np.floating))):
+            raise ArgumentError(f"var: ddof={S.shown(ddof)}; expected a real number (an int, usually 0 or 1)")
+        return apply_unary(R.var, self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Standard deviation, the square root of :meth:`var`."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product of entries; its gradient is exact when entries are zero."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "prod")
+        return apply_unary(R.prod, self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Largest entry; the gradient goes to the maximal entries, split equally among ties."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "max")
+        return apply_unary(R.max_, self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Smallest entry; the gradient goes to the minimal entries, split equally among ties."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "min")
+        return apply_unary(R.min_, self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` computed without overflow."""
+        axis = S.reduction_axis_arg(axis, self.ndim, "logsumexp")
+        return apply_unary(R.logsumexp, self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        if axis is not None:
+            S.axis_arg(axis, self.ndim, "argmax")
+        return apply_unary(R.argmax, self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        if axis is not None:
+            S.axis_arg(axis, self.ndim, "argmin")
+        return apply_unary(R.argmin, self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
+        return apply_unary(N.softmax, self, axis=S.reduction_axis_arg(axis, self.ndim, "softmax"))
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``x - logsumexp(x)`` along ``axis``, computed without overflow."""
+        return apply_unary(N.log_softmax, self, axis=S.reduction_axis_arg(axis, self.ndim, "log_softmax"))
+
+    # -- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same entries in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred).
+
+        Raises:
+            ArgumentError: if a size is not an integer (2.5 is not truncated).
+            ShapeError: for a negative size other than one -1, or a shape with another number of entries.
+        """
+        return apply_view(S.reshape, self, shape=S.shape_arg(shape, "reshape", infer=True))
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        """Merge the axes ``start_axis..end_axis`` (all by default) into one; a 0-d tensor
+        becomes 1-d.
+
+        Raises:
+            ShapeError: if an axis is out of range or ``start_axis`` comes after ``end_axis``.
+        """
+        ndim = max(self.ndim, 1)
+        start = S.axis_arg(start_axis, ndim, "flatten", "start_axis")
+        end = S.axis_arg(end_axis, ndim, "flatten", "end_axis")
+        if start > end:
+            raise ShapeError(f"flatten: start_axis={start_axis} comes after end_axis={end_axis} for a "
+                             f"tensor of shape {self.shape}; expected start_axis <= end_axis")
+        if self.ndim == 0:
+            return self.reshape(1)
+        # The merged size, not -1: -1 cannot be inferred beside a size-0 axis.
+        merged = math.prod(self.shape[start:end + 1])
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        """Remove axes of size 1 (all of them, or those in ``axis``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, named twice or not of size 1.
+        """
+        axes = S.axes_arg(axis, self.ndim, "squeeze") if axis is not None else \
+            tuple(i for i, n in enumerate(self.shape) if n == 1)
+        bad = [a for a in axes if self.shape[a] != 1]
+        if bad:
+            raise ShapeError(f"squeeze: axis {bad[0]} of shape {self.shape} has size "
+                             f"{self.shape[bad[0]]}, expected 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def unsqueeze(self, axis: Any) -> Tensor:
+        """Insert axes of size 1 at the positions ``axis`` (an int or tuple) of the result.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range for the result or named twice.
+        """
+        ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+        new = S.axes_arg(axis, ndim, "unsqueeze")
+        sizes = iter(self.shape)
+        return self.reshape(tuple(1 if i in new else next(sizes) for i in range(ndim)))
+
+    expand_dims = unsqueeze
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes as NumPy does (reversed when none are given); see also :meth:`swapaxes`.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
+        perm = None if not axes or axes == (None,) else self._permutation(axes, "transpose")
+        return apply_view(S.transpose, self, axes=perm)
+
+    def permute(self, *axes: Any) -> Tensor:
+        """Permute the axes: axis ``i`` of the result is axis ``axes[i]`` of this tensor.
+
+        Raises:
+            ArgumentError: if an axis is not an integer.
+            ShapeError: if one is out of range, or the axes are not a permutation.
+        """
+        return apply_view(S.transpose, self, axes=self._permutation(axes, "permute"))
+
+    def _permutation(self, axes: tuple, op: str) -> tuple[int, ...]:
+        """``axes`` (given as ``f(1, 0)`` or ``f((1, 0))``) checked to be a permutation of this
+        tensor's axes; negative axes count from the end."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        perm = S.axes_arg(axes, self.ndim, op, "axes")
+        if len(perm) != self.ndim:
+            raise ShapeError(f"{op}: axes {S.shown(axes)} for a tensor of shape {self.shape}; expected a "
+                             f"permutation of all {self.ndim} axes")
+        return tuple(int(a) for a in axes)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (PyTorch's ``transpose(dim0, dim1)``).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range.
+        """
+        axis1 = S.axis_arg(axis1, self.ndim, "swapaxes", "axis1")
+        axis2 = S.axis_arg(axis2, self.ndim, "swapaxes", "axis2")
+        perm = list(range(self.ndim))
+        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        return apply_view(S.transpose, self, axes=tuple(perm))
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        """A read-only view repeating this tensor to ``shape`` by NumPy's broadcasting rules.
+
+        Raises:
+            ArgumentError: if a size is not an integer. ShapeError: for negative sizes, or a shape this
+                tensor does not broadcast to.
+        """
+        return apply_view(S.broadcast_to, self, shape=S.shape_arg(shape, "broadcast_to"))
+
+    def flip(self, axis: Any = None) -> Tensor:
+        """Reverse the order of entries along ``axis`` (all axes by default).
+
+        Raises:
+            ArgumentError: if an axis is not an integer. ShapeError: if one is out of range or named twice.
+        """
+        return apply_view(S.flip, self, axis=S.reduction_axis_arg(axis, self.ndim, "flip"))
+
+    def pad(self, pad_width: Any, constant_values: float = 0) -> Tensor:
+        """Pad with a constant: ``pad_width`` as in ``numpy.pad`` (int, pair, or one pair per axis).
+
+        Raises:
+            ArgumentError: if the widths are not non-negative integers.
+            DTypeError: if ``constant_values`` is not a number this tensor's dtype holds without
+                changing its kind (1.5 in an integer tensor, 1j in a real one).
+            ShapeError: if they are neither an int, a pair, nor one pair per axis.
+        """
+        widths = S.counts_arg(_array_of(pad_width, "pad widths"), "pad", "pad_width")
+        per_axis = (max(self.ndim, 1), 2)
+        try:
+            fits = widths.ndim <= 2 and np.broadcast_shapes(widths.shape, per_axis) == per_axis
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"pad: pad_width of shape {widths.shape} for a tensor of shape {self.shape}; "
+                             f"expected an int, a (before, after) pair or one pair per axis")
+        S.fill_arg(constant_values, self.dtype, "pad", "constant_values")
+        return apply_unary(S.pad, self, pad_width=pad_width, constant_values=constant_values)
+
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        """Repeat each entry ``repeats`` times along ``axis`` (flattened first if None), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``repeats`` is not a non-negative integer or a 1-D sequence of them, or
+                ``axis`` is not an integer.
+            ShapeError: if ``axis`` is out of range, or ``repeats`` has neither 1 nor one count per entry.
+        """
+        source = self.reshape(-1) if axis is None else self
+        axis = 0 if axis is None else S.axis_arg(axis, self.ndim, "repeat")
+        length = source.shape[axis]
+        counts = S.counts_arg(_array_of(repeats, "repeat counts"), "repeat", "repeats")
+        if counts.ndim > 1:
+            raise ShapeError(f"repeat: repeats of shape {counts.shape}; expected an int or a 1-D sequence")
+        if counts.ndim == 1 and counts.size not in (1, length):
+            raise ShapeError(f"repeat: {counts.size} repeat counts for axis {axis} of length {length}; "
+                             f"expected 1 or {length}")
+        try:
+            picks = np.repeat(np.arange(length), counts)
+        except (ValueError, MemoryError) as exc:
+            raise ShapeError(f"repeat: {S.shown(repeats)} repeats of axis {axis} of length {length} are too many "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        return source[(slice(None),) * axis + (picks,)]
+
+    def tile(self, reps: Any) -> Tensor:
+        """Repeat the whole tensor ``reps`` times along each axis, as ``numpy.tile`` does.
+
+        Raises:
+            ArgumentError: if ``reps`` is not a non-negative integer or a sequence of them.
+        """
+        reps = tuple(S.count_arg(r, "tile", "reps") for r in (reps if isinstance(reps, (tuple, list, np.ndarray))
+                                                              else (reps,)))
+        ndim = max(len(reps), self.ndim)
+        reps = (1,) * (ndim - len(reps)) + reps
+        shape = (1,) * (ndim - self.ndim) + self.shape
+        interleaved = self.reshape(tuple(x for n in shape for x in (1, n)))
+        spread = interleaved.broadcast_to(tuple(x for r, n in zip(reps, shape) for x in (r, n)))
+        return spread.reshape(tuple(r * n for r, n in zip(reps, shape)))
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+        """Split into pieces along ``axis``: ``n`` equal pieces, or at the given indices (as NumPy).
+
+        Raises:
+            ArgumentError: if ``axis``, ``n`` or an index is not an integer.
+            ShapeError: if ``axis`` is out of range, or the axis does not divide into ``n`` equal pieces.
+        """
+        axis = S.axis_arg(axis, self.ndim, "split")
+        length = self.shape[axis]
+        if not isinstance(indices_or_sections, (tuple, list, np.ndarray, Tensor)):
+            indices_or_sections = S.int_arg(indices_or_sections, "split", "indices_or_sections")
+            if indices_or_sections <= 0 or length % indices_or_sections:
+                raise ShapeError(f"split: axis {axis} of shape {self.shape} does not divide into "
+                                 f"{indices_or_sections} equal pieces")
+            step = length // indices_or_sections
+            bounds = [i * step for i in range(indices_or_sections + 1)]  # step 0 for a size-0 axis
+        else:
+            indices = indices_or_sections
+            if isinstance(indices, (np.ndarray, Tensor)):
+                indices = np.ravel(_array_of(indices, "split points")).tolist()
+            bounds = [0] + [S.int_arg(i, "split", "indices") for i in indices] + [length]
+        lead = (slice(None),) * axis
+        return [self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def take_along_axis(self, indices: Any, axis: int) -> Tensor:
+        """Pick entries along ``axis`` at ``indices`` (same number of dimensions), as NumPy does.
+
+        Raises:
+            ArgumentError: if ``axis`` is not an integer. DTypeError: for indices that are not integers.
+            ShapeError: for ``axis`` out of range, indices out of range, ragged, or of a shape that does
+                not fit.
+        """
+        try:
+            indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        except ValueError:
+            raise ShapeError(f"take_along_axis: indices {S.shown(indices)} are ragged; expected an integer "
+                             "array") from None
+        axis = S.axis_arg(axis, self.ndim, "take_along_axis")
+        if indices.dtype.kind not in "iu":
+            raise DTypeError(f"take_along_axis: indices of dtype {indices.dtype}; expected integers")
+        if indices.ndim != self.ndim:
+            raise ShapeError(f"take_along_axis: indices of shape {indices.shape} must have as many "
+                             f"dimensions as the tensor of shape {self.shape}")
+        length = self.shape[axis]
+        if indices.size and not -length <= indices.min() <= indices.max() < length:
+            raise ShapeError(f"take_along_axis: indices from {indices.min()} to {indices.max()} along axis "
+                             f"{axis} of length {length}; expected indices in [{-length}, {length})")
+        try:
+            np.broadcast_shapes(indices.shape[:axis] + indices.shape[axis + 1:],
+                                self.shape[:axis] + self.shape[axis + 1:])
+        except ValueError:
+            raise ShapeError(f"take_along_axis: indices of shape {indices.shape} do not broadcast against "
+                             f"the tensor of shape {self.shape} outside axis {axis}") from None
+        index = tuple(indices if d == axis else
+                      np.arange(n).reshape((-1,) + (1,) * (self.ndim - d - 1))
+                      for d, n in enumerate(self.shape))
+        return self[index]
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return apply_view(S.getitem, self, index=_normalize_index(index, self.shape))
+
+    # -- dtype and copies ------------------------------------------------------------------------
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype``; the gradient is converted back.
+
+        Raises:
+            DTypeError: for a dtype that is not numeric, or complex values to a real dtype (which
+                would discard the imaginary parts).
+        """
+        dtype = S.dtype_arg(dtype, "astype")
+        if self.dtype.kind == "c" and dtype.kind != "c":
+            raise DTypeError(f"astype: converting a complex tensor (shape {self.shape}, {self.dtype}) to {dtype} "
+                             "would discard the imaginary parts; expected a complex dtype")
+        return apply_view(S.astype, self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        """Converted to float32."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """Converted to float64."""
+        return self.astype(np.float64)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays on the graph (gradients flow back to this tensor)."""
+        return apply_unary(S.copy, self)
+
+    # -- linear algebra --------------------------------------------------------------------------
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with NumPy's rules for 1-D operands and broadcast batch axes."""
+        return apply_binary(L.matmul, self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        """Dot product of 1-D tensors, or matrix product of 2-D ones."""
+        return apply_binary(L.matmul, self, other)
+
+    # -- in-place changes ------------------------------------------------------------------------
+    def _in_place(self, prim: Primitive, label: str, value: Any, **params: Any) -> Tensor:
+        """Change the data in place as ``prim(self, value)`` would, and bump the version.
+
+        When a gradient must flow (grad mode on and this tensor or ``value`` requires grad), the
+        operation is recorded on the graph and this tensor now stands for its result.
+        """
+        special = SPECIAL_MODES.count
+        if special:
+            note_unrecorded(f"in-place {label}")
+            if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
+                raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
+                                   "jvp use out-of-place operations")
+        value_requires_grad = isinstance(value, Tensor) and value.requires_grad
+        link = getattr(self, "_view", None)  # (root, chain) when this tensor views another one's memory
+        root = self if link is None else link[0]
+        recording = (not special or _mode.enabled) and (
+            self.requires_grad or value_requires_grad or root.requires_grad)
+        if recording and root._node is None and root.requires_grad:
+            what = "a leaf tensor" if link is None else f"a view of a leaf tensor (shape {root.shape})"
+            raise InPlaceError(
+                f"{label}: in-place change of {what} that requires grad (shape {self.shape}, "
+                f"{self.dtype}). Inside 'with tg.no_grad():' (a weight update) it is allowed; "
+                "otherwise use an out-of-place operation.")
+        if recording and link is not None and link[1] is None:
+            raise InPlaceError(
+                f"{label}: in-place change, with gradients recorded, of a view (shape {self.shape}) that was "
+                f"taken under no_grad from a tensor of shape {root.shape}: whether the change belongs in that "
+                "tensor's history is ambiguous (PyTorch refuses it too). Take the view outside no_grad, or "
+                "make the change inside no_grad, or change a .clone().")
+        if not self.data.flags.writeable:
+            raise InPlaceError(f"{label}: this tensor's data (shape {self.shape}) is a read-only "
+                               "view (e.g. from broadcast_to); use .clone() first")
+        raw = value.data if isinstance(value, Tensor) else value
+        if prim is S.setitem and self.dtype.kind != "c" and _is_complex(raw):
+            raise DTypeError(f"{label}: cannot store a complex value ({describe(value)}) in a {self.dtype} tensor "
+                             f"of shape {self.shape} without dropping its imaginary part; expected a real value")
+        try:
+            if recording:
+                before = Tensor._make(self.data.copy() if prim.saves_inputs else self.data)
+                before._node, before.requires_grad = self._node, self.requires_grad
+                result = apply(prim, before, value, **params)
+                if result.shape != self.shape:
+                    raise ValueError(f"the result has shape {result.shape}")
+                np.copyto(self.data, result.data, casting="same_kind")
+                self._node, self.requires_grad = result._node, result.requires_grad
+            elif prim is S.setitem:
+                self.data[params["index"]] = raw
+            else:  # a ufunc writing straight into the data: no temporary copy
+                prim.forward(self.data, raw, out=self.data, casting="same_kind")
+        except (ShapeError, DTypeError):
+            raise
+        except TypeError as exc:
+            raise DTypeError(f"{label}: cannot store the result in place in a {self.dtype} tensor of "
+                             f"shape {self.shape} (value: {describe(value)}; NumPy says: {exc})") from None
+        except (ValueError, IndexError) as exc:
+            raise ShapeError(f"{label}: an in-place operation must keep the tensor's shape {self.shape}; "
+                             f"value: {describe(value)} (NumPy says: {exc})") from None
+        if recording:
+            if link is not None:  # the root's history now ends in this change of its view
+                old = Tensor._make(root.data)
+                old._node, old.requires_grad = root._node, root.requires_grad
+                rebased = apply(S.assign_view, old, self, chain=link[1])
+                root._node, root.requires_grad = rebased._node, rebased.requires_grad
+            _rederive_views(root, self)
+        bump(self.data, label)
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor: return self._in_place(A.add, "+= (add_)", other)
+    def __isub__(self, other: Any) -> Tensor: return self._in_place(A.subtract, "-= (sub_)", other)
+    def __imul__(self, other: Any) -> Tensor: return self._in_place(A.multiply, "*= (mul_)", other)
+    def __itruediv__(self, other: Any) -> Tensor: return self._in_place(A.divide, "/= (div_)", other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._in_place(S.setitem, "__setitem__", value, index=_normalize_index(index, self.shape, "__setitem__"))
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every entry to ``value`` in place; returns the tensor."""
+        return self._in_place(S.setitem, "fill_", value, index=Ellipsis)
+
+    def zero_(self) -> Tensor:
+        """Set every entry to 0 in place; returns the tensor."""
+        return self._in_place(S.setitem, "zero_", 0, index=Ellipsis)
+
+    # -- NumPy's functions on Tensors -----------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs on Tensors (``np.exp(t)``, ``array * t``) run tapegrad's operations."""
+        plain = method == "__call__" and not kwargs
+        if plain and ufunc in UFUNCS:
+            return apply(UFUNCS[ufunc], *inputs)
+        if plain and ufunc in UFUNC_COMPOSITES:
+            return UFUNC_COMPOSITES[ufunc](*[_lift(i) for i in inputs])
+        if requires_grad(inputs) or requires_grad(tuple(kwargs.values())):
+            call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            options = f" with the options {sorted(kwargs)}" if kwargs else ""
+            raise DroppedGradientError(
+                f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires grad takes part; "
+                "see the README's table of NumPy functions that are")
+        note_unrecorded(f"numpy.{ufunc.__name__}")  # its result would be a constant of the trace
+        result = getattr(ufunc, method)(*raw(inputs), **{k: raw(v) for k, v in kwargs.items()})
+        return Tensor(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions on Tensors (``np.sum(t, axis=0)``, ``np.concatenate``) run tapegrad's."""
+        handler = FUNCTIONS.get(func)
+        if handler is not None:
+            try:
+                return handler(*args, **kwargs)
+            except _NotSupported as exc:
+                if requires_grad(args) or requires_grad(tuple(kwargs.values())):
+                    raise DroppedGradientError(f"{exc}, and a Tensor that requires grad takes part") from None
+            note_unrecorded(f"numpy.{func.__name__}")
+            return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+        if func in ON_DATA:
+            if func in READ_VALUES:
+                note_unrecorded(f"numpy.{func.__name__}")
+            return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+        if requires_grad(args) or requires_grad(tuple(kwargs.values())):
+            raise DroppedGradientError(
+                f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that requires grad takes "
+                "part; see the README's table of NumPy functions that are")
+        note_unrecorded(f"numpy.{func.__name__}")  # its result would be a constant of the trace
+        return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+
+
+
+# -- converting data ---------------------------------------------------------------------------------
+
+
+def as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tensor") -> np.ndarray:
     """``data`` as a numeric ndarray; Python floats become the default dtype unless ``dtype`` says
-    otherwise.
+    otherwise. A Tensor's data is converted as an operation (its array, or a copy).
 
     Raises:
         ShapeError: for ragged nested sequences.
         DTypeError: for a dtype that is not NumPy's, or data that is not numbers (strings, objects).
     """
-    if isinstance(data, Tensor):
-        if SPECIAL_MODES.count and _grad_state.trace is not None:
-            return apply(_AS_ARRAY, data, dtype=dtype, copy=copy).data  # the result's array: see _AS_ARRAY
-        data = data.data
     dtype = dtype_arg(dtype, op) if dtype is not None else None
+    if isinstance(data, Tensor):  # an operation, which an observer (tg.compile) sees
+        return apply(S.as_array, data, dtype=dtype, copy=copy).data
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     try:
         array = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
@@ -551,3 +1118,522 @@ def _as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tenso
     if dtype is None and not from_numpy and array.dtype.kind == "f":
         array = array.astype(get_default_dtype(), copy=False)
     return array
+
+
+def _lift(value: Any) -> Tensor:
+    """``value`` as a Tensor (a Tensor as it is; anything else wrapped, sharing memory)."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+def where_mask(condition: Any, op: str = "where") -> np.ndarray:
+    """``condition`` as the boolean mask of ``where``: a Tensor of another dtype is compared with 0
+    (an operation, which an observer such as tg.compile sees), anything else converted.
+
+    Raises:
+        DTypeError, ShapeError: for data that is not numeric, or ragged.
+    """
+    if isinstance(condition, Tensor):
+        return (condition if condition.dtype == bool else condition != 0).data
+    return as_array(condition, op=op).astype(bool, copy=False)
+
+
+# -- indices -----------------------------------------------------------------------------------------
+
+
+def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str = "getitem") -> Any:
+    """An index with Tensors replaced by arrays and boolean masks by the integer arrays they select.
+
+    Raises:
+        ShapeError: given the indexed tensor's ``shape``, if a boolean mask's shape differs from
+            that of the axes it covers (NumPy's rule; the integer arrays alone would lose it).
+    """
+    if index.__class__ is slice or index.__class__ is int:  # the common cases, nothing to normalize
+        return index
+    items = index if isinstance(index, tuple) else (index,)
+    normalized = []
+    masks = False
+    for item in items:
+        tensor = None
+        if isinstance(item, Tensor):
+            tensor, item = item, item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == bool:
+            if item.ndim == 0:  # one True or False: a new axis of length 1 or 0, as NumPy reads it
+                if tensor is not None:
+                    note_unrecorded("use as a 0-d mask (a shape that follows the values)")
+                normalized.append(item[()])
+                continue
+            masks = True
+            if tensor is not None:  # an operation, which an observer (tg.compile) sees
+                normalized.extend(apply(S.nonzero, tensor, axis=d).data for d in range(item.ndim))
+            else:
+                normalized.extend(np.nonzero(item))
+        else:
+            normalized.append(item)
+    if masks and shape is not None:
+        _check_masks(items, shape, op)
+    return tuple(normalized) if isinstance(index, tuple) or len(normalized) != 1 else normalized[0]
+
+
+def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
+    """Raise ShapeError if a boolean mask in ``items`` does not have the shape of the axes it covers."""
+    if not any(isinstance(i, (np.ndarray, list, Tensor)) for i in items):
+        return  # ints, slices, None, Ellipsis: no mask
+    items = tuple(np.asarray(i.data if isinstance(i, Tensor) else i) if isinstance(i, (list, Tensor))
+                  else i for i in items)
+
+    def covered(item: Any) -> int:  # how many axes of the tensor an index item consumes
+        if item is None or item is Ellipsis or isinstance(item, (bool, np.bool_)):  # a scalar bool adds an axis
+            return 0
+        if isinstance(item, np.ndarray) and item.dtype == bool:
+            return item.ndim
+        return 1
+
+    axis = 0
+    for item in items:
+        if item is Ellipsis:
+            axis += len(shape) - sum(covered(i) for i in items)
+        elif isinstance(item, np.ndarray) and item.dtype == bool and item.ndim:
+            part = tuple(shape[axis:axis + item.ndim])
+            if item.shape != part:
+                raise ShapeError(f"{op}: a boolean mask of shape {item.shape} at axis {axis} of a tensor of "
+                                 f"shape {tuple(shape)}; expected a mask of shape {part}")
+        axis += covered(item)
+
+
+def _array_of(value: Any, what: str = "a count or size") -> Any:
+    """A Tensor's data, for a parameter that fixes the result's shape (counts, sizes, split points);
+    anything else as it is.
+
+    Raises:
+        TracingError: for a Tensor while ``tg.compile`` traces: the shape would be fixed at its traced value.
+    """
+    if isinstance(value, Tensor):
+        note_unrecorded(f"use as {what} (a shape that follows the values)")
+        return value.data
+    return value
+
+
+def describe(value: Any) -> str:
+    """How an operand is named in error messages: its shape and dtype, or its repr."""
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"shape {tuple(value.shape)} {value.dtype}"
+    return repr(value)
+
+
+
+# -- views and the history of in-place changes --------------------------------------------------------
+
+
+def note_view(view: Tensor, source: Tensor, prim: Primitive, params: dict) -> None:
+    """Remember that ``view`` (the result of ``prim(source, **params)``) views ``source``'s memory,
+    if it does (NumPy may copy instead, e.g. when reshaping a non-contiguous array).
+
+    The view gets ``_view = (root, chain)``: the tensor whose memory it views and the view operations
+    from it, and the root a weak reference to the view, so that a recorded in-place change can
+    re-derive the view's history. Where no history will ever need re-deriving, ``chain`` is None and
+    the root keeps no reference: a view of a leaf that requires grad (a recorded in-place change of
+    it is refused), and a view taken under ``no_grad`` (as in PyTorch, it may not be changed in place
+    where that would be recorded, and it stays the constant it was taken as).
+    """
+    out, data = view.data, source.data
+    base, source_base = out.base, data.base  # memory_owner, inline: this runs for every view taken
+    if (base if isinstance(base, np.ndarray) else out) is not (
+            source_base if isinstance(source_base, np.ndarray) else data):
+        return
+    link = getattr(source, "_view", None)  # slots that only views and roots set
+    if link is None:
+        root, chain = source, ((prim, params),)
+        keeps_history = source.requires_grad and source._node is None
+    else:
+        root, chain = link
+        keeps_history = chain is None
+    if keeps_history or (SPECIAL_MODES.count and not _mode.enabled):
+        view._view = (root, None)
+        return
+    view._view = (root, chain if link is None else chain + ((prim, params),))
+    views = getattr(root, "_views", None)
+    if views is None:
+        root._views = views = []
+    elif len(views) >= 16 and not len(views) & (len(views) - 1):  # at powers of two: drop the dead ones
+        views[:] = [ref for ref in views if ref() is not None]
+    views.append(weakref.ref(view))
+
+
+def _is_complex(value: Any) -> bool:
+    try:
+        return np.iscomplexobj(value)
+    except ValueError:  # a ragged list: the assignment itself says so
+        return False
+
+
+def _rederive_views(root: Tensor, changed: Tensor) -> None:
+    """Give every live view of ``root`` (but ``changed``, which has its own) a history derived
+    from the root's current one, after a recorded in-place change of their shared memory. Costs
+    one small operation per live view and step of its chain."""
+    views = getattr(root, "_views", None)
+    if not views:
+        return
+    live = []
+    for ref in views:
+        view = ref()
+        if view is None:
+            continue
+        live.append(ref)
+        if view is changed:
+            continue
+        derived = root
+        for prim, params in view._view[1]:
+            derived = apply_unary(prim, derived, **params)
+        view._node, view.requires_grad = derived._node, derived.requires_grad
+    views[:] = live
+
+
+
+# -- detect_anomaly and forward mode ------------------------------------------------------------------
+
+
+def check_result(prim: Primitive, args: tuple, out: np.ndarray) -> None:
+    """Under ``detect_anomaly``: an operation whose result has NaN or inf where its inputs had none."""
+    if out.dtype.kind not in "fc" or np.all(np.isfinite(out)):
+        return
+    for arg in args:
+        data = arg.data if isinstance(arg, Tensor) else arg
+        if isinstance(data, np.ndarray) and data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
+            return  # passed on from an input, which was reported when it was made
+    raise AnomalyError(
+        f"'{prim.name}' produced {'NaN' if np.isnan(out).any() else 'inf'} at {user_code_location()} "
+        f"(inputs: {', '.join(describe(a) for a in args)}). If where() or a mask discards these entries "
+        "later, their gradient is still NaN (0 * NaN = NaN): compute the discarded branch on safe values, "
+        "e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
+
+
+def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -> None:
+    """Forward mode: give ``result`` its tangent at every active ``jvp`` level whose inputs have one.
+
+    The tangent is the sum of the primitive's JVP rules over the inputs that carry a tangent. It is
+    computed with only the outer levels active, on Tensors, so outer ``jvp``s and reverse mode see
+    (and can differentiate) the tangent computation itself.
+    """
+    if prim.jvps is None or result.dtype.kind != "f":
+        return
+    levels = FORWARD.levels
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        tangents = []
+        for a in args:
+            entry = level.get(id(a.data)) if isinstance(a, Tensor) else None
+            tangents.append(entry[1] if entry is not None and entry[0] is a.data else None)
+        if all(t is None for t in tangents):
+            continue
+        FORWARD.levels = levels[:depth]
+        try:
+            total = None
+            for rule, tangent in zip(prim.jvp_rules(len(args)), tangents):
+                if rule is not None and tangent is not None:
+                    part = rule(GRAPH, tangent, result, *args, **params)
+                    total = part if total is None else total + part
+            if total is not None:
+                total = _lift(total)
+                if total.shape != result.shape:
+                    total = total.broadcast_to(result.shape)
+                if total.dtype != result.dtype:
+                    total = total.astype(result.dtype)
+        finally:
+            FORWARD.levels = levels
+        if total is not None:
+            level[id(result.data)] = (result.data, total)
+
+
+# -- backward from Tensors: tensor.backward() and tg.autograd.grad start here --------------------------
+
+
+class HookHandle:
+    """Returned by ``register_hook``: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# Hooks of leaf tensors by id (a non-leaf's hooks live on its Node): (weak reference, hooks), dropped
+# with the tensor. Not a WeakKeyDictionary: that compares keys with ==, which is elementwise here.
+_LEAF_HOOKS: dict[int, tuple[weakref.ReferenceType, list]] = {}
+
+
+def _leaf_hooks(tensor: Tensor) -> list | None:
+    entry = _LEAF_HOOKS.get(id(tensor))
+    return entry[1] if entry is not None and entry[0]() is tensor else None
+
+
+def run_hooks(hooks: list, grad: Any) -> Any:
+    """Pass ``grad`` (as a Tensor) through ``hooks`` in order; a hook's return value replaces it.
+
+    Raises:
+        ShapeError, DTypeError: when a hook returns a gradient of another shape or dtype.
+    """
+    recorded = isinstance(grad, Tensor)  # a Tensor in a recorded (create_graph) backward pass
+    as_tensor = grad if recorded else Tensor._make(np.asarray(grad))
+    shape, dtype = as_tensor.shape, as_tensor.dtype
+    with set_grad_enabled(recorded):
+        for hook in list(hooks):
+            replaced = hook(as_tensor)
+            if replaced is not None:
+                as_tensor = replaced if isinstance(replaced, Tensor) else Tensor._make(np.asarray(replaced))
+                if as_tensor.shape != shape or as_tensor.dtype != dtype:
+                    name = getattr(hook, "__qualname__", repr(hook))
+                    error = ShapeError if as_tensor.shape != shape else DTypeError
+                    raise error(f"register_hook: the hook {name} returned a gradient of shape {as_tensor.shape} "
+                                f"{as_tensor.dtype} for a gradient of shape {shape} {dtype}; a hook must return "
+                                "a gradient of the same shape and dtype, or None to keep it")
+    return as_tensor if recorded else as_tensor.data
+
+
+def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
+    if gradient is None:
+        data = output.data
+        if data.size != 1:
+            raise BackwardError(
+                f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
+                "only for a single value. Pass gradient= with the same shape, or reduce first "
+                "(e.g. y.sum().backward()).")
+        return np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
+    if isinstance(gradient, Tensor) and create_graph:
+        if gradient.shape != output.shape:
+            raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                             f"{output.shape}; they must match")
+        return gradient
+    try:
+        gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+    except ValueError as exc:  # a ragged list
+        raise ShapeError(f"backward: gradient= must be an array of the output's shape {output.shape}; "
+                         f"NumPy cannot make one from it ({exc})") from None
+    if gradient.dtype.kind not in "fiub":
+        raise DTypeError(f"backward: gradient= must hold real numbers for an output of shape {output.shape} "
+                         f"{output.dtype}; got an array of dtype {gradient.dtype}"
+                         + (" (None or other objects in a list?)" if gradient.dtype == object else ""))
+    if gradient.shape != output.shape:
+        raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
+                         f"{output.shape}; they must match")
+    return gradient.astype(output.dtype, copy=False)
+
+
+# Adding a gradient into a leaf's ``.grad`` reads and then writes it: backward passes running in
+# several threads onto the same leaves take turns there.
+_ACCUMULATING = threading.Lock()
+
+
+def _key(tensor: Tensor) -> Any:
+    return tensor._node if tensor._node is not None else tensor
+
+
+def _as_grad(value: Any, shared: set) -> Tensor:
+    """``value`` as a gradient Tensor: as it is if it is one (a recorded pass), else an array that
+    no other gradient shares memory with (copied if it would), wrapped."""
+    if value.__class__ is not np.ndarray:
+        if isinstance(value, Tensor):
+            return value
+        value = np.asarray(value)
+    base = value.base
+    owner = id(value if base is None else base)
+    if owner in shared:
+        value = value.copy()
+        owner = id(value)
+    shared.add(owner)
+    return Tensor._make(value)
+
+
+def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
+                  inputs: Sequence[Tensor] | None, retain_graph: bool | None, create_graph: bool,
+                  accumulate: bool) -> list[Any] | None:
+    """Run the engine from ``outputs``; accumulate into ``.grad`` or return the inputs' gradients.
+
+    Returns:
+        With ``accumulate=False``: per input, its gradient as a Tensor, or None if it was not
+        reached. With ``accumulate=True``: None (the gradients are in ``.grad``).
+
+    Raises:
+        BackwardError: if there is no output, or an output or input does not require grad.
+    """
+    if not outputs:
+        raise BackwardError("backward: no outputs to start from")
+    roots, root_grads = [], []
+    for position, output in enumerate(outputs):
+        if not isinstance(output, Tensor) or not output.requires_grad:
+            raise BackwardError(f"backward: output {position} does not require grad (it was not "
+                                "computed from a tensor with requires_grad=True, or under no_grad)")
+        roots.append(output._node or output)
+        root_grads.append(_root_gradient(output, gradients[position], create_graph))
+    if inputs is not None:
+        for position, tensor in enumerate(inputs):
+            if not isinstance(tensor, Tensor) or not tensor.requires_grad:
+                raise BackwardError(f"backward: input {position} is not a tensor that requires grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    targets = None if inputs is None else {_key(t) for t in inputs}
+    results = run_backward(roots, root_grads, targets=targets, retain_graph=retain_graph,
+                           create_graph=create_graph, graph_namespace=GRAPH, run_hooks=run_hooks)
+    if _LEAF_HOOKS:
+        for key in list(results):
+            hooks = _leaf_hooks(key) if isinstance(key, Tensor) else None
+            if hooks:
+                results[key] = run_hooks(hooks, results[key])
+    shared = set(map(id, root_grads))  # memory already handed out: a gradient sharing it is copied
+    if not accumulate:
+        return [None if _key(t) not in results else _as_grad(results[_key(t)], shared) for t in inputs]
+    with _ACCUMULATING:
+        for key, grad in results.items():
+            if key.__class__ is Node:
+                key = key.retained()
+                if key is None:
+                    continue
+            grad = _as_grad(grad, shared)
+            key.grad = grad if key.grad is None else key.grad + grad
+    return None
+
+
+# -- NumPy's functions on Tensors: the tables Tensor.__array_ufunc__ and __array_function__ read --------
+
+
+UFUNCS = {
+    np.add: A.add, np.subtract: A.subtract, np.multiply: A.multiply, np.true_divide: A.divide,
+    np.power: A.power, np.float_power: A.power, np.maximum: A.maximum, np.minimum: A.minimum,
+    np.negative: E.negative, np.exp: E.exp, np.log: E.log, np.log1p: E.log1p, np.expm1: E.expm1, np.sqrt: E.sqrt,
+    np.absolute: E.absolute, np.sin: E.sin, np.cos: E.cos, np.tan: E.tan, np.tanh: E.tanh, np.sign: E.sign,
+    np.less: E.less, np.less_equal: E.less_equal, np.greater: E.greater, np.greater_equal: E.greater_equal,
+    np.equal: E.equal, np.not_equal: E.not_equal, np.logical_and: E.logical_and, np.logical_or: E.logical_or,
+    np.logical_not: E.logical_not, np.isfinite: E.isfinite, np.matmul: L.matmul,
+}
+# Ufuncs composed from primitives.
+UFUNC_COMPOSITES: dict[Any, Callable[..., Any]] = {
+    np.square: lambda x: x * x,
+    np.positive: lambda x: x,
+    np.reciprocal: lambda x: 1 / x,
+}
+
+
+class _NotSupported(Exception):
+    """A NumPy call on Tensors with an option or form tapegrad does not differentiate: without
+    gradients it runs on the arrays; with them it becomes a DroppedGradientError."""
+
+
+def _unsupported_options(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    used = [k for k, v in options.items() if k not in allowed and v is not None and v is not np._NoValue]
+    if used:
+        raise _NotSupported(f"numpy.{name} on a Tensor: the option(s) {used} are not supported by tapegrad")
+
+
+def _method(name: str, *allowed: str) -> Callable[..., Any]:
+    """``np.name(tensor, *args, **options)`` as ``tensor.name(*args, **options)``."""
+    def call(a: Any, *args: Any, **options: Any) -> Any:
+        _unsupported_options(name, options, allowed)
+        options = {k: v for k, v in options.items() if k in allowed and v is not np._NoValue}
+        return getattr(_lift(a), name)(*args, **options)
+    return call
+
+
+def _reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None,
+             copy: Any = None) -> Any:
+    if order != "C":
+        raise _NotSupported("numpy.reshape on a Tensor: only order='C' is supported")
+    return _lift(a).reshape(shape if shape is not None else newshape)
+
+
+def _transpose(a: Any, axes: Any = None) -> Any:
+    return _lift(a).transpose(*(() if axes is None else (axes,)))
+
+
+def _clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,  # noqa: A002
+          max: Any = None) -> Any:  # noqa: A002
+    _unsupported_options("clip", {"out": out}, ())
+    return _lift(a).clip(a_min if a_min is not None else min, a_max if a_max is not None else max)
+
+
+def _where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None or y is None:
+        raise _NotSupported("numpy.where on a Tensor needs all three arguments (condition, x, y)")
+    return apply(A.where, where_mask(condition, "numpy.where"), x, y)
+
+
+def _concatenate(arrays: Any, axis: int = 0, out: Any = None, **options: Any) -> Any:
+    _unsupported_options("concatenate", {"out": out, **options}, ())
+    return apply(S.concatenate, *arrays, axis=axis)
+
+
+def _stack(arrays: Any, axis: int = 0, out: Any = None, **options: Any) -> Any:
+    _unsupported_options("stack", {"out": out, **options}, ())
+    return _concatenate([_lift(a).unsqueeze(axis) for a in arrays], axis=axis)
+
+
+def _dot(a: Any, b: Any, out: Any = None) -> Any:
+    _unsupported_options("dot", {"out": out}, ())
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return apply(A.multiply, a, b)
+    if np.ndim(a) > 2 or np.ndim(b) > 2:
+        raise _NotSupported("numpy.dot on a Tensor: only 1-D and 2-D operands are supported; use matmul or einsum")
+    return apply(L.matmul, a, b)
+
+
+def _outer(a: Any, b: Any, out: Any = None) -> Any:
+    return _lift(a).reshape(-1, 1) * _lift(b).reshape(1, -1)
+
+
+def _einsum(subscripts: str, *operands: Any, **options: Any) -> Any:
+    _unsupported_options("einsum", {k: v for k, v in options.items() if k != "optimize"}, ())
+    L.parse_einsum(subscripts, len(operands))
+    return apply(L.einsum, *operands, subscripts=subscripts)
+
+
+def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    """The 2-norm of a vector or the Frobenius norm of a matrix (``ord=None``, or 2 / 'fro' as NumPy reads them)."""
+    x = _lift(x)
+    vector = axis is not None and not isinstance(axis, tuple) or (axis is None and x.ndim == 1)
+    if not (ord is None or (ord == 2 and vector) or (ord == "fro" and not vector)):
+        raise _NotSupported(f"numpy.linalg.norm on a Tensor: ord={ord!r} is not supported (only the 2-norm of "
+                        "vectors and the Frobenius norm of matrices)")
+    return (x * x).sum(axis=axis, keepdims=keepdims).sqrt()
+
+
+REDUCTION_OPTIONS = ("axis", "keepdims")
+FUNCTIONS: dict[Any, Callable[..., Any]] = {
+    np.sum: _method("sum", *REDUCTION_OPTIONS), np.mean: _method("mean", *REDUCTION_OPTIONS),
+    np.var: _method("var", *REDUCTION_OPTIONS, "ddof"), np.std: _method("std", *REDUCTION_OPTIONS, "ddof"),
+    np.prod: _method("prod", *REDUCTION_OPTIONS), np.max: _method("max", *REDUCTION_OPTIONS),
+    np.min: _method("min", *REDUCTION_OPTIONS), np.amax: _method("max", *REDUCTION_OPTIONS),
+    np.amin: _method("min", *REDUCTION_OPTIONS), np.argmax: _method("argmax", *REDUCTION_OPTIONS),
+    np.argmin: _method("argmin", *REDUCTION_OPTIONS), np.reshape: _reshape, np.transpose: _transpose,
+    np.squeeze: _method("squeeze", "axis"), np.expand_dims: _method("unsqueeze", "axis"),
+    np.broadcast_to: _method("broadcast_to", "shape", "subok"), np.flip: _method("flip", "axis"),
+    np.repeat: _method("repeat", "axis"), np.tile: _method("tile"), np.clip: _clip,
+    np.take_along_axis: _method("take_along_axis", "axis"), np.where: _where, np.concatenate: _concatenate,
+    np.stack: _stack, np.dot: _dot, np.outer: _outer, np.einsum: _einsum, np.linalg.norm: _norm,
+    np.swapaxes: _method("swapaxes"), np.ravel: lambda a, order="C": _reshape(a, -1, order),
+}
+# Functions that only read shapes or make new constants: answered from the data, never differentiated.
+ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,
+           np.isclose, np.array_equal, np.result_type, np.may_share_memory, np.shares_memory)
+READ_VALUES = (np.allclose, np.isclose, np.array_equal)  # of those, the ones whose answer depends on values
+
+
+def raw(value: Any) -> Any:
+    """``value`` with every Tensor in it (also inside lists and tuples) replaced by its array."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, (list, tuple)):
+        return type(value)(raw(v) for v in value)
+    return value
+
+
+def requires_grad(value: Any) -> bool:
+    """Whether ``value`` holds a Tensor that requires grad (also inside lists and tuples)."""
+    if isinstance(value, Tensor):
+        return bool(value.requires_grad)
+    if isinstance(value, (list, tuple)):
+        return any(requires_grad(v) for v in value)
+    return False
+
+

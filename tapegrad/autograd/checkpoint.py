@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from .. import creation
-from ..backward import backward_pass
 from ..engine.modes import enable_grad
 from ..errors import BackwardError
-from ..tensor import Tensor
+from ..tensor import Tensor, backward_pass
 from .function import Function, FunctionContext
 
 

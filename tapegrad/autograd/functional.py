@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..backward import backward_pass
 from ..errors import BackwardError
-from ..tensor import Tensor
+from ..tensor import Tensor, backward_pass
 
 
 def _as_sequence(value: Any) -> list:

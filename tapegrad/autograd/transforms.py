@@ -3,7 +3,7 @@
 
 ``f`` may take and return Tensors, NumPy arrays, Python numbers, and nested lists, tuples and dicts of
 them (pytrees); NumPy functions called on the Tensors inside ``f`` are differentiated too (see
-:mod:`tapegrad.numpy_protocol`). Gradients come back in the structure of the input and as its kind:
+:mod:`tapegrad.tensor`). Gradients come back in the structure of the input and as its kind:
 arrays for arrays, Python floats for Python numbers, Tensors for Tensors.
 
 Transforms nest to any depth (``grad(grad(grad(f)))``, ``jacobian(grad(f))``): a transform called on

@@ -34,10 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.forward import FORWARD
-from ..engine.modes import SPECIAL_MODES, is_grad_enabled, no_grad
-from ..engine.modes import state as grad_state
-from ..engine.node import Node, next_sequence
+from ..engine import Node, Observer, is_grad_enabled, no_grad, observing, operations_watched
 from ..errors import BackwardError, TapegradError, TracingError
 from ..ops import NUMPY
 from ..ops.random import generator
@@ -96,30 +93,15 @@ def _call_primitive(plan: Plan, name: str) -> Primitive:
 
 
 def _record_call(plan: Plan, tensors: list[Tensor], packed: np.ndarray, values: tuple) -> Tensor:
-    """A Tensor holding ``packed`` whose Node is the whole call. The Node is filled here as
-    :func:`tapegrad.tensor.apply` fills one, except that its ``inputs`` are the values the
-    schedule kept (what its rules read, and what backward checks for in-place changes)."""
-    node = object.__new__(Node)  # no __init__, as in apply
-    node.prim = plan.primitive
-    parents, constants = [], []
-    for t in tensors:
-        if t.requires_grad:
-            parents.append(t._node or t)
-            constants.append(None)
-        else:
-            parents.append(None)
-            constants.append(t.data)
-    node.parents = tuple(parents)
-    node.inputs = values
-    node.constants = tuple(constants)
-    node.ans = _Call()
-    node.extras = None
-    node.sequence = next_sequence()
-    node.params = _NO_PARAMS
-    node.shape = shared_shape(packed.shape)
-    node.dtype = packed.dtype
-    node.exact = True  # the schedule's backward already gives each tensor's shape and dtype
-    result = Tensor._make(packed)
+    """A Tensor holding ``packed`` whose Node is the whole call: its ``inputs`` are the values the
+    schedule kept (what its rules read, and what backward checks for in-place changes), its ``ans``
+    the call's :class:`_Call`, and it is ``exact`` (the schedule's backward already gives each
+    tensor's shape and dtype)."""
+    parents = tuple([(t._node or t) if t.requires_grad else None for t in tensors])
+    constants = tuple([None if t.requires_grad else t.data for t in tensors])
+    node = Node(plan.primitive, parents, values, constants, _Call(), _NO_PARAMS, shared_shape(packed.shape),
+                packed.dtype, True)
+    result = Tensor(packed)
     result._node, result.requires_grad = node, True
     return result
 
@@ -129,12 +111,12 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     when a gradient may flow, whose output packs the floating outputs."""
     outputs, values = plan.forward(*[t.data for t in tensors])
     if not plan.records:
-        results = tuple([Tensor._make(np.asarray(o)) for o in outputs])
+        results = tuple([Tensor(np.asarray(o)) for o in outputs])
         return results if plan.tuple_output else results[0]
     node_output = _record_call(plan, tensors, plan.pack(outputs), values)
     if not plan.tuple_output and len(plan.seeded) == 1:  # the common case: one output, the node's own
         return node_output
-    results = [Tensor._make(np.asarray(o)) for o in outputs]
+    results = [Tensor(np.asarray(o)) for o in outputs]
     start = 0
     for i in plan.seeded:
         if len(plan.seeded) == 1:
@@ -145,6 +127,31 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
         results[i] = part if part.dtype == dtype else part.astype(dtype)  # packing promoted it
         start += size
     return tuple(results)
+
+
+class _Tracer(Observer):
+    """Writes down what a traced function does: ``entries`` holds each operation as
+    ``(prim, args, params, result)`` and each tensor made from data as ``(None, tensor)``, in order;
+    ``guards`` the Python values its control flow depended on, by key, as ``(read, value)``."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple] = []
+        self.guards: dict[Any, tuple[Callable[[], Any], Any]] = {}
+
+    def operation(self, prim: Primitive, args: tuple, params: dict, result: Tensor) -> None:
+        self.entries.append((prim, args, params, result))
+
+    def constant(self, tensor: Tensor) -> None:
+        self.entries.append((None, tensor))
+
+    def unrecorded(self, what: str) -> None:
+        raise TracingError(
+            f"{what} of a tensor while tg.compile traces the function: the value is fixed at tracing time, "
+            "so Python control flow on it would not follow later inputs. Compute it with tensor "
+            "operations (e.g. tg.where instead of if), or do not compile this function.")
+
+    def guard(self, key: Any, read: Callable[[], Any], value: Any) -> None:
+        self.guards.setdefault(key, (read, value))
 
 
 class Compiled:
@@ -177,30 +184,25 @@ class Compiled:
     def _trace(self, args: tuple, kwargs: dict, recording: bool) -> Plan:
         inputs = {i: Tensor(a.data, requires_grad=a.requires_grad) for i, a in enumerate(args) if isinstance(a, Tensor)}
         traced_args = [inputs.get(i, a) for i, a in enumerate(args)]
-        previous = grad_state.trace
-        grad_state.trace = entries = []
+        tracer = _Tracer()
         # The schedule draws the call's random numbers again: tracing must not consume them.
         bits = generator().bit_generator
         drawn_from = bits.state
-        SPECIAL_MODES.enter()
         try:
-            with no_grad():  # tracing records the operations itself; no graph is needed
+            with observing(tracer), no_grad():  # the tracer writes the operations down; no graph is needed
                 result = self.fn(*traced_args, **kwargs)
         finally:
-            SPECIAL_MODES.leave()
-            grad_state.trace = previous
             bits.state = drawn_from
-        plan = Plan(entries, inputs, result, recording)
+        plan = Plan(tracer.entries, tracer.guards, inputs, result, recording)
         plan.primitive = _call_primitive(plan, getattr(self.fn, "__name__", "function"))
         return plan
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        special = SPECIAL_MODES.count
-        if special and (grad_state.trace is not None or FORWARD.levels or grad_state.anomaly):
+        if operations_watched():
             # Inside another trace, under jvp or detect_anomaly: run as written, so that every
             # operation is seen (and checked).
             return self.fn(*args, **kwargs)
-        recording = not special or is_grad_enabled()  # a call under no_grad has its own plan
+        recording = is_grad_enabled()  # a call under no_grad has its own plan
         signature = (self._signature(args, kwargs) if args or kwargs else (), recording)
         plans = self.plans
         plan = plans.get(signature)

@@ -28,13 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.modes import GUARD
 from ..errors import TracingError
 from ..ops import NUMPY
 from ..ops.registry import Primitive
 from ..ops.shape import sum_to_forward
 from ..tensor import Tensor
-from ..tensor_methods import NONZERO
 
 
 def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
@@ -192,9 +190,9 @@ class Plan:
             :attr:`ShapeChanged.key` (kept and bounded by :class:`tapegrad.compile.Compiled`).
     """
 
-    def __init__(self, entries: list, inputs: dict[int, Tensor], result: Any, recording: bool = True) -> None:
-        self.guards = {entry[1]: (entry[2], entry[3]) for entry in entries if entry[0] is GUARD}
-        entries = [entry for entry in entries if entry[0] is not GUARD]
+    def __init__(self, entries: list, guards: dict, inputs: dict[int, Tensor], result: Any,
+                 recording: bool = True) -> None:
+        self.guards = guards
         slots: dict[int, int] = {}
         # The slot of each array the trace computed or read, by identity: the entries hold every one of
         # them while the plan is built, so no two of them can share an id.
@@ -447,7 +445,7 @@ class Plan:
                 self.reuses[out_slot] = buffer
                 names.append(f"out=v{buffer}")
             lines.append(f"    v{out_slot} = f{k}({', '.join(names)}{self._dynamic[k]})")
-            if prim is NONZERO:  # how many entries a mask selects: the shapes after it depend on it
+            if prim.value_shaped:  # e.g. how many entries a mask selects: the shapes after it depend on it
                 self.value_shaped += 1
                 lines.append(f"    if v{out_slot}.shape != {shapes[out_slot]!r}: "
                              f"changed(v{out_slot}.shape, {shapes[out_slot]!r}, {self.value_shaped - 1})")

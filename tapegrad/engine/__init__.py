@@ -3,8 +3,28 @@
 - :mod:`tapegrad.engine.node`: the graph's :class:`~tapegrad.engine.node.Node`, the numbering of Nodes,
   and the version counting of in-place changes;
 - :mod:`tapegrad.engine.backward`: the reverse pass, and the public walk of a graph (:func:`graph_nodes`);
-- :mod:`tapegrad.engine.modes`: grad modes (``no_grad``, ...), ``detect_anomaly`` and the special-mode counter;
+- :mod:`tapegrad.engine.modes`: grad modes (``no_grad``, ...), ``detect_anomaly``, the observers of
+  operations (:func:`observing`; ``tg.compile`` traces with one) and the guards they are told of;
 - :mod:`tapegrad.engine.forward`: forward mode's state (the ``jvp`` levels and the tangents they hold).
 
-It knows nothing of the Tensor: its functions take Nodes, leaves and arrays.
+It knows nothing of the Tensor: its functions take Nodes, leaves and arrays. The names below are its
+public API, what the layers above the Tensor may use.
 """
+
+from .backward import graph_nodes
+from .modes import (
+    Observer,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    note_guard,
+    note_unrecorded,
+    observing,
+    operations_watched,
+    set_grad_enabled,
+)
+from .node import Node
+
+__all__ = ["Node", "graph_nodes", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
+           "Observer", "observing", "operations_watched", "note_guard", "note_unrecorded"]

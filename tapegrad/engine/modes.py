@@ -1,7 +1,8 @@
-"""Whether operations are recorded for backward: ``no_grad``, ``enable_grad``, ``set_grad_enabled``.
+"""The modes operations run in: whether they are recorded for backward (``no_grad``, ``enable_grad``,
+``set_grad_enabled``), ``detect_anomaly``, and an observer that watches them (:func:`observing`).
 
-The mode is per thread: turning recording off in one thread never affects another. Each of the
-three works as a context manager and as a decorator.
+The modes are per thread: turning recording off in one thread never affects another. The grad
+modes work as context managers and as decorators.
 """
 
 from __future__ import annotations
@@ -9,22 +10,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from .forward import FORWARD
 
 
 class _State(threading.local):
     enabled = True  # each new thread starts with recording on
     anomaly = False  # detect_anomaly: check every result and gradient for NaN and inf
-    trace: list | None = None  # tg.compile while tracing: every operation run is appended here
+    observer: Observer | None = None  # told of every operation run in this thread (see observing)
 
 
 state = _State()
 
 
 class _SpecialModes:
-    """How many ``jvp`` levels, ``detect_anomaly`` blocks, ``tg.compile`` traces and threads with
-    recording turned off exist, in all threads together.
+    """How many ``jvp`` levels, ``detect_anomaly`` blocks, observers and threads with recording
+    turned off exist, in all threads together.
 
     While it is 0 (as during a training step's forward pass), operations skip the thread-local
     checks for those modes: reading a thread-local costs as much as recording a small operation.
@@ -51,17 +54,58 @@ class _SpecialModes:
 SPECIAL_MODES = _SpecialModes()
 
 
-#: The first item of a guard's entry in a ``tg.compile`` trace (the other entries are operations).
-GUARD = object()
+class Observer:
+    """Watches the operations one thread runs, while :func:`observing` it (``tg.compile`` traces a
+    function with one). Each method is called at the moment it names; the base class ignores all.
+    """
+
+    def operation(self, prim: Any, args: tuple, params: dict, result: Any) -> None:
+        """``result`` (a Tensor) was computed as ``prim(*args, **params)``, recorded or not."""
+
+    def constant(self, tensor: Any) -> None:
+        """``tensor`` was made from data (``Tensor(...)``, ``tg.tensor``, the factories)."""
+
+    def unrecorded(self, what: str) -> None:
+        """Something no operation records is about to happen to a tensor: its values are read into
+        Python (``item()``, ``bool()``, ``numpy()``), or changed in place. Raise to refuse it."""
+
+    def guard(self, key: Any, read: Callable[[], Any], value: Any) -> None:
+        """The code's control flow depended on ``read()`` being ``value``, a Python value such as a
+        module's ``training`` flag; ``key`` names it (it may be noted many times)."""
+
+
+@contextlib.contextmanager
+def observing(observer: Observer) -> Iterator[Observer]:
+    """Tell ``observer`` of every operation this thread runs inside the ``with`` block (an observer
+    already watching is set aside until the block ends). Yields the observer."""
+    previous = state.observer
+    state.observer = observer
+    SPECIAL_MODES.enter()
+    try:
+        yield observer
+    finally:
+        SPECIAL_MODES.leave()
+        state.observer = previous
 
 
 def note_guard(key: Any, read: Callable[[], Any], value: Any) -> None:
-    """While ``tg.compile`` traces in this thread, note that the traced function's control flow
-    depended on ``read()`` being ``value`` (a Python value such as a module's training flag): a
-    later call that finds it changed traces again instead of running a stale schedule. ``key``
-    names the value, so that reading it many times notes it once."""
-    if state.trace is not None:
-        state.trace.append((GUARD, key, read, value))
+    """Tell this thread's observer, if one watches, that the running code's control flow depends on
+    ``read()`` being ``value`` (see :meth:`Observer.guard`): ``tg.compile`` then checks the value at
+    every call and traces again when it changed."""
+    if SPECIAL_MODES.count and state.observer is not None:
+        state.observer.guard(key, read, value)
+
+
+def note_unrecorded(what: str) -> None:
+    """Tell this thread's observer, if one watches, of ``what`` (see :meth:`Observer.unrecorded`)."""
+    if SPECIAL_MODES.count and state.observer is not None:
+        state.observer.unrecorded(what)
+
+
+def operations_watched() -> bool:
+    """Whether the operations this thread runs now are watched one by one: by an observer, by
+    ``detect_anomaly``, or by forward mode (a ``jvp`` level is open)."""
+    return bool(SPECIAL_MODES.count) and (state.observer is not None or state.anomaly or bool(FORWARD.levels))
 
 
 def is_grad_enabled() -> bool:

@@ -137,9 +137,8 @@ class _Extras:
 
 
 class Node:
-    """One recorded operation. Nodes are made by :func:`tapegrad.tensor.apply` and its fast paths
-    for one and two inputs, and for a whole call of a compiled function by ``tg.compile``; all fill
-    the slots directly (the hot path of every operation: no ``__init__`` call).
+    """One recorded operation, made by its constructor only: by :func:`tapegrad.tensor.apply` for
+    every operation on Tensors, and by ``tg.compile`` for a whole call of a compiled function.
 
     Attributes:
         prim: the primitive that ran.
@@ -191,6 +190,20 @@ class Node:
     dtype: np.dtype
     exact: bool
     extras: _Extras | None
+
+    def __init__(self, prim: Primitive, parents: tuple, inputs: tuple | None, constants: tuple | None,
+                 ans: Any, params: dict, shape: tuple, dtype: np.dtype, exact: bool) -> None:
+        self.prim = prim
+        self.parents = parents
+        self.inputs = inputs
+        self.constants = constants
+        self.ans = ans
+        self.sequence = next_sequence()
+        self.params = params
+        self.shape = shape
+        self.dtype = dtype
+        self.exact = exact
+        self.extras = None
 
     def _extras(self) -> _Extras:
         if self.extras is None:

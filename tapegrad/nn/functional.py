@@ -12,13 +12,11 @@ from typing import Any
 import numpy as np
 
 from ..creation import operand
-from ..engine.modes import SPECIAL_MODES
-from ..engine.modes import state as grad_state
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
 from ..ops.registry import Primitive
 from ..ops.shape import real_arg, shown
-from ..tensor import Tensor, _as_array
+from ..tensor import Tensor, apply, as_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -88,17 +86,15 @@ def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
         DTypeError: naming the loss ``name`` for labels that are not integers.
         ShapeError: for shapes other than those, ragged labels, or a label outside ``[0, classes)``.
     """
-    labels = target.data if isinstance(target, Tensor) else _as_array(target, op=f"{name}: target")
+    labels = target.data if isinstance(target, Tensor) else as_array(target, op=f"{name}: target")
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"{name}: class labels must be integers, got dtype {labels.dtype}")
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
         raise ShapeError(f"{name}: scores of shape {scores.shape} and target labels of shape {labels.shape}; "
                          f"expected scores of shape (batch, classes) and labels of shape (batch,)")
-    labels = _in_range(labels, scores.shape[1], name)
-    if isinstance(target, Tensor) and SPECIAL_MODES.count and grad_state.trace is not None:
-        # tg.compile traces: check the labels of every later call too (the check above runs once)
-        labels = target._record(_CHECKED_LABELS, target, classes=scores.shape[1], name=name).data
-    return labels
+    if isinstance(target, Tensor):  # an operation, so that tg.compile checks the labels at every call
+        return apply(_CHECKED_LABELS, target, classes=scores.shape[1], name=name).data
+    return _in_range(labels, scores.shape[1], name)
 
 
 def _in_range(labels: np.ndarray, classes: int, name: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import get_default_dtype
-from ..engine.modes import SPECIAL_MODES, no_grad, note_guard
+from ..engine import no_grad, note_guard
 from ..errors import ShapeError, TapegradError
 from ..tensor import Tensor
 
@@ -64,8 +64,7 @@ class Module:
         """Whether the module is in training mode (dropout active). A compiled function whose trace
         read it traces again when it changes (see ``tg.compile``)."""
         mode = self.__dict__["_training"]
-        if SPECIAL_MODES.count:  # perhaps tracing: the schedule holds for this mode only
-            note_guard(("training", id(self)), lambda: self.__dict__["_training"], mode)
+        note_guard(("training", id(self)), lambda: self.__dict__["_training"], mode)  # told to an observer, if any
         return mode
 
     @training.setter

@@ -53,6 +53,8 @@ class Primitive:
             the input's position as the keyword ``argnum``.
         deterministic: the result is fixed by the inputs and parameters; False for random draws,
             which ``tg.compile`` runs at every call (never folded into a constant, never dropped).
+        value_shaped: the result's shape depends on the inputs' values, not only on their shapes
+            (the positions a boolean mask selects), so ``tg.compile`` checks it at every call.
         expects: what valid inputs look like, quoted in error messages.
         symbol: the operator written between the two inputs (``"+"``, ``"**"``, ``"@"``), or before
             the one input (``"-"`` for negative); empty for a primitive written as a function call.
@@ -69,6 +71,7 @@ class Primitive:
     elementwise: bool = False
     variadic: bool = False
     deterministic: bool = True
+    value_shaped: bool = False
     expects: str = ""
     doc: str = field(default="", repr=False)
     symbol: str = ""

@@ -444,5 +444,14 @@ assign_view = Primitive(
     expects="a value that broadcasts to the shape of the view",
 )
 
+# Operations without gradient that the Tensor runs as primitives so that an observer (``tg.compile``'s
+# tracer) sees them: a tensor detached from another, an array made from a tensor (``tg.tensor(t)``), and
+# the positions a boolean mask tensor selects along one axis. Not in the registry: they take no gradient.
+detach = Primitive("detach", np.ndarray.view, saves_inputs=False)
+as_array = Primitive("as_array", lambda x, dtype=None, copy=False: np.array(x, dtype=dtype, copy=True) if copy
+                     else np.asarray(x, dtype=dtype), saves_inputs=False)
+nonzero = Primitive("nonzero", lambda mask, axis: np.nonzero(mask)[axis], saves_inputs=False, value_shaped=True,
+                    expects="a boolean mask with at least one dimension")
+
 PRIMITIVES = (reshape, transpose, broadcast_to, sum_to, getitem, scatter_add, setitem, concatenate,
               pad, flip, astype, copy, zeros_like, assign_view)

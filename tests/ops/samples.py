@@ -287,13 +287,13 @@ def indexed_shape(draw):
 
 def getitem_case(draw):
     shape = indexed_shape(draw)
-    from tapegrad.tensor_methods import _normalize_index
+    from tapegrad.tensor import _normalize_index
     return Case([values(rng(draw), shape)], {"index": _normalize_index(index_for(draw, shape))})
 
 
 def scatter_add_case(draw):
     shape = indexed_shape(draw)
-    from tapegrad.tensor_methods import _normalize_index
+    from tapegrad.tensor import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     part = np.empty(shape)[index].shape
     return Case([values(rng(draw), part)], {"index": index, "shape": shape})
@@ -301,7 +301,7 @@ def scatter_add_case(draw):
 
 def setitem_case(draw):
     shape = indexed_shape(draw)
-    from tapegrad.tensor_methods import _normalize_index
+    from tapegrad.tensor import _normalize_index
     index = _normalize_index(index_for(draw, shape))
     if isinstance(index, tuple) and any(isinstance(i, np.ndarray) for i in index):
         index = (np.unique(index[0]),) + index[1:]  # repeated targets: only the last write survives
