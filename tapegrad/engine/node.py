@@ -94,9 +94,7 @@ def bump(array: np.ndarray, operation: str) -> None:
     CLOCK.now = stamp = next_sequence()
     _VERSIONS[key] = _VERSIONS.get(key, 0) + 1
     _CHANGED_AT[key] = stamp
-    frame = sys._getframe(1)
-    while frame is not None and _inside_package(frame.f_code.co_filename):
-        frame = frame.f_back
+    frame = _user_frame()
     _CHANGED_BY[key] = (operation, None, 0) if frame is None else (operation, frame.f_code, frame.f_lasti)
 
 
@@ -134,11 +132,17 @@ def _inside_package(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
 
 
-def user_code_location() -> str:
-    """``file:line`` of the innermost frame outside the tapegrad package (where the user called in)."""
-    frame = sys._getframe(1)
+def _user_frame() -> Any:
+    """The innermost frame outside the tapegrad package (where the user called in), or None."""
+    frame = sys._getframe(2)
     while frame is not None and _inside_package(frame.f_code.co_filename):
         frame = frame.f_back
+    return frame
+
+
+def user_code_location() -> str:
+    """``file:line`` of the innermost frame outside the tapegrad package (where the user called in)."""
+    frame = _user_frame()
     if frame is None:
         return "<unknown>"
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
