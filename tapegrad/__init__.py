@@ -46,7 +46,7 @@ from .creation import (
                        zeros_like,
 )
 from .dtypes import get_default_dtype, set_default_dtype
-from .engine.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import (
                        AnomalyError,
                        ArgumentError,

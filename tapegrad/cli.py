@@ -22,9 +22,10 @@ import numpy as np
 
 from . import creation, nn, optim
 from .data import DataLoader, TensorDataset, datasets
-from .engine.modes import no_grad
+from .engine import no_grad
 from .errors import TapegradError
-from .serialization import _shown, load, require_io, save
+from .ops.shape import shown
+from .serialization import load, require_io, save
 from .tensor import Tensor
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -60,7 +61,7 @@ class _Invalid(ValueError):
 def _integer(low: int, high: int) -> Any:
     def check(value: Any) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise _Invalid(f"expected an integer from {low} to {high}, got {_shown(value)}")
+            raise _Invalid(f"expected an integer from {low} to {high}, got {shown(value)}")
         return value
     return check
 
@@ -70,7 +71,7 @@ def _real(description: str, low: float, high: float = math.inf, high_open: bool 
     def check(value: Any) -> float:
         if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
                 or value < low or (low_open and value == low) or value > high or (high_open and value == high)):
-            raise _Invalid(f"expected {description}, got {_shown(value)}")
+            raise _Invalid(f"expected {description}, got {shown(value)}")
         return float(value)
     return check
 
@@ -78,23 +79,23 @@ def _real(description: str, low: float, high: float = math.inf, high_open: bool 
 def _choice(options: Sequence[str]) -> Any:
     def check(value: Any) -> str:
         if not isinstance(value, str) or value not in options:
-            raise _Invalid(f"expected one of {', '.join(options)}, got {_shown(value)}")
+            raise _Invalid(f"expected one of {', '.join(options)}, got {shown(value)}")
         return value
     return check
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 4096:
-        raise _Invalid(f"expected a string of at most 4096 characters, got {_shown(value)}")
+        raise _Invalid(f"expected a string of at most 4096 characters, got {shown(value)}")
     return value
 
 
 def _sizes(value: Any) -> list[int]:
     if not isinstance(value, list) or len(value) > MAX_LAYERS:
-        raise _Invalid(f"expected a list of at most {MAX_LAYERS} layer sizes, got {_shown(value)}")
+        raise _Invalid(f"expected a list of at most {MAX_LAYERS} layer sizes, got {shown(value)}")
     for size in value:
         if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_HIDDEN:
-            raise _Invalid(f"sizes must be integers from 1 to {MAX_HIDDEN}, got {_shown(size)}")
+            raise _Invalid(f"sizes must be integers from 1 to {MAX_HIDDEN}, got {shown(size)}")
     return value
 
 
@@ -117,7 +118,7 @@ def _option(field: str, kind: type) -> Any:
             value = kind(text)
         except ValueError:
             expected = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {_shown(text)}") from None
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {shown(text)}") from None
         try:
             return FIELDS[field](value)
         except _Invalid as exc:
@@ -129,7 +130,7 @@ def _hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes sizes like 128,64, got {_shown(text)}") from None
+        raise argparse.ArgumentTypeError(f"--hidden takes sizes like 128,64, got {shown(text)}") from None
     try:
         return _sizes(sizes)
     except _Invalid as exc:
@@ -226,7 +227,7 @@ def check_config(config: Any, source: str) -> dict[str, Any]:
         CommandError: naming the checkpoint and the field.
     """
     if not isinstance(config, dict):
-        raise CommandError(f"{source}: its configuration is {_shown(config)}, expected a dict")
+        raise CommandError(f"{source}: its configuration is {shown(config)}, expected a dict")
     for name, check in FIELDS.items():
         if name not in config:
             raise CommandError(f"{source}: its configuration has no {name!r}")
@@ -242,7 +243,7 @@ def check_size(config: dict[str, Any], source: str) -> None:
     sizes = [config["features"], *config["hidden"], config["classes"]]
     count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     if count > MAX_PARAMETERS:
-        raise CommandError(f"{source}: the model {_shown(sizes)} would have {count:,} parameters; at most "
+        raise CommandError(f"{source}: the model {shown(sizes)} would have {count:,} parameters; at most "
                            f"{MAX_PARAMETERS:,} (make --hidden smaller)")
 
 
@@ -334,7 +335,7 @@ def _fields(state: Any, source: str, names: Sequence[str]) -> dict[str, Any]:
     if not isinstance(state, dict) or any(name not in state for name in names):
         keys = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
         raise CommandError(f"{source} is a tapegrad checkpoint but not one written by 'tapegrad train' (it has "
-                           f"{_shown(keys)}, expected {', '.join(names)})")
+                           f"{shown(keys)}, expected {', '.join(names)})")
     return state
 
 
@@ -351,12 +352,12 @@ def load_model_state(model: nn.Module, state: Any, source: str) -> None:
         CommandError: naming the checkpoint and the entry that does not fit.
     """
     if not isinstance(state, dict):
-        raise CommandError(f"{source}: its model is {_shown(state)}, expected a dict of arrays")
+        raise CommandError(f"{source}: its model is {shown(state)}, expected a dict of arrays")
     for name, value in state.items():
         if not isinstance(value, (np.ndarray, Tensor)) or value.dtype.kind != "f":
-            raise CommandError(f"{source}: the model's {_shown(name)} is {_shown(value)}, expected a float array")
+            raise CommandError(f"{source}: the model's {shown(name)} is {shown(value)}, expected a float array")
         if not np.all(np.isfinite(value.data if isinstance(value, Tensor) else value)):
-            raise CommandError(f"{source}: the model's {_shown(name)} holds NaN or infinite values")
+            raise CommandError(f"{source}: the model's {shown(name)} holds NaN or infinite values")
     try:
         model.load_state_dict(state)
     except TapegradError as exc:
@@ -383,38 +384,38 @@ def load_optimizer_state(optimizer: optim.Optimizer, state: Any, config: dict[st
     own = optimizer.state_dict()
     where = f"{source}: its optimizer state"
     if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
-        raise CommandError(f"{where} is {_shown(state)}, expected a dict of state and param_groups")
+        raise CommandError(f"{where} is {shown(state)}, expected a dict of state and param_groups")
     groups = state["param_groups"]
     if not isinstance(groups, list) or len(groups) != len(own["param_groups"]):
-        raise CommandError(f"{where} has param_groups {_shown(groups)}, expected {len(own['param_groups'])} groups")
+        raise CommandError(f"{where} has param_groups {shown(groups)}, expected {len(own['param_groups'])} groups")
     for saved, expected in zip(groups, own["param_groups"]):
         if not isinstance(saved, dict) or set(saved) != set(expected):
-            raise CommandError(f"{where} has a parameter group {_shown(saved)}, expected keys {sorted(expected)}")
+            raise CommandError(f"{where} has a parameter group {shown(saved)}, expected keys {sorted(expected)}")
         for key, value in expected.items():
             if not _plain(saved[key]) or saved[key] != value:
-                raise CommandError(f"{where} has {key} = {_shown(saved[key])} where its configuration gives "
-                                   f"{_shown(value)}")
+                raise CommandError(f"{where} has {key} = {shown(saved[key])} where its configuration gives "
+                                   f"{shown(value)}")
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     template = _optimizer_template(dict(config))
     entries = state["state"]
     if not isinstance(entries, dict):
-        raise CommandError(f"{where} has state {_shown(entries)}, expected a dict by parameter position")
+        raise CommandError(f"{where} has state {shown(entries)}, expected a dict by parameter position")
     for position, entry in entries.items():
         if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < len(parameters):
-            raise CommandError(f"{where} has an entry for parameter {_shown(position)}; the model has "
+            raise CommandError(f"{where} has an entry for parameter {shown(position)}; the model has "
                                f"{len(parameters)}")
         if not isinstance(entry, dict) or set(entry) != set(template):
-            raise CommandError(f"{where} of parameter {position} is {_shown(entry)}, expected the keys "
+            raise CommandError(f"{where} of parameter {position} is {shown(entry)}, expected the keys "
                                f"{sorted(template)}")
         for key, model in template.items():
             value = entry[key]
             if isinstance(model, np.ndarray):
                 shape = parameters[position].shape
                 if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
-                    raise CommandError(f"{where} of parameter {position} has {key} = {_shown(value)}, expected a "
+                    raise CommandError(f"{where} of parameter {position} has {key} = {shown(value)}, expected a "
                                        f"float array of shape {shape}")
             elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise CommandError(f"{where} of parameter {position} has {key} = {_shown(value)}, expected a "
+                raise CommandError(f"{where} of parameter {position} has {key} = {shown(value)}, expected a "
                                    "non-negative integer")
     optimizer.load_state_dict(state)
 
@@ -424,18 +425,18 @@ def _generator_state(value: Any, where: str) -> Any:
     try:
         probe.bit_generator.state = value
     except Exception as exc:  # NumPy's setter raises many kinds (TypeError, KeyError, IndexError, ...)
-        raise CommandError(f"{where} is not a random generator state ({_shown(str(exc))})") from None
+        raise CommandError(f"{where} is not a random generator state ({shown(str(exc))})") from None
     return value
 
 
 def _history(value: Any, source: str) -> list[dict[str, Any]]:
     keys = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds"}
     if not isinstance(value, list):
-        raise CommandError(f"{source}: its history is {_shown(value)}, expected a list")
+        raise CommandError(f"{source}: its history is {shown(value)}, expected a list")
     for row in value:
         if (not isinstance(row, dict) or set(row) != keys
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values())):
-            raise CommandError(f"{source}: its history has the entry {_shown(row)}, expected numbers for "
+            raise CommandError(f"{source}: its history has the entry {shown(row)}, expected numbers for "
                                f"{', '.join(sorted(keys))}")
     return list(value)
 
@@ -473,13 +474,13 @@ def train(args: argparse.Namespace) -> int:
     if state is not None:
         epoch = state["epoch"]
         if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
-            raise CommandError(f"{source}: its epoch is {_shown(epoch)}, expected an integer from 0 to {MAX_EPOCHS}")
+            raise CommandError(f"{source}: its epoch is {shown(epoch)}, expected an integer from 0 to {MAX_EPOCHS}")
         history = _history(state["history"], source)
         load_model_state(model, state["model"], source)
         load_optimizer_state(optimizer, state["optimizer"], config, source)
         loader_state = state["loader"]
         if not isinstance(loader_state, dict) or set(loader_state) != {"generator"}:
-            raise CommandError(f"{source}: its loader state is {_shown(loader_state)}, expected a generator")
+            raise CommandError(f"{source}: its loader state is {shown(loader_state)}, expected a generator")
         loader.load_state_dict({"generator": _generator_state(loader_state["generator"],
                                                               f"{source}: its loader's generator")})
         creation.generator().bit_generator.state = _generator_state(state["generator"], f"{source}: its generator")
@@ -585,8 +586,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def explain_expression(args: argparse.Namespace) -> int:
-    from .viz import explain
-    from .viz.expression import build
+    from .viz import explain, expression
 
     values = {}
     for item in args.at:
@@ -595,7 +595,7 @@ def explain_expression(args: argparse.Namespace) -> int:
             values[name.strip()] = float(value)
         except ValueError:
             raise CommandError(f"--at takes NAME=VALUE pairs with numbers, got {item!r}") from None
-    result, _ = build(args.expression, values)
+    result, _ = expression.build(args.expression, values)
     result.backward()
     print(explain(result))
     if args.html:

@@ -14,6 +14,11 @@ from .ops.random import manual_seed as manual_seed
 from .ops.shape import count_arg, dtype_arg, fill_arg, shape_arg, shown
 from .tensor import Tensor, apply, as_array
 
+__all__ = [
+    "tensor", "as_tensor", "operand", "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand",
+    "randn", "zeros_like", "ones_like", "full_like", "generator", "manual_seed"
+]
+
 
 def operand(data: Any, op: str) -> Tensor:
     """``data`` as the tensor operand of ``op`` (a Tensor as it is, else :func:`as_tensor`), with

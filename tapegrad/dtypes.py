@@ -9,6 +9,10 @@ import numpy as np
 from .engine.modes import note_guard
 from .errors import DTypeError
 
+__all__ = [
+    "get_default_dtype", "set_default_dtype", "is_differentiable", "DIFFERENTIABLE_KINDS"
+]
+
 DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
 
 _state = threading.local()

@@ -3,6 +3,11 @@ and what was expected."""
 
 from __future__ import annotations
 
+__all__ = [
+    "TapegradError", "ShapeError", "ArgumentError", "DTypeError", "DroppedGradientError", "GraphReleasedError",
+    "InPlaceError", "BackwardError", "GradcheckError", "AnomalyError", "TracingError"
+]
+
 
 class TapegradError(Exception):
     """Base class of every tapegrad error."""

@@ -25,6 +25,14 @@ from .ops import linalg as L
 from .ops import shape as S
 from .tensor import Tensor, apply, where_mask
 
+__all__ = [
+    "exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sign", "sigmoid", "softplus",
+    "relu", "leaky_relu", "elu", "sum", "mean", "var", "std", "prod", "max", "min", "logsumexp", "argmax",
+    "argmin", "softmax", "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "expand_dims", "transpose",
+    "permute", "swapaxes", "broadcast_to", "flip", "pad", "repeat", "tile", "split", "take_along_axis", "matmul",
+    "dot", "maximum", "minimum", "clip", "where", "concatenate", "cat", "stack", "outer", "einsum"
+]
+
 
 def _method(name: str) -> Callable[..., Tensor]:
     method = getattr(Tensor, name)

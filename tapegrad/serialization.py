@@ -36,7 +36,12 @@ from typing import Any
 import numpy as np
 
 from .errors import TapegradError
+from .ops.shape import shown
 from .tensor import Tensor
+
+__all__ = [
+    "save", "load", "require_io", "CheckpointError", "FORMAT", "MAX_DEPTH"
+]
 
 FORMAT = "tapegrad-checkpoint-1"
 MAX_DEPTH = 100  # nesting of dicts, lists and tuples in a checkpoint
@@ -67,12 +72,6 @@ def require_io() -> None:
     _safetensors()
 
 
-def _shown(value: Any) -> str:
-    """``repr(value)``, shortened so that a hostile file cannot make an error message long."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text)} characters)"
-
-
 def _shown_path(path: Path) -> str:
     text = str(path)
     return text if len(text) <= _SHOWN else f"...{text[-_SHOWN:]}"
@@ -83,7 +82,7 @@ def _shown_path(path: Path) -> str:
 def _encode(value: Any, path: str, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise CheckpointError(f"save: the object is nested more than {MAX_DEPTH} levels deep at "
-                              f"{_shown(path[:200])} (does it contain itself?)")
+                              f"{shown(path[:200], _SHOWN)} (does it contain itself?)")
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
         if array.dtype.kind not in "biuf" or array.dtype.itemsize > 8:
@@ -101,7 +100,7 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray], depth: int = 0
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise CheckpointError(f"save: dict keys must be strings or ints, got {_shown(key)} at "
+                raise CheckpointError(f"save: dict keys must be strings or ints, got {shown(key, _SHOWN)} at "
                                       f"{path or 'top'}")
         return {"__dict__": [[k, _encode(v, f"{path}/{k}" if path else str(k), arrays, depth + 1)]
                              for k, v in value.items()]}
@@ -121,25 +120,25 @@ class _Decoder:
         self.arrays, self.name, self.used = arrays, name, set()
 
     def fail(self, where: str, problem: str) -> CheckpointError:
-        place = f"at {_shown(where)}" if where else "at the top"
+        place = f"at {shown(where, _SHOWN)}" if where else "at the top"
         return CheckpointError(f"load: {self.name} is corrupt: {place} of its structure, {problem}")
 
     def items(self, value: dict, marker: str, where: str) -> list:
         if set(value) != {marker} or not isinstance(value[marker], list):
-            raise self.fail(where, f"{marker} needs a list and no other key, got {_shown(value)}")
+            raise self.fail(where, f"{marker} needs a list and no other key, got {shown(value, _SHOWN)}")
         return value[marker]
 
     def array(self, key: Any, where: str) -> np.ndarray:
         if not isinstance(key, str) or key not in self.arrays:
-            raise self.fail(where, f"the array {_shown(key)} is not in the file")
+            raise self.fail(where, f"the array {shown(key, _SHOWN)} is not in the file")
         if key in self.used:
-            raise self.fail(where, f"the array {_shown(key)} is used twice")
+            raise self.fail(where, f"the array {shown(key, _SHOWN)} is used twice")
         self.used.add(key)
         return self.arrays[key]
 
     def flag(self, value: dict, key: str, where: str) -> bool:
         if not isinstance(value.get(key), bool):
-            raise self.fail(where, f"{key} must be true or false, got {_shown(value.get(key))}")
+            raise self.fail(where, f"{key} must be true or false, got {shown(value.get(key), _SHOWN)}")
         return value[key]
 
     def __call__(self, value: Any, where: str = "", depth: int = 0) -> Any:
@@ -155,7 +154,7 @@ class _Decoder:
                 if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], (str, int))
                         or isinstance(pair[0], bool)):
                     raise self.fail(where, f"a dict entry must be a [key, value] pair with a string or int key, "
-                                           f"got {_shown(pair)}")
+                                           f"got {shown(pair, _SHOWN)}")
                 inner = f"{where}/{pair[0]}" if where else str(pair[0])
                 result[pair[0]] = self(pair[1], inner, depth + 1)
             return result
@@ -176,7 +175,7 @@ class _Decoder:
                     raise self.fail(where, f"a scalar must be an array of one element, got shape {array.shape}")
                 return array.reshape(())[()]
             return array
-        raise self.fail(where, f"an object with keys {_shown(sorted(map(str, value))[:8])}; expected one "
+        raise self.fail(where, f"an object with keys {shown(sorted(map(str, value))[:8], _SHOWN)}; expected one "
                                "marked __dict__, __list__, __tuple__, __tensor__ or __array__")
 
 
@@ -242,7 +241,7 @@ def _check_file(path: Path, name: str) -> None:
     except IsADirectoryError:
         raise CheckpointError(f"load: {name} is a directory, not a checkpoint file") from None
     except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _shown(str(exc))
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else shown(str(exc), _SHOWN)
         raise CheckpointError(f"load: cannot open {name}: {reason}") from None
     try:
         mode = os.fstat(descriptor).st_mode
@@ -265,7 +264,8 @@ def _json(text: str, what: str, name: str) -> Any:
     except RecursionError:
         raise CheckpointError(f"load: {name} is corrupt: its {what} is JSON nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and too many digits in a number
-        detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else _shown(str(exc))
+        detail = (f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError)
+                  else shown(str(exc), _SHOWN))
         raise CheckpointError(f"load: {name} is corrupt: its {what} is not valid JSON ({detail})") from None
 
 
@@ -313,9 +313,9 @@ def load(path: str | os.PathLike) -> Any:
     metadata, arrays = _read(path, name)
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"load: {name} is a safetensors file but not a tapegrad checkpoint (its format is "
-                              f"{_shown(metadata.get('format'))}, expected {FORMAT!r})")
+                              f"{shown(metadata.get('format'), _SHOWN)}, expected {FORMAT!r})")
     if set(metadata) - _METADATA_KEYS or "structure" not in metadata:
-        raise CheckpointError(f"load: {name} is corrupt: its metadata has the keys {_shown(sorted(metadata))}, "
+        raise CheckpointError(f"load: {name} is corrupt: its metadata has the keys {shown(sorted(metadata), _SHOWN)}, "
                               f"expected {sorted(_METADATA_KEYS)}")
     checksums = _checksums(metadata, set(arrays), name)
     if checksums is not None and f"{zlib.crc32(metadata['structure'].encode()):08x}" != checksums[0]:
@@ -323,12 +323,12 @@ def load(path: str | os.PathLike) -> Any:
                               "not match its checksum")
     for key, array in arrays.items():
         if array.dtype.kind not in "biuf":  # the library also reads complex64 (and others NumPy lacks)
-            raise CheckpointError(f"load: {name} is not a tapegrad checkpoint: array {_shown(key)} is of dtype "
+            raise CheckpointError(f"load: {name} is not a tapegrad checkpoint: array {shown(key, _SHOWN)} is of dtype "
                                   f"{array.dtype}; tapegrad saves bool, int and float arrays only")
         if checksums is not None and _checksum(array) != checksums[1][key]:
-            raise CheckpointError(f"load: {name} is corrupt: array {_shown(key)} does not match its checksum")
+            raise CheckpointError(f"load: {name} is corrupt: array {shown(key, _SHOWN)} does not match its checksum")
         if array.dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
-            raise CheckpointError(f"load: {name} is corrupt: the bool array {_shown(key)} holds bytes other "
+            raise CheckpointError(f"load: {name} is corrupt: the bool array {shown(key, _SHOWN)} holds bytes other "
                                   "than 0 and 1")
     structure = _json(metadata["structure"], "structure", name)
     return _Decoder(arrays, name)(structure)

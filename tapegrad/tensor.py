@@ -28,7 +28,7 @@ import numpy as np
 
 from .dtypes import get_default_dtype, is_differentiable
 from .engine.backward import run_backward
-from .engine.forward import FORWARD, tangent_of
+from .engine.forward import FORWARD, give_tangent, tangent_in, tangent_of
 from .engine.modes import SPECIAL_MODES, is_grad_enabled, note_unrecorded, set_grad_enabled
 from .engine.modes import state as _mode
 from .engine.node import ALL_PARENTS, Node, bump, next_sequence, user_code_location, version_of
@@ -50,6 +50,11 @@ from .ops import nn as N
 from .ops import reduce as R
 from .ops import shape as S
 from .ops.shape import NUMERIC, dtype_arg, shown
+
+__all__ = [
+    "Tensor", "apply", "apply_unary", "apply_binary", "apply_view", "record", "GRAPH", "as_array", "where_mask",
+    "pack_outputs", "unpack_outputs", "tensor_of_node", "backward_pass", "HookHandle", "describe"
+]
 
 # -- recording ---------------------------------------------------------------------------------------
 
@@ -1137,6 +1142,37 @@ def where_mask(condition: Any, op: str = "where") -> np.ndarray:
     return as_array(condition, op=op).astype(bool, copy=False)
 
 
+def pack_outputs(arrays: Sequence[Any]) -> np.ndarray:
+    """Several outputs as the one array that one graph Node holds (a custom Function's, a compiled
+    call's): the array itself when there is one, else all flattened and joined, in their common dtype."""
+    if len(arrays) == 1:
+        return np.asarray(arrays[0])
+    return np.concatenate([np.asarray(a).reshape(-1) for a in arrays])
+
+
+def unpack_outputs(packed: Any, shapes: Sequence[tuple], dtypes: Sequence[np.dtype]) -> list[Any]:
+    """The outputs :func:`pack_outputs` joined, each in its shape and dtype, cut from ``packed``: an
+    array (a gradient to split), or a Tensor, whose pieces are then operations on it, so that their
+    gradients flow back into the one Node."""
+    if len(shapes) == 1:
+        return [packed if packed.dtype == dtypes[0] else packed.astype(dtypes[0])]
+    pieces, start = [], 0
+    for shape, dtype in zip(shapes, dtypes):
+        size = math.prod(shape)
+        piece = packed[start:start + size].reshape(shape)
+        pieces.append(piece if piece.dtype == dtype else piece.astype(dtype))
+        start += size
+    return pieces
+
+
+def tensor_of_node(data: np.ndarray, node: Node) -> Tensor:
+    """A Tensor holding ``data`` as it is, computed by ``node``: for code that records a whole
+    computation as one Node of its own making (``tg.compile`` records a call that way)."""
+    tensor = Tensor._make(data)
+    tensor._node, tensor.requires_grad = node, True
+    return tensor
+
+
 # -- indices -----------------------------------------------------------------------------------------
 
 
@@ -1321,10 +1357,7 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
     levels = FORWARD.levels
     for depth in range(len(levels) - 1, -1, -1):
         level = levels[depth]
-        tangents = []
-        for a in args:
-            entry = level.get(id(a.data)) if isinstance(a, Tensor) else None
-            tangents.append(entry[1] if entry is not None and entry[0] is a.data else None)
+        tangents = [tangent_in(level, a.data) if isinstance(a, Tensor) else None for a in args]
         if all(t is None for t in tangents):
             continue
         FORWARD.levels = levels[:depth]
@@ -1343,7 +1376,7 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
         finally:
             FORWARD.levels = levels
         if total is not None:
-            level[id(result.data)] = (result.data, total)
+            give_tangent(level, result.data, total)
 
 
 # -- backward from Tensors: tensor.backward() and tg.autograd.grad start here --------------------------

@@ -8,8 +8,7 @@ The machinery underneath lives one level down and knows nothing of this package:
 
 from __future__ import annotations
 
-from ..engine.backward import graph_nodes
-from ..engine.modes import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ..engine import detect_anomaly, enable_grad, graph_nodes, is_grad_enabled, no_grad, set_grad_enabled
 from .checkpoint import checkpoint
 from .function import Function, FunctionContext, custom_vjp
 from .functional import backward, grad

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import creation
-from ..engine.modes import enable_grad
+from ..engine import enable_grad
 from ..errors import BackwardError
 from ..tensor import Tensor, backward_pass
 from .function import Function, FunctionContext

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.modes import is_grad_enabled, no_grad
+from ..engine import is_grad_enabled, no_grad
 from ..errors import BackwardError, ShapeError
 from ..ops import NUMPY
 from ..ops.registry import Primitive
-from ..tensor import Tensor, apply
+from ..tensor import Tensor, apply, pack_outputs, unpack_outputs
 
 
 class FunctionContext:
@@ -39,8 +39,8 @@ class FunctionContext:
         return self._saved
 
 
-def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: list[tuple], arg_shapes: list,
-                         tensor_positions: list[int], graph_mode: bool) -> tuple:
+def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: list[tuple], dtypes: list,
+                         arg_shapes: list, tensor_positions: list[int], graph_mode: bool) -> tuple:
     """Run the user's backward once per output gradient ``g`` (cached for the node's inputs).
 
     In a recorded backward pass (``graph_mode``) the gradients stay Tensors on the graph.
@@ -51,14 +51,9 @@ def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: l
     ctx.create_graph = graph_mode
     if graph_mode and not isinstance(g, Tensor):
         g = Tensor(np.asarray(g))
-    pieces, start = [], 0
-    if len(shapes) == 1:  # one output: the node's output is that output itself, not a packed copy
-        pieces.append(g if graph_mode else Tensor(np.asarray(g)))
-    for shape in shapes if len(shapes) > 1 else ():
-        size = int(np.prod(shape))
-        piece = g[start:start + size].reshape(shape) if graph_mode else Tensor(g[start:start + size].reshape(shape))
-        pieces.append(piece)
-        start += size
+    pieces = unpack_outputs(g if graph_mode else np.asarray(g), shapes, dtypes)
+    if not graph_mode:
+        pieces = [Tensor(piece) for piece in pieces]
     if graph_mode:
         grads = function.backward(ctx, *pieces)
     else:  # the user's backward must record nothing outside a recorded backward pass
@@ -84,8 +79,8 @@ def _grads_from_backward(function: type, ctx: FunctionContext, g: Any, shapes: l
 
 
 def _function_rule(xp: Any, g: Any, ans: Any, *inputs: Any, argnum: int, function: type, ctx: FunctionContext,
-                   shapes: list, arg_shapes: list, tensor_positions: list, packed: Any = None) -> Any:
-    grads = _grads_from_backward(function, ctx, g, shapes, arg_shapes, tensor_positions, xp is not NUMPY)
+                   shapes: list, dtypes: list, arg_shapes: list, tensor_positions: list, packed: Any = None) -> Any:
+    grads = _grads_from_backward(function, ctx, g, shapes, dtypes, arg_shapes, tensor_positions, xp is not NUMPY)
     grad = grads[argnum]
     return grad if grad is not None else _zeros(xp, inputs[argnum])
 
@@ -140,29 +135,15 @@ class Function:
         differentiable = [o for o in outputs if o.dtype.kind == "f"]
         if not differentiable:
             return tuple(outputs) if several else outputs[0]
-        dtype = np.result_type(*[o.dtype for o in differentiable])
-        shapes = [o.shape for o in differentiable]
-        if len(differentiable) == 1:  # one output: the node's output is that output, no copy
-            packed = differentiable[0].data
-        else:
-            packed = np.concatenate([o.data.reshape(-1).astype(dtype, copy=False) for o in differentiable])
+        shapes, dtypes = [o.shape for o in differentiable], [o.dtype for o in differentiable]
+        packed = pack_outputs([o.data for o in differentiable])  # one output: itself, no copy
         tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         arg_shapes = [tuple(np.shape(a.data if isinstance(a, Tensor) else a)) for a in args]
         node_output = apply(_primitive(cls), *[args[i] for i in tensor_positions], packed=packed, function=cls,
-                            ctx=ctx, shapes=shapes, arg_shapes=arg_shapes, tensor_positions=tensor_positions)
-        if len(differentiable) == 1 and len(outputs) == 1:
-            return node_output
-        unpacked, start = [], 0
-        if len(differentiable) == 1:  # one differentiable output among others: it is the node's output
-            return tuple(node_output if o is differentiable[0] else o for o in outputs)
-        for o in outputs:
-            if o.dtype.kind != "f":
-                unpacked.append(o)
-                continue
-            size = o.size
-            view = node_output[start:start + size].reshape(o.shape)
-            unpacked.append(view if view.dtype == o.dtype else view.astype(o.dtype))
-            start += size
+                            ctx=ctx, shapes=shapes, dtypes=dtypes, arg_shapes=arg_shapes,
+                            tensor_positions=tensor_positions)
+        pieces = iter(unpack_outputs(node_output, shapes, dtypes))
+        unpacked = [next(pieces) if o.dtype.kind == "f" else o for o in outputs]
         return tuple(unpacked) if several else unpacked[0]
 
 

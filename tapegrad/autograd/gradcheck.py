@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.modes import enable_grad, no_grad
+from ..engine import enable_grad, no_grad
 from ..errors import GradcheckError
 from ..tensor import Tensor
 from .functional import grad

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.forward import FORWARD, tangent_of
-from ..engine.modes import SPECIAL_MODES, enable_grad
+from ..engine import enable_grad, forward_level, give_tangent, tangent_in, tangent_of
 from ..errors import BackwardError, DTypeError, ShapeError
 from ..functions import stack
 from ..tensor import Tensor
@@ -302,7 +301,6 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ShapeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    level: dict[int, tuple] = {}
     args, nested = [], False
     for primal, tangent in zip(primals, tangents):
         leaves, structure = tree_flatten(primal)
@@ -315,22 +313,18 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             nested = nested or outer
             if tuple(np.shape(t)) != tensor.shape:
                 raise ShapeError(f"jvp: a tangent of shape {np.shape(t)} for a primal of shape {tensor.shape}")
-            level[id(tensor.data)] = (tensor.data,
-                                      t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=tensor.dtype)))
-            made.append(tensor)
-        args.append(tree_unflatten(structure, made))
-    FORWARD.levels.append(level)
-    SPECIAL_MODES.enter()
-    try:
-        out = f(*args)
-    finally:
-        SPECIAL_MODES.leave()
-        FORWARD.levels.pop()
+            made.append((tensor, t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=tensor.dtype))))
+        args.append((structure, made))
+    with forward_level() as level:
+        for _, made in args:
+            for tensor, t in made:
+                give_tangent(level, tensor.data, t)
+        out = f(*[tree_unflatten(structure, [tensor for tensor, _ in made]) for structure, made in args])
     out_leaves, out_structure = tree_flatten(out)
     tangent_out = []
     for leaf in out_leaves:
-        entry = level.get(id(leaf.data)) if isinstance(leaf, Tensor) else None
-        t = entry[1] if entry is not None and entry[0] is leaf.data else Tensor(np.zeros(np.shape(leaf)))
+        t = tangent_in(level, leaf.data) if isinstance(leaf, Tensor) else None
+        t = Tensor(np.zeros(np.shape(leaf))) if t is None else t
         tangent_out.append(t if nested else t.data)
     return _plain(out, nested), tree_unflatten(out_structure, tangent_out)
 

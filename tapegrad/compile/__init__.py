@@ -9,5 +9,7 @@
 from __future__ import annotations
 
 from .compiled import Compiled, compile  # noqa: A004 (tg.compile, as torch.compile)
+from .schedule import Plan, Read, Slot, slots_read
 
-__all__ = ["Compiled", "compile"]
+# Plan, Slot, Read and slots_read are how a compiled function's schedule reads (tg.viz.draw draws it).
+__all__ = ["Compiled", "compile", "Plan", "Slot", "Read", "slots_read"]

@@ -39,7 +39,7 @@ from ..errors import BackwardError, TapegradError, TracingError
 from ..ops import NUMPY
 from ..ops.random import generator
 from ..ops.registry import Primitive
-from ..tensor import Tensor, shared_shape
+from ..tensor import Tensor, tensor_of_node, unpack_outputs
 from .schedule import Plan, ShapeChanged, still_valid
 
 _NO_PARAMS: dict = {}
@@ -97,13 +97,10 @@ def _record_call(plan: Plan, tensors: list[Tensor], packed: np.ndarray, values: 
     schedule kept (what its rules read, and what backward checks for in-place changes), its ``ans``
     the call's :class:`_Call`, and it is ``exact`` (the schedule's backward already gives each
     tensor's shape and dtype)."""
-    parents = tuple([(t._node or t) if t.requires_grad else None for t in tensors])
+    parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in tensors])
     constants = tuple([None if t.requires_grad else t.data for t in tensors])
-    node = Node(plan.primitive, parents, values, constants, _Call(), _NO_PARAMS, shared_shape(packed.shape),
-                packed.dtype, True)
-    result = Tensor(packed)
-    result._node, result.requires_grad = node, True
-    return result
+    node = Node(plan.primitive, parents, values, constants, _Call(), _NO_PARAMS, packed.shape, packed.dtype, True)
+    return tensor_of_node(packed, node)
 
 
 def _run(plan: Plan, tensors: list[Tensor]) -> Any:
@@ -117,15 +114,10 @@ def _run(plan: Plan, tensors: list[Tensor]) -> Any:
     if not plan.tuple_output and len(plan.seeded) == 1:  # the common case: one output, the node's own
         return node_output
     results = [Tensor(np.asarray(o)) for o in outputs]
-    start = 0
-    for i in plan.seeded:
-        if len(plan.seeded) == 1:
-            results[i] = node_output
-            break
-        size, dtype = results[i].size, results[i].dtype
-        part = node_output[start:start + size].reshape(results[i].shape)
-        results[i] = part if part.dtype == dtype else part.astype(dtype)  # packing promoted it
-        start += size
+    seeded = plan.seeded
+    pieces = unpack_outputs(node_output, [results[i].shape for i in seeded], [results[i].dtype for i in seeded])
+    for i, piece in zip(seeded, pieces):
+        results[i] = piece
     return tuple(results)
 
 

@@ -32,7 +32,7 @@ from ..errors import TracingError
 from ..ops import NUMPY
 from ..ops.registry import Primitive
 from ..ops.shape import sum_to_forward
-from ..tensor import Tensor
+from ..tensor import Tensor, pack_outputs, unpack_outputs
 
 
 def _captured_signature(tensors: list[Tensor]) -> list[tuple]:
@@ -457,20 +457,10 @@ class Plan:
         return lines
 
     def pack(self, outputs: tuple) -> np.ndarray:
-        """The floating outputs as the one array a call's graph node holds (flattened and joined
-        when there are several)."""
-        if len(self.seeded) == 1:
-            return np.asarray(outputs[self.seeded[0]])
-        return np.concatenate([np.asarray(outputs[i]).reshape(-1) for i in self.seeded])
+        """The floating outputs as the one array a call's graph node holds (see ``pack_outputs``)."""
+        return pack_outputs([outputs[i] for i in self.seeded])
 
     def split(self, g: np.ndarray) -> list[np.ndarray]:
-        """The seed of each floating output from the node's gradient (outputs packed when several)."""
-        if len(self.seeded) == 1:
-            return [g]
-        seeds, start = [], 0
-        for i in self.seeded:
-            shape = self.shapes[self.outputs[i]]
-            size = int(np.prod(shape))
-            seeds.append(g[start:start + size].reshape(shape).astype(self.dtypes[self.outputs[i]], copy=False))
-            start += size
-        return seeds
+        """The seed of each floating output from the node's gradient (see ``unpack_outputs``)."""
+        slots = [self.outputs[i] for i in self.seeded]
+        return unpack_outputs(g, [self.shapes[s] for s in slots], [self.dtypes[s] for s in slots])

@@ -12,10 +12,12 @@ public API, what the layers above the Tensor may use.
 """
 
 from .backward import graph_nodes
+from .forward import give_tangent, tangent_in, tangent_of
 from .modes import (
     Observer,
     detect_anomaly,
     enable_grad,
+    forward_level,
     is_grad_enabled,
     no_grad,
     note_guard,
@@ -27,4 +29,5 @@ from .modes import (
 from .node import Node
 
 __all__ = ["Node", "graph_nodes", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
-           "Observer", "observing", "operations_watched", "note_guard", "note_unrecorded"]
+           "Observer", "observing", "operations_watched", "note_guard", "note_unrecorded", "forward_level",
+           "give_tangent", "tangent_in", "tangent_of"]

@@ -27,6 +27,15 @@ class _ForwardLevels(threading.local):
 FORWARD = _ForwardLevels()
 
 
+def tangent_in(level: dict, data: np.ndarray) -> object:
+    """The tangent that the value whose array is ``data`` carries at ``level``, else None."""
+    entry = level.get(id(data))
+    return entry[1] if entry is not None and entry[0] is data else None
+
+
+def give_tangent(level: dict, data: np.ndarray, tangent: object) -> None:
+    """Let the value whose array is ``data`` carry ``tangent`` at ``level`` (the level keeps ``data`` alive)."""
+    level[id(data)] = (data, tangent)
 
 
 def tangent_of(tensor: object) -> object:
@@ -35,7 +44,7 @@ def tangent_of(tensor: object) -> object:
     if not isinstance(data, np.ndarray):
         return None
     for level in reversed(FORWARD.levels):
-        entry = level.get(id(data))
-        if entry is not None and entry[0] is data:
-            return entry[1]
+        tangent = tangent_in(level, data)
+        if tangent is not None:
+            return tangent
     return None

@@ -108,6 +108,21 @@ def operations_watched() -> bool:
     return bool(SPECIAL_MODES.count) and (state.observer is not None or state.anomaly or bool(FORWARD.levels))
 
 
+@contextlib.contextmanager
+def forward_level() -> Iterator[dict]:
+    """Open a forward-mode (``jvp``) level in this thread for the ``with`` block, innermost: yields the
+    level, to which :func:`~tapegrad.engine.forward.give_tangent` gives the inputs' tangents; every
+    operation run inside gives its result the tangent its JVP rules compute."""
+    level: dict = {}
+    FORWARD.levels.append(level)
+    SPECIAL_MODES.enter()
+    try:
+        yield level
+    finally:
+        SPECIAL_MODES.leave()
+        FORWARD.levels.pop()
+
+
 def is_grad_enabled() -> bool:
     """Whether operations run now are recorded on the graph (True unless inside ``no_grad``)."""
     return state.enabled

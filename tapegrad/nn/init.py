@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..creation import generator
-from ..engine.modes import no_grad
+from ..engine import no_grad
 from ..errors import ShapeError
 from ..tensor import Tensor
 

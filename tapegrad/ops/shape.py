@@ -25,10 +25,11 @@ SHAPES = "a shape with the same number of entries"
 # primitive runs: NumPy would wrap an axis modulo ndim in places, truncate 2.5 to 2, or raise a
 # bare IndexError/OverflowError/TypeError that does not name the operation.
 
-def shown(value: Any) -> str:
-    """``repr(value)`` cut to a readable length, for error messages."""
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (so that no input, however
+    large or hostile, makes a message long)."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 NUMERIC = "biufc"  # the dtype kinds a tensor may hold: bool, integers, floats, complex

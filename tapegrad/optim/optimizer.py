@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.modes import no_grad
+from ..engine import no_grad
 from ..errors import ArgumentError, TapegradError
 from ..ops.shape import real_arg
 from ..tensor import Tensor

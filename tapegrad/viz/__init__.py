@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from . import expression
 from .draw import VizError, draw
 from .explain import Explanation, explain
 from .html import html
 
-__all__ = ["explain", "Explanation", "draw", "html", "VizError"]
+__all__ = ["explain", "Explanation", "draw", "html", "VizError", "expression"]

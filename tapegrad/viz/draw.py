@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..compile import Compiled
-from ..compile.schedule import Plan, Read, Slot, slots_read
-from ..engine.node import Node
+from ..compile import Compiled, Plan, Read, Slot, slots_read
+from ..engine import Node
 from ..errors import TapegradError
 from ..tensor import Tensor
 from .explain import Replay, _number

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import graph_nodes
-from ..engine.modes import enable_grad
-from ..engine.node import Node
+from ..engine import Node, enable_grad
 from ..errors import DTypeError
 from ..tensor import Tensor, apply
 

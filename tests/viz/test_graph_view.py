@@ -107,6 +107,6 @@ def test_viz_uses_only_the_engines_public_api():
                 names = {alias.name for alias in node.names}
                 assert not names & _PRIVATE_ENGINE, (path.name, node.module, names)
                 assert not any(name.startswith("_") for name in names), (path.name, node.module, names)
-                assert node.module not in ("engine", "backward", "special_modes"), (path.name, node.module)
+                # (that the names are public API at all: tests/test_architecture.py)
             if isinstance(node, ast.Attribute):
                 assert node.attr not in _SLOTS, (path.name, node.lineno, node.attr)
