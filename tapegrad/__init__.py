@@ -117,13 +117,13 @@ from .functions import (
                        where,
 )
 from .serialization import CheckpointError, load, save
-from .tensor import Tensor
+from .tensor import Tensor, apply
 from .viz import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
+    "Tensor", "apply", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
     "compile", "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
     "jacfwd", "hessian", "hvp",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",

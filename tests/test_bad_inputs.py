@@ -295,7 +295,7 @@ NOT_TENSOR_FUNCTIONS = {
     "generator": "no argument", "get_default_dtype": "no argument",
 }
 NOT_TENSOR_METHODS = {
-    "backward": "its gradient= validation belongs to the backward pass (issue 11 item 9, tests/test_engine.py)",
+    "backward": "its gradient= validation belongs to the backward pass (issue 11 item 9, tests/engine/test_engine.py)",
     "register_hook": "takes a function (hooks: issue 11 item 8)",
 }
 # The name an error message carries when the callable is another's alias or composition.

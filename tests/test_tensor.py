@@ -246,3 +246,18 @@ def test_log_softmax_of_float32_logits_of_1e4():
     out[0, 0].backward()
     assert out.dtype == np.float32 and np.all(np.isfinite(out.numpy()))
     assert logits.grad.tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_a_primitive_of_ones_own_runs_with_tg_apply_to_any_order():
+    from tapegrad.ops import Primitive
+    cube = Primitive("cube", lambda x: x ** 3, vjps=(lambda xp, g, ans, x: g * 3 * x * x,),
+                     jvps=(lambda xp, t, ans, x: t * 3 * x * x,))
+    x = tg.tensor([2.0, -1.0], requires_grad=True)
+    y = tg.apply(cube, x)
+    assert y.grad_fn.name == "cube" and y.tolist() == [8.0, -1.0]
+    (g,) = tg.autograd.grad(y.sum(), [x], create_graph=True)
+    assert g.tolist() == [12.0, 3.0]
+    (h,) = tg.autograd.grad(g.sum(), [x])
+    assert h.tolist() == [12.0, -6.0]
+    _, tangent = tg.jvp(lambda v: tg.apply(cube, v), (x.detach(),), (tg.tensor([1.0, 1.0]),))
+    assert tangent.tolist() == [12.0, 3.0]
