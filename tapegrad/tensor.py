@@ -93,6 +93,11 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         raise
     except (ValueError, TypeError, IndexError) as exc:
         raise _operation_error(prim, args, params, exc) from None
+    except AttributeError:
+        if not isinstance(prim, Primitive):
+            raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
+                                "(from tapegrad.ops, or one of your own)") from None
+        raise
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)
     result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path

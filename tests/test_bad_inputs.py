@@ -325,7 +325,7 @@ VALID = {
     "axis": 0, "axis1": 0, "axis2": 1, "tensor": tg.tensor(X) * 2,
     # nn.functional: scores (batch 3, classes 3) and, for the regression losses, targets of their shape
     "log_probs": X, "logits": X, "scores": X, "prediction": X, "target": X / 2, "parameters": [tg.tensor(X)],
-    "strength": 0.5,
+    "strength": 0.5, "prim": tg.ops.elementwise.sin,
 }
 LABELS = np.array([0, 2, 1])
 # The classification losses take class labels (an integer array of shape (batch,)) as their target.
@@ -333,7 +333,7 @@ CLASSIFICATION = {"cross_entropy", "nll_loss", "svm_loss", "multi_margin_loss"}
 VALID_FOR = {name: {"target": LABELS} for name in CLASSIFICATION}
 VALID_SELF = {"item": np.array(2.0)}  # the tensor a method's valid call runs on, where X does not do
 # A valid *args where () is not; a bad value replaces the first of them.
-VARARGS = {"reshape": (9,), "permute": (1, 0), "broadcast_to": (2, 3, 3), "einsum": (X, X)}
+VARARGS = {"reshape": (9,), "permute": (1, 0), "broadcast_to": (2, 3, 3), "einsum": (X, X), "apply": (X,)}
 
 TENSOR_PARAMS = {"tensor", "x", "a", "b", "other", "y", "data", "value", "condition", "tensors", "indices",
                  "min", "max", "operands", "log_probs", "logits", "scores", "prediction", "target"}
