@@ -89,7 +89,8 @@ def _call_primitive(plan: Plan, name: str) -> Primitive:
     """The whole call as one primitive: its forward runs the schedule; one rule per tensor it reads."""
     count = len(plan.source_specs)
     return Primitive(f"compiled {name}", lambda *arrays: plan.pack(plan.forward(*arrays)[0]),
-                     vjps=tuple(_call_rule(plan, i) for i in range(count)), jvps=(_call_jvp,) * count)
+                     vjps=tuple(_call_rule(plan, i) for i in range(count)), jvps=(_call_jvp,) * count,
+                     saved_name="a value it kept for backward")
 
 
 def _record_call(plan: Plan, tensors: list[Tensor], packed: np.ndarray, values: tuple) -> Tensor:

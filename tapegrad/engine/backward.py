@@ -102,8 +102,8 @@ def _leading_to(targets: Collection[Hashable], consumers: dict[Node, int]) -> se
 def _in_place_error(node: Node, position: int) -> InPlaceError:
     arrays = node.saved_arrays()
     array = arrays[position]
-    if node.ans is not None and node.ans.__class__ is not np.ndarray:  # a tg.compile call: ans is its run
-        what = "a value it kept for backward"
+    if node.prim.saved_name:  # a primitive whose Nodes keep values other than their inputs
+        what = node.prim.saved_name
     elif node.ans is not None and position == len(arrays) - 1:
         what = "its output"
     else:

@@ -53,6 +53,8 @@ class Primitive:
             the input's position as the keyword ``argnum``.
         deterministic: the result is fixed by the inputs and parameters; False for random draws,
             which ``tg.compile`` runs at every call (never folded into a constant, never dropped).
+        saved_name: how error messages name a value its Nodes saved, when those are not its inputs and
+            output (a compiled call keeps the values its schedule's backward reads); empty otherwise.
         value_shaped: the result's shape depends on the inputs' values, not only on their shapes
             (the positions a boolean mask selects), so ``tg.compile`` checks it at every call.
         expects: what valid inputs look like, quoted in error messages.
@@ -72,6 +74,7 @@ class Primitive:
     variadic: bool = False
     deterministic: bool = True
     value_shaped: bool = False
+    saved_name: str = ""
     expects: str = ""
     doc: str = field(default="", repr=False)
     symbol: str = ""
