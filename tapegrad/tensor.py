@@ -31,7 +31,16 @@ from .engine.backward import run_backward
 from .engine.forward import FORWARD, give_tangent, tangent_in, tangent_of
 from .engine.modes import SPECIAL_MODES, is_grad_enabled, note_unrecorded, set_grad_enabled
 from .engine.modes import state as _mode
-from .engine.node import ALL_PARENTS, Node, bump, next_sequence, user_code_location, version_of
+from .engine.node import (
+    ALL_PARENTS,
+    SHARED_SHAPES,
+    Node,
+    bump,
+    next_sequence,
+    shared_shape,
+    user_code_location,
+    version_of,
+)
 from .errors import (
     AnomalyError,
     ArgumentError,
@@ -200,7 +209,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     # __init__ call alone costs a tenth; benchmarks/tiny_ops.py). tests/test_tensor.py compares the
     # Nodes the two make, field by field.
     shape = out.shape
-    recent = _SHARED.recent
+    recent = SHARED_SHAPES.recent
     shape = recent if shape == recent else shared_shape(shape)
     if x_parent is not None and y_parent is not None:
         inputs = (x_data, y_data) if prim.saves_inputs else ALL_PARENTS
@@ -256,7 +265,7 @@ def record(prim: Primitive, parents: tuple, arrays: tuple, out: np.ndarray, para
     back over broadcast axes, nothing to cast).
     """
     shape = out.shape
-    recent = _SHARED.recent
+    recent = SHARED_SHAPES.recent
     shape = recent if shape == recent else shared_shape(shape)
     dtype = out.dtype
     if len(parents) == 1:  # the common case, kept short: one input, which takes the gradient
@@ -312,38 +321,6 @@ def _check_unusual_result(prim: Primitive, args: tuple, dtype: np.dtype, gradien
             "not differentiate complex numbers yet: its gradient would be dropped. Keep the real and "
             "imaginary parts as two real tensors, or compute this part without gradient (.detach()).")
 
-
-
-class _SharedShapes:
-    """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
-    keep one tuple, not a million), and the one shared last: consecutive operations mostly have
-    the same shape, and comparing two small tuples is cheaper than looking one up.
-
-    At most :data:`LIMIT` shapes are kept: a program that meets ever new shapes (variable-length
-    sequences) starts afresh when the table is full. Sharing only saves memory and lets Nodes
-    compare shapes by identity first; a Node whose tuple is not the table's is compared by value."""
-
-    __slots__ = ("tuples", "recent")
-    LIMIT = 4096
-
-    def __init__(self) -> None:
-        self.tuples: dict[tuple, tuple] = {}
-        self.recent: tuple = ()
-
-
-_SHARED = _SharedShapes()
-
-
-def shared_shape(shape: tuple) -> tuple:
-    """The one tuple equal to ``shape`` that every Node of that shape holds (compared by identity)."""
-    tuples = _SHARED.tuples
-    shared = tuples.get(shape)
-    if shared is None:
-        if len(tuples) >= _SharedShapes.LIMIT:
-            tuples.clear()
-        shared = tuples[shape] = shape
-    _SHARED.recent = shared
-    return shared
 
 
 _NO_PARAMS: dict = {}
@@ -1067,7 +1044,7 @@ class Tensor:
             raise DroppedGradientError(
                 f"{call}{options} is not differentiated by tapegrad, and a Tensor that requires grad takes part; "
                 "see the README's table of NumPy functions that are")
-        note_unrecorded(f"numpy.{ufunc.__name__}")  # its result would be a constant of the trace
+        note_unrecorded(f"numpy.{ufunc.__name__}")  # its result would be a constant to an observer
         result = getattr(ufunc, method)(*raw(inputs), **{k: raw(v) for k, v in kwargs.items()})
         return Tensor(result) if isinstance(result, np.ndarray) and "out" not in kwargs else result
 
@@ -1090,7 +1067,7 @@ class Tensor:
             raise DroppedGradientError(
                 f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that requires grad takes "
                 "part; see the README's table of NumPy functions that are")
-        note_unrecorded(f"numpy.{func.__name__}")  # its result would be a constant of the trace
+        note_unrecorded(f"numpy.{func.__name__}")  # its result would be a constant to an observer
         return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
 
 

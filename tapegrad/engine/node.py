@@ -153,6 +153,38 @@ ALL_PARENTS: tuple = ()
 
 
 
+class _SharedShapes:
+    """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
+    keep one tuple, not a million), and the one shared last: consecutive operations mostly have
+    the same shape, and comparing two small tuples is cheaper than looking one up.
+
+    At most :data:`LIMIT` shapes are kept: a program that meets ever new shapes (variable-length
+    sequences) starts afresh when the table is full. Sharing only saves memory and lets Nodes
+    compare shapes by identity first; a Node whose tuple is not the table's is compared by value."""
+
+    __slots__ = ("tuples", "recent")
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.tuples: dict[tuple, tuple] = {}
+        self.recent: tuple = ()
+
+
+SHARED_SHAPES = _SharedShapes()
+
+
+def shared_shape(shape: tuple) -> tuple:
+    """The one tuple equal to ``shape`` that every Node of that shape holds (compared by identity)."""
+    tuples = SHARED_SHAPES.tuples
+    shared = tuples.get(shape)
+    if shared is None:
+        if len(tuples) >= _SharedShapes.LIMIT:
+            tuples.clear()
+        shared = tuples[shape] = shape
+    SHARED_SHAPES.recent = shared
+    return shared
+
+
 class _Extras:
     """What a few Nodes carry besides their operation: see :class:`Node`."""
 

@@ -522,9 +522,9 @@ def test_backward_rejects_a_gradient_that_is_not_an_array_of_the_outputs_shape(g
 
 
 def test_the_shape_table_stays_bounded():
-    from tapegrad.tensor import _SHARED, _SharedShapes
+    from tapegrad.engine.node import SHARED_SHAPES, _SharedShapes
     x = tg.tensor(np.ones(3), requires_grad=True)
     for n in range(_SharedShapes.LIMIT + 100):
         (x.sum() * np.ones(n % 5000 + 1)).sum().backward()
-    assert len(_SHARED.tuples) <= _SharedShapes.LIMIT
+    assert len(SHARED_SHAPES.tuples) <= _SharedShapes.LIMIT
     np.testing.assert_array_equal(x.grad.numpy()[0], sum(n % 5000 + 1 for n in range(_SharedShapes.LIMIT + 100)))
