@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import expression
 from .draw import VizError, draw
-from .explain import Explanation, explain
+from .explain import Explanation, Flow, Step, Walkthrough, explain, walkthrough
 from .html import html
 
-__all__ = ["explain", "Explanation", "draw", "html", "VizError", "expression"]
+__all__ = ["explain", "Explanation", "walkthrough", "Walkthrough", "Step", "Flow", "draw", "html", "VizError",
+           "expression"]

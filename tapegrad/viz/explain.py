@@ -21,13 +21,14 @@ by a backward pass through that one step. The graph is read through the Node's p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..autograd import graph_nodes
 from ..engine import Node, enable_grad
-from ..errors import DTypeError
+from ..errors import ArgumentError, DTypeError
 from ..tensor import Tensor, apply
 
 
@@ -136,6 +137,150 @@ class Replay:
                 for parent, a in zip(node.next_functions, inputs)]
 
 
+@dataclass(frozen=True)
+class Flow:
+    """One use of one input in a backward step: the chain rule, upstream x local = downstream.
+
+    Attributes:
+        source: the input's key in the graph (its Node, or the leaf Tensor); ``name`` its name.
+        upstream: the gradient of the step's output (what flows in from above).
+        local: the text of the local derivative (``2y``, ``1 - tanh(x)**2``), as the primitive declares it.
+        downstream: the gradient this use of the input receives.
+        uses: how many times the input is used in the whole graph.
+        total: when this is the last of several uses to be handled, the sum of all their downstream
+            gradients (the input's whole gradient); else None.
+        contributions: with ``total``, the downstream gradient of each use, in the order handled.
+    """
+
+    source: Any
+    name: str
+    upstream: np.ndarray
+    local: str
+    downstream: np.ndarray
+    uses: int
+    total: np.ndarray | None = None
+    contributions: tuple[np.ndarray, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One numbered step of an explanation.
+
+    Attributes:
+        number: the lectures' number: forward steps count up from 1; a backward step has the number of
+            the forward step it reverses (the seed, ``dz/dz := 1``, the number after the last one).
+        phase: ``"forward"`` or ``"backward"``.
+        node: the graph Node of the step (for the seed, the output's Node).
+        name: the name of what the step computes (forward: the node's; backward: the node's, whose
+            gradient is passed on).
+        text: the line :func:`explain` prints for it.
+        value: forward: the value computed. backward: the gradient of ``name`` passed on (upstream).
+        expression: forward: the right-hand side as text (``x1 + x2'``); backward: empty.
+        flows: backward: one :class:`Flow` per input that receives a gradient; forward: empty.
+    """
+
+    number: int
+    phase: str
+    node: Any
+    name: str
+    text: str
+    value: np.ndarray
+    expression: str = ""
+    flows: tuple[Flow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Walkthrough:
+    """The explanation of a computation as data: :func:`explain` prints it, ``tg.viz.html`` steps
+    through it, ``tg.viz.draw`` labels the graph with it.
+
+    Attributes:
+        replay: the replayed graph (names, values; gradients once backward ran).
+        output: the name of the output.
+        forward: the forward steps, in order; backward: the backward steps, the seed first (empty
+            before ``backward()`` ran on the original graph).
+    """
+
+    replay: Replay
+    output: str
+    forward: tuple[Step, ...]
+    backward: tuple[Step, ...]
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """Every step, forward then backward."""
+        return self.forward + self.backward
+
+    def text(self) -> str:
+        """The explanation as :func:`explain` prints it."""
+        lines = ["forward"] + [step.text for step in self.forward]
+        if self.backward:
+            lines += ["backward"] + [step.text for step in self.backward]
+        return "\n".join(lines)
+
+
+def walkthrough(tensor: Tensor) -> Walkthrough:
+    """The steps that computed ``tensor`` and, once ``backward()`` has run, the chain rule applied to
+    each of them, as data (see :class:`Walkthrough`).
+
+    Raises:
+        DTypeError: if ``tensor`` is not a Tensor. ArgumentError: if it is a leaf (nothing was computed).
+    """
+    if not isinstance(tensor, Tensor):
+        raise DTypeError(f"explain: expected a Tensor (the result of a computation to explain), got "
+                         f"{type(tensor).__name__}")
+    if tensor.grad_fn is None:
+        raise ArgumentError(f"explain: {tensor.name or 'the tensor'} is a leaf (nothing was computed)")
+    root_name = tensor.name or "z"
+    graph = Replay(tensor, root_name)
+    order, names, replay = graph.order, graph.names, graph.tensors
+    forward = []
+    step = {}
+    for number, node in enumerate(order, start=1):
+        step[node] = number
+        expression = _expression(node, graph.operands(node))
+        value = replay[node].data
+        forward.append(Step(number, "forward", node, names[node],
+                            f"({number}) {names[node]} := {expression} = {_number(value)}", value, expression))
+    if not graph.done:
+        return Walkthrough(graph, root_name, tuple(forward), ())
+    graph.backward()
+    out = replay[tensor.grad_fn]
+    d = f"d{root_name}"
+    every = "" if out.size == 1 else " (for every entry)"
+    backward = [Step(len(order) + 1, "backward", tensor.grad_fn, root_name,
+                     f"({len(order) + 1}) {d}/d{root_name} := 1{every}", out.grad.data)]
+    uses = {key: 0 for key in replay}
+    for node in order:
+        for parent in node.next_functions:
+            if parent is not None:
+                uses[parent] += 1
+    seen: dict[Any, list[np.ndarray]] = {key: [] for key in replay}
+    for node in reversed(order):
+        values = [v.data if isinstance(v, Tensor) else v for v in graph.arguments(node)]
+        operands = graph.operands(node)
+        upstream = replay[node].grad.data
+        parts, flows = [], []
+        for position, (parent, contribution) in enumerate(zip(node.next_functions, graph.shares(node))):
+            if parent is None:
+                continue
+            seen[parent].append(contribution)
+            local = node.primitive.derivative_text(position, operands, values)
+            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {local}"
+            text += f" = {_number(contribution)}"
+            total, contributions = None, ()
+            if len(seen[parent]) == uses[parent] > 1:
+                total, contributions = replay[parent].grad.data, tuple(seen[parent])
+                terms = " + ".join(_number(c) for c in contributions)
+                text += (f"; {names[parent]} is used {uses[parent]} times, so the gradients add up: "
+                         f"{d}/d{names[parent]} := {terms} = {_number(total)}")
+            parts.append(text)
+            flows.append(Flow(parent, names[parent], upstream, local, contribution, uses[parent], total, contributions))
+        backward.append(Step(step[node], "backward", node, names[node], f"({step[node]}) " + " and ".join(parts),
+                             upstream, flows=tuple(flows)))
+    return Walkthrough(graph, root_name, tuple(forward), tuple(backward))
+
+
 def explain(tensor: Tensor) -> Explanation:
     """The steps that computed ``tensor`` (forward) and, once ``backward()`` has run, the chain rule
     applied to each of them, with upstream gradient x local gradient = downstream gradient.
@@ -149,49 +294,6 @@ def explain(tensor: Tensor) -> Explanation:
     Raises:
         DTypeError: if ``tensor`` is not a Tensor.
     """
-    if not isinstance(tensor, Tensor):
-        raise DTypeError(f"explain: expected a Tensor (the result of a computation to explain), got "
-                         f"{type(tensor).__name__}")
-    root_name = tensor.name or "z"
-    if tensor.grad_fn is None:
-        return Explanation(f"{root_name} is a leaf: {_number(tensor.data)} (nothing was computed)")
-    graph = Replay(tensor, root_name)
-    order, names, replay = graph.order, graph.names, graph.tensors
-    lines = ["forward"]
-    step = {}
-    for number, node in enumerate(order, start=1):
-        step[node] = number
-        lines.append(f"({number}) {names[node]} := {_expression(node, graph.operands(node))} "
-                     f"= {_number(replay[node].data)}")
-    if not graph.done:
-        return Explanation("\n".join(lines))
-    graph.backward()
-    out = replay[tensor.grad_fn]
-    d = f"d{root_name}"
-    every = "" if out.size == 1 else " (for every entry)"
-    lines += ["backward", f"({len(order) + 1}) {d}/d{root_name} := 1{every}"]
-    uses = {key: 0 for key in replay}
-    for node in order:
-        for parent in node.next_functions:
-            if parent is not None:
-                uses[parent] += 1
-    seen: dict[Any, list[np.ndarray]] = {key: [] for key in replay}
-    for node in reversed(order):
-        values = [v.data if isinstance(v, Tensor) else v for v in graph.arguments(node)]
-        operands = graph.operands(node)
-        parts = []
-        for position, (parent, contribution) in enumerate(zip(node.next_functions, graph.shares(node))):
-            if parent is None:
-                continue
-            seen[parent].append(contribution)
-            local = node.primitive.derivative_text(position, operands, values)
-            text = f"{d}/d{names[parent]} := {d}/d{names[node]} * {local}"
-            text += f" = {_number(contribution)}"
-            if len(seen[parent]) == uses[parent] > 1:
-                total = replay[parent].grad.data
-                terms = " + ".join(_number(c) for c in seen[parent])
-                text += (f"; {names[parent]} is used {uses[parent]} times, so the gradients add up: "
-                         f"{d}/d{names[parent]} := {terms} = {_number(total)}")
-            parts.append(text)
-        lines.append(f"({step[node]}) " + " and ".join(parts))
-    return Explanation("\n".join(lines))
+    if isinstance(tensor, Tensor) and tensor.grad_fn is None:
+        return Explanation(f"{tensor.name or 'z'} is a leaf: {_number(tensor.data)} (nothing was computed)")
+    return Explanation(walkthrough(tensor).text())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..tensor import Tensor
 from .draw import VizError, build
-from .explain import Replay, explain
+from .explain import Replay, walkthrough
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -105,24 +105,8 @@ def html(tensor: Tensor, path: str | os.PathLike, max_nodes: int = 200) -> Path:
     graph, ids = build(tensor, True, True, max_nodes)
     svg = graph.pipe(format="svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]  # drop the XML prologue and doctype: the SVG sits inside the page
-    lines = str(explain(tensor)).splitlines()
-    order = replay.order
-    steps = []
-    phase = "forward"
-    backward_nodes = [tensor.grad_fn] + list(reversed(order))
-    backward_index = 0
-    forward_index = 0
-    for line in lines:
-        if line in ("forward", "backward"):
-            phase = line
-            continue
-        if phase == "forward":
-            node = order[forward_index]
-            forward_index += 1
-        else:
-            node = backward_nodes[backward_index]
-            backward_index += 1
-        steps.append({"phase": phase, "text": line, "node": ids.get(node)})
+    steps = [{"phase": step.phase, "text": step.text, "node": ids.get(step.node)}
+             for step in walkthrough(tensor).steps]
     title = html_escape.escape(f"how {root_name} was computed")
     page = (PAGE.replace("__TITLE__", title).replace("__SVG__", svg)
             .replace("__STEPS__", json.dumps(steps).replace("</", "<\\/")))
