@@ -111,7 +111,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
     result.data = out
-    result.grad = result._node = result.name = None
+    result.grad = result._node = result._name = None
     result.requires_grad = False
     special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or an observer somewhere: look closer
     if special:
@@ -156,7 +156,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
     result.data = out
-    result.grad = result._node = result.name = None
+    result.grad = result._node = result._name = None
     result.requires_grad = False
     dtype = out.dtype
     if not (x.requires_grad and recordable) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
@@ -197,7 +197,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         out = np.asarray(out)
     result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
     result.data = out
-    result.grad = result._node = result.name = None
+    result.grad = result._node = result._name = None
     result.requires_grad = False
     dtype = out.dtype
     if (x_parent is None and y_parent is None) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
@@ -354,7 +354,7 @@ class Tensor:
     """
 
     # ``_view`` and ``_views`` are set only on views and the tensors they view (see note_view).
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_view", "_views", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_name", "_view", "_views", "__weakref__")
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
@@ -362,7 +362,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self.requires_grad = False
         self._node: Node | None = None
-        self.name = name
+        self._name = name
         if requires_grad:
             self.requires_grad_(True)
         if SPECIAL_MODES.count and _mode.observer is not None:
@@ -373,7 +373,7 @@ class Tensor:
         """A plain Tensor around ``data`` as it is (no conversion, no checks: for tapegrad's own arrays)."""
         tensor = _new_tensor(cls)
         tensor.data = data
-        tensor.grad = tensor._node = tensor.name = None
+        tensor.grad = tensor._node = tensor._name = None
         tensor.requires_grad = False
         return tensor
 
@@ -385,6 +385,20 @@ class Tensor:
     grad_fn = property(lambda self: self._node, doc="The Node that produced this tensor (None for a leaf).")
     is_leaf = property(lambda self: self._node is None,
                        doc="True unless this tensor was produced by a recorded operation.")
+
+    @property
+    def name(self) -> str | None:
+        """A label shown in errors, explanations and graph pictures (None by default). Set on a computed
+        tensor, it names that step of the graph (its Node's ``label``)."""
+        return self._name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise ArgumentError(f"name: expected a str or None, got {shown(name)}")
+        self._name = name
+        if self._node is not None:
+            self._node.label = name
 
     @property
     def T(self) -> Tensor:
@@ -992,6 +1006,8 @@ class Tensor:
                     raise ValueError(f"the result has shape {result.shape}")
                 np.copyto(self.data, result.data, casting="same_kind")
                 self._node, self.requires_grad = result._node, result.requires_grad
+                if self._name is not None and self._node is not None:
+                    self._node.label = self._name  # the name follows the tensor to its new step
             elif prim is S.setitem:
                 self.data[params["index"]] = raw
             else:  # a ufunc writing straight into the data: no temporary copy

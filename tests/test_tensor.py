@@ -261,3 +261,17 @@ def test_a_primitive_of_ones_own_runs_with_tg_apply_to_any_order():
     assert h.tolist() == [12.0, -6.0]
     _, tangent = tg.jvp(lambda v: tg.apply(cube, v), (x.detach(),), (tg.tensor([1.0, 1.0]),))
     assert tangent.tolist() == [12.0, 3.0]
+
+
+def test_a_computed_tensors_name_labels_its_step():
+    x = tg.tensor(2.0, requires_grad=True, name="x")
+    q = x * 3
+    assert q.grad_fn.label is None
+    q.name = "q"
+    assert q.name == "q" and q.grad_fn.label == "q" and "name='q'" in repr(q)
+    with pytest.raises(tg.ArgumentError, match="name: expected a str or None"):
+        q.name = 3
+    r = q.clone()
+    r.name = "r"
+    r += 1.0
+    assert r.grad_fn.name == "add" and r.grad_fn.label == "r"

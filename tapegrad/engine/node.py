@@ -188,10 +188,10 @@ def shared_shape(shape: tuple) -> tuple:
 class _Extras:
     """What a few Nodes carry besides their operation: see :class:`Node`."""
 
-    __slots__ = ("retained", "hooks", "where")
+    __slots__ = ("retained", "hooks", "where", "label")
 
     def __init__(self) -> None:
-        self.retained = self.hooks = self.where = None
+        self.retained = self.hooks = self.where = self.label = None
 
 
 class Node:
@@ -224,12 +224,13 @@ class Node:
         retained: a weak reference to the output Tensor that called ``retain_grad()``, else None.
         hooks: functions registered with ``register_hook`` on the output Tensor, else None.
         where: the line of user code that created the node (recorded under ``detect_anomaly``).
+        label: the name the user gave the output Tensor (``tensor.name``), shown by ``tg.explain``.
         extras: None while the node has none of the three above (nearly always: backward then
             checks one slot instead of three), else the object that holds them.
 
     The public, read-only view of a Node (what code above the engine reads, as PyTorch's ``grad_fn``):
     :attr:`name`, :attr:`primitive`, :attr:`parameters`, :attr:`next_functions`,
-    :attr:`constant_inputs`, ``shape``, ``dtype``, :attr:`ndim` and :attr:`released`; to walk a whole
+    :attr:`constant_inputs`, :attr:`label`, ``shape``, ``dtype``, :attr:`ndim` and :attr:`released`; to walk a whole
     graph, :func:`tapegrad.engine.backward.graph_nodes` (``tg.autograd.graph_nodes``). The other slots are the
     engine's.
     """
@@ -274,6 +275,9 @@ class Node:
                      lambda self, value: setattr(self._extras(), "hooks", value))
     where = property(lambda self: self.extras and self.extras.where,
                      lambda self, value: setattr(self._extras(), "where", value))
+    label = property(lambda self: self.extras and self.extras.label,
+                     lambda self, value: setattr(self._extras(), "label", value),
+                     doc="The name the user gave the tensor this Node produced (``q.name = 'q'``), else None.")
 
     @property
     def name(self) -> str:
