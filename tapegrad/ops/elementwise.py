@@ -18,8 +18,8 @@ def unary(name: str, forward: Callable, rule: Callable, *, needs_ans: bool = Fal
     """A unary elementwise primitive whose VJP is ``g * f'(x)`` and JVP ``t * f'(x)``: the same
     product, so ``rule(xp, g, ans, x)``, which returns ``g * f'(x)``, serves as both. ``derivative``
     is the text of ``f'(x)`` that ``tg.explain`` prints, with ``{a}`` for the input's name."""
-    return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, expects=expects, doc=doc,
-                     derivatives=(derivative or None,))
+    return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, elementwise=True,
+                     expects=expects, doc=doc, derivatives=(derivative or None,))
 
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:

@@ -123,18 +123,31 @@ class Replay:
         out = self.tensors[self.root]
         out.backward(np.ones(out.shape, out.dtype))
 
-    def shares(self, node: Node) -> list[np.ndarray | None]:
+    def shares(self, node: Node, seed: np.ndarray | None = None) -> list[np.ndarray | None]:
         """Per input of ``node``, the gradient that this use of the input receives (None for a
         constant), after :meth:`backward`: the engine's backward pass through this one step, run
-        again on copies of its inputs from the gradient of its output. (A tensor used several times
-        receives the sum of its shares, which the backward pass through the whole replay computes.)"""
+        again on copies of its inputs from the gradient of its output (or from ``seed``). (A tensor
+        used several times receives the sum of its shares, which the backward pass through the whole
+        replay computes.)"""
         inputs = [Tensor(a.data.copy(), requires_grad=True) if isinstance(a, Tensor) else a
                   for a in self.arguments(node)]
         with enable_grad():
             out = apply(node.primitive, *inputs, **node.parameters)
-        out.backward(self.tensors[node].grad.data)
+        out.backward(self.tensors[node].grad.data if seed is None else seed)
         return [None if parent is None else (a.grad.data if a.grad is not None else np.zeros(a.shape, a.dtype))
                 for parent, a in zip(node.next_functions, inputs)]
+
+    def local_values(self, node: Node) -> list[np.ndarray | None]:
+        """Per input of ``node``, its local derivative as numbers where it is a number per entry (None
+        elsewhere, and for constants): d output / d input when the output is a single value, and entry
+        by entry for an elementwise operation on an input of the output's shape. Computed by the
+        engine, as :meth:`shares` with a gradient of ones."""
+        out = self.tensors[node]
+        if out.size != 1 and not node.primitive.elementwise:
+            return [None] * len(node.next_functions)
+        ones = np.ones(out.shape, out.dtype)
+        return [None if share is None or (out.size != 1 and share.shape != out.shape) else share
+                for share in self.shares(node, ones)]
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,8 @@ class Flow:
         source: the input's key in the graph (its Node, or the leaf Tensor); ``name`` its name.
         upstream: the gradient of the step's output (what flows in from above).
         local: the text of the local derivative (``2y``, ``1 - tanh(x)**2``), as the primitive declares it.
+        local_value: the local derivative as numbers, where it is a number per entry (see
+            :meth:`Replay.local_values`); else None.
         downstream: the gradient this use of the input receives.
         uses: how many times the input is used in the whole graph.
         total: when this is the last of several uses to be handled, the sum of all their downstream
@@ -156,6 +171,7 @@ class Flow:
     name: str
     upstream: np.ndarray
     local: str
+    local_value: np.ndarray | None
     downstream: np.ndarray
     uses: int
     total: np.ndarray | None = None
@@ -261,6 +277,7 @@ def walkthrough(tensor: Tensor) -> Walkthrough:
         operands = graph.operands(node)
         upstream = replay[node].grad.data
         parts, flows = [], []
+        local_values = graph.local_values(node)
         for position, (parent, contribution) in enumerate(zip(node.next_functions, graph.shares(node))):
             if parent is None:
                 continue
@@ -275,7 +292,8 @@ def walkthrough(tensor: Tensor) -> Walkthrough:
                 text += (f"; {names[parent]} is used {uses[parent]} times, so the gradients add up: "
                          f"{d}/d{names[parent]} := {terms} = {_number(total)}")
             parts.append(text)
-            flows.append(Flow(parent, names[parent], upstream, local, contribution, uses[parent], total, contributions))
+            flows.append(Flow(parent, names[parent], upstream, local, local_values[position], contribution,
+                              uses[parent], total, contributions))
         backward.append(Step(step[node], "backward", node, names[node], f"({step[node]}) " + " and ".join(parts),
                              upstream, flows=tuple(flows)))
     return Walkthrough(graph, root_name, tuple(forward), tuple(backward))
