@@ -101,7 +101,7 @@ def _sizes(value: Any) -> list[int]:
 
 # The settings of a run, each with its check: for the options, and for a checkpoint's configuration.
 FIELDS: dict[str, Any] = {
-    "data": _text, "hidden": _sizes, "activation": _choice(sorted(nn.layers.ACTIVATIONS)),
+    "data": _text, "hidden": _sizes, "activation": _choice(sorted(nn.ACTIVATIONS)),
     "loss": _choice(LOSSES), "optimizer": _choice(OPTIMIZERS),
     "lr": _real("a positive float (finite)", 0.0, low_open=True),
     "momentum": _real("a float from 0 to 1, 1 excluded", 0.0, 1.0, high_open=True),
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an MLP classifier")
     train.add_argument("--data", default="digits", help="digits | mnist:FOLDER | csv:PATH (default: digits)")
     train.add_argument("--hidden", type=_hidden_sizes, default=[128, 64], help="hidden sizes (default: 128,64)")
-    train.add_argument("--activation", default="relu", choices=sorted(nn.layers.ACTIVATIONS))
+    train.add_argument("--activation", default="relu", choices=sorted(nn.ACTIVATIONS))
     train.add_argument("--loss", default="cross_entropy", choices=LOSSES)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     train.add_argument("--lr", type=_option("lr", float), default=None,

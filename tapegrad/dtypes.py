@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from .engine.modes import note_guard
+from .engine.modes import SPECIAL_MODES, note_guard
 from .errors import DTypeError
 
 __all__ = [
@@ -26,7 +26,8 @@ def get_default_dtype() -> np.dtype:
         ``numpy.float32`` unless changed with :func:`set_default_dtype`.
     """
     dtype = getattr(_state, "dtype", _FLOAT32)
-    note_guard("default dtype", get_default_dtype, dtype)  # told to an observer (tg.compile), if any
+    if SPECIAL_MODES.count:  # perhaps an observer (tg.compile) watches: its constants have this dtype
+        note_guard("default dtype", get_default_dtype, dtype)
     return dtype
 
 

@@ -80,9 +80,14 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
 
     Raises:
         ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
-            dtypes, and what the operation expects.
+            dtypes, and what the operation expects (a TapegradError the primitive raises itself, such
+            as an ArgumentError for a bad parameter, passes as it is).
+        ArgumentError: if ``prim`` is not a Primitive.
         DroppedGradientError: for a complex result of an input that requires grad.
     """
+    if prim.__class__ is not Primitive and not isinstance(prim, Primitive):
+        raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
+                            "(from tapegrad.ops, or one of your own)")
     arrays = []
     parents = []
     recording = False  # some input requires grad
@@ -102,11 +107,6 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
         raise
     except (ValueError, TypeError, IndexError) as exc:
         raise _operation_error(prim, args, params, exc) from None
-    except AttributeError:
-        if not isinstance(prim, Primitive):
-            raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
-                                "(from tapegrad.ops, or one of your own)") from None
-        raise
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)
     result = _new_tensor(Tensor)  # Tensor._make(out), written out: this is every operation's path
@@ -115,7 +115,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.requires_grad = False
     special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or an observer somewhere: look closer
     if special:
-        if _mode.anomaly:
+        if _mode.anomaly and prim.vjps is not None:  # (not conversions, comparisons, positions)
             check_result(prim, args, out)
         if _mode.observer is not None:
             _mode.observer.operation(prim, args, params, result)
@@ -206,7 +206,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
         return result
     # What record() decides and Node() makes, written out for two inputs: the one inlined copy of them.
     # The operators are the commonest operations, and it saves a sixth of their cost (a Python
-    # __init__ call alone costs a tenth; benchmarks/tiny_ops.py). tests/test_tensor.py compares the
+    # __init__ call alone costs a tenth; benchmarks/tiny_ops.py). tests/engine/test_engine.py compares the
     # Nodes the two make, field by field.
     shape = out.shape
     recent = SHARED_SHAPES.recent
@@ -970,7 +970,8 @@ class Tensor:
         special = SPECIAL_MODES.count
         if special:
             note_unrecorded(f"in-place {label}")
-            if FORWARD.levels and (tangent_of(self) is not None or tangent_of(value) is not None):
+            if FORWARD.levels and (tangent_of(self.data) is not None or
+                                   (isinstance(value, Tensor) and tangent_of(value.data) is not None)):
                 raise InPlaceError(f"{label}: in-place change of a tensor that carries a jvp tangent; inside "
                                    "jvp use out-of-place operations")
         value_requires_grad = isinstance(value, Tensor) and value.requires_grad
@@ -1241,7 +1242,8 @@ def _array_of(value: Any, what: str = "a count or size") -> Any:
     anything else as it is.
 
     Raises:
-        TracingError: for a Tensor while ``tg.compile`` traces: the shape would be fixed at its traced value.
+        TracingError (from tg.compile's observer): for a Tensor while ``tg.compile`` traces, since the
+            shape would be fixed at its traced value (see :func:`~tapegrad.engine.modes.note_unrecorded`).
     """
     if isinstance(value, Tensor):
         note_unrecorded(f"use as {what} (a shape that follows the values)")

@@ -140,3 +140,51 @@ def test_the_layers_above_the_tensor_use_only_public_api(module):
             if name.startswith("_") or (public is not None and name not in public):
                 private.append((line, f"{target}.{name}"))
     assert not private, f"{module} uses what is not public API: {private}"
+
+
+def _bound_names(module: str) -> dict[str, str]:
+    """The names ``module`` binds by importing from another unit of tapegrad: local name -> the
+    qualified object (``tapegrad.nn`` for ``from .. import nn``; ``tapegrad.tensor.Tensor`` for
+    ``from ..tensor import Tensor``)."""
+    path = MODULES[module]
+    is_package = path.name == "__init__.py"
+    bound = {}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            base = base[:len(base) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                if _unit(target) != _unit(module):
+                    bound[alias.asname or alias.name] = f"{target}.{alias.name}"
+    return bound
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if LAYER_OF[_unit(m)] >= ABOVE_THE_TENSOR
+                                          and _unit(m) != "__init__"))
+def test_the_layers_above_the_tensor_reach_no_private_or_inner_name_through_attributes(module):
+    """``nn.layers.X`` (an inner module reached through its package) and ``Tensor._make`` (a private
+    attribute of another unit's object) break the public-API rule as an import would."""
+    bound = _bound_names(module)
+    private = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if not isinstance(node, ast.Attribute):
+            continue
+        chain = []
+        value = node
+        while isinstance(value, ast.Attribute):
+            chain.append(value.attr)
+            value = value.value
+        if not isinstance(value, ast.Name) or value.id not in bound:
+            continue
+        chain.reverse()
+        qualified = bound[value.id]
+        if chain[0].startswith("_") and not chain[0].startswith("__"):
+            private.append((node.lineno, f"{qualified}.{chain[0]}"))
+            continue
+        if qualified in MODULES and f"{qualified}.{chain[0]}" in MODULES and isinstance(node.value, ast.Name):
+            inner = f"{qualified}.{chain[0]}"
+            exported = _public(qualified) or ()
+            if inner.count(".") > 1 and _unit(inner) not in OPEN_PACKAGES and chain[0] not in exported:
+                private.append((node.lineno, f"{inner} is an inner module of tapegrad.{_unit(inner)}"))
+    assert not private, f"{module} reaches what is not public API: {sorted(set(private))}"

@@ -275,3 +275,16 @@ def test_a_computed_tensors_name_labels_its_step():
     r.name = "r"
     r += 1.0
     assert r.grad_fn.name == "add" and r.grad_fn.label == "r"
+
+
+def test_tg_apply_refuses_what_is_not_a_primitive_even_with_a_forward():
+    with pytest.raises(tg.ArgumentError, match="apply: prim=.* is a Linear; expected a Primitive"):
+        tg.apply(tg.nn.Linear(2, 2), tg.tensor(np.ones(2)))
+
+
+def test_detect_anomaly_checks_operations_not_conversions():
+    t = tg.tensor(np.array([1e10]))
+    with tg.detect_anomaly(), np.errstate(over="ignore"):
+        assert np.isinf(tg.tensor(t, dtype=np.float16).numpy()).all()  # as NumPy converts; not an anomaly
+        with pytest.raises(tg.AnomalyError, match="'multiply' produced inf"):
+            t.astype(np.float32) * np.float32(1e30)

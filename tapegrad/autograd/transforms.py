@@ -60,7 +60,7 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
     if isinstance(leaf, Tensor):
         if leaf.dtype.kind != "f":
             raise DTypeError(f"{name}: cannot differentiate with respect to a {leaf.dtype} input")
-        if leaf.requires_grad or tangent_of(leaf) is not None:
+        if leaf.requires_grad or tangent_of(leaf.data) is not None:
             # Inside another transform: a recorded copy is the inner input, distinct from captured ones.
             copy = leaf.clone()
             return (copy.requires_grad_() if copy.is_leaf else copy), True

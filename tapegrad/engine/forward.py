@@ -38,11 +38,9 @@ def give_tangent(level: dict, data: np.ndarray, tangent: object) -> None:
     level[id(data)] = (data, tangent)
 
 
-def tangent_of(tensor: object) -> object:
-    """The tangent ``tensor`` carries at the innermost active forward level that knows it, else None."""
-    data = getattr(tensor, "data", None)
-    if not isinstance(data, np.ndarray):
-        return None
+def tangent_of(data: np.ndarray) -> object:
+    """The tangent the value whose array is ``data`` carries at the innermost active forward level
+    that knows it, else None."""
     for level in reversed(FORWARD.levels):
         tangent = tangent_in(level, data)
         if tangent is not None:

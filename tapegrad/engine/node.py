@@ -152,11 +152,11 @@ def user_code_location() -> str:
 ALL_PARENTS: tuple = ()
 
 
-
 class _SharedShapes:
-    """One tuple per distinct shape, shared by every Node with that output shape (a million Nodes
-    keep one tuple, not a million), and the one shared last: consecutive operations mostly have
-    the same shape, and comparing two small tuples is cheaper than looking one up.
+    """One tuple per distinct shape, shared by the Nodes that operations record with that output
+    shape (a million Nodes keep one tuple, not a million), and the one shared last: consecutive
+    operations mostly have the same shape, and comparing two small tuples is cheaper than looking
+    one up.
 
     At most :data:`LIMIT` shapes are kept: a program that meets ever new shapes (variable-length
     sequences) starts afresh when the table is full. Sharing only saves memory and lets Nodes
@@ -195,8 +195,9 @@ class _Extras:
 
 
 class Node:
-    """One recorded operation, made by its constructor only: by :func:`tapegrad.tensor.apply` for
-    every operation on Tensors, and by ``tg.compile`` for a whole call of a compiled function.
+    """One recorded operation, made by its constructor: by :func:`tapegrad.tensor.record` for every
+    operation on Tensors (``apply_binary``, the operators' path, fills the same fields inline, and a
+    test compares the two), and by ``tg.compile`` for a whole call of a compiled function.
 
     Attributes:
         prim: the primitive that ran.

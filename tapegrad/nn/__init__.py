@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import functional, init
 from .layers import (
+                     ACTIVATIONS,
                      ELU,
                      MLP,
                      Dropout,
@@ -26,7 +27,7 @@ from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 __all__ = [
     "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout", "ReLU", "LeakyReLU", "ELU", "PReLU", "Sigmoid", "Tanh",
-    "Softplus", "Maxout", "Softmax", "LogSoftmax", "MLP",
+    "Softplus", "Maxout", "Softmax", "LogSoftmax", "MLP", "ACTIVATIONS",
     "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
     "HuberLoss",
 ]

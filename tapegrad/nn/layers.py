@@ -180,6 +180,7 @@ class Maxout(Module):
         return f"out_features={self.out_features}, k={self.k}"
 
 
+#: The activations :class:`MLP` takes by name (``activation="relu"``), and their modules.
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "prelu": PReLU, "sigmoid": Sigmoid,
                "tanh": Tanh, "softplus": Softplus}
 

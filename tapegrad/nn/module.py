@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import get_default_dtype
-from ..engine import no_grad, note_guard
+from ..engine import no_grad, note_guard, operations_watched
 from ..errors import ShapeError, TapegradError
 from ..tensor import Tensor
 
@@ -64,7 +64,8 @@ class Module:
         """Whether the module is in training mode (dropout active). A compiled function whose trace
         read it traces again when it changes (see ``tg.compile``)."""
         mode = self.__dict__["_training"]
-        note_guard(("training", id(self)), lambda: self.__dict__["_training"], mode)  # told to an observer, if any
+        if operations_watched():  # perhaps by an observer (tg.compile): the trace holds for this mode only
+            note_guard(("training", id(self)), lambda: self.__dict__["_training"], mode)
         return mode
 
     @training.setter

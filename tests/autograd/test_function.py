@@ -166,3 +166,23 @@ def test_user_code_in_backward_records_only_in_a_recorded_backward_pass():
     (g,) = tg.autograd.grad(y.sum(), x, create_graph=True)
     assert seen == [("hook", True), ("function", True)]
     np.testing.assert_array_equal(g.numpy(), [2.0, 2.0])
+
+
+def test_outputs_of_two_dtypes_give_gradients_in_their_own_dtypes():
+    class Two(tg.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * 2.0, b * 3.0
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            assert (ga.dtype, gb.dtype) == (np.float32, np.float64)
+            return ga * 2.0, gb * 3.0
+
+    a = tg.tensor(np.ones(2, np.float32), requires_grad=True)
+    b = tg.tensor(np.ones(3, np.float64), requires_grad=True)
+    ya, yb = Two.apply(a, b)
+    assert (ya.dtype, yb.dtype) == (np.float32, np.float64)
+    (ya.sum() + yb.sum()).backward()
+    assert a.grad.dtype == np.float32 and a.grad.tolist() == [2.0, 2.0]
+    assert b.grad.dtype == np.float64 and b.grad.tolist() == [3.0, 3.0, 3.0]

@@ -606,3 +606,21 @@ def test_indices_out_of_range_on_a_later_call_raise_the_eager_error():
     assert f(tg.tensor([0.0, 1.0, 2.0])).item() == 6.0
     with pytest.raises(tg.ShapeError, match="getitem: .*index within the tensor's shape"):
         f(tg.tensor([0.0, 1.0, 7.0]))
+
+
+def test_a_guard_read_several_times_in_one_trace_holds_its_first_value():
+    """A traced function that switches a module to eval and back reads its training flag twice, with
+    two values; the trace depends on the value at the start, so calls in training mode reuse it."""
+    model = tg.nn.Sequential(tg.nn.Linear(3, 3), tg.nn.Dropout(0.0))
+
+    def f(x):
+        model.eval()
+        y = model(x)
+        model.train()
+        return y.sum()
+
+    compiled = tg.compile(f)
+    x = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    results = [compiled(x).item() for _ in range(4)]
+    assert len(compiled.plans) == 1 and sum(len(p.variants) for p in compiled.plans.values()) == 0
+    assert results == [f(x).item()] * 4

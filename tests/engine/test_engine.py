@@ -528,3 +528,50 @@ def test_the_shape_table_stays_bounded():
         (x.sum() * np.ones(n % 5000 + 1)).sum().backward()
     assert len(SHARED_SHAPES.tuples) <= _SharedShapes.LIMIT
     np.testing.assert_array_equal(x.grad.numpy()[0], sum(n % 5000 + 1 for n in range(_SharedShapes.LIMIT + 100)))
+
+
+class _Recorder(tg.engine.Observer):
+    def __init__(self):
+        self.operations, self.constants, self.reads, self.guards = [], [], [], []
+
+    def operation(self, prim, args, params, result):
+        self.operations.append(prim.name)
+
+    def constant(self, tensor):
+        self.constants.append(tensor.shape)
+
+    def unrecorded(self, what):
+        self.reads.append(what)
+
+    def guard(self, key, read, value):
+        self.guards.append((key, value))
+
+
+def test_an_observer_sees_this_threads_operations_nested_observers_restore_and_other_threads_are_unseen():
+    outer, inner = _Recorder(), _Recorder()
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    seen_elsewhere = []
+    with tg.engine.observing(outer):
+        y = x * 2.0
+        with tg.engine.observing(inner):
+            tg.tensor([3.0]).sin()
+            y.sum().item()
+            tg.get_default_dtype()
+            worker = threading.Thread(target=lambda: seen_elsewhere.append((x + 1.0).tolist()))
+            worker.start()
+            worker.join()
+        (y + 1.0).detach()
+    assert outer.operations == ["multiply", "add", "detach"]
+    assert inner.operations == ["sin", "sum"] and inner.constants == [(1,)]
+    assert inner.reads == ["item()"] and set(inner.guards) == {("default dtype", tg.get_default_dtype())}
+    assert seen_elsewhere == [[2.0, 3.0]] and tg.engine.modes.state.observer is None
+    assert not tg.engine.operations_watched()
+
+
+def test_the_binary_fast_path_matches_record_when_the_inputs_are_computed():
+    from tapegrad.tensor import apply, apply_binary
+    for shapes in [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 4))]:
+        a = tg.tensor(np.ones(shapes[0]), requires_grad=True) * 1.0  # Node parents, not leaves
+        b = tg.tensor(np.full(shapes[1], 2.0), requires_grad=True) * 1.0
+        for prim in (A.add, A.multiply):
+            _assert_same_node(apply_binary(prim, a, b), apply(prim, a, b))
