@@ -293,7 +293,7 @@ def build(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: in
     kept_set = set(kept)
     for node in kept:
         expression = expressions.get(node, node.name)
-        graph.node(node_id(node), _html([f"{names[node]} := {expression}"] + _shape(node.shape)),
+        graph.node(node_id(node), _html([f"{names[node]} := {expression}"] + _shape(node.shape)), id=ids[node],
                    shape="ellipse", style="filled", fillcolor="#e8f0fe")
     summary = None
     if total > len(kept):
@@ -318,7 +318,7 @@ def build(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: in
                     gradient = [f"d{output}/d{names[parent]} = {whole[0]}"] + whole[1:]
                     label = f"<{label[1:-1]}<BR/>{_html(gradient, GRADIENT_COLOUR)[1:-1]}>"
                     drawing.totals[parent] = node_id(parent)
-                graph.node(node_id(parent), label, shape="box", style="filled", fillcolor="#e6f4ea")
+                graph.node(node_id(parent), label, id=ids[parent], shape="box", style="filled", fillcolor="#e6f4ea")
             if isinstance(parent, Tensor) or parent in kept_set:
                 flow = flows.get((node, position))
                 arrow = edge(node_id(parent), node_id(node), parent, None if flow is None else flow.downstream)
@@ -326,7 +326,7 @@ def build(tensor: Tensor, values: bool = True, grads: bool = True, max_nodes: in
                     drawing.gradients[(node, position)] = arrow
             else:
                 graph.edge(summary, node_id(node))
-    graph.node(drawing.output_node, _html([output]), shape="doublecircle")
+    graph.node(drawing.output_node, _html([output]), id=drawing.output_node, shape="doublecircle")
     seed = walk.backward[0].value if done else None
     drawing.seed = edge(node_id(tensor.grad_fn), drawing.output_node, tensor.grad_fn, seed)
     legend = []
