@@ -17,6 +17,7 @@ graphviz``, ``brew install graphviz``).
 from __future__ import annotations
 
 import html as html_escape
+import os
 import subprocess
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -68,7 +69,13 @@ def _graph_class() -> type:
         """A graphviz.Digraph whose rendering says what to install when Graphviz is missing."""
 
         def render(self, *args: Any, **kwargs: Any) -> Any:
-            return rendered(super().render, *args, **kwargs)
+            try:
+                return rendered(super().render, *args, **kwargs)
+            except VizError:
+                cleanup = kwargs.get("cleanup", len(args) > 3 and args[3])
+                if cleanup and os.path.exists(self.filepath):  # the DOT source it saved first goes too
+                    os.remove(self.filepath)
+                raise
 
         def pipe(self, *args: Any, **kwargs: Any) -> Any:
             return rendered(super().pipe, *args, **kwargs)

@@ -123,7 +123,8 @@ def test_a_missing_dot_program_says_what_to_install(tmp_path, monkeypatch):
     q, _ = _neuron()
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot on it
     with pytest.raises(tg.viz.VizError, match="apt-get install graphviz"):
-        tg.viz.draw(q).render(tmp_path / "q", format="svg")
+        tg.viz.draw(q).render(tmp_path / "q", format="svg", cleanup=True)
+    assert not list(tmp_path.iterdir())  # nothing left behind: not even the DOT source saved before dot runs
 
 
 def test_a_leaf_alone():
