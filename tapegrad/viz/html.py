@@ -166,13 +166,15 @@ show(0);
 
 
 def _inline(value: Any) -> str:
-    return " ".join(shown(value))
+    return " ".join(line.strip() for line in shown(value))
 
 
 def _forward(step: Step, drawing: Drawing) -> dict[str, Any]:
+    lines = [["value", step.text]]
+    if step.value.size > 1 and _inline(step.value) not in step.text:  # a small tensor's entries, where known
+        lines.append(["value", f"{step.name} = {_inline(step.value)}"])
     return {"phase": f"forward ({step.number})", "text": step.text, "node": drawing.nodes.get(step.node),
-            "reveal": [[arrow, "value"] for arrow in drawing.values.get(step.node, [])],
-            "lines": [["value", step.text]]}
+            "reveal": [[arrow, "value"] for arrow in drawing.values.get(step.node, [])], "lines": lines}
 
 
 def _backward(step: Step, drawing: Drawing, seed: bool) -> dict[str, Any]:
