@@ -120,7 +120,8 @@ def test_the_page_is_one_file_that_loads_nothing(tmp_path):
 
 def test_stepping_reveals_each_value_then_each_gradient_in_order(tmp_path, open_page):
     z, path = _lecture(tmp_path)
-    texts = [step.text for step in tg.viz.walkthrough(z).steps]
+    walk = tg.viz.walkthrough(z)
+    texts = [step.text for step in walk.steps]
     browser = open_page(path)
     page = browser.page
     # the start: the graph, its inputs x1 = 1 and x2 = 2 and the constants 3 and 2; nothing computed
@@ -151,8 +152,9 @@ def test_stepping_reveals_each_value_then_each_gradient_in_order(tmp_path, open_
     assert browser.panel()[0] == "dz/dz = 1"
     page.keyboard.press("ArrowRight")  # (3) dz/dy = dz/dz x 2y = 1 x 14 = 14
     assert browser.graph().count("14") == 1 and "42" not in browser.graph()
+    (flow,) = walk.backward[1].flows  # the names and the local derivative's text, as explain writes them
     assert [line.strip() for line in browser.panel()[1:]] == [
-        f"dz/d{texts[1].split()[1]} = dz/dz \u00d7 2{texts[1].split()[1]}", "= 1 \u00d7 14 = 14"]
+        f"dz/d{flow.name} = dz/dz \u00d7 {flow.local}", "= 1 \u00d7 14 = 14"]
     page.screenshot(path=str(tmp_path / "backward-3.png"))
     page.keyboard.press("ArrowRight")  # (2) dz/dx1 = 14 x 1 = 14 and dz/dx2' = 14 x 1 = 14
     assert browser.graph().count("14") == 3 and "dz/dx1 = 14" in browser.graph()
