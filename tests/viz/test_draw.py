@@ -2,39 +2,107 @@
 
 from __future__ import annotations
 
+import html
+import shutil
+from xml.etree import ElementTree
+
 import numpy as np
 import pytest
 
 import tapegrad as tg
 
+GREEN, RED = "#137333", "#c5221f"  # values, gradients
+
+
+def _needs_dot():
+    if not shutil.which("dot"):
+        pytest.fail("this test renders with Graphviz's dot program: apt-get install graphviz (or brew install "
+                    "graphviz); bash scripts/test.sh installs it")
+
 
 def _neuron():
+    """The lectures' sigmoid neuron: q = sigmoid(w . x + b) = 0.802184, dq/dw = [0.1587, -0.3174, 0.4761]."""
     x = tg.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True, name="x")
     w = tg.tensor(np.array([0.5, 0.3, 1.0]), requires_grad=True, name="w")
     b = tg.tensor(-1.5, dtype=np.float64, requires_grad=True, name="b")
-    return ((w * x).sum() + b).sigmoid(), (x, w, b)
+    q = ((w * x).sum() + b).sigmoid()
+    q.name = "q"
+    return q, (x, w, b)
 
 
-def test_the_picture_has_operations_leaves_values_and_gradients():
+def _value(text):
+    return f'<FONT COLOR="{GREEN}">{text}</FONT>'
+
+
+def _gradient(text):
+    return f'<FONT COLOR="{RED}">{text}</FONT>'
+
+
+def test_values_in_green_above_and_gradients_in_red_flowing_back_with_a_legend():
     q, _ = _neuron()
     before = tg.viz.draw(q).source
-    assert "z := sigmoid" in before and "y := multiply" in before and "value 0.802184" in before
-    assert "grad" not in before  # no gradients before backward
+    for step in tg.viz.walkthrough(q).forward:  # each operation as explain writes it: y := w * x
+        assert f"{html.escape(step.name)} := {html.escape(step.expression)}" in before
+    for value in ("[1, -2, 3]", "[0.5, 0.3, 1]", "[0.5, -0.6, 3]", "2.9", "-1.5", "1.4", "0.802184"):
+        assert _value(value) in before, value
+    assert RED not in before and "dir=back" not in before  # no gradients before backward
+    assert "green, above an arrow: the value it carries" in before and "red, under it" not in before
     q.backward()
     source = tg.viz.draw(q).source
-    assert 'label="b\\n() float64\\n-1.5"' in source  # a leaf with its name, shape and value
-    assert "value 1.4\\ngrad 0.158685" in source  # the edge into sigmoid: value above, gradient below
-    assert "grad [0.1587, -0.3174, 0.4761]" in source  # dq/dw, as in the lecture
-    assert "value" not in tg.viz.draw(q, values=False, grads=False).source
+    assert source.count("dir=back") == source.count(" -> ") / 2 == 7  # under each arrow, a red one flowing back
+    assert f'label=<{_gradient("1")}> color="{RED}" dir=back' in source  # the seed, into the output
+    for gradient in ("0.158685", "[0.1587, 0.1587, 0.1587]", "[0.1587, -0.3174, 0.4761]",
+                     "[0.07934, 0.04761, 0.1587]"):
+        assert f'label=<{_gradient(gradient)}> color="{RED}" dir=back' in source, gradient
+    assert f"b<BR/>{_gradient('dq/db = 0.158685')}" in source  # each input's whole gradient in its box
+    assert f"w<BR/>shape (3,)<BR/>{_gradient('dq/dw = [0.1587, -0.3174, 0.4761]')}" in source
+    assert "float64" not in source and "shape ()" not in source  # no dtype or shape noise on scalars
+    assert "red, under it (dashed, flowing back): the gradient dq/d(that value)" in source
+    bare = tg.viz.draw(q, values=False, grads=False).source
+    assert GREEN not in bare and RED not in bare and " := " in bare
 
 
-def test_rendering_to_svg_and_png(tmp_path):
+def test_a_variable_used_twice_gets_a_red_arrow_per_use_and_their_sum_in_its_box():
+    x = tg.tensor(3.0, dtype=np.float64, requires_grad=True, name="x")
+    y = tg.tensor(-4.0, dtype=np.float64, requires_grad=True, name="y")
+    f = x * y + x
+    f.name = "f"
+    f.backward()
+    source = tg.viz.draw(f).source
+    assert f'label=<{_gradient("-4")}> color="{RED}" dir=back' in source  # x's share through x * y
+    assert f'label=<{_gradient("3")}> color="{RED}" dir=back' in source  # y's, through x * y
+    assert source.count(f'label=<{_gradient("1")}> color="{RED}" dir=back') == 3  # seed, x * y and x via +
+    assert f"x<BR/>{_gradient('df/dx = -3')}" in source and f"y<BR/>{_gradient('df/dy = 3')}" in source
+
+
+def test_small_matrices_show_their_entries_larger_ones_their_shape_and_mean():
+    a = tg.tensor(np.arange(16.0).reshape(4, 4), requires_grad=True, name="A")
+    b = tg.tensor(np.ones((5, 5)), requires_grad=True, name="B")
+    (a.sum() + b.sum()).backward()
+    assert "[[0, 1, 2, 3],<BR/> [4, 5, 6, 7],<BR/> [8, 9, 10, 11],<BR/> [12, 13, 14, 15]]" in tg.viz.draw(
+        a * 1.0).source
+    source = tg.viz.draw(a.sum() + b.sum()).source
+    assert "A<BR/>shape (4, 4)" in source and "B<BR/>shape (5, 5)" in source
+    assert _value("[shape (5, 5), mean 1]") in source
+
+
+def test_rendered_values_sit_above_their_arrow_and_gradients_below(tmp_path):
+    _needs_dot()
     q, _ = _neuron()
     q.backward()
-    graph = tg.viz.draw(q)
-    svg = graph.render(tmp_path / "neuron", format="svg")
-    assert open(svg).read().lstrip().startswith("<?xml")
-    png = graph.render(tmp_path / "neuron", format="png")
+    svg = tg.viz.draw(q).render(tmp_path / "neuron", format="svg")
+    root = ElementTree.parse(svg).getroot()
+    groups = {g.get("id"): g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("id")}
+    pairs = [(groups[k], groups["g" + k[1:]]) for k in groups if k.startswith("v") and "g" + k[1:] in groups]
+    assert len(pairs) == 7
+    for value, gradient in pairs:
+        (value_text,) = value.iter("{http://www.w3.org/2000/svg}text")
+        (gradient_text,) = gradient.iter("{http://www.w3.org/2000/svg}text")
+        assert value_text.get("fill") == GREEN and gradient_text.get("fill") == RED
+        assert float(value_text.get("y")) < float(gradient_text.get("y"))  # SVG's y grows downwards
+        (path,) = gradient.iter("{http://www.w3.org/2000/svg}path")
+        assert path.get("stroke") == RED and path.get("stroke-dasharray")
+    png = tg.viz.draw(q).render(tmp_path / "neuron", format="png")
     assert open(png, "rb").read(4) == b"\x89PNG"
 
 
@@ -57,11 +125,13 @@ def test_a_missing_dot_program_says_what_to_install(tmp_path, monkeypatch):
     q, _ = _neuron()
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot on it
     with pytest.raises(tg.viz.VizError, match="apt-get install graphviz"):
-        tg.viz.draw(q).render(tmp_path / "q", format="svg")
+        tg.viz.draw(q).render(tmp_path / "q", format="svg", cleanup=True)
+    assert not list(tmp_path.iterdir())  # nothing left behind: not even the DOT source saved before dot runs
 
 
 def test_a_leaf_alone():
-    assert "x\\n(2,) float32" in tg.viz.draw(tg.tensor([1.0, 2.0], name="x")).source
+    assert "label=<x<BR/>shape (2,)<BR/>[1, 2]>" in tg.viz.draw(tg.tensor([1.0, 2.0], name="x")).source
+    assert "label=<c<BR/>2.5>" in tg.viz.draw(tg.tensor(2.5, name="c")).source
 
 
 def test_parameters_are_drawn_by_their_path_and_jupyter_gets_svg():
@@ -69,6 +139,7 @@ def test_parameters_are_drawn_by_their_path_and_jupyter_gets_svg():
     model = tg.nn.MLP([2, 3, 1])
     graph = tg.viz.draw(model(tg.ones(4, 2)).sum())
     assert "0.weight" in graph.source and "2.bias" in graph.source
+    _needs_dot()
     bundle = graph._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
 
@@ -91,6 +162,7 @@ def test_a_compiled_function_draws_its_schedule(tmp_path):
     picture = tg.viz.draw(plan)
     assert "written into v" in picture.source and "penwidth=2.5" not in picture.source
     assert "3 results written into a dead temporary" in picture.source  # sin, multiply, exp
+    _needs_dot()
     picture.render(tmp_path / "schedule", format="svg")
     assert (tmp_path / "schedule.svg").read_text().count("<g id=\"node") >= 8
 
