@@ -113,7 +113,8 @@ class Replay:
     Names: the output is the tensor's ``name`` (or ``root_name``), else ``f``; a leaf is its ``name``, else
     ``x``, ``x2``, ...; an intermediate result is the ``name`` the user gave it (its Node's ``label``), else
     the next of q, r, s, t, u, v, w, q2, r2, ... No generated name repeats a given one, and no two
-    Nodes or leaves share a name (a name given twice gets a number: ``h``, ``h2``).
+    Nodes or leaves share a name: a name given twice is kept by the output, else by the first leaf or
+    step to use it, and the others get a number (``h``, ``h2``).
 
     Attributes:
         order: the original Nodes, inputs before the nodes that use them.

@@ -11,7 +11,6 @@ with a clear error, so ``__import__('os').system(...)`` can never run.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +38,6 @@ MAX_CHARACTERS = 1000
 _SHOWN = 100  # characters of the expression echoed in an error message
 MAX_DEPTH = 200  # of the syntax tree: a sum of n terms is n levels deep, as are n chained ** and n calls
 _PRIME = "\u02b9"  # MODIFIER LETTER PRIME, a letter Python accepts in a name: x2' is read as x2ʹ
-_PRIMED = re.compile(r"(?<![\w'])([^\W\d]\w*)('+)")
 
 
 def _quoted(text: str) -> str:
@@ -54,9 +52,19 @@ def _name(identifier: str) -> str:
 
 def _source(text: str) -> str:
     """The program in Python's syntax: the slides' ``:=`` becomes ``=``, and a prime after a name
-    (``x2'``) a letter of the name (a quote anywhere else stays a quote, which is then rejected)."""
-    text = text.replace(":=", "=")
-    return _PRIMED.sub(lambda m: m.group(1) + _PRIME * len(m.group(2)), text)
+    (``x2'``) a letter of the name (a quote that opens a string stays a quote, and the string is then
+    rejected)."""
+    out: list[str] = []
+    quote = ""  # the quote of the string being read, if any
+    for char in text.replace(":=", "="):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char == "'" and out and (out[-1].isalnum() or out[-1] in ("_", _PRIME)):
+            char = _PRIME
+        elif char in "'\"":
+            quote = char
+        out.append(char)
+    return "".join(out)
 
 
 def _parse(text: str) -> ast.Module:
