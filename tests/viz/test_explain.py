@@ -82,7 +82,8 @@ def test_names_never_collide():
     b = _scalar(-1.5, "b")
     both = b.relu() + b.abs()  # two steps on one input: two names, not b' twice
     both.backward()
-    assert tg.explain(both).splitlines()[1:4] == ["(1) q := relu(b) = 0", "(2) r := abs(b) = 1.5", "(3) f := q + r = 1.5"]
+    assert tg.explain(both).splitlines()[1:4] == ["(1) q := relu(b) = 0", "(2) r := abs(b) = 1.5",
+                                                  "(3) f := q + r = 1.5"]
     q, s = _scalar(1.0, "q"), _scalar(2.0, None)  # a leaf called q, and a leaf with no name
     g = (q * s).exp()
     g.backward()
@@ -150,7 +151,8 @@ def test_local_derivatives_are_bracketed_and_in_the_lectures_notation():
     a, b = _scalar(1.0, "a"), _scalar(4.0, "b")
     ratio = a / b
     ratio.backward()
-    assert tg.explain(ratio).splitlines()[-1] == "(1) df/da := df/df * 1/b = 0.25 and df/db := df/df * (-a/b**2) = -0.0625"
+    assert tg.explain(ratio).splitlines()[-1] == ("(1) df/da := df/df * 1/b = 0.25 and "
+                                                  "df/db := df/df * (-a/b**2) = -0.0625")
     x1 = _scalar(3.0, "x1")
     sq = x1 ** 2
     sq.backward()
