@@ -158,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
     explain = commands.add_parser("explain", help="the forward and backward steps of an arithmetic expression")
-    explain.add_argument("expression", help='e.g. "(x1 + 3*x2)**2"')
+    explain.add_argument("expression", nargs="?", default=None,
+                         help='e.g. "(x1 + 3*x2)**2", or named steps: "q = x + y; f = q * z"')
     explain.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help="the variables' values")
+    explain.add_argument("--example", metavar="NAME", help="explain one of the lectures' worked examples")
+    explain.add_argument("--list-examples", action="store_true", help="list the lectures' worked examples")
     explain.add_argument("--html", metavar="PAGE", help="also write the step-through page to this file")
     explain.add_argument("--svg", metavar="PICTURE", help="also write a picture of the graph to this file")
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint")
@@ -586,18 +589,35 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def explain_expression(args: argparse.Namespace) -> int:
-    from .viz import explain, expression
+    from .viz import explain, expression, gallery
 
-    values = {}
-    for item in args.at:
-        name, _, value = item.partition("=")
-        try:
-            values[name.strip()] = float(value)
-        except ValueError:
-            raise CommandError(f"--at takes NAME=VALUE pairs with numbers, got {item!r}") from None
-    result, _ = expression.build(args.expression, values)
-    result.backward()
-    print(explain(result))
+    if args.list_examples:
+        if args.expression is not None or args.example is not None or args.at or args.html or args.svg:
+            raise CommandError("explain --list-examples takes no expression and no other option")
+        print(gallery.listing())
+        return 0
+    if args.example is not None:
+        if args.expression is not None or args.at:
+            raise CommandError("explain --example NAME takes no expression and no --at (the example has its values)")
+        entry = gallery.entry(args.example)
+        computation = entry.build()
+        result = computation.output
+        print(f"{entry.name}: {entry.description}\nlecture {entry.lecture}")
+        print("\n".join([explain(result), *computation.notes]))
+    else:
+        if args.expression is None:
+            raise CommandError("explain: give an expression (e.g. \"(x + y) * z\" --at x=-2 y=5 z=-4), "
+                               "--example NAME, or --list-examples")
+        values = {}
+        for item in args.at:
+            name, _, value = item.partition("=")
+            try:
+                values[name.strip()] = float(value)
+            except ValueError:
+                raise CommandError(f"--at takes NAME=VALUE pairs with numbers, got {item!r}") from None
+        result, _ = expression.build(args.expression, values)
+        result.backward()
+        print(explain(result))
     if args.html:
         from .viz import html
 

@@ -52,13 +52,28 @@ def _pow_jvp_dexponent(xp, t, ans, x, y):
 
 
 def _pow_dbase_text(names, values):
-    """``2y`` for ``y**2``, ``3*y**2`` for ``y**3``: a whole-number exponent is written out."""
+    """``2y`` for ``y**2`` (``2*x1`` for ``x1**2``, which ``2x1`` would misread), ``3*y**2`` for ``y**3``:
+    a whole-number exponent is written out."""
     a, b = names
     exponent = np.asarray(values[1])
     if exponent.size == 1 and float(exponent).is_integer():  # False for inf and NaN
         n = int(float(exponent))
-        return f"{n}{a}" if n == 2 else f"{n}*{a}**{n - 1}"
+        if n == 2:
+            return f"2{a}" if len(a) == 1 and a.isalpha() else f"2*{a}"
+        return f"{n}*{a}**{n - 1}"
     return f"{b}*{a}**({b} - 1)"
+
+
+def _routed(relation: str, first: bool):
+    """The local derivative of max (``relation`` ``>``) or min (``<``) for one input: an Iverson bracket,
+    1 where the input wins and 0 where it loses (``[x > y]``); where the inputs tie, each has half."""
+    def text(names: list[str], values: list) -> str:
+        a, b = names if first else names[::-1]
+        won = f"[{a} {relation} {b}]"
+        if np.any(np.asarray(values[0]) == np.asarray(values[1])):
+            return f"({won} + [{names[0]} = {names[1]}]/2)"
+        return won
+    return text
 
 
 def _divide_ddenominator(xp, g, ans, x, y):
@@ -119,7 +134,7 @@ maximum = Primitive(
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x > y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y > x)),
     elementwise=True, expects=BROADCAST,
-    derivatives=("([{a} > {b}] + [{a} = {b}]/2)", "([{b} > {a}] + [{a} = {b}]/2)"),
+    derivatives=(_routed(">", True), _routed(">", False)),
 )
 
 minimum = Primitive(
@@ -129,7 +144,7 @@ minimum = Primitive(
     jvps=(lambda xp, t, ans, x, y: _share_of_first(xp, t, x, y, x < y),
           lambda xp, t, ans, x, y: _share_of_first(xp, t, y, x, y < x)),
     elementwise=True, expects=BROADCAST,
-    derivatives=("([{a} < {b}] + [{a} = {b}]/2)", "([{b} < {a}] + [{a} = {b}]/2)"),
+    derivatives=(_routed("<", True), _routed("<", False)),
 )
 
 where = Primitive(

@@ -14,12 +14,13 @@ from .registry import Primitive
 
 
 def unary(name: str, forward: Callable, rule: Callable, *, needs_ans: bool = False,
-          expects: str = "", doc: str = "", derivative: str = "") -> Primitive:
+          expects: str = "", doc: str = "", derivative: str = "", symbol: str = "") -> Primitive:
     """A unary elementwise primitive whose VJP is ``g * f'(x)`` and JVP ``t * f'(x)``: the same
     product, so ``rule(xp, g, ans, x)``, which returns ``g * f'(x)``, serves as both. ``derivative``
-    is the text of ``f'(x)`` that ``tg.explain`` prints, with ``{a}`` for the input's name."""
+    is the text of ``f'(x)`` that ``tg.explain`` prints, with ``{a}`` for the input's name; ``symbol`` the
+    letter it writes for the function (``σ``: ``σ(x)``), if not its name."""
     return Primitive(name, forward, vjps=(rule,), jvps=(rule,), saves_ans=needs_ans, elementwise=True,
-                     expects=expects, doc=doc, derivatives=(derivative or None,))
+                     expects=expects, doc=doc, derivatives=(derivative or None,), symbol=symbol)
 
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:

@@ -72,6 +72,9 @@ matmul = Primitive(
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
     jvps=(lambda xp, t, ans, a, b: xp.matmul(t, b), lambda xp, t, ans, a, b: xp.matmul(a, t)),
     symbol="@",
+    # the lectures' dY · W^T and X^T · dY: the leading or trailing "·" says on which side of the upstream
+    # gradient the matrix stands (tg.explain writes the product so)
+    derivatives=("· {b}^T", "{a}^T ·"),
     expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "
             "(the only axis of a 1-D b), with batch axes that broadcast",
 )

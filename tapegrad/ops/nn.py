@@ -59,9 +59,9 @@ def _log_softmax(x, axis=-1):
 
 
 sigmoid = unary("sigmoid", _sigmoid, lambda xp, g, ans, x: g * (ans * (1.0 - ans)), needs_ans=True,
-                derivative="sigmoid({a})(1 - sigmoid({a}))")
+                derivative="σ({a})(1 - σ({a}))", symbol="σ")
 softplus = unary("softplus", _softplus, lambda xp, g, ans, x: g * xp.sigmoid(x),
-                 derivative="sigmoid({a})")
+                 derivative="σ({a})")
 relu = unary("relu", _relu, lambda xp, g, ans, x: g * (x > 0), doc="The gradient at 0 is 0.",
              derivative="[{a} > 0]")
 

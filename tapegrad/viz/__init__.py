@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import expression
+from . import expression, gallery
 from .draw import VizError, draw
 from .explain import Explanation, Flow, Step, Walkthrough, explain, walkthrough
 from .html import html
 
 __all__ = ["explain", "Explanation", "walkthrough", "Walkthrough", "Step", "Flow", "draw", "html", "VizError",
-           "expression"]
+           "expression", "gallery"]

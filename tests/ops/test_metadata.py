@@ -54,7 +54,8 @@ def test_texts_fill_in_the_inputs_names():
     assert power.derivative_text(0, ["y", "0.5"], [np.float64(7), 0.5]) == "0.5*y**(0.5 - 1)"
     assert power.derivative_text(0, ["y", "inf"], [np.float64(7), np.inf]) == "inf*y**(inf - 1)"
     assert power.derivative_text(1, ["y", "t"], [np.float64(7), np.float64(2)]) == "y**t * log(y)"
-    assert REGISTRY["matmul"].derivative_text(1, ["A", "B"], [None, None]) == "dmatmul/dB"  # none declared
+    assert REGISTRY["matmul"].derivative_text(1, ["A", "B"], [None, None]) == "A^T ·"  # explain: A^T · dY
+    assert REGISTRY["var"].derivative_text(0, ["a"], [None]) == "dvar/da"  # none declared
     assert REGISTRY["concatenate"].derivative_text(2, ["a", "b", "c"], [None] * 3) == "dconcatenate/dc"
 
 
@@ -68,11 +69,11 @@ def test_explain_reads_the_primitive_and_works_without_texts():
     with_text = apply(_twice_primitive(symbol="2*", derivatives=("2",)), x)
     with_text.backward()
     assert tg.explain(with_text).splitlines() == [
-        "forward", "(1) z := 2*x = 3", "backward", "(2) dz/dz := 1", "(1) dz/dx := dz/dz * 2 = 2"]
+        "forward", "(1) f := 2*x = 3", "backward", "(2) df/df := 1", "(1) df/dx := df/df * 2 = 2"]
     plain = apply(_twice_primitive(), x)  # no symbol, no text: a call and a generic derivative
     plain.backward()
     assert tg.explain(plain).splitlines()[1:] == [
-        "(1) z := twice(x) = 3", "backward", "(2) dz/dz := 1", "(1) dz/dx := dz/dz * dtwice/dx = 2"]
+        "(1) f := twice(x) = 3", "backward", "(2) df/df := 1", "(1) df/dx := df/df * dtwice/dx = 2"]
 
 
 def test_maximum_and_minimum_explain_their_share_of_a_tie():
@@ -81,10 +82,11 @@ def test_maximum_and_minimum_explain_their_share_of_a_tie():
     z = x.maximum(y) + x.minimum(y)
     z.backward()
     lines = tg.explain(z).splitlines()
-    assert lines[7] == ("(2) dz/dx := dz/dy3 * ([x < y] + [x = y]/2) = 0.5 and "
-                        "dz/dy := dz/dy3 * ([y < x] + [x = y]/2) = 0.5")
-    assert lines[8].startswith("(1) dz/dx := dz/dy2 * ([x > y] + [x = y]/2) = 0.5; x is used 2 times")
-    assert "dz/dy := dz/dy2 * ([y > x] + [x = y]/2) = 0.5; y is used 2 times" in lines[8]
+    assert lines[7] == ("(2) df/dx := df/dr * ([x < y] + [x = y]/2) = 0.5 and "
+                        "df/dy := df/dr * ([y < x] + [x = y]/2) = 0.5; min routes: x = y = 2, so they share the "
+                        "gradient equally")
+    assert lines[8].startswith("(1) df/dx := df/dq * ([x > y] + [x = y]/2) = 0.5; copy adds: x is used 2 times")
+    assert "df/dy := df/dq * ([y > x] + [x = y]/2) = 0.5; copy adds: y is used 2 times" in lines[8]
 
 
 def test_one_text_per_rule():

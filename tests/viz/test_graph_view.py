@@ -82,7 +82,8 @@ def test_explain_shows_the_gradients_the_engine_computes():
     z = x * y
     z.backward()
     assert f"{x.grad.item():g}" == "0.0999756"
-    assert tg.explain(z).splitlines()[-1] == "(1) dz/dx := dz/dz * y = 0.0999756 and dz/dy := dz/dz * x = 2"
+    assert tg.explain(z).splitlines()[-1] == ("(1) df/dx := df/df * y = 0.0999756 and df/dy := df/df * x = 2; "
+                                              "mul swaps the inputs: x's local gradient is y, y's is x")
 
 
 def test_explain_sums_a_broadcast_gradient_as_the_engine_does():
@@ -91,7 +92,8 @@ def test_explain_sums_a_broadcast_gradient_as_the_engine_does():
     z = (x * b).sum()
     z.backward()
     last = tg.explain(z).splitlines()[-1]
-    assert last == "(1) dz/dx := dz/dy * b = [shape (3,), mean 0.5] and dz/db := dz/dy * x = 6"
+    assert last == ("(1) df/dx := df/dq * b = [0.5, 0.5, 0.5] and df/db := df/dq * x = 6; "
+                    "mul swaps the inputs: x's local gradient is b, b's is x")
     assert b.grad.item() == 6.0
 
 
