@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,7 @@ from .data import DataLoader, TensorDataset, datasets
 from .engine import no_grad
 from .errors import TapegradError
 from .ops.shape import shown
-from .serialization import load, require_io, save
+from .serialization import load, require_io, save, write_atomically
 from .tensor import Tensor
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -280,12 +278,7 @@ def predict(model: nn.Module, features: np.ndarray, batch_size: int = 512) -> np
 
 
 def _write_json(path: Path, value: Any) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as file:
-        json.dump(value, file, indent=2)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(value, indent=2))
 
 
 def _plot(history: list[dict[str, Any]], path: Path) -> None:
@@ -602,8 +595,8 @@ def explain_expression(args: argparse.Namespace) -> int:
         entry = gallery.entry(args.example)
         computation = entry.build()
         result = computation.output
-        print(f"{entry.name}: {entry.description}\nlecture {entry.lecture}")
-        print("\n".join([explain(result), *computation.notes]))
+        text = "\n".join([f"{entry.name}: {entry.description}\nlecture {entry.lecture}", explain(result),
+                          *computation.notes])
     else:
         if args.expression is None:
             raise CommandError("explain: give an expression (e.g. \"(x + y) * z\" --at x=-2 y=5 z=-4), "
@@ -617,17 +610,18 @@ def explain_expression(args: argparse.Namespace) -> int:
                 raise CommandError(f"--at takes NAME=VALUE pairs with numbers, got {item!r}") from None
         result, _ = expression.build(args.expression, values)
         result.backward()
-        print(explain(result))
+        text = explain(result)
+    if args.svg:  # drawn first: a missing dot program is said before anything is printed or written
+        from .viz import draw
+
+        svg = draw(result).pipe(format="svg")
+    print(text)
     if args.html:
         from .viz import html
 
         print(f"step-through page written to {html(result, args.html)}")
     if args.svg:
-        from .viz import draw
-
-        target = Path(args.svg)
-        written = draw(result).render(target.with_suffix(""), format="svg", cleanup=True)
-        print(f"picture written to {written}")
+        print(f"picture written to {write_atomically(args.svg, svg)}")
     return 0
 
 

@@ -40,7 +40,7 @@ from .ops.shape import shown
 from .tensor import Tensor
 
 __all__ = [
-    "save", "load", "require_io", "CheckpointError", "FORMAT", "MAX_DEPTH"
+    "save", "load", "require_io", "write_atomically", "CheckpointError", "FORMAT", "MAX_DEPTH"
 ]
 
 FORMAT = "tapegrad-checkpoint-1"
@@ -206,26 +206,44 @@ def save(obj: Any, path: str | os.PathLike) -> None:
                                                        "checksums": json.dumps(checksums)})
     destination = Path(path)
     try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+        write_atomically(destination, payload)
     except OSError as exc:
-        raise CheckpointError(f"save: cannot write {_shown_path(destination)}: {exc.strerror}") from None
+        raise CheckpointError(f"save: cannot write {_shown_path(destination)}: {exc.strerror or exc}") from None
+
+
+def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text is written as UTF-8) to ``path`` so that a reader, or a crash, finds the old
+    file or the whole new one, never a part: into a temporary file beside it, flushed to disk, then
+    renamed over it. The file gets the usual permissions (as ``open`` would create it); the parent
+    folders are made if missing.
+
+    Returns:
+        The path written.
+
+    Raises:
+        OSError: if the file cannot be written (the temporary file is removed).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(payload)
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, destination)
-    except BaseException as exc:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
+        os.replace(temporary, path)
+    except BaseException:
         Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"save: cannot write {_shown_path(destination)}: {exc.strerror}") from None
         raise
-    directory = os.open(destination.parent, os.O_RDONLY)
+    directory = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(directory)  # the rename itself reaches the disk
     finally:
         os.close(directory)
+    return path
 
 
 # -- reading -------------------------------------------------------------------------------------

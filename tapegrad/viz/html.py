@@ -16,10 +16,10 @@ import html as html_escape
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..serialization import write_atomically
 from ..tensor import Tensor
 from .draw import GRADIENT_COLOUR, VALUE_COLOUR, Drawing, VizError, build, shown
 from .explain import Replay, Step
@@ -224,24 +224,6 @@ def _states(drawing: Drawing) -> list[dict[str, Any]]:
     return states
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the page from a web server
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def html(tensor: Tensor, path: str | os.PathLike, max_nodes: int = 200) -> Path:
     """Write the step-through page for the graph that produced ``tensor`` to ``path`` (atomically).
 
@@ -275,6 +257,6 @@ def html(tensor: Tensor, path: str | os.PathLike, max_nodes: int = 200) -> Path:
             .replace("__GRADIENT__", GRADIENT_COLOUR).replace("__MIN_PX__", str(MIN_LABEL_PX))
             .replace("__SVG__", svg).replace("__STATES__", states))
     path = Path(path)
-    _write(path, page)
+    write_atomically(path, page)
     return path
 
