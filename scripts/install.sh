@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tapegrad and everything its command needs, in one command: `bash scripts/install.sh`, then
-# `. .venv/bin/activate` (the README's first command does the same but for step 1).
+# `. .venv/bin/activate` (the README's first command runs it, then `tapegrad train`).
 #
 # 1. The system programs pip cannot install: Graphviz's `dot`, which `tapegrad explain --html/--svg` and
 #    tg.viz.draw's rendering need (no trusted pip wheel ships it), and python3-venv. Installed with
