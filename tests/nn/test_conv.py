@@ -120,8 +120,8 @@ def test_conv_transpose1d_and_its_gradients_match_pytorch(dtype):
 
 def test_unbatched_inputs_as_in_pytorch():
     x, w, b = _arrays((3, 7, 7), (4, 3, 3, 3), (4,))
-    _compare(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=1),
-             [x, w, b], np.float64)
+    _compare(lambda x, w, b: F.conv2d(x, w, b, padding=1),
+             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=1), [x, w, b], np.float64)
     x, w, b = _arrays((3, 7), (3, 2, 3), (2,))
     _compare(lambda x, w, b: F.conv_transpose1d(x, w, b, 2),
              lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, 2), [x, w, b], np.float64)
@@ -258,7 +258,8 @@ def _t(*shape, dtype=np.float64):
     (lambda: F.conv1d(_t(2, 3, 8, 8), _t(4, 3, 3)), tg.ShapeError, r"conv1d: input \(2, 3, 8, 8\); expected 3"),
     (lambda: F.conv2d(_t(2, 3, 4, 4), _t(5, 3, 7, 7), padding=1), tg.ShapeError,
      r"conv2d: input \(2, 3, 4, 4\) padded to \(6, 6\) is smaller than the weight \(5, 3, 7, 7\)'s kernel"),
-    (lambda: F.conv2d(_t(2, 3, 5, 5), _t(4, 3, 3, 3), dilation=3), tg.ShapeError, "conv2d: .* dilated: \\(7, 7\\)"),
+    (lambda: F.conv2d(_t(2, 3, 5, 5), _t(4, 3, 3, 3), dilation=3), tg.ShapeError,
+     r"conv2d: .*\(dilated: \(7, 7\)\)"),
     (lambda: F.conv2d(_t(2, 6, 5, 5), _t(4, 2, 3, 3), groups=4), tg.ShapeError,
      r"conv2d: input \(2, 6, 5, 5\) has 6 channels, the weight \(4, 2, 3, 3\) with groups=4 expects 8"),
     (lambda: F.conv2d(_t(2, 6, 5, 5), _t(4, 3, 3, 3), groups=2, bias=_t(3)), tg.ShapeError,
@@ -304,7 +305,8 @@ def _t(*shape, dtype=np.float64):
     (lambda: nn.Conv2d(4, 6, 0), tg.ArgumentError, "Conv2d: kernel_size=0"),
     (lambda: nn.Conv2d(4, 6, 3, stride=2, padding="same"), tg.ArgumentError, "Conv2d: padding='same' needs stride 1"),
     (lambda: nn.Conv1d(4, 6, 3, stride=(1, 1)), tg.ArgumentError, r"Conv1d: stride=\(1, 1\); expected an int or 1"),
-    (lambda: nn.ConvTranspose2d(4, 6, 3, dtype=np.float64)(_t(2, 3, 5, 5)), tg.ShapeError, r"ConvTranspose2d\(4, 6.*has 3 channels"),
+    (lambda: nn.ConvTranspose2d(4, 6, 3, dtype=np.float64)(_t(2, 3, 5, 5)), tg.ShapeError,
+     r"ConvTranspose2d\(4, 6.*has 3 channels"),
 ])
 def test_bad_input_gets_a_named_error(call, error, message):
     with pytest.raises(error, match=message):
