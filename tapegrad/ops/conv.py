@@ -109,24 +109,23 @@ def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, n
     if w.shape[0] != o or o % groups:
         raise ShapeError(f"{name}: input {g.shape} has {o} channels, the weight {w.shape} with groups={groups} "
                          f"expects {w.shape[0]} (divisible by groups)")
-    taps = math.prod(kernel)
+    taps, positions = math.prod(kernel), math.prod(out)
+    # The batch goes last (one small copy of g), so that the product is one large matrix product per group
+    # and each tap's columns are added into the output in runs of out_width * batch contiguous entries
+    # (with the batch first, the runs would be out_width long: 3x slower for 64x32x14x14).
+    gt = g.reshape(n, groups, o // groups, positions).transpose(1, 2, 3, 0).reshape(groups, o // groups, -1)
     # (groups, taps * C/groups, O/groups): the taps first, so that each tap's columns are one block
     wt = w.reshape((groups, o // groups, cg, taps)).transpose(0, 3, 2, 1).reshape(groups, taps * cg, o // groups)
-    cols = np.matmul(wt, g.reshape(n, groups, o // groups, math.prod(out)))  # (N, groups, taps * C/groups, prod(out))
-    cols = cols.reshape((n, groups, taps, cg) + tuple(out))
+    cols = np.matmul(wt, gt).reshape((groups, taps, cg) + tuple(out) + (n,))
     span = _span(out, kernel, stride, dilation)
-    full = np.zeros((n, groups, cg) + span, dtype=cols.dtype)
+    reach = tuple(max(a, p + i) for a, p, i in zip(span, padding, size))  # the result may reach past the span
+    full = np.zeros((groups, cg) + reach + (n,), dtype=cols.dtype)
     for t, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
         place = tuple(slice(k * d, k * d + (j - 1) * s + 1, s) for k, d, j, s in zip(tap, dilation, out, stride))
-        full[(slice(None),) * 3 + place] += cols[:, :, t]
-    full = full.reshape((n, groups * cg) + span)
-    if tuple(padding) == (0,) * dims and tuple(size) == span:
-        return full
-    index = tuple(slice(p, p + i) for p, i in zip(padding, size))
-    kept = full[(slice(None), slice(None)) + index]
-    if kept.shape[2:] == tuple(size):
-        return kept
-    return _padded(kept, (0,) * dims, size)
+        full[(slice(None), slice(None)) + place] += cols[:, t]
+    kept = full.reshape((groups * cg,) + reach + (n,))[(slice(None),) + tuple(slice(p, p + i) for p, i in
+                                                                               zip(padding, size))]
+    return np.ascontiguousarray(np.moveaxis(kept, -1, 0))
 
 
 def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name):
