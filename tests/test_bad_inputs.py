@@ -342,6 +342,15 @@ SIZE_PARAMS = {"shape", "repeats", "reps", "pad_width", "indices_or_sections", "
 NUMBER_PARAMS = {"start", "stop", "step", "fill_value", "constant_values", "negative_slope", "alpha", "ddof",
                  "margin", "delta", "label_smoothing", "strength"}
 
+# The convolutions (issue 14): an input and a weight of their layouts; the bias, strides, paddings,
+# dilations and groups get the bad tensors and sizes.
+CONV_OPERANDS = {"conv1d": ((2, 3, 5), (4, 3, 3)), "conv2d": ((2, 3, 5, 5), (4, 3, 3, 3)),
+                 "conv_transpose1d": ((2, 3, 5), (3, 4, 3)), "conv_transpose2d": ((2, 3, 5, 5), (3, 4, 3, 3))}
+VALID_FOR.update({name: {"input": np.full(x, 0.1), "weight": np.full(w, 0.2)}
+                  for name, (x, w) in CONV_OPERANDS.items()})
+TENSOR_PARAMS |= {"input", "weight", "bias"}
+SIZE_PARAMS |= {"stride", "padding", "dilation", "groups", "output_padding"}
+
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(
         [[np.nan, np.inf, -np.inf]] * 3), "empty": np.zeros((0, 3)), "0d": np.array(2.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import functional, init
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .layers import (
                      ACTIVATIONS,
                      ELU,
@@ -30,4 +31,5 @@ __all__ = [
     "Softplus", "Maxout", "Softmax", "LogSoftmax", "MLP", "ACTIVATIONS",
     "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
     "HuberLoss",
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
 ]

@@ -14,8 +14,9 @@ import numpy as np
 from ..creation import operand
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
+from ..ops import conv as conv_ops
 from ..ops.registry import Primitive
-from ..ops.shape import real_arg, shown
+from ..ops.shape import int_arg, real_arg, shown
 from ..tensor import Tensor, apply, as_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -252,3 +253,228 @@ def l2_penalty(parameters: Iterable[Tensor], strength: float) -> Tensor:
     if total is None:
         raise ArgumentError("l2_penalty: no parameters given")
     return strength * total
+
+
+# -- convolutions (issue 14) ---------------------------------------------------------------------------
+# PyTorch's arguments checked and turned into the primitives' (tapegrad/ops/conv.py): a stride, padding
+# and dilation per spatial axis, "same" padding split as PyTorch splits it (the odd zero at the end),
+# the transposed convolution's output size from its output_padding. The bias is added after.
+
+_CONV_LIMIT = 2**31  # strides, paddings and dilations stay below this (larger ones overflow a byte stride)
+_CONV_PRIMITIVES = {1: (conv_ops.conv1d, conv_ops.conv_transpose1d), 2: (conv_ops.conv2d, conv_ops.conv_transpose2d)}
+
+
+def _conv_ints(value: Any, dims: int, name: str, arg: str, minimum: int) -> tuple[int, ...]:
+    """``value`` (an int, or one int per spatial axis) as ``dims`` ints in ``[minimum, 2**31)``.
+
+    Raises:
+        ArgumentError: naming ``name`` and ``arg`` for anything else.
+    """
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(items) != dims:
+        raise ArgumentError(f"{name}: {arg}={shown(value)}; expected an int or {dims} ints (one per spatial axis)")
+    ints = tuple(int_arg(v, name, arg) for v in items)
+    if not all(minimum <= v < _CONV_LIMIT for v in ints):
+        raise ArgumentError(f"{name}: {arg}={shown(value)}; expected integers in [{minimum}, 2**31)")
+    return ints
+
+
+def _conv_groups(groups: Any, name: str) -> int:
+    groups = int_arg(groups, name, "groups")
+    if not 1 <= groups < _CONV_LIMIT:
+        raise ArgumentError(f"{name}: groups={groups}; expected a positive integer")
+    return groups
+
+
+def _conv_operands(name: str, dims: int, data: Any, weight: Any,
+                   bias: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The input, weight and bias of a convolution as floating tensors of one dtype, the input of
+    ``dims + 2`` dimensions (``dims + 1``: unbatched) and the weight of ``dims + 2``.
+
+    Raises:
+        DTypeError: for data that is not floating-point, or dtypes that differ.
+        ShapeError: for a wrong number of dimensions.
+    """
+    tensors = []
+    for value, arg in ((data, "input"), (weight, "weight"), (bias, "bias")):
+        if value is None and arg == "bias":
+            tensors.append(None)
+            continue
+        t = value if isinstance(value, Tensor) else operand(value, f"{name}: {arg}")
+        if t.dtype.kind != "f":
+            raise DTypeError(f"{name}: {arg} of dtype {t.dtype}; expected a floating-point tensor")
+        if tensors and t.dtype != tensors[0].dtype:
+            raise DTypeError(f"{name}: input of dtype {tensors[0].dtype} and {arg} of dtype {t.dtype}; "
+                             "expected the same dtype")
+        tensors.append(t)
+    x, w, b = tensors
+    spatial = "length" if dims == 1 else "height, width"
+    if x.ndim not in (dims + 1, dims + 2):
+        raise ShapeError(f"{name}: input {x.shape}; expected {dims + 2} dimensions (batch, channels, {spatial}) "
+                         f"or {dims + 1} (channels, {spatial})")
+    if w.ndim != dims + 2:
+        raise ShapeError(f"{name}: weight {w.shape}; expected {dims + 2} dimensions")
+    return x, w, b
+
+
+def _conv_bias(out: Tensor, b: Tensor | None, channels: int, dims: int, name: str) -> Tensor:
+    if b is None:
+        return out
+    if b.shape != (channels,):
+        raise ShapeError(f"{name}: bias {b.shape}; expected ({channels},), one per output channel")
+    return out + b.reshape((channels,) + (1,) * dims)
+
+
+def _convolution(name: str, dims: int, data: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                 dilation: Any, groups: Any) -> Tensor:
+    x, w, b = _conv_operands(name, dims, data, weight, bias)
+    stride = _conv_ints(stride, dims, name, "stride", 1)
+    dilation = _conv_ints(dilation, dims, name, "dilation", 1)
+    groups = _conv_groups(groups, name)
+    kernel = w.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = ((0, 0),) * dims
+        elif padding == "same":
+            if stride != (1,) * dims:
+                raise ArgumentError(f"{name}: padding='same' needs stride 1, got stride={stride}")
+            # PyTorch's split: the total d*(k-1) halved, the odd one at the end
+            pairs = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation))
+        else:
+            raise ArgumentError(f"{name}: padding={shown(padding)}; expected 'same', 'valid', an int or {dims} ints")
+    else:
+        pairs = tuple((p, p) for p in _conv_ints(padding, dims, name, "padding", 0))
+    shape = x.shape
+    if x.ndim == dims + 1:
+        x = x.reshape((1,) + shape)
+    channels, out_channels = x.shape[1], w.shape[0]
+    if channels != w.shape[1] * groups:
+        raise ShapeError(f"{name}: input {shape} has {channels} channels, the weight {w.shape} with groups={groups} "
+                         f"expects {w.shape[1] * groups}")
+    if out_channels % groups:
+        raise ShapeError(f"{name}: the weight {w.shape} has {out_channels} output channels; expected a multiple "
+                         f"of groups={groups}")
+    padded = tuple(i + pb + pa for i, (pb, pa) in zip(x.shape[2:], pairs))
+    dilated = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(p < k for p, k in zip(padded, dilated)):
+        raise ShapeError(f"{name}: input {shape} padded to {padded} is smaller than the weight {w.shape}'s kernel "
+                         f"{tuple(kernel)} (dilated: {dilated}); expected a padded input at least as large")
+    out = apply(_CONV_PRIMITIVES[dims][0], x, w, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+    out = _conv_bias(out, b, out_channels, dims, name)
+    return out.reshape(out.shape[1:]) if len(shape) == dims + 1 else out
+
+
+def _transposed_convolution(name: str, dims: int, data: Any, weight: Any, bias: Any, stride: Any,
+                            padding: Any, output_padding: Any, groups: Any, dilation: Any) -> Tensor:
+    x, w, b = _conv_operands(name, dims, data, weight, bias)
+    stride = _conv_ints(stride, dims, name, "stride", 1)
+    dilation = _conv_ints(dilation, dims, name, "dilation", 1)
+    if isinstance(padding, str):
+        raise ArgumentError(f"{name}: padding={shown(padding)}; expected an int or {dims} ints ('same' and "
+                            "'valid' are for the convolution, not its transpose)")
+    padding = _conv_ints(padding, dims, name, "padding", 0)
+    output_padding = _conv_ints(output_padding, dims, name, "output_padding", 0)
+    groups = _conv_groups(groups, name)
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise ArgumentError(f"{name}: output_padding={output_padding}; expected each smaller than the stride "
+                            f"{stride} or the dilation {dilation}")
+    shape = x.shape
+    if x.ndim == dims + 1:
+        x = x.reshape((1,) + shape)
+    channels, kernel = x.shape[1], w.shape[2:]
+    if channels != w.shape[0]:
+        raise ShapeError(f"{name}: input {shape} has {channels} channels, the weight {w.shape} expects "
+                         f"{w.shape[0]} (its layout: in_channels, out_channels // groups, *kernel)")
+    if channels % groups:
+        raise ShapeError(f"{name}: input {shape} has {channels} channels; expected a multiple of groups={groups}")
+    size = tuple((j - 1) * s - 2 * p + d * (k - 1) + op + 1
+                 for j, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation, kernel, output_padding))
+    if any(n < 1 for n in size):
+        raise ShapeError(f"{name}: input {shape} with the weight {w.shape}, stride={stride}, padding={padding} "
+                         f"and dilation={dilation} gives an output of size {size}; expected positive sizes")
+    out = apply(_CONV_PRIMITIVES[dims][1], x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                size=size)
+    out = _conv_bias(out, b, w.shape[1] * groups, dims, name)
+    return out.reshape(out.shape[1:]) if len(shape) == dims + 1 else out
+
+
+def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,  # noqa: A002 (PyTorch's name)
+           groups: int = 1) -> Tensor:
+    """A 1-D convolution (a cross-correlation, as in PyTorch) of ``input`` (batch, in_channels, length),
+    or (in_channels, length), with ``weight`` (out_channels, in_channels // groups, kernel), plus ``bias``.
+
+    ``padding`` is an int, a 1-tuple, ``"valid"`` (none) or ``"same"`` (stride 1: the output as long as
+    the input, the odd zero at the end).
+
+    Returns:
+        A tensor (batch, out_channels, (length + 2 padding - dilation (kernel - 1) - 1) // stride + 1).
+
+    Raises:
+        ShapeError: for a wrong number of dimensions, channels that do not match the weight and groups,
+            a kernel larger than the padded input, or a bias that is not (out_channels,).
+        DTypeError: for operands that are not floating-point or not of one dtype.
+        ArgumentError: for a stride or dilation below 1, a negative padding, groups below 1, or
+            ``"same"`` with a stride above 1.
+    """
+    return _convolution("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,  # noqa: A002 (PyTorch's name)
+           groups: int = 1) -> Tensor:
+    """A 2-D convolution (a cross-correlation, as in PyTorch) of ``input`` (batch, in_channels, height,
+    width), or (in_channels, height, width), with ``weight`` (out_channels, in_channels // groups, kh, kw),
+    plus ``bias`` (out_channels,). ``groups=in_channels`` is a depthwise convolution.
+
+    ``stride``, ``padding`` and ``dilation`` are an int or a pair; ``padding`` may also be ``"valid"``
+    (none) or ``"same"`` (stride 1: the output the input's size; an odd total padding puts its extra zero
+    at the end, as PyTorch does).
+
+    Returns:
+        A tensor (batch, out_channels, out_height, out_width), each side
+        ``(size + 2 padding - dilation (kernel - 1) - 1) // stride + 1``.
+
+    Raises:
+        ShapeError: for a wrong number of dimensions, channels that do not match the weight and groups,
+            a kernel larger than the padded input, or a bias that is not (out_channels,).
+        DTypeError: for operands that are not floating-point or not of one dtype.
+        ArgumentError: for a stride or dilation below 1, a negative padding, groups below 1, or
+            ``"same"`` with a stride above 1.
+    """
+    return _convolution("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,  # noqa: A002 (PyTorch's name)
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed 1-D convolution (the gradient of conv1d with respect to its input) of ``input``
+    (batch, in_channels, length) with ``weight`` (in_channels, out_channels // groups, kernel).
+
+    Returns:
+        A tensor (batch, out_channels, (length - 1) stride - 2 padding + dilation (kernel - 1)
+        + output_padding + 1).
+
+    Raises:
+        ShapeError, DTypeError, ArgumentError: as :func:`conv_transpose2d`.
+    """
+    return _transposed_convolution("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
+                                   groups, dilation)
+
+
+def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,  # noqa: A002 (PyTorch's name)
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed 2-D convolution (the gradient of conv2d with respect to its input; sometimes called
+    a deconvolution) of ``input`` (batch, in_channels, height, width) with ``weight`` (in_channels,
+    out_channels // groups, kh, kw), plus ``bias`` (out_channels,). PyTorch's argument order.
+
+    Returns:
+        A tensor (batch, out_channels, out_height, out_width), each side
+        ``(size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1``.
+
+    Raises:
+        ShapeError: for a wrong number of dimensions, channels that do not match the weight, groups that
+            do not divide them, an output of size below 1, or a bias that is not (out_channels,).
+        DTypeError: for operands that are not floating-point or not of one dtype.
+        ArgumentError: for a stride or dilation below 1, a negative or string padding, an
+            output_padding not smaller than the stride or the dilation, or groups below 1.
+    """
+    return _transposed_convolution("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
+                                   groups, dilation)

@@ -1,0 +1,236 @@
+"""Convolutions over 1 or 2 spatial axes: ``conv1d``/``conv2d``, their transposes and their weight
+correlations, three bilinear primitives per dimension that are each other's derivatives.
+
+For an input ``x`` of shape ``(N, C, *I)`` and a weight ``w`` of shape ``(O, C // groups, *K)``
+(PyTorch's layouts), with stride ``s``, dilation ``d`` and the input padded by ``p`` zeros in front::
+
+    conv(x, w)[n, o, j]            = sum_{c, k} xpad[n, c, j*s + k*d] * w[o, c, k]     (c in o's group)
+    conv_transpose(g, w)[n, c, i]  = sum_{o, k: j*s + k*d = i + p} g[n, o, j] * w[o, c, k]
+    conv_weight(x, g)[o, c, k]     = sum_{n, j} g[n, o, j] * xpad[n, c, j*s + k*d]
+
+``conv_transpose`` is the VJP of ``conv`` with respect to its input (and PyTorch's transposed
+convolution); ``conv_weight`` its VJP with respect to the weight. All three are bilinear and
+``<g, conv(x, w)> = <x, conv_transpose(g, w)> = <w, conv_weight(x, g)>``, so the VJPs and JVPs of
+each are the other two (or itself): the family is closed under differentiation, to any order.
+
+The forward passes read the padded input through a strided window view (``as_strided``; no copy),
+which one reshape copies into columns (im2col) and one batched ``matmul`` contracts with the weight.
+``conv_transpose`` multiplies first and then adds each kernel tap's columns into its strided place in
+the output: a loop over the kernel's few taps (9 for 3x3), which measured faster than the
+alternative without a loop (a convolution of the zero-extended gradient, whose im2col copy is
+``O * K`` times the input's size: 21 against 1.5 ms for the 1->32 3x3 layer on 64x28x28).
+
+Parameters, as the primitives take them (the functional API in ``tapegrad.nn.functional`` turns
+PyTorch's arguments into these): ``stride`` and ``dilation`` one positive int per spatial axis;
+``groups`` a positive int; for ``conv``, ``padding`` one ``(before, after)`` pair per axis, where
+``after`` may be negative (the input's end then goes unread); for ``conv_transpose`` and
+``conv_weight``, ``padding`` one ``before`` per axis and ``size`` the spatial size of the result
+(the input's for ``conv_transpose``, the kernel's for ``conv_weight``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ShapeError
+from .registry import Primitive
+
+
+def _padded(x: np.ndarray, before: tuple[int, ...], length: tuple[int, ...]) -> np.ndarray:
+    """``x`` (N, C, *spatial) with ``before[i]`` zeros in front of spatial axis ``i``, and zeros
+    added or entries dropped at its end so that the axis has ``length[i]`` entries."""
+    spatial = x.shape[2:]
+    if all(b == 0 for b in before) and tuple(spatial) == tuple(length):
+        return x
+    out = np.zeros(x.shape[:2] + tuple(length), dtype=x.dtype)
+    kept = tuple(slice(0, max(0, min(n, size - b))) for n, size, b in zip(spatial, length, before))
+    target = tuple(slice(b, b + k.stop) for b, k in zip(before, kept))
+    out[(slice(None), slice(None)) + target] = x[(slice(None), slice(None)) + kept]
+    return out
+
+
+def _span(out: tuple[int, ...], kernel: tuple[int, ...], stride, dilation) -> tuple[int, ...]:
+    """The padded input length that ``out`` positions of a kernel of ``kernel`` taps read exactly."""
+    return tuple((j - 1) * s + d * (k - 1) + 1 for j, k, s, d in zip(out, kernel, stride, dilation))
+
+
+def _columns(x: np.ndarray, before, kernel, stride, dilation, out, groups) -> np.ndarray:
+    """im2col: ``x`` (N, C, *I) padded, as columns of shape (N, groups, C // groups * prod(kernel),
+    prod(out)), the kernel taps before the output positions (one copy, of the window view)."""
+    n, c = x.shape[:2]
+    xp = _padded(x, before, _span(out, kernel, stride, dilation))
+    st = xp.strides
+    windows = as_strided(
+        xp, shape=(n, c) + tuple(kernel) + tuple(out),
+        strides=st[:2] + tuple(a * d for a, d in zip(st[2:], dilation)) + tuple(a * v for a, v in zip(st[2:], stride)),
+        writeable=False)
+    return windows.reshape(n, groups, (c // groups) * math.prod(kernel), math.prod(out))
+
+
+def _output_size(spatial, kernel, stride, padding, dilation) -> tuple[int, ...]:
+    return tuple((i + pb + pa - d * (k - 1) - 1) // s + 1
+                 for i, k, s, (pb, pa), d in zip(spatial, kernel, stride, padding, dilation))
+
+
+def _check(name: str, x_shape, w_shape, dims: int, other: str = "weight") -> None:
+    """Raise a ShapeError naming ``name`` unless both operands have ``dims + 2`` dimensions."""
+    if len(x_shape) != dims + 2 or len(w_shape) != dims + 2:
+        raise ShapeError(f"{name}: input {tuple(x_shape)} and {other} {tuple(w_shape)}; expected both of "
+                         f"{dims + 2} dimensions (batch, channels, {dims} spatial)")
+
+
+def _conv_forward(x, w, *, stride, padding, dilation, groups, dims, name):
+    _check(name, x.shape, w.shape, dims)
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    if cg * groups != c or o % groups:
+        raise ShapeError(f"{name}: input {x.shape} has {c} channels, the weight {w.shape} with groups={groups} "
+                         f"expects {cg * groups} (and {o} output channels divisible by groups)")
+    out = _output_size(x.shape[2:], kernel, stride, padding, dilation)
+    if min(out) < 1:
+        raise ShapeError(f"{name}: input {x.shape} padded by {padding} is smaller than the weight {w.shape}'s "
+                         f"kernel dilated by {dilation}; expected a padded input at least as large")
+    cols = _columns(x, tuple(p[0] for p in padding), kernel, stride, dilation, out, groups)
+    # (N, groups, O // groups, prod(out))
+    result = np.matmul(w.reshape(groups, o // groups, cg * math.prod(kernel)), cols)
+    return result.reshape((n, o) + out)
+
+
+def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, name):
+    _check(name, g.shape, w.shape, dims)
+    n, o = g.shape[:2]
+    cg = w.shape[1]
+    kernel, out = w.shape[2:], g.shape[2:]
+    if w.shape[0] != o or o % groups:
+        raise ShapeError(f"{name}: input {g.shape} has {o} channels, the weight {w.shape} with groups={groups} "
+                         f"expects {w.shape[0]} (divisible by groups)")
+    taps, positions = math.prod(kernel), math.prod(out)
+    # The batch goes last (one small copy of g), so that the product is one large matrix product per group
+    # and each tap's columns are added into the output in runs of out_width * batch contiguous entries
+    # (with the batch first, the runs would be out_width long: 3x slower for 64x32x14x14).
+    gt = g.reshape(n, groups, o // groups, positions).transpose(1, 2, 3, 0).reshape(groups, o // groups, -1)
+    # (groups, taps * C/groups, O/groups): the taps first, so that each tap's columns are one block
+    wt = w.reshape((groups, o // groups, cg, taps)).transpose(0, 3, 2, 1).reshape(groups, taps * cg, o // groups)
+    cols = np.matmul(wt, gt).reshape((groups, taps, cg) + tuple(out) + (n,))
+    span = _span(out, kernel, stride, dilation)
+    reach = tuple(max(a, p + i) for a, p, i in zip(span, padding, size))  # the result may reach past the span
+    full = np.zeros((groups, cg) + reach + (n,), dtype=cols.dtype)
+    for t, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
+        place = tuple(slice(k * d, k * d + (j - 1) * s + 1, s) for k, d, j, s in zip(tap, dilation, out, stride))
+        full[(slice(None), slice(None)) + place] += cols[:, t]
+    kept = full.reshape((groups * cg,) + reach + (n,))[(slice(None),) + tuple(slice(p, p + i) for p, i in
+                                                                               zip(padding, size))]
+    return np.ascontiguousarray(np.moveaxis(kept, -1, 0))
+
+
+def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name):
+    _check(name, x.shape, g.shape, dims, "gradient")
+    n, c = x.shape[:2]
+    o = g.shape[1]
+    if c % groups or o % groups or g.shape[0] != n:
+        raise ShapeError(f"{name}: input {x.shape} and gradient {g.shape} with groups={groups}; expected the "
+                         "same batch and channels divisible by groups")
+    cols = _columns(x, padding, tuple(size), stride, dilation, g.shape[2:], groups)
+    gg = g.reshape(n, groups, o // groups, math.prod(g.shape[2:]))
+    grad = np.matmul(gg, cols.transpose(0, 1, 3, 2)).sum(axis=0)  # (groups, O/groups, C/groups * taps)
+    return grad.reshape((o, c // groups) + tuple(size))
+
+
+def _befores(padding) -> tuple[int, ...]:
+    return tuple(p[0] for p in padding)
+
+
+def _pairs_for(out, size, kernel, stride, padding, dilation) -> tuple[tuple[int, int], ...]:
+    """The conv padding pairs that give exactly ``out`` positions over an input of ``size`` padded by
+    ``padding`` in front (the end is padded, or cut, to fit)."""
+    return tuple((p, span - i - p) for p, i, span in zip(padding, size, _span(out, kernel, stride, dilation)))
+
+
+def _make(dims: int) -> tuple[Primitive, Primitive, Primitive]:
+    conv_name, transpose_name, weight_name = f"conv{dims}d", f"conv_transpose{dims}d", f"conv{dims}d_weight"
+
+    def conv_forward(x, w, *, stride, padding, dilation=(1,) * dims, groups=1):
+        return _conv_forward(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                             dims=dims, name=conv_name)
+
+    def transpose_forward(g, w, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        return _transpose_forward(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                  size=size, dims=dims, name=transpose_name)
+
+    def weight_forward(x, g, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        return _weight_forward(x, g, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                               size=size, dims=dims, name=weight_name)
+
+    def conv(xp, a, b, **params):
+        return getattr(xp, conv_name)(a, b, **params)
+
+    def transpose(xp, a, b, **params):
+        return getattr(xp, transpose_name)(a, b, **params)
+
+    def weight(xp, a, b, **params):
+        return getattr(xp, weight_name)(a, b, **params)
+
+    # conv(x, w): the gradient reaches x through the transpose and w through the correlation
+    def conv_vjp_x(xp, g, ans, x, w, *, stride, padding, dilation=(1,) * dims, groups=1):
+        return transpose(xp, g, w, stride=stride, padding=_befores(padding), dilation=dilation, groups=groups,
+                         size=tuple(x.shape[2:]))
+
+    def conv_vjp_w(xp, g, ans, x, w, *, stride, padding, dilation=(1,) * dims, groups=1):
+        return weight(xp, x, g, stride=stride, padding=_befores(padding), dilation=dilation, groups=groups,
+                      size=tuple(w.shape[2:]))
+
+    # conv_transpose(g, w) of spatial size ``size``: its adjoints are conv (for g) and the correlation (for w)
+    def transpose_vjp_g(xp, b, ans, g, w, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        pairs = _pairs_for(tuple(g.shape[2:]), size, tuple(w.shape[2:]), stride, padding, dilation)
+        return conv(xp, b, w, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+
+    def transpose_vjp_w(xp, b, ans, g, w, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        return weight(xp, b, g, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                      size=tuple(w.shape[2:]))
+
+    # conv_weight(x, g) of kernel size ``size``
+    def weight_vjp_x(xp, b, ans, x, g, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        return transpose(xp, g, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         size=tuple(x.shape[2:]))
+
+    def weight_vjp_g(xp, b, ans, x, g, *, stride, padding, size, dilation=(1,) * dims, groups=1):
+        pairs = _pairs_for(tuple(g.shape[2:]), tuple(x.shape[2:]), size, stride, padding, dilation)
+        return conv(xp, x, b, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+
+    # bilinear: the JVP for each input is the primitive itself with the tangent in its place
+    def first(call):
+        return lambda xp, t, ans, a, b, **params: call(xp, t, b, **params)
+
+    def second(call):
+        return lambda xp, t, ans, a, b, **params: call(xp, a, t, **params)
+
+    layout = "(batch, channels" + ", length)" if dims == 1 else "(batch, channels, height, width)"
+    conv_prim = Primitive(
+        conv_name, conv_forward, vjps=(conv_vjp_x, conv_vjp_w), jvps=(first(conv), second(conv)),
+        expects=f"an input {layout} and a weight (out_channels, in_channels // groups, *kernel) whose kernel "
+                "fits the padded input",
+        derivatives=(f"{transpose_name}(·, {{b}})", f"{weight_name}({{a}}, ·)"),
+    )
+    transpose_prim = Primitive(
+        transpose_name, transpose_forward, vjps=(transpose_vjp_g, transpose_vjp_w),
+        jvps=(first(transpose), second(transpose)),
+        expects=f"an input {layout} and a weight (in_channels, out_channels // groups, *kernel)",
+        derivatives=(f"{conv_name}(·, {{b}})", f"{weight_name}(·, {{a}})"),
+    )
+    weight_prim = Primitive(
+        weight_name, weight_forward, vjps=(weight_vjp_x, weight_vjp_g), jvps=(first(weight), second(weight)),
+        expects=f"an input {layout} and a gradient of the convolution's output shape",
+        derivatives=(f"{transpose_name}({{b}}, ·)", f"{conv_name}({{a}}, ·)"),
+    )
+    return conv_prim, transpose_prim, weight_prim
+
+
+conv1d, conv_transpose1d, conv1d_weight = _make(1)
+conv2d, conv_transpose2d, conv2d_weight = _make(2)
+
+PRIMITIVES = (conv1d, conv_transpose1d, conv1d_weight, conv2d, conv_transpose2d, conv2d_weight)
