@@ -389,3 +389,7 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "relu": unary(away_from_zero), "leaky_relu": leaky_relu_case, "elu": elu_case,
     "softmax": softmax_like, "log_softmax": softmax_like,
 }
+
+from .samples_rnn import SAMPLERS as RNN_SAMPLERS  # noqa: E402  (the recurrent primitives)
+
+SAMPLERS.update(RNN_SAMPLERS)
