@@ -23,6 +23,7 @@ from .layers import (
 )
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss, SVMLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
@@ -30,4 +31,5 @@ __all__ = [
     "Softplus", "Maxout", "Softmax", "LogSoftmax", "MLP", "ACTIVATIONS",
     "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
     "HuberLoss",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]
