@@ -67,12 +67,12 @@ def _lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor
                    b_hh: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """One direction of one LSTM layer over ``x`` (time, batch, input): the outputs, h_n and c_n."""
     steps, batch, size = x.shape
-    hidden = w_hh.shape[1]
     projected = x.reshape(steps * batch, size) @ w_ih.T
     if b_ih is not None:
         projected = projected + (b_ih + b_hh)
-    out = apply(R.lstm, projected.reshape(steps, batch, 4 * hidden), w_hh, h0, c0)
-    return out[:, :, :hidden], out[-1, :, :hidden], out[-1, :, hidden:2 * hidden]
+    out = apply(R.lstm, projected.reshape(steps, batch, w_ih.shape[0]), w_hh, h0, c0)
+    outputs = out[0]
+    return outputs, outputs[-1], out[1, -1]
 
 
 class RNNBase(Module):

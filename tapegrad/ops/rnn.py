@@ -8,7 +8,7 @@ Gates are in PyTorch's order i, f, g, o:
     a_t = x_t + h_{t-1} @ w_hh.T        i, f, o = sigmoid(a_i, a_f, a_o)        g = tanh(a_g)
     c_t = f * c_{t-1} + i * g           h_t = o * tanh(c_t)
 
-The result, of shape (time, batch, 6 * hidden), holds per step ``[h_t, c_t, i, f, g, o]``: the
+The result, of shape (6, time, batch, hidden), holds ``h, c, i, f, g, o`` of every step: the
 activated gates are kept (as cuDNN's reserve space keeps them) so that the gradient needs no second
 pass through the gates. They are ordinary outputs, with their own gradients.
 
@@ -33,25 +33,25 @@ def _lstm_forward(x, w_hh, h0, c0):
     steps, batch, four = x.shape
     hidden = four // 4
     dtype = np.result_type(x, w_hh, h0, c0)
-    out = np.empty((steps, batch, 6 * hidden), dtype)
-    h, c, w_t = h0, c0, w_hh.T
-    gates = slice(2 * hidden, 6 * hidden)
-    cell_gate = slice(4 * hidden, 5 * hidden)
+    out = np.empty((6, steps, batch, hidden), dtype)
+    a = np.empty((batch, four), dtype)
+    h, c, w_t = h0, c0, np.ascontiguousarray(w_hh.T)  # a product with a transposed operand is ~1.4x slower
     with np.errstate(over="ignore"):  # exp(-a) reaching inf gives sigmoid's exact limit 0
         for t in range(steps):
-            a = h @ w_t
+            np.matmul(h, w_t, out=a)
             a += x[t]
-            acts = out[t, :, gates]
-            np.negative(a, out=acts)
-            np.exp(acts, out=acts)
-            acts += 1.0
-            np.divide(1.0, acts, out=acts)
-            np.tanh(a[:, 2 * hidden:3 * hidden], out=out[t, :, cell_gate])
-            i, f, g, o = (acts[:, k * hidden:(k + 1) * hidden] for k in range(4))
-            c = f * c
+            g = out[4, t]
+            np.tanh(a[:, 2 * hidden:3 * hidden], out=g)
+            np.negative(a, out=a)
+            np.exp(a, out=a)
+            a += 1.0
+            np.divide(1.0, a, out=a)
+            i, f, o = out[2, t], out[3, t], out[5, t]
+            i[...], f[...], o[...] = a[:, :hidden], a[:, hidden:2 * hidden], a[:, 3 * hidden:]
+            c_prev, c = c, out[1, t]
+            np.multiply(f, c_prev, out=c)
             c += i * g
-            out[t, :, hidden:2 * hidden] = c
-            h = out[t, :, :hidden]
+            h = out[0, t]
             np.tanh(c, out=h)
             h *= o
     return out
@@ -59,10 +59,8 @@ def _lstm_forward(x, w_hh, h0, c0):
 
 def _parts(xp, ans, h0, c0):
     """Per step, stacked over time: h, c, the gates i, f, g, o, and h and c of the step before."""
-    hidden = ans.shape[2] // 6
-    h, c, i, f, g, o = (xp.getitem(ans, index=(Ellipsis, slice(k * hidden, (k + 1) * hidden)))
-                        for k in range(6))
-    before = (slice(0, ans.shape[0] - 1),)
+    h, c, i, f, g, o = (ans[k] for k in range(6))
+    before = (slice(0, ans.shape[1] - 1),)
     h_prev = xp.concatenate(xp.reshape(h0, shape=(1,) + h0.shape), xp.getitem(h, index=before), axis=0)
     c_prev = xp.concatenate(xp.reshape(c0, shape=(1,) + c0.shape), xp.getitem(c, index=before), axis=0)
     return h, c, i, f, g, o, h_prev, c_prev
@@ -70,8 +68,7 @@ def _parts(xp, ans, h0, c0):
 
 def _backward(xp, g_out, ans, x, w_hh, h0, c0):
     """The gradients of all four inputs, by the backward recurrence."""
-    steps, batch, six = ans.shape
-    hidden = six // 6
+    _, steps, batch, hidden = ans.shape
     if steps == 0:
         return x * 0.0, w_hh * 0.0, h0 * 0.0, c0 * 0.0
     h, c, i, f, g, o, h_prev, c_prev = _parts(xp, ans, h0, c0)
@@ -81,9 +78,8 @@ def _backward(xp, g_out, ans, x, w_hh, h0, c0):
     # activations' derivatives; dc and dh change per step, the rest is computed for all steps here.
     multipliers = xp.concatenate(g, c_prev, i, tanh_c, axis=-1)
     derivatives = xp.concatenate(i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o), axis=-1)
-    g_h = xp.getitem(g_out, index=(Ellipsis, slice(0, hidden)))
-    g_c = xp.getitem(g_out, index=(Ellipsis, slice(hidden, 2 * hidden)))
-    g_gates = xp.getitem(g_out, index=(Ellipsis, slice(2 * hidden, six)))
+    g_h, g_c = g_out[0], g_out[1]
+    g_gates = xp.concatenate(g_out[2], g_out[3], g_out[4], g_out[5], axis=-1)
     dh = dc = None
     pieces = []
     for t in range(steps - 1, -1, -1):
@@ -97,6 +93,48 @@ def _backward(xp, g_out, ans, x, w_hh, h0, c0):
     dx = xp.reshape(xp.concatenate(*pieces[::-1], axis=0), shape=(steps, batch, 4 * hidden))
     flat_dx = xp.reshape(dx, shape=(steps * batch, 4 * hidden))
     dw = xp.matmul(xp.transpose(flat_dx, axes=(1, 0)), xp.reshape(h_prev, shape=(steps * batch, hidden)))
+    return dx, dw, dh, dc
+
+
+def _backward_arrays(g_out, ans, x, w_hh, h0, c0):
+    """:func:`_backward` on arrays (the fast path, nothing recorded): the same sums, in place, one
+    step at a time (on arrays of a step's size, which stay in the cache)."""
+    _, steps, batch, hidden = ans.shape
+    dtype = np.result_type(g_out, ans, x, w_hh, h0, c0)
+    h, c, i, f, g, o = ans
+    gates_incoming = bool(g_out[2:].any())  # usually not: only h and c feed the loss
+    dx = np.empty((steps, batch, 4 * hidden), dtype)
+    dh = np.zeros((batch, hidden), dtype)
+    dc = np.zeros((batch, hidden), dtype)
+    scratch = np.empty((batch, hidden), dtype)
+    for t in range(steps - 1, -1, -1):
+        da = dx[t]
+        tanh_c = np.tanh(c[t])
+        dh += g_out[0, t]
+        np.multiply(tanh_c, tanh_c, out=scratch)
+        np.subtract(1.0, scratch, out=scratch)
+        scratch *= o[t]
+        scratch *= dh
+        dc += scratch
+        dc += g_out[1, t]
+        # da_k = (d * multiplier_k + incoming_k) * activation_k'; d is dc for i, f, g and dh for o
+        for k, (d, multiplier, gate) in enumerate(((dc, g[t], i[t]), (dc, c0 if t == 0 else c[t - 1], f[t]),
+                                                   (dc, i[t], g[t]), (dh, tanh_c, o[t]))):
+            piece = da[:, k * hidden:(k + 1) * hidden]
+            np.multiply(d, multiplier, out=piece)
+            if gates_incoming:
+                piece += g_out[2 + k, t]
+            if k == 2:  # tanh' = 1 - g**2
+                np.multiply(gate, gate, out=scratch)
+                np.subtract(1.0, scratch, out=scratch)
+            else:  # sigmoid' = s (1 - s)
+                np.subtract(1.0, gate, out=scratch)
+                scratch *= gate
+            piece *= scratch
+        dc *= f[t]
+        dh = da @ w_hh
+    h_prev = np.concatenate([h0[None], h[:-1]], axis=0).reshape(steps * batch, hidden)
+    dw = dx.reshape(steps * batch, 4 * hidden).T @ h_prev
     return dx, dw, dh, dc
 
 
@@ -118,7 +156,8 @@ def _shared_backward(position):
             key, values = entry
             if key[0]() is g and key[1]() is ans and key[2] is xp and all(a is b for a, b in zip(key[3], inputs)):
                 return values[position]
-        values = _backward(xp, g, ans, *inputs)
+        arrays = g.__class__ is np.ndarray and ans.__class__ is np.ndarray and ans.shape[1] > 0
+        values = _backward_arrays(g, ans, *inputs) if arrays else _backward(xp, g, ans, *inputs)
         try:
             key = (weakref.ref(g, _forget), weakref.ref(ans), xp, inputs)
         except TypeError:  # a value that takes no weak reference: nothing kept
@@ -131,8 +170,7 @@ def _shared_backward(position):
 
 def _tangent(xp, ans, x, w_hh, h0, c0, tx=None, tw=None, th=None, tc=None):
     """The tangent of the output for tangents of some inputs (None: zero), by the forward recurrence."""
-    steps, batch, six = ans.shape
-    hidden = six // 6
+    _, steps, batch, hidden = ans.shape
     h, c, i, f, g, o, h_prev, c_prev = _parts(xp, ans, h0, c0)
     tanh_c = xp.tanh(c)
     derivatives = xp.concatenate(i * (1.0 - i), f * (1.0 - f), 1.0 - g * g, o * (1.0 - o), axis=-1)
@@ -157,18 +195,18 @@ def _tangent(xp, ans, x, w_hh, h0, c0, tx=None, tw=None, th=None, tc=None):
             dc = new if dc is None else new + f[t] * dc
         if dc is None:
             dh = None
-            pieces.append(ans[t] * 0.0)
+            pieces.append(xp.concatenate(*[ans[k, t] * 0.0 for k in range(6)], axis=-1))
             continue
         dh = o[t] * (1.0 - tanh_c[t] * tanh_c[t]) * dc
         if d_acts is None:
-            pieces.append(xp.concatenate(dh, dc, xp.getitem(ans, index=(t, Ellipsis, slice(2 * hidden, six))) * 0.0,
-                                         axis=-1))
+            pieces.append(xp.concatenate(dh, dc, *[ans[k, t] * 0.0 for k in range(2, 6)], axis=-1))
             continue
         dh = dh + d_acts[..., 3 * hidden:] * tanh_c[t]
         pieces.append(xp.concatenate(dh, dc, d_acts, axis=-1))
     if not pieces:
         return ans * 0.0
-    return xp.reshape(xp.concatenate(*pieces, axis=0), shape=(steps, batch, six))
+    per_step = xp.reshape(xp.concatenate(*pieces, axis=0), shape=(steps, batch, 6, hidden))
+    return xp.transpose(per_step, axes=(2, 0, 1, 3))
 
 
 lstm = Primitive(
@@ -180,7 +218,7 @@ lstm = Primitive(
           lambda xp, t, ans, x, w, h0, c0: _tangent(xp, ans, x, w, h0, c0, tc=t)),
     saves_ans=True,
     expects="x (time, batch, 4 * hidden), w_hh (4 * hidden, hidden), h0 and c0 (batch, hidden)",
-    doc="One LSTM layer's recurrence over a sequence; per step [h, c, i, f, g, o].",
+    doc="One LSTM layer's recurrence over a sequence: (6, time, batch, hidden) holding h, c, i, f, g, o.",
 )
 
 PRIMITIVES = (lstm,)
