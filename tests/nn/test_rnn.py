@@ -234,3 +234,20 @@ def test_lstm_second_order_gradient_matches_pytorch():
     (ggt,) = torch.autograd.grad((gt ** 2).sum(), xt)
     (ggo,) = tg.autograd.grad((go ** 2).sum(), xo)
     _close(ggo.numpy(), ggt, np.float64, "second order")
+
+
+def test_two_lstm_nodes_given_the_same_gradient_object_each_get_their_own_gradients():
+    # The lstm primitive's four VJP rules share one backward recurrence per node; two nodes reached by
+    # one gradient array (through an addition) must not share it.
+    tg.manual_seed(1)
+    first, second = tg.nn.LSTM(2, 3, dtype=np.float64), tg.nn.LSTM(2, 3, dtype=np.float64)
+    x = np.random.default_rng(9).standard_normal((4, 2, 2))
+    (first(tg.tensor(x))[0] + second(tg.tensor(x))[0]).sum().backward()
+    together = [p.grad.numpy().copy() for p in list(first.parameters()) + list(second.parameters())]
+    first.zero_grad()
+    second.zero_grad()
+    first(tg.tensor(x))[0].sum().backward()
+    second(tg.tensor(x))[0].sum().backward()
+    apart = [p.grad.numpy() for p in list(first.parameters()) + list(second.parameters())]
+    for a, b in zip(together, apart):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
