@@ -39,3 +39,11 @@ def test_inverse_kinematics_reaches_the_target_and_draws_the_arm(tmp_path):
     assert np.hypot(hand[0] + 0.5, hand[1] - 1.4) < 1e-3 + 1e-4  # printed to 4 decimals
     assert float(re.search(r"([\d.e+-]+) from the target", out).group(1)) < 1e-3
     assert (tmp_path / "arm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sequence_lstm_learns_to_recall_the_first_token():
+    out = run("sequence_lstm")
+    accuracy, chance = (float(v) for v in re.search(r"held-out accuracy ([\d.]+) \(chance ([\d.]+)\)", out).groups())
+    assert chance == 0.25 and accuracy >= 0.9
+    losses = [float(x) for x in re.findall(r"loss ([\d.]+)", out)]
+    assert len(losses) >= 10 and losses[-1] < 0.2 * losses[0]

@@ -24,6 +24,7 @@ from .layers import (
 )
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss, SVMLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
@@ -32,4 +33,5 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
     "HuberLoss",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]

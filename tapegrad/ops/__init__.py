@@ -7,15 +7,17 @@ namespace the gradient rules use in the fast path.
 
 from __future__ import annotations
 
-from . import arithmetic, conv, elementwise, linalg, nn, random, reduce, shape
+from . import arithmetic, conv, elementwise, linalg, nn, random, reduce, rnn, shape
 from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
+
+#: The modules whose PRIMITIVES make up the registry, in this order.
+MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn)
 
 
 def _build_registry() -> dict[str, Primitive]:
     registry: dict[str, Primitive] = {}
-    for module in (arithmetic, elementwise, reduce, shape, linalg, nn, random,
-                   conv):
+    for module in MODULES:
         for prim in module.PRIMITIVES:
             if prim.name in registry:
                 raise ValueError(f"two primitives are named {prim.name!r}")
@@ -26,6 +28,7 @@ def _build_registry() -> dict[str, Primitive]:
 REGISTRY: dict[str, Primitive] = _build_registry()
 NUMPY: Namespace = numpy_namespace(REGISTRY)
 
-__all__ = ["REGISTRY", "NUMPY", "Namespace", "Primitive", "arithmetic", "elementwise",
-           "linalg", "nn", "random", "reduce", "shape",
-           "conv"]
+__all__ = [
+    "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "arithmetic", "conv", "elementwise",
+    "linalg", "nn", "random", "reduce", "rnn", "shape"
+]

@@ -393,3 +393,6 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
 from .samples_conv import SAMPLERS as _CONV_SAMPLERS  # noqa: E402  (the convolutions: issue 14)
 
 SAMPLERS.update(_CONV_SAMPLERS)
+from .samples_rnn import SAMPLERS as RNN_SAMPLERS  # noqa: E402  (the recurrent primitives)
+
+SAMPLERS.update(RNN_SAMPLERS)
