@@ -7,14 +7,15 @@ namespace the gradient rules use in the fast path.
 
 from __future__ import annotations
 
-from . import arithmetic, elementwise, linalg, nn, random, reduce, shape
+from . import arithmetic, elementwise, linalg, nn, normalization, pool, random, reduce, shape
 from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
 
 
 def _build_registry() -> dict[str, Primitive]:
     registry: dict[str, Primitive] = {}
-    for module in (arithmetic, elementwise, reduce, shape, linalg, nn, random):
+    for module in (arithmetic, elementwise, reduce, shape, linalg, nn, random,
+                   pool, normalization):
         for prim in module.PRIMITIVES:
             if prim.name in registry:
                 raise ValueError(f"two primitives are named {prim.name!r}")
@@ -26,4 +27,5 @@ REGISTRY: dict[str, Primitive] = _build_registry()
 NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = ["REGISTRY", "NUMPY", "Namespace", "Primitive", "arithmetic", "elementwise",
-           "linalg", "nn", "random", "reduce", "shape"]
+           "linalg", "nn", "random", "reduce", "shape",
+           "pool", "normalization"]

@@ -389,3 +389,9 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "relu": unary(away_from_zero), "leaky_relu": leaky_relu_case, "elu": elu_case,
     "softmax": softmax_like, "log_softmax": softmax_like,
 }
+
+from .samples_pool import NEVER_EMPTY as _POOL_NEVER_EMPTY  # noqa: E402
+from .samples_pool import SAMPLERS as _POOL_SAMPLERS
+
+SAMPLERS.update(_POOL_SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _POOL_NEVER_EMPTY
