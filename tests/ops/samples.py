@@ -390,8 +390,7 @@ SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "softmax": softmax_like, "log_softmax": softmax_like,
 }
 
-from .samples_pool import NEVER_EMPTY as _POOL_NEVER_EMPTY  # noqa: E402
-from .samples_pool import SAMPLERS as _POOL_SAMPLERS
+from . import samples_pool as _pool  # noqa: E402 (it uses the helpers above)
 
-SAMPLERS.update(_POOL_SAMPLERS)
-NEVER_EMPTY = NEVER_EMPTY | _POOL_NEVER_EMPTY
+SAMPLERS.update(_pool.SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _pool.NEVER_EMPTY
