@@ -24,6 +24,10 @@ from .layers import (
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss, SVMLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 
+# pooling and normalisation (issue 14)
+from .normalization import BatchNorm1d, BatchNorm2d, Dropout2d, GroupNorm, LayerNorm  # noqa: I001
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+
 __all__ = [
     "functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout", "ReLU", "LeakyReLU", "ELU", "PReLU", "Sigmoid", "Tanh",
@@ -31,3 +35,5 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "SVMLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
     "HuberLoss",
 ]
+__all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout2d"]

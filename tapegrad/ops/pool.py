@@ -438,3 +438,21 @@ adaptive_avg_pool2d = Primitive(
 
 PRIMITIVES = (max_pool1d, max_pool2d, max_pool_scatter, max_pool_gather, adaptive_max_pool2d,
               avg_pool1d, avg_pool2d, avg_pool_transpose, adaptive_avg_pool2d, adaptive_avg_pool_transpose)
+
+
+def max_pool_indices(x: np.ndarray, pool: tuple) -> np.ndarray:
+    """Where each window's maximum sits, as PyTorch's ``return_indices`` gives it: the int64 position
+    ``h * W + w`` in its (unpadded) plane for 2-D pooling, the position along the axis for 1-D.
+
+    ``pool`` is ("window", kernel_size, stride, padding, dilation, ceil_mode) or ("adaptive", output_size).
+    """
+    kind, routing, kernel_size = _routing(x, pool)
+    x2 = _planar(x, kernel_size)
+    width = x2.shape[-1]
+    if kind == "flat":
+        return _unplanar(routing.astype(np.int64), kernel_size)
+    w, arg = routing
+    (_, kw), (sh, sw), (dh, dw), (ph, pw), (oh, ow) = w.kernel, w.stride, w.dilation, w.padding, w.out
+    rows = np.arange(oh)[:, None] * sh - ph + (arg // kw) * dh
+    cols = np.arange(ow)[None, :] * sw - pw + (arg % kw) * dw
+    return _unplanar((rows * width + cols).astype(np.int64), kernel_size)
