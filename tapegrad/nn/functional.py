@@ -486,7 +486,7 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
                bias: Any = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation over every axis but the channel axis 1 of an (N, C, ...) input.
 
-    In training (or without running statistics) each channel is normalised with the batch's mean and
+    In training each channel is normalised with the batch's mean and
     biased variance, and ``running_mean`` / ``running_var`` (when given) are updated in place:
     ``(1 - momentum) * running + momentum * batch``, with the unbiased variance, as PyTorch does. Out
     of training the running statistics normalise. ``weight`` and ``bias`` (C,) scale and shift.
@@ -497,7 +497,8 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     Raises:
         DTypeError: for non-floating tensors. ShapeError: for an input of fewer than 2 axes, statistics
         or affine tensors that are not (C,), or a single value per channel in training.
-        ArgumentError: for ``momentum`` outside [0, 1] or ``eps`` below 0.
+        ArgumentError: for ``momentum`` outside [0, 1], ``eps`` below 0 (or 0 in training), or
+        ``training=False`` without running statistics (as PyTorch refuses).
     """
     op = "batch_norm"
     x = _float_input(input, op, tuple(range(2, 33)), "at least 2-D (N, C, ...)")
@@ -510,7 +511,12 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     bias = _per_channel(bias, channels, op, "bias", x)
     shape = (channels,) + (1,) * (x.ndim - 2)
     axes = (0,) + tuple(range(2, x.ndim))
-    if training or running_mean is None or running_var is None:
+    if not training and (running_mean is None or running_var is None):
+        raise ArgumentError(f"{op}: training=False needs running_mean and running_var (got None); pass "
+                            "training=True to normalise with the batch's statistics")
+    if training and eps <= 0:
+        raise ArgumentError(f"{op}: eps={eps}; expected eps > 0 when training")
+    if training:
         count = x.size // max(channels, 1)
         if count <= 1 and training:
             raise ShapeError(f"{op}: input of shape {x.shape} has {count} value per channel; expected more than "

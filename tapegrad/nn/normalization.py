@@ -67,8 +67,8 @@ class _BatchNorm(Module):
         name = type(self).__name__
         shape = getattr(x, "shape", None)
         if shape is not None and (len(shape) not in self._ranks or shape[1] != self.num_features):
-            what = f"{len(shape)}-D" if len(shape) not in self._ranks else f"{shape[1]} channels"
-            raise ShapeError(f"{name}({self.num_features}): input of shape {tuple(shape)} is {what}; expected "
+            what = f"is {len(shape)}-D" if len(shape) not in self._ranks else f"has {shape[1]} channels"
+            raise ShapeError(f"{name}({self.num_features}): input of shape {tuple(shape)} {what}; expected "
                              f"{self._layout} with C={self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
