@@ -578,8 +578,9 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
     """
     op = "group_norm"
     x = _float_input(input, op, tuple(range(2, 33)), "at least 2-D (N, C, ...)")
-    groups = _int_tuple(num_groups, 1, op, "num_groups", 1)[0] if not isinstance(num_groups, (tuple, list)) \
-        else _int_tuple(0, 1, op, "num_groups", 1)[0]
+    if isinstance(num_groups, (tuple, list)):
+        raise ArgumentError(f"{op}: num_groups={shown(num_groups)}; expected a positive integer")
+    groups = _int_tuple(num_groups, 1, op, "num_groups", 1)[0]
     channels = x.shape[1]
     if channels % groups:
         raise ShapeError(f"{op}: input of shape {x.shape} has {channels} channels, which num_groups={groups} "
@@ -588,7 +589,7 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
     weight = _per_channel(weight, channels, op, "weight", x)
     bias = _per_channel(bias, channels, op, "bias", x)
     n = x.shape[0]
-    grouped = x.reshape(n, groups, -1) if x.size else x.reshape((n, groups, 0))
+    grouped = x.reshape(n, groups, (channels // groups) * int(np.prod(x.shape[2:], dtype=np.int64)))
     y = apply(NORM.normalize, grouped, axis=2, eps=eps).reshape(x.shape)
     return _affine(y, weight, bias, (channels,) + (1,) * (x.ndim - 2))
 
