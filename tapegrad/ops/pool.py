@@ -120,16 +120,29 @@ def _max_pool(x, kernel_size, stride, padding, dilation=None, ceil_mode=False):
 def _window_argmax(padded, w):
     """The offset (in row-major window order) of each window's maximum: the first of tied entries,
     the last NaN (PyTorch's ``val > max || isnan(val)``)."""
+    offsets = list(w.offsets())
+    best = None
+    for _, index in offsets:
+        best = padded[index].copy() if best is None else np.maximum(best, padded[index], out=best)
+    if padded.dtype.kind == "f" and np.isnan(best).any():
+        return _window_argmax_with_nan(padded, offsets)
+    # Masked assignments (np.where, copyto with where=) cost ten times an arithmetic pass here, so the
+    # offsets are visited last to first and each equal one overwrites by arithmetic: the first wins.
+    arg = np.zeros(best.shape, np.int8 if len(offsets) < 128 else np.int32)
+    for position, index in reversed(offsets):
+        arg -= (padded[index] == best) * (arg - position)
+    return arg
+
+
+def _window_argmax_with_nan(padded, offsets):
     best = arg = None
-    for position, index in w.offsets():
+    for position, index in offsets:
         v = padded[index]
         if best is None:
             best = v.copy()
             arg = np.zeros(best.shape, np.int32)
             continue
-        take = v > best
-        if padded.dtype.kind == "f":
-            take |= np.isnan(v)
+        take = (v > best) | np.isnan(v)
         np.copyto(best, v, where=take)
         np.copyto(arg, position, where=take)
     return arg
@@ -214,8 +227,9 @@ def _max_pool_scatter(g, x, pool):
     lead = np.broadcast_shapes(g2.shape[:-2], x2.shape[:-2])
     out = w.zeros_padded(lead, np.result_type(g2.dtype, x2.dtype))
     zero = np.zeros((), out.dtype)
+    finite = g2.dtype.kind != "f" or np.isfinite(g2).all()  # else g * 0 would put NaN beside an inf
     for position, index in w.offsets():
-        part = np.where(arg == position, g2, zero)
+        part = g2 * (arg == position) if finite else np.where(arg == position, g2, zero)
         if w.overlap:
             out[index] += part
         else:
