@@ -331,6 +331,14 @@ LABELS = np.array([0, 2, 1])
 # The classification losses take class labels (an integer array of shape (batch,)) as their target.
 CLASSIFICATION = {"cross_entropy", "nll_loss", "svm_loss", "multi_margin_loss"}
 VALID_FOR = {name: {"target": LABELS} for name in CLASSIFICATION}
+# pooling and normalisation (issue 14): inputs of their layouts, and their settings
+VALID_FOR.update({
+    **{name: {"input": X.reshape(1, 1, 3, 3), "kernel_size": 2, "output_size": 2}
+       for name in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d")},
+    **{name: {"input": X.reshape(1, 3, 3), "kernel_size": 2} for name in ("max_pool1d", "avg_pool1d", "dropout2d")},
+    "batch_norm": {"input": X, "running_mean": np.zeros(3), "running_var": np.ones(3)},
+    "layer_norm": {"input": X, "normalized_shape": 3}, "group_norm": {"input": X, "num_groups": 3},
+})
 VALID_SELF = {"item": np.array(2.0)}  # the tensor a method's valid call runs on, where X does not do
 # A valid *args where () is not; a bad value replaces the first of them.
 VARARGS = {"reshape": (9,), "permute": (1, 0), "broadcast_to": (2, 3, 3), "einsum": (X, X), "apply": (X,)}
@@ -350,6 +358,11 @@ VALID_FOR.update({name: {"input": np.full(x, 0.1), "weight": np.full(w, 0.2)}
                   for name, (x, w) in CONV_OPERANDS.items()})
 TENSOR_PARAMS |= {"input", "weight", "bias"}
 SIZE_PARAMS |= {"stride", "padding", "dilation", "groups", "output_padding"}
+# pooling and normalisation (issue 14)
+TENSOR_PARAMS |= {"input", "running_mean", "running_var", "weight", "bias"}
+SIZE_PARAMS |= {"kernel_size", "stride", "padding", "dilation", "output_size", "divisor_override", "num_groups",
+                "normalized_shape"}
+NUMBER_PARAMS |= {"momentum", "eps", "p"}
 
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(

@@ -478,3 +478,362 @@ def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
     """
     return _transposed_convolution("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
                                    groups, dilation)
+# -- pooling, normalisation and channel dropout (issue 14) ------------------------------------------
+# PyTorch's torch.nn.functional names and defaults. Each function checks its arguments here, once,
+# so that an error names it and the shapes; the primitives (tapegrad.ops.pool, .normalization) then
+# run on valid input only.
+
+from ..creation import rand  # noqa: E402
+from ..engine import no_grad  # noqa: E402
+from ..ops import normalization as NORM  # noqa: E402
+from ..ops import pool as P  # noqa: E402
+from ..ops.shape import MAX_SIZE  # noqa: E402
+
+
+def _float_input(value: Any, op: str, ranks: tuple[int, ...], layout: str) -> Tensor:
+    """``value`` as a floating tensor of one of ``ranks`` dimensions.
+
+    Raises:
+        DTypeError: naming ``op`` for data that is not floating-point.
+        ShapeError: naming ``op``, the shape and ``layout`` (what the dimensions mean) for another rank.
+    """
+    x = value if isinstance(value, Tensor) else operand(value, f"{op}: input")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input of dtype {x.dtype}; expected a floating-point tensor")
+    if x.ndim not in ranks:
+        raise ShapeError(f"{op}: input of shape {x.shape}; expected {layout}")
+    return x
+
+
+def _int_tuple(value: Any, dims: int, op: str, arg: str, low: int) -> tuple[int, ...]:
+    """``value`` (an int, or a tuple or list of ``dims`` ints, or of one) as ``dims`` ints >= ``low``.
+
+    Raises:
+        ArgumentError: naming ``op`` and ``arg`` for anything else.
+    """
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(items) == 1:
+        items = items * dims
+    if len(items) != dims:
+        raise ArgumentError(f"{op}: {arg}={shown(value)}; expected an int or {dims} ints")
+    result = []
+    for item in items:
+        try:
+            n = int_arg(item, op, arg)
+        except ArgumentError:
+            raise ArgumentError(f"{op}: {arg}={shown(value)}; expected an int or {dims} ints") from None
+        if not low <= n <= MAX_SIZE:
+            raise ArgumentError(f"{op}: {arg}={shown(value)}; expected integers >= {low}")
+        result.append(n)
+    return tuple(result)
+
+
+def _window_settings(op: str, x: Tensor, dims: int, kernel_size: Any, stride: Any, padding: Any,
+                     dilation: Any, ceil_mode: Any) -> dict[str, Any]:
+    """The checked window settings of a pooling over the last ``dims`` axes of ``x``.
+
+    Raises:
+        ArgumentError: for settings that are not integers of the right ranges (a padding above half
+            the kernel, as PyTorch refuses).
+        ShapeError: when no window fits the padded input.
+    """
+    kernel = _int_tuple(kernel_size, dims, op, "kernel_size", 1)
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
+        _int_tuple(stride, dims, op, "stride", 1)
+    pads = _int_tuple(padding, dims, op, "padding", 0)
+    dilations = _int_tuple(dilation, dims, op, "dilation", 1)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: ceil_mode={shown(ceil_mode)}; expected a bool")
+    if any(p > k // 2 for p, k in zip(pads, kernel)):
+        raise ArgumentError(f"{op}: padding={pads} with kernel_size={kernel}; padding must be at most half "
+                            "the kernel size")
+    spatial = x.shape[-dims:]
+    out = tuple(P.output_length(n, k, s, p, d, bool(ceil_mode))
+                for n, k, s, p, d in zip(spatial, kernel, strides, pads, dilations))
+    if min(out) < 1:
+        raise ShapeError(f"{op}: input of shape {x.shape} padded by {pads} is smaller than the kernel {kernel} "
+                         f"with dilation {dilations}; the output would be {out}, expected at least one window")
+    return {"kernel_size": kernel, "stride": strides, "padding": pads, "dilation": dilations,
+            "ceil_mode": bool(ceil_mode)}
+
+
+_LAYOUT_1D = "2-D (C, L) or 3-D (N, C, L)"
+_LAYOUT_2D = "3-D (C, H, W) or 4-D (N, C, H, W)"
+
+
+def _indices(x: Tensor, pool: tuple) -> Tensor:
+    return Tensor(P.max_pool_indices(x.data, pool))
+
+
+def _max_pool(op: str, dims: int, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,  # noqa: A002
+              ceil_mode: bool, return_indices: bool) -> Tensor | tuple[Tensor, Tensor]:
+    x = _float_input(input, op, (dims + 1, dims + 2), _LAYOUT_1D if dims == 1 else _LAYOUT_2D)
+    settings = _window_settings(op, x, dims, kernel_size, stride, padding, dilation, ceil_mode)
+    out = apply(P.max_pool1d if dims == 1 else P.max_pool2d, x, **settings)
+    if return_indices:
+        return out, _indices(x, ("window", *settings.values()))
+    return out
+
+
+def max_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum of each window along the last axis of an (N, C, L) or (C, L) input.
+
+    ``stride`` defaults to ``kernel_size``; the input is padded with -inf; ``ceil_mode`` adds a last
+    partial window. The gradient goes to each window's maximum, to the first of tied entries (as in
+    PyTorch). Returns the pooled tensor, and with ``return_indices`` also the int64 position of each
+    maximum along the input's last axis.
+
+    Raises:
+        DTypeError: for a non-floating input. ShapeError: for another rank, or no window fitting the
+        padded input. ArgumentError: for settings that are not positive integers (padding: at most
+        half the kernel).
+    """
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum of each window over the last two axes of an (N, C, H, W) or (C, H, W) input.
+
+    Settings are ints or (height, width) pairs, as in PyTorch; with ``return_indices`` the int64
+    positions ``h * W + w`` of the maxima are returned too. Otherwise as :func:`max_pool1d`.
+    """
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(op: str, dims: int, input: Any, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,  # noqa: A002
+              count_include_pad: bool, divisor_override: Any = None) -> Tensor:
+    x = _float_input(input, op, (dims + 1, dims + 2), _LAYOUT_1D if dims == 1 else _LAYOUT_2D)
+    settings = _window_settings(op, x, dims, kernel_size, stride, padding, 1, ceil_mode)
+    del settings["dilation"]
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: count_include_pad={shown(count_include_pad)}; expected a bool")
+    settings["count_include_pad"] = bool(count_include_pad)
+    if divisor_override is not None:
+        settings["divisor_override"] = _int_tuple(divisor_override, 1, op, "divisor_override", 1)[0]
+    return apply(P.avg_pool1d if dims == 1 else P.avg_pool2d, x, **settings)
+
+
+def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True) -> Tensor:
+    """The mean of each window along the last axis of an (N, C, L) or (C, L) input, zero-padded.
+
+    With ``count_include_pad`` the padding counts in each window's size, otherwise only the input's
+    entries do. Returns the pooled tensor; raises as :func:`max_pool1d`.
+    """
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean of each window over the last two axes of an (N, C, H, W) or (C, H, W) input; a
+    ``divisor_override`` divides every window's sum instead of its size. Raises as :func:`max_pool2d`.
+    """
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _output_size(op: str, x: Tensor, output_size: Any) -> tuple[int, int]:
+    """``output_size`` (an int, or a pair whose None entries keep the input's size) as a pair of ints >= 1."""
+    items = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(items) != 2:
+        raise ArgumentError(f"{op}: output_size={shown(output_size)}; expected an int or 2 ints (or None)")
+    sizes = []
+    for item, n in zip(items, x.shape[-2:]):
+        if item is None:
+            sizes.append(n)
+            continue
+        size = _int_tuple(item, 1, op, "output_size", 1)[0] if not isinstance(item, (tuple, list)) else 0
+        if size < 1:
+            raise ArgumentError(f"{op}: output_size={shown(output_size)}; expected an int or 2 ints (or None)")
+        sizes.append(size)
+    if 0 in x.shape[-2:]:
+        raise ShapeError(f"{op}: input of shape {x.shape} has an empty spatial axis; expected non-empty H and W")
+    return tuple(sizes)
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """The mean over ``output_size`` windows of the last two axes (window i from floor(i*H/out) to
+    ceil((i+1)*H/out), as in PyTorch) of an (N, C, H, W) or (C, H, W) input.
+
+    Raises:
+        DTypeError: for a non-floating input. ShapeError: for another rank or an empty H or W.
+        ArgumentError: for an output_size that is not positive ints (None keeps that axis's size).
+    """
+    x = _float_input(input, "adaptive_avg_pool2d", (3, 4), _LAYOUT_2D)
+    return apply(P.adaptive_avg_pool2d, x, output_size=_output_size("adaptive_avg_pool2d", x, output_size))
+
+
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False  # noqa: A002 (PyTorch's name)
+                        ) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum over ``output_size`` adaptive windows (see :func:`adaptive_avg_pool2d`); the gradient
+    goes to the first of tied maxima. With ``return_indices`` also the int64 positions ``h * W + w``.
+    Raises as :func:`adaptive_avg_pool2d`.
+    """
+    x = _float_input(input, "adaptive_max_pool2d", (3, 4), _LAYOUT_2D)
+    size = _output_size("adaptive_max_pool2d", x, output_size)
+    out = apply(P.adaptive_max_pool2d, x, output_size=size)
+    return (out, _indices(x, ("adaptive", size))) if return_indices else out
+
+
+def _per_channel(value: Any, channels: int, op: str, arg: str, x: Tensor) -> Tensor | None:
+    """``value`` (None, or a tensor of ``channels`` entries) as a tensor.
+
+    Raises:
+        ShapeError: naming ``op``, ``arg`` and the input's shape for another shape.
+    """
+    if value is None:
+        return None
+    t = value if isinstance(value, Tensor) else operand(value, f"{op}: {arg}")
+    if t.shape != (channels,):
+        raise ShapeError(f"{op}: {arg} of shape {t.shape} for an input of shape {x.shape} with {channels} "
+                         f"channels; expected shape ({channels},)")
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{op}: {arg} of dtype {t.dtype}; expected a floating-point tensor")
+    return t
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def _eps(eps: Any, op: str) -> float:
+    return float(real_arg(eps, op, "eps", 0.0))
+
+
+def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | None, weight: Any = None,  # noqa: A002
+               bias: Any = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over every axis but the channel axis 1 of an (N, C, ...) input.
+
+    In training each channel is normalised with the batch's mean and
+    biased variance, and ``running_mean`` / ``running_var`` (when given) are updated in place:
+    ``(1 - momentum) * running + momentum * batch``, with the unbiased variance, as PyTorch does. Out
+    of training the running statistics normalise. ``weight`` and ``bias`` (C,) scale and shift.
+
+    Returns:
+        The normalised tensor, of the input's shape.
+
+    Raises:
+        DTypeError: for non-floating tensors. ShapeError: for an input of fewer than 2 axes, statistics
+        or affine tensors that are not (C,), or a single value per channel in training.
+        ArgumentError: for ``momentum`` outside [0, 1], ``eps`` below 0 (or 0 in training), or
+        ``training=False`` without running statistics (as PyTorch refuses).
+    """
+    op = "batch_norm"
+    x = _float_input(input, op, tuple(range(2, 33)), "at least 2-D (N, C, ...)")
+    channels = x.shape[1]
+    eps = _eps(eps, op)
+    momentum = float(real_arg(momentum, op, "momentum", 0.0, 1.0))
+    running_mean = _per_channel(running_mean, channels, op, "running_mean", x)
+    running_var = _per_channel(running_var, channels, op, "running_var", x)
+    weight = _per_channel(weight, channels, op, "weight", x)
+    bias = _per_channel(bias, channels, op, "bias", x)
+    shape = (channels,) + (1,) * (x.ndim - 2)
+    axes = (0,) + tuple(range(2, x.ndim))
+    if not training and (running_mean is None or running_var is None):
+        raise ArgumentError(f"{op}: training=False needs running_mean and running_var (got None); pass "
+                            "training=True to normalise with the batch's statistics")
+    if training and eps <= 0:
+        raise ArgumentError(f"{op}: eps={eps}; expected eps > 0 when training")
+    if training:
+        count = x.size // max(channels, 1)
+        if count <= 1 and training:
+            raise ShapeError(f"{op}: input of shape {x.shape} has {count} value per channel; expected more than "
+                             "1 value per channel when training")
+        if training and (running_mean is not None or running_var is not None):
+            with no_grad():
+                if running_mean is not None:
+                    mean = x.data.mean(axis=axes)
+                    running_mean[...] = (running_mean.data * (1 - momentum) + mean * momentum
+                                         ).astype(running_mean.dtype)
+                if running_var is not None:
+                    var = x.data.var(axis=axes, ddof=1)
+                    running_var[...] = (running_var.data * (1 - momentum) + var * momentum
+                                        ).astype(running_var.dtype)
+        y = apply(NORM.normalize, x, axis=axes, eps=eps)
+        return _affine(y, weight, bias, shape)
+    scale = (running_var.reshape(shape) + eps).sqrt()
+    y = (x - running_mean.reshape(shape)) / scale
+    return _affine(y, weight, bias, shape)
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5  # noqa: A002
+               ) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` axes (mean and biased variance), then scale by
+    ``weight`` and shift by ``bias`` (both of ``normalized_shape``).
+
+    Raises:
+        DTypeError: for non-floating tensors. ShapeError: when the input's shape does not end with
+        ``normalized_shape``, or weight or bias have another shape. ArgumentError: for a
+        ``normalized_shape`` that is not positive ints, or ``eps`` below 0.
+    """
+    op = "layer_norm"
+    items = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+    shape = _int_tuple(tuple(items), len(items), op, "normalized_shape", 1) if items else ()
+    if not shape:
+        raise ArgumentError(f"{op}: normalized_shape={shown(normalized_shape)}; expected at least one size")
+    x = _float_input(input, op, tuple(range(len(shape), 33)), f"at least {len(shape)}-D, ending with {shape}")
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {shape}; expected "
+                         f"an input of shape (*, {', '.join(map(str, shape))})")
+    eps = _eps(eps, op)
+    for arg, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            t = value if isinstance(value, Tensor) else operand(value, f"{op}: {arg}")
+            if t.shape != shape:
+                raise ShapeError(f"{op}: {arg} of shape {t.shape}; expected normalized_shape {shape}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    return _affine(apply(NORM.normalize, x, axis=axes, eps=eps), weight, bias, shape)
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:  # noqa: A002
+    """Normalise each sample's channels in ``num_groups`` groups (over the group's channels and every
+    other axis), then scale and shift each channel by ``weight`` and ``bias`` (C,).
+
+    Raises:
+        DTypeError: for non-floating tensors. ShapeError: for an input of fewer than 2 axes, a channel
+        count that ``num_groups`` does not divide, or weight or bias not (C,). ArgumentError: for a
+        ``num_groups`` below 1 or ``eps`` below 0.
+    """
+    op = "group_norm"
+    x = _float_input(input, op, tuple(range(2, 33)), "at least 2-D (N, C, ...)")
+    if isinstance(num_groups, (tuple, list)):
+        raise ArgumentError(f"{op}: num_groups={shown(num_groups)}; expected a positive integer")
+    groups = _int_tuple(num_groups, 1, op, "num_groups", 1)[0]
+    channels = x.shape[1]
+    if channels % groups:
+        raise ShapeError(f"{op}: input of shape {x.shape} has {channels} channels, which num_groups={groups} "
+                         "does not divide")
+    eps = _eps(eps, op)
+    weight = _per_channel(weight, channels, op, "weight", x)
+    bias = _per_channel(bias, channels, op, "bias", x)
+    n = x.shape[0]
+    grouped = x.reshape(n, groups, (channels // groups) * int(np.prod(x.shape[2:], dtype=np.int64)))
+    y = apply(NORM.normalize, grouped, axis=2, eps=eps).reshape(x.shape)
+    return _affine(y, weight, bias, (channels,) + (1,) * (x.ndim - 2))
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """In training, zero whole channels (each (n, c) slice of an (N, C, H, W) or (N, C, L) input) with
+    probability ``p`` and scale the rest by ``1 / (1 - p)``; the input itself otherwise.
+
+    ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor.
+
+    Raises:
+        DTypeError: for a non-floating input. ShapeError: for an input that is not 3-D or 4-D.
+        ArgumentError: for ``p`` outside [0, 1].
+    """
+    op = "dropout2d"
+    x = _float_input(input, op, (3, 4), "3-D (N, C, L) or 4-D (N, C, H, W)")
+    p = float(real_arg(p, op, "p", 0.0, 1.0))
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = rand(*x.shape[:2], *(1,) * (x.ndim - 2), dtype=np.float64) >= p
+    return x * (keep.astype(x.dtype) * (1 / (1 - p)))

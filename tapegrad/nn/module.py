@@ -2,7 +2,8 @@
 
 Assigning a Parameter or a Module to an attribute registers it (in assignment order) and stores it
 as an ordinary attribute, so reading attributes needs no ``__getattr__`` hook and a misspelt name
-raises AttributeError as usual.
+raises AttributeError as usual. ``register_buffer`` does the same for a tensor that is state but not
+a parameter (BatchNorm's running statistics): in ``state_dict`` when persistent, not in ``parameters()``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..dtypes import get_default_dtype
 from ..engine import no_grad, note_guard, operations_watched
-from ..errors import ShapeError, TapegradError
+from ..errors import ArgumentError, DTypeError, ShapeError, TapegradError
 from ..tensor import Tensor
 
 
@@ -57,6 +58,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameter_names", [])
         object.__setattr__(self, "_module_names", [])
+        object.__setattr__(self, "_buffer_names", [])
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     @property
@@ -75,9 +78,16 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameter_names" not in self.__dict__:
             raise TapegradError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        for registry in (self._parameter_names, self._module_names):
+        if name in self._buffer_names and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise DTypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to the buffer "
+                                 f"{name!r}; expected a Tensor or None")
+            object.__setattr__(self, name, value)  # stays a buffer, as in PyTorch
+            return
+        for registry in (self._parameter_names, self._module_names, self._buffer_names):
             if name in registry:
                 registry.remove(name)
+        self._non_persistent.discard(name)
         if isinstance(value, Parameter):
             self._parameter_names.append(name)
             if value._named_by_path:
@@ -90,10 +100,43 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        for registry in (self._parameter_names, self._module_names):
+        for registry in (self._parameter_names, self._module_names, self._buffer_names):
             if name in registry:
                 registry.remove(name)
+        self._non_persistent.discard(name)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register ``tensor`` as the buffer ``name``: state of the module that is not a parameter (no
+        gradient, not in ``parameters()``), such as BatchNorm's running statistics.
+
+        A persistent buffer is in ``state_dict`` under its dotted path and is loaded by
+        ``load_state_dict``; a non-persistent one is not. Assigning a Tensor (or None) to the name later
+        replaces the buffer and keeps it registered. ``None`` registers a buffer that is left out of
+        ``state_dict`` until it is set.
+
+        Raises:
+            ArgumentError: if ``name`` is not a non-empty string without ".", or is already an attribute
+                that is not a buffer.
+            DTypeError: if ``tensor`` is neither a Tensor nor None.
+        """
+        if "_buffer_names" not in self.__dict__:
+            raise TapegradError(f"{type(self).__name__}: call super().__init__() before register_buffer")
+        if not isinstance(name, str) or not name or "." in name:
+            raise ArgumentError(f"{type(self).__name__}.register_buffer: name={name!r}; expected a non-empty "
+                                "string without '.'")
+        if hasattr(self, name) and name not in self._buffer_names:
+            raise ArgumentError(f"{type(self).__name__}.register_buffer: attribute {name!r} already exists")
+        if tensor is not None and (not isinstance(tensor, Tensor) or isinstance(tensor, Parameter)):
+            raise DTypeError(f"{type(self).__name__}.register_buffer: {name!r} is a {type(tensor).__name__}; "
+                             "expected a Tensor (not a Parameter) or None")
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -134,6 +177,35 @@ class Module:
         for _, parameter in self.named_parameters():
             yield parameter
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Every buffer that is set (not None) with its dotted path (``bn.running_mean``), each once;
+        with ``recurse=False`` only this module's own."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for path, module in modules:
+            for name in module._buffer_names:
+                buffer = getattr(module, name)
+                if buffer is not None and id(buffer) not in seen:
+                    seen.add(id(buffer))
+                    yield (f"{path}.{name}" if path else name), buffer
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer that is set (see :meth:`named_buffers`)."""
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def _named_state(self) -> Iterator[tuple[str, Tensor]]:
+        """What ``state_dict`` holds, in PyTorch's order: per module, its parameters then its persistent
+        buffers, then its submodules'."""
+        seen = set()
+        for path, module in self.named_modules():
+            for name in module._parameter_names + [b for b in module._buffer_names
+                                                   if b not in module._non_persistent]:
+                value = getattr(module, name)
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{path}.{name}" if path else name), value
+
     # -- modes and gradients -----------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (dropout active) on this module and all submodules; returns self."""
@@ -152,16 +224,18 @@ class Module:
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's values, by dotted path."""
-        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        """A copy of every parameter's and persistent buffer's values, by dotted path (PyTorch's keys:
+        ``0.weight``, ``bn.running_mean``, ``bn.num_batches_tracked``)."""
+        return {name: value.data.copy() for name, value in self._named_state()}
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
-        """Copy values into the parameters (in place, so optimizers stay attached to them).
+        """Copy values into the parameters and persistent buffers (in place, so optimizers stay attached
+        to them; each keeps its dtype).
 
         Raises:
             StateDictError: for missing or unexpected keys (when ``strict``), or wrong shapes.
         """
-        own = dict(self.named_parameters())
+        own = dict(self._named_state())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):

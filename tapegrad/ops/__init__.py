@@ -7,12 +7,12 @@ namespace the gradient rules use in the fast path.
 
 from __future__ import annotations
 
-from . import arithmetic, conv, elementwise, linalg, nn, random, reduce, rnn, shape
+from . import arithmetic, conv, elementwise, linalg, nn, normalization, pool, random, reduce, rnn, shape
 from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
 
 #: The modules whose PRIMITIVES make up the registry, in this order.
-MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn)
+MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -30,5 +30,5 @@ NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "arithmetic", "conv", "elementwise",
-    "linalg", "nn", "random", "reduce", "rnn", "shape"
+    "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
 ]

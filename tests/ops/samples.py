@@ -396,3 +396,7 @@ SAMPLERS.update(_CONV_SAMPLERS)
 from .samples_rnn import SAMPLERS as RNN_SAMPLERS  # noqa: E402  (the recurrent primitives)
 
 SAMPLERS.update(RNN_SAMPLERS)
+from . import samples_pool as _pool  # noqa: E402 (it uses the helpers above)
+
+SAMPLERS.update(_pool.SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _pool.NEVER_EMPTY
