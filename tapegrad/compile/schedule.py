@@ -88,6 +88,11 @@ def _stand_in(value: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.zeros((), value.dtype), value.shape)
 
 
+def _picked(rule: Callable[..., Any], position: int, *args: Any, **params: Any) -> Any:
+    """Input ``position``'s gradient from a rule that returns every input's (``vjp_all``)."""
+    return rule(*args, **params)[position]
+
+
 class Slot:
     """A reference to the value computed (or read) at position ``index`` of a schedule run."""
 
@@ -368,10 +373,18 @@ class Plan:
             dynamic = {name: _resolve(value, traced) for name, value in params.items() if slots_read(value)}
             for value in params.values():
                 read.update(slots_read(value))
+            call = f"(NUMPY, g{out_slot}, {ans_name}, {', '.join(names)}{self._dynamic[k]})"
+            if prim.vjp_all is not None:  # every input's gradient from one call, made once
+                joint = namespace[f"r{k}"] = _bind(prim.vjp_all, self._static[k])
+                lines.append(f"    a{k} = r{k}{call}")
             for j in targets:
                 target = arguments[j].index
-                rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
-                expression = f"r{k}_{j}(NUMPY, g{out_slot}, {ans_name}, {', '.join(names)}{self._dynamic[k]})"
+                if prim.vjp_all is not None:
+                    rule = functools.partial(_picked, joint, j)
+                    expression = f"a{k}[{j}]"
+                else:
+                    rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
+                    expression = f"r{k}_{j}{call}"
                 traced_rule = functools.partial(rule, **dynamic) if dynamic else rule
                 shape, dtype = _result_of(traced_rule, traced[out_slot], ans, values)
                 if shape != shapes[target]:

@@ -276,13 +276,19 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             # Only between several inputs can shapes broadcast or dtypes promote (a rule of a
             # one-input primitive returns its gradient in the input's shape and dtype).
             several = not node.exact and len(parents) > 1
+            # One computation for every input's gradient (a recurrence run backward once), or a rule each.
+            joint = None if prim.vjp_all is None else (
+                prim.vjp_all(*arguments, **params) if params else prim.vjp_all(*arguments))
             position = -1
             for parent in parents:
                 position += 1
                 if parent is None or (wanted is not None and parent not in wanted):
                     continue
                 # The chain rule: this input's gradient is the VJP of the node's output gradient.
-                g = rules[position](*arguments, **params) if params else rules[position](*arguments)
+                if joint is not None:
+                    g = joint[position]
+                else:
+                    g = rules[position](*arguments, **params) if params else rules[position](*arguments)
                 if several:
                     g = _match_input(g, parent, xp, create_graph)
                 if anomaly:

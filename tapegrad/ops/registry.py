@@ -62,6 +62,11 @@ class Primitive:
             the one input (``"-"`` for negative); empty for a primitive written as a function call.
         derivatives: per input, the text of its local derivative (see :data:`DerivativeText`), as
             ``tg.explain`` prints it; empty when there is none (explain then writes ``dname/dinput``).
+        vjp_all: for a primitive whose inputs' gradients come out of one computation (a recurrence
+            run backward once), one rule ``vjp_all(xp, g, ans, *inputs, **params)`` returning the
+            gradient of every input at once (a tuple aligned with the inputs); the engine and
+            ``tg.compile`` then call it once per node. ``vjps`` is then derived from it (each picks its
+            input's gradient) unless given.
     """
 
     name: str
@@ -79,8 +84,13 @@ class Primitive:
     doc: str = field(default="", repr=False)
     symbol: str = ""
     derivatives: tuple[DerivativeText | None, ...] = ()
+    vjp_all: Rule | None = None
 
     def __post_init__(self) -> None:
+        if self.vjp_all is not None and self.vjps is None:
+            if self.jvps is None:
+                raise ValueError(f"primitive {self.name!r}: vjp_all needs the JVP rules beside it")
+            object.__setattr__(self, "vjps", tuple(_pick(self.vjp_all, i) for i in range(len(self.jvps))))
         if self.vjps is not None and (self.jvps is None or len(self.jvps) != len(self.vjps)):
             raise ValueError(f"primitive {self.name!r}: every VJP rule needs its JVP rule beside it")
         if self.saves_ans and not self.saves_inputs:
@@ -137,6 +147,11 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _pick(vjp_all: Rule, position: int) -> Rule:
+    """The VJP rule of input ``position`` of a primitive declared with ``vjp_all``."""
+    return lambda *args, **params: vjp_all(*args, **params)[position]
 
 
 @lru_cache(maxsize=256)

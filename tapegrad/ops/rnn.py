@@ -20,10 +20,6 @@ order) is a graph of registered primitives.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from typing import Any
-
 import numpy as np
 
 from .registry import Primitive
@@ -138,34 +134,12 @@ def _backward_arrays(g_out, ans, x, w_hh, h0, c0):
     return dx, dw, dh, dc
 
 
-# The engine runs one VJP rule per input, but all four gradients come out of one backward
-# recurrence: the first rule run on a node's gradient computes them and the others take theirs
-# from here. The key is the identity of the gradient, the output and the inputs (all alive while
-# the engine runs the node's rules); the entry is dropped as soon as the gradient is freed.
-_last = threading.local()
-
-
-def _forget(_reference: Any) -> None:
-    _last.entry = None
-
-
-def _shared_backward(position):
-    def rule(xp, g, ans, *inputs):
-        entry = getattr(_last, "entry", None)
-        if entry is not None:
-            key, values = entry
-            if key[0]() is g and key[1]() is ans and key[2] is xp and all(a is b for a, b in zip(key[3], inputs)):
-                return values[position]
-        arrays = g.__class__ is np.ndarray and ans.__class__ is np.ndarray and ans.shape[1] > 0
-        values = _backward_arrays(g, ans, *inputs) if arrays else _backward(xp, g, ans, *inputs)
-        try:
-            key = (weakref.ref(g, _forget), weakref.ref(ans), xp, inputs)
-        except TypeError:  # a value that takes no weak reference: nothing kept
-            return values[position]
-        _last.entry = (key, values)
-        return values[position]
-
-    return rule
+def _vjp_all(xp, g, ans, *inputs):
+    """Every input's gradient from one backward recurrence: on arrays, the in-place NumPy version;
+    in a recorded backward pass (Tensors), the one written against ``xp``, which records the graph."""
+    if g.__class__ is np.ndarray and ans.__class__ is np.ndarray and ans.shape[1] > 0:
+        return _backward_arrays(g, ans, *inputs)
+    return _backward(xp, g, ans, *inputs)
 
 
 def _tangent(xp, ans, x, w_hh, h0, c0, tx=None, tw=None, th=None, tc=None):
@@ -211,7 +185,7 @@ def _tangent(xp, ans, x, w_hh, h0, c0, tx=None, tw=None, th=None, tc=None):
 
 lstm = Primitive(
     "lstm", _lstm_forward,
-    vjps=tuple(_shared_backward(k) for k in range(4)),
+    vjp_all=_vjp_all,
     jvps=(lambda xp, t, ans, x, w, h0, c0: _tangent(xp, ans, x, w, h0, c0, tx=t),
           lambda xp, t, ans, x, w, h0, c0: _tangent(xp, ans, x, w, h0, c0, tw=t),
           lambda xp, t, ans, x, w, h0, c0: _tangent(xp, ans, x, w, h0, c0, th=t),

@@ -575,3 +575,29 @@ def test_the_binary_fast_path_matches_record_when_the_inputs_are_computed():
         b = tg.tensor(np.full(shapes[1], 2.0), requires_grad=True) * 1.0
         for prim in (A.add, A.multiply):
             _assert_same_node(apply_binary(prim, a, b), apply(prim, a, b))
+
+
+def test_a_primitive_with_one_rule_for_every_input_is_called_once_per_node_eager_and_compiled():
+    from tapegrad.ops import Primitive
+    calls = []
+
+    def both(xp, g, ans, x, y):  # d(x * y * y)/dx = y*y, d/dy = 2 x y
+        calls.append(1)
+        return g * y * y, g * 2.0 * x * y
+
+    prim = Primitive("xyy", lambda x, y: x * y * y, vjp_all=both,
+                     jvps=(lambda xp, t, ans, x, y: t * y * y, lambda xp, t, ans, x, y: t * 2.0 * x * y))
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = tg.tensor([3.0, -1.0], requires_grad=True)
+    tg.apply(prim, x, y).sum().backward()
+    assert calls == [1] and x.grad.tolist() == [9.0, 1.0] and y.grad.tolist() == [6.0, -4.0]
+    compiled = tg.compile(lambda a, b: tg.apply(prim, a, b).sum())
+    for _ in range(2):
+        x.grad = y.grad = None
+        calls.clear()
+        compiled(x, y).backward()
+        assert x.grad.tolist() == [9.0, 1.0] and y.grad.tolist() == [6.0, -4.0]
+    assert len(calls) == 1  # the schedule calls it once per run (the trace checked it once more)
+    (gx,) = tg.autograd.grad(tg.apply(prim, x, y).sum(), [y], create_graph=True)
+    (hy,) = tg.autograd.grad(gx.sum(), [y])
+    assert hy.tolist() == [2.0, 4.0]  # d(2 x y)/dy = 2x, through the rule recorded on the graph
