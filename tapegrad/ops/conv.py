@@ -58,21 +58,38 @@ def _span(out: tuple[int, ...], kernel: tuple[int, ...], stride, dilation) -> tu
     return tuple((j - 1) * s + d * (k - 1) + 1 for j, k, s, d in zip(out, kernel, stride, dilation))
 
 
-def _columns(x: np.ndarray, before, kernel, stride, dilation, out, groups) -> np.ndarray:
-    """im2col: ``x`` (N, C, *I) padded, as columns of shape (groups, C // groups * prod(kernel),
-    N * prod(out)): rows the channels and kernel taps, columns the batch and output positions, so that
-    each convolution product is one large matrix product per group (one copy, of the window view)."""
+def _windows(x: np.ndarray, before, kernel, stride, dilation, out) -> np.ndarray:
+    """The windows of ``x`` (N, C, *I) padded: a view (no copy beyond the padding) of shape
+    (N, C, *kernel, *out)."""
     n, c = x.shape[:2]
     xp = _padded(x, before, _span(out, kernel, stride, dilation))
     st = xp.strides
-    dims = len(kernel)
-    windows = as_strided(
+    return as_strided(
         xp, shape=(n, c) + tuple(kernel) + tuple(out),
         strides=st[:2] + tuple(a * d for a, d in zip(st[2:], dilation)) + tuple(a * v for a, v in zip(st[2:], stride)),
         writeable=False)
+
+
+def _columns(windows: np.ndarray, groups: int) -> np.ndarray:
+    """im2col: ``windows`` (N, C, *kernel, *out) copied into columns of shape (groups,
+    C // groups * prod(kernel), N * prod(out)): rows the channels and kernel taps, columns the batch and
+    output positions, so that each convolution product is one matrix product per group."""
+    n, c = windows.shape[:2]
+    dims = (windows.ndim - 2) // 2
+    taps, positions = math.prod(windows.shape[2:2 + dims]), math.prod(windows.shape[2 + dims:])
     # (C, *kernel, N, *out): the copy reads runs along the last output axis, as the batch-first order would
-    windows = windows.transpose((1,) + tuple(range(2, 2 + dims)) + (0,) + tuple(range(2 + dims, 2 + 2 * dims)))
-    return windows.reshape(groups, (c // groups) * math.prod(kernel), n * math.prod(out))
+    order = (1,) + tuple(range(2, 2 + dims)) + (0,) + tuple(range(2 + dims, 2 + 2 * dims))
+    return windows.transpose(order).reshape(groups, (c // groups) * taps, n * positions)
+
+
+def _chunks(n: int, per_example: int) -> list[tuple[int, int]]:
+    """Batch ranges of about ``CHUNK_BYTES`` of columns each (at least one example): the columns of a
+    range are made, used and dropped while they are in the cache, and never exist for the whole batch."""
+    step = max(1, CHUNK_BYTES // max(1, per_example))
+    return [(first, min(n, first + step)) for first in range(0, n, step)]
+
+
+CHUNK_BYTES = 1 << 21
 
 
 def _batch_inner(g: np.ndarray, groups: int) -> np.ndarray:
@@ -107,10 +124,14 @@ def _conv_forward(x, w, *, stride, padding, dilation, groups, dims, name):
     if min(out) < 1:
         raise ShapeError(f"{name}: input {x.shape} padded by {padding} is smaller than the weight {w.shape}'s "
                          f"kernel dilated by {dilation}; expected a padded input at least as large")
-    cols = _columns(x, tuple(p[0] for p in padding), kernel, stride, dilation, out, groups)
-    result = np.matmul(w.reshape(groups, o // groups, cg * math.prod(kernel)), cols)  # (groups, O/groups, N * P)
-    result = result.reshape(o, n, math.prod(out)).transpose(1, 0, 2)
-    return np.ascontiguousarray(result).reshape((n, o) + out)
+    windows = _windows(x, tuple(p[0] for p in padding), kernel, stride, dilation, out)
+    positions = math.prod(out)
+    wg = w.reshape(groups, o // groups, cg * math.prod(kernel))
+    result = np.empty((n, o, positions), dtype=np.result_type(x, w))
+    for first, last in _chunks(n, c * math.prod(kernel) * positions * result.itemsize):
+        product = np.matmul(wg, _columns(windows[first:last], groups))  # (groups, O/groups, batch * P)
+        result[first:last] = product.reshape(o, last - first, positions).transpose(1, 0, 2)
+    return result.reshape((n, o) + out)
 
 
 def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, name):
@@ -130,11 +151,9 @@ def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, n
     full = np.zeros((groups, cg, n) + reach, dtype=np.result_type(g, w))
     places = [tuple(slice(k * d, k * d + (j - 1) * s + 1, s) for k, d, j, s in zip(tap, dilation, out, stride))
               for tap in itertools.product(*(range(k) for k in kernel))]
-    # The columns are made and added into their places a few examples at a time: about 1 MiB of columns,
-    # which stay in the cache for their nine (taps) additions instead of going out to memory and back.
-    step = max(1, (1 << 20) // max(1, taps * cg * groups * positions * full.itemsize))
-    for first in range(0, n, step):
-        last = min(n, first + step)
+    # The columns are made and added into their places a few examples at a time (in the cache for their
+    # additions, one per kernel tap, instead of going out to memory and back).
+    for first, last in _chunks(n, taps * cg * groups * positions * full.itemsize):
         cols = np.matmul(wt, gt[:, :, first * positions:last * positions])
         cols = cols.reshape((groups, taps, cg, last - first) + tuple(out))
         target = full[:, :, first:last]
@@ -152,9 +171,12 @@ def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name
     if c % groups or o % groups or g.shape[0] != n:
         raise ShapeError(f"{name}: input {x.shape} and gradient {g.shape} with groups={groups}; expected the "
                          "same batch and channels divisible by groups")
-    cols = _columns(x, padding, tuple(size), stride, dilation, g.shape[2:], groups)
-    # one product per group, summing over the batch and the positions at once
-    grad = np.matmul(_batch_inner(g, groups), cols.transpose(0, 2, 1))  # (groups, O/groups, C/groups * taps)
+    windows = _windows(x, padding, tuple(size), stride, dilation, g.shape[2:])
+    grad = np.zeros((groups, o // groups, (c // groups) * math.prod(size)), dtype=np.result_type(x, g))
+    per_example = c * math.prod(size) * math.prod(g.shape[2:]) * grad.itemsize
+    for first, last in _chunks(n, per_example):
+        # summing over the examples and positions of the chunk in one product per group
+        grad += np.matmul(_batch_inner(g[first:last], groups), _columns(windows[first:last], groups).transpose(0, 2, 1))
     return grad.reshape((o, c // groups) + tuple(size))
 
 
