@@ -1,12 +1,14 @@
 """The LeNet-style CNN training step of issue 14, tapegrad against PyTorch: batch 64 of 1x28x28 images,
-conv 1->32 3x3 (padding 1), ReLU, max-pool 2, conv 32->64 3x3 (padding 1), ReLU, max-pool 2, linear 3136->128, ReLU,
+conv 1->32 3x3 (padding 1), ReLU, max-pool 2, conv 32->64 3x3 (padding 1), ReLU, max-pool 2,
+linear 3136->128, ReLU,
 linear 128->10, softmax cross-entropy, SGD (lr 0.01), float32; the same weights and data in both.
 
 Time: milliseconds per step, interleaved in one run (``common.compare``). Peak memory of a step: each
 library in a fresh subprocess, after warm-up steps, as the rise of the process's resident memory
 high-water mark over one step (``VmHWM`` in ``/proc/self/status``, reset through ``/proc/self/clear_refs``),
-with glibc's allocator told to map blocks of 64 KiB or more on their own and unmap them when freed, so that PyTorch's allocations, which Python's ``tracemalloc`` cannot see, are counted the same way as
-NumPy's; tapegrad's ``tracemalloc`` peak (as ``benchmarks/wide_mlp.py`` measures it) is printed beside it.
+with glibc's allocator told to map blocks of 64 KiB or more on their own and unmap them when freed, so
+that PyTorch's allocations, which Python's ``tracemalloc`` cannot see, are counted the same way as NumPy's;
+tapegrad's ``tracemalloc`` peak (as ``benchmarks/wide_mlp.py`` measures it) is printed beside it.
 
 Run: ``python benchmarks/lenet.py [--rounds 10]`` (``TAPEGRAD_BENCH_THREADS=default`` for the libraries'
 own thread counts; one thread each otherwise).
@@ -40,14 +42,16 @@ def make_data():
 
 def tapegrad_model():
     tg.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def torch_model(torch, state):
     t = torch.nn
-    model = t.Sequential(t.Conv2d(1, 32, 3, padding=1), t.ReLU(), t.MaxPool2d(2), t.Conv2d(32, 64, 3, padding=1), t.ReLU(),
-                         t.MaxPool2d(2), t.Flatten(), t.Linear(3136, 128), t.ReLU(), t.Linear(128, 10))
+    model = t.Sequential(t.Conv2d(1, 32, 3, padding=1), t.ReLU(), t.MaxPool2d(2),
+                         t.Conv2d(32, 64, 3, padding=1), t.ReLU(), t.MaxPool2d(2),
+                         t.Flatten(), t.Linear(3136, 128), t.ReLU(), t.Linear(128, 10))
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
     return model
 
