@@ -122,7 +122,7 @@ FIELDS: dict[str, Any] = {
     "features": _integer(1, MAX_PARAMETERS), "classes": _integer(1, MAX_CLASSES),
 }
 # Fields that checkpoints written before they existed lack, and the value those checkpoints mean.
-DEFAULTS: dict[str, Any] = {"model": "mlp", "channels": [16, 32]}
+DEFAULTS: dict[str, Any] = {"model": "mlp", "channels": [32, 64]}
 
 
 def _option(field: str, kind: type) -> Any:
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", type=_hidden_sizes, default=None,
                        help="hidden sizes of the linear layers (default: 128,64 for mlp, none for cnn)")
     train.add_argument("--channels", type=_channel_counts, default=None,
-                       help="cnn: output channels of each convolution block (default: 16,32)")
+                       help="cnn: output channels of each convolution block (default: 32,64)")
     train.add_argument("--activation", default="relu", choices=sorted(nn.ACTIVATIONS))
     train.add_argument("--loss", default="cross_entropy", choices=LOSSES)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
