@@ -1,8 +1,10 @@
-"""The ``tapegrad`` command: train an MLP classifier and evaluate a checkpoint.
+"""The ``tapegrad`` command: train a classifier (an MLP or a small convolutional network) and evaluate a
+checkpoint.
 
-``tapegrad train`` with no arguments trains on scikit-learn's bundled digits and writes
-``metrics.json``, ``checkpoint.safetensors`` and ``curves.png`` into ``runs/<timestamp>/``.
-Every error is one line on stderr and a non-zero exit status.
+``tapegrad train`` with no arguments trains an MLP on scikit-learn's bundled digits and writes
+``metrics.json``, ``checkpoint.safetensors`` and ``curves.png`` into ``runs/<timestamp>/``;
+``--model cnn`` trains a convolutional network instead. Every error is one line on stderr and a non-zero
+exit status.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from .ops.shape import shown
 from .serialization import load, require_io, save, write_atomically
 from .tensor import Tensor
 
+MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "hinge")
 # limits that turn absurd settings into a clear error instead of an allocation of terabytes
 MAX_HIDDEN = 100_000  # units of one hidden layer
 MAX_LAYERS = 100
+MAX_CONV_BLOCKS = 8  # each halves the image's side
 MAX_PARAMETERS = 100_000_000  # weights and biases of the whole model (400 MB as float32)
 MAX_CLASSES = 100_000
 MAX_EPOCHS = 1_000_000
@@ -97,8 +101,18 @@ def _sizes(value: Any) -> list[int]:
     return value
 
 
+def _channels(value: Any) -> list[int]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CONV_BLOCKS:
+        raise _Invalid(f"expected a list of 1 to {MAX_CONV_BLOCKS} channel counts, got {shown(value)}")
+    for size in value:
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_HIDDEN:
+            raise _Invalid(f"channel counts must be integers from 1 to {MAX_HIDDEN}, got {shown(size)}")
+    return value
+
+
 # The settings of a run, each with its check: for the options, and for a checkpoint's configuration.
 FIELDS: dict[str, Any] = {
+    "model": _choice(MODELS), "channels": _channels,
     "data": _text, "hidden": _sizes, "activation": _choice(sorted(nn.ACTIVATIONS)),
     "loss": _choice(LOSSES), "optimizer": _choice(OPTIMIZERS),
     "lr": _real("a positive float (finite)", 0.0, low_open=True),
@@ -107,6 +121,8 @@ FIELDS: dict[str, Any] = {
     "epochs": _integer(1, MAX_EPOCHS), "batch_size": _integer(1, MAX_BATCH), "seed": _integer(0, MAX_SEED),
     "features": _integer(1, MAX_PARAMETERS), "classes": _integer(1, MAX_CLASSES),
 }
+# Fields that checkpoints written before they existed lack, and the value those checkpoints mean.
+DEFAULTS: dict[str, Any] = {"model": "mlp", "channels": [32, 64]}
 
 
 def _option(field: str, kind: type) -> Any:
@@ -135,12 +151,30 @@ def _hidden_sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--hidden {exc}") from None
 
 
+def _channel_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--channels takes channel counts like 16,32, got {shown(text)}") from None
+    try:
+        return _channels(counts)
+    except _Invalid as exc:
+        raise argparse.ArgumentTypeError(f"--channels {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tapegrad", description="Train and evaluate MLP classifiers with tapegrad.")
+    parser = _Parser(prog="tapegrad", description="Train and evaluate classifiers with tapegrad.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = commands.add_parser("train", help="train an MLP classifier")
-    train.add_argument("--data", default="digits", help="digits | mnist:FOLDER | csv:PATH (default: digits)")
-    train.add_argument("--hidden", type=_hidden_sizes, default=[128, 64], help="hidden sizes (default: 128,64)")
+    train = commands.add_parser("train", help="train a classifier (an MLP or a convolutional network)")
+    train.add_argument("--data", default="digits",
+                       help="digits | mnist:FOLDER | FOLDER (of MNIST IDX files) | csv:PATH (default: digits)")
+    train.add_argument("--model", default="mlp", choices=MODELS,
+                       help="mlp: linear layers; cnn: conv 3x3, batch norm, activation and 2x2 max-pool per "
+                            "--channels entry, then linear layers (default: mlp)")
+    train.add_argument("--hidden", type=_hidden_sizes, default=None,
+                       help="hidden sizes of the linear layers (default: 128,64 for mlp, none for cnn)")
+    train.add_argument("--channels", type=_channel_counts, default=None,
+                       help="cnn: output channels of each convolution block (default: 32,64)")
     train.add_argument("--activation", default="relu", choices=sorted(nn.ACTIVATIONS))
     train.add_argument("--loss", default="cross_entropy", choices=LOSSES)
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
@@ -172,11 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
 # -- data ----------------------------------------------------------------------------------------
 
 def load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Train and test features and labels for ``digits``, ``mnist:FOLDER`` or ``csv:PATH``.
+    """Train and test features and labels for ``digits``, ``mnist:FOLDER`` (or the path of a folder,
+    which must hold MNIST's four IDX files, raw or gzipped) or ``csv:PATH``.
 
     digits and CSV data are split 80/20 by a permutation drawn from ``seed``; MNIST uses its own split.
     """
     kind, _, where = spec.partition(":")
+    if spec != "digits" and kind not in ("mnist", "csv") and Path(spec).is_dir():
+        kind, where = "mnist", spec
     if kind == "mnist":
         if not where:
             raise CommandError("--data mnist needs a folder: mnist:FOLDER")
@@ -188,7 +225,8 @@ def load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     elif kind == "csv" and where:
         features, labels = datasets.load_csv(where)
     else:
-        raise CommandError(f"unknown dataset {spec!r}: use digits, mnist:FOLDER or csv:PATH")
+        raise CommandError(f"unknown dataset {spec!r}: use digits, mnist:FOLDER, the path of a folder of MNIST "
+                           "IDX files, or csv:PATH")
     order = np.random.default_rng(seed).permutation(len(labels))
     cut = int(round(0.8 * len(labels)))
     train, test = order[:cut], order[cut:]
@@ -229,6 +267,7 @@ def check_config(config: Any, source: str) -> dict[str, Any]:
     """
     if not isinstance(config, dict):
         raise CommandError(f"{source}: its configuration is {shown(config)}, expected a dict")
+    config = {**DEFAULTS, **config}
     for name, check in FIELDS.items():
         if name not in config:
             raise CommandError(f"{source}: its configuration has no {name!r}")
@@ -239,18 +278,89 @@ def check_config(config: Any, source: str) -> dict[str, Any]:
     return dict(config)
 
 
+def image_side(config: dict[str, Any], source: str) -> int:
+    """The side of the square one-channel images a ``cnn`` reads from its ``features`` inputs.
+
+    Raises:
+        CommandError: if ``features`` is not a square number, or the image is too small for one 2x2
+            max-pool per convolution block.
+    """
+    features, blocks = config["features"], len(config["channels"])
+    side = math.isqrt(features)
+    if side * side != features:
+        raise CommandError(f"{source}: the cnn model takes square one-channel images, but the data has {features} "
+                           "features per example, not a square number (64 for the 8x8 digits, 784 for 28x28 MNIST)")
+    if side < 2 ** blocks:
+        raise CommandError(f"{source}: the images are {side}x{side}, too small for {blocks} convolution blocks (each "
+                           f"halves the side: at least {2 ** blocks}x{2 ** blocks} needed; give fewer --channels)")
+    return side
+
+
+def describe(config: dict[str, Any]) -> str:
+    """The model's layer sizes in one line, e.g. ``MLP [64, 128, 64, 10]`` or ``ConvNet 1x8x8 conv [16, 32]
+    linear [128, 10]``."""
+    if config["model"] == "mlp":
+        return f"MLP {[config['features'], *config['hidden'], config['classes']]}"
+    side = math.isqrt(config["features"])
+    flat = config["channels"][-1] * (side >> len(config["channels"])) ** 2
+    return (f"ConvNet 1x{side}x{side} conv {config['channels']} linear "
+            f"{[flat, *config['hidden'], config['classes']]}")
+
+
 def check_size(config: dict[str, Any], source: str) -> None:
-    """Refuse a model with more than ``MAX_PARAMETERS`` weights and biases before allocating it."""
+    """Refuse a model with more than ``MAX_PARAMETERS`` weights and biases before allocating it (and, for a
+    ``cnn``, data that are not square images large enough for its blocks)."""
     sizes = [config["features"], *config["hidden"], config["classes"]]
-    count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    count = 0
+    if config["model"] == "cnn":
+        side = image_side(config, source)
+        channels = [1, *config["channels"]]
+        count += sum(a * 9 * b + 2 * b for a, b in zip(channels, channels[1:]))  # bias-free conv, batch norm
+        sizes[0] = channels[-1] * (side >> len(config["channels"])) ** 2
+    count += sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     if count > MAX_PARAMETERS:
-        raise CommandError(f"{source}: the model {shown(sizes)} would have {count:,} parameters; at most "
-                           f"{MAX_PARAMETERS:,} (make --hidden smaller)")
+        model, smaller = ((describe(config), "--hidden or --channels") if config["model"] == "cnn"
+                          else (shown([config["features"], *config["hidden"], config["classes"]]), "--hidden"))
+        raise CommandError(f"{source}: the model {model} would have {count:,} parameters; at most "
+                           f"{MAX_PARAMETERS:,} (make {smaller} smaller)")
 
 
 # -- model and training --------------------------------------------------------------------------
 
-def build_model(config: dict[str, Any]) -> nn.MLP:
+class ConvNet(nn.Module):
+    """A small convolutional classifier of square one-channel images given as flat feature rows.
+
+    Per entry of ``channels``: a 3x3 convolution (padding 1, no bias: the batch norm after it has one),
+    ``BatchNorm2d``, the activation and a 2x2 max-pool; then the flattened maps go through linear layers
+    of sizes ``hidden`` (with the activation between them) to ``classes`` scores. The state_dict keys are
+    PyTorch's for the same ``nn.Sequential`` layout (``features.0.weight``, ``features.1.running_mean``,
+    ``classifier.0.weight``, ...).
+    """
+
+    def __init__(self, side: int, channels: Sequence[int], hidden: Sequence[int], classes: int,
+                 activation: str = "relu") -> None:
+        super().__init__()
+        self.side = side
+        layers: list[nn.Module] = []
+        previous = 1
+        for count in channels:
+            layers += [nn.Conv2d(previous, count, 3, padding=1, bias=False), nn.BatchNorm2d(count),
+                       nn.ACTIVATIONS[activation](), nn.MaxPool2d(2)]
+            previous, side = count, side // 2
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.MLP([previous * side * side, *hidden, classes], activation=activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Scores (batch, classes) of the images in ``x`` (batch, side * side)."""
+        images = x.reshape(x.shape[0], 1, self.side, self.side)
+        return self.classifier(self.features(images).flatten(1))
+
+
+def build_model(config: dict[str, Any]) -> nn.Module:
+    """The model a checked configuration describes: an ``nn.MLP`` or a ``ConvNet``."""
+    if config["model"] == "cnn":
+        return ConvNet(math.isqrt(config["features"]), config["channels"], config["hidden"], config["classes"],
+                       activation=config["activation"])
     return nn.MLP([config["features"], *config["hidden"], config["classes"]], activation=config["activation"])
 
 
@@ -342,7 +452,8 @@ def _plain(value: Any) -> bool:
 
 
 def load_model_state(model: nn.Module, state: Any, source: str) -> None:
-    """``model.load_state_dict(state)`` for a state read from ``source``: float arrays of the model's shapes.
+    """``model.load_state_dict(state)`` for a state read from ``source``: float arrays of the model's shapes,
+    and batch norm's ``num_batches_tracked`` counters, integers of shape ().
 
     Raises:
         CommandError: naming the checkpoint and the entry that does not fit.
@@ -350,6 +461,12 @@ def load_model_state(model: nn.Module, state: Any, source: str) -> None:
     if not isinstance(state, dict):
         raise CommandError(f"{source}: its model is {shown(state)}, expected a dict of arrays")
     for name, value in state.items():
+        if isinstance(name, str) and name.rpartition(".")[2] == "num_batches_tracked":
+            if (not isinstance(value, (np.ndarray, Tensor)) or value.dtype.kind not in "iu" or value.shape != ()
+                    or int(value.data if isinstance(value, Tensor) else value) < 0):
+                raise CommandError(f"{source}: the model's {shown(name)} is {shown(value)}, expected a "
+                                   "non-negative integer array of shape ()")
+            continue
         if not isinstance(value, (np.ndarray, Tensor)) or value.dtype.kind != "f":
             raise CommandError(f"{source}: the model's {shown(name)} is {shown(value)}, expected a float array")
         if not np.all(np.isfinite(value.data if isinstance(value, Tensor) else value)):
@@ -447,7 +564,9 @@ def train(args: argparse.Namespace) -> int:
         config["epochs"] = args.epochs
     else:
         state = None
-        config = {"data": args.data, "hidden": args.hidden, "activation": args.activation, "loss": args.loss,
+        hidden = args.hidden if args.hidden is not None else [128, 64] if args.model == "mlp" else []
+        config = {"model": args.model, "channels": args.channels or DEFAULTS["channels"],
+                  "data": args.data, "hidden": hidden, "activation": args.activation, "loss": args.loss,
                   "optimizer": args.optimizer, "lr": args.lr or (0.05 if args.optimizer == "sgd" else 1e-3),
                   "momentum": args.momentum, "weight_decay": args.weight_decay, "epochs": args.epochs,
                   "batch_size": args.batch_size, "seed": args.seed}
@@ -458,7 +577,7 @@ def train(args: argparse.Namespace) -> int:
         raise CommandError(f"{source}: its model takes {config['features']} features and {config['classes']} "
                            f"classes, the data {config['data']} now has {n_features} and {n_classes}")
     config["features"], config["classes"] = n_features, n_classes
-    check_size(config, source or "--hidden")
+    check_size(config, source or ("--model cnn" if config["model"] == "cnn" else "--hidden"))
 
     creation.manual_seed(config["seed"])
     model = build_model(config)
@@ -491,7 +610,7 @@ def train(args: argparse.Namespace) -> int:
               "loader": loader.state_dict(), "generator": creation.generator().bit_generator.state,
               "history": history}, checkpoint)
 
-    print(f"training {model.__class__.__name__} {[config['features'], *config['hidden'], config['classes']]} "
+    print(f"training {describe(config)} "
           f"on {config['data']} ({len(y_train)} train, {len(y_test)} test) with {config['optimizer']}, "
           f"lr {config['lr']}, {config['epochs']} epochs; writing to {out}")
     epoch = start_epoch - 1

@@ -374,3 +374,131 @@ def test_evaluate_refuses_a_checkpoint_with_non_finite_weights(tmp_path, capsys)
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "nan.safetensors")]) != 0
     assert "holds NaN or infinite values" in capsys.readouterr().err
+
+
+# -- the convolutional model (issue 14) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    """A 6-epoch cnn run on the digits (the full 30-epoch default run: README)."""
+    folder = tmp_path_factory.mktemp("cnn")
+    assert main(["train", "--model", "cnn", "--epochs", "6", "--out", str(folder), "--no-progress"]) == 0
+    return folder
+
+
+def test_cnn_reaches_98_5_percent_on_the_digits(cnn_run, capsys):
+    metrics = json.loads((cnn_run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.985
+    state = tg.load(cnn_run / "checkpoint.safetensors")
+    assert state["config"]["model"] == "cnn" and state["config"]["channels"] == [32, 64]
+    assert state["config"]["hidden"] == []
+    model = state["model"]
+    assert model["features.0.weight"].shape == (32, 1, 3, 3) and "features.0.bias" not in model
+    assert model["features.1.running_var"].shape == (32,) and model["features.4.weight"].shape == (64, 32, 3, 3)
+    assert model["features.1.num_batches_tracked"].dtype == np.int64
+    assert int(model["features.1.num_batches_tracked"]) == 6 * 45  # 1438 examples in batches of 32
+    assert model["classifier.0.weight"].shape == (10, 64 * 2 * 2)
+
+
+def test_evaluate_a_cnn_checkpoint(cnn_run, capsys):
+    accuracy = json.loads((cnn_run / "metrics.json").read_text())["test_accuracy"]
+    code, out, err = _run(["evaluate", str(cnn_run / "checkpoint.safetensors")], capsys)
+    assert code == 0 and out.splitlines()[0] == f"accuracy {accuracy:.4f} on 359 examples of digits"
+    matrix = np.array([[int(n) for n in line.split()[1:]] for line in out.splitlines()[3:]])
+    assert matrix.shape == (10, 10) and matrix.sum() == 359 and np.trace(matrix) == round(accuracy * 359)
+
+
+def test_cnn_resumes_exactly_with_its_batch_norm_statistics(tmp_path):
+    common = ["--model", "cnn", "--channels", "4,8", "--hidden", "16", "--no-progress"]
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "a"), *common]) == 0
+    assert main(["train", "--resume", str(tmp_path / "a" / "checkpoint.safetensors"), "--epochs", "2",
+                 "--no-progress"]) == 0
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path / "b"), *common]) == 0
+    resumed, straight = (tg.load(tmp_path / run / "checkpoint.safetensors") for run in "ab")
+    assert set(resumed["model"]) == set(straight["model"]) and "classifier.2.weight" in straight["model"]
+    for name, value in straight["model"].items():
+        np.testing.assert_array_equal(resumed["model"][name], value)
+
+
+def _synthetic_mnist(folder, n_train, n_test, compress):
+    """Four-class 28x28 images: a bright 10x10 square in the quadrant given by the label, on noise."""
+    rng = np.random.default_rng(1)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 4, n).astype(np.uint8)
+        images = rng.integers(0, 120, (n, 28, 28)).astype(np.uint8)
+        for image, label in zip(images, labels):
+            top, left = 14 * (label // 2) + 2, 14 * (label % 2) + 2
+            image[top:top + 10, left:left + 10] = 255
+        suffix = ".gz" if compress else ""
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images, 8, compress=compress)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels, 8, compress=compress)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_cnn_trains_on_mnist_idx_files_in_a_folder(tmp_path, capsys, compress):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    _synthetic_mnist(folder, 128, 64, compress)
+    code, out, err = _run(["train", "--model", "cnn", "--channels", "4,8", "--data", str(folder), "--epochs", "4",
+                           "--batch-size", "16", "--lr", "0.005",
+                           "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 0 and "ConvNet 1x28x28 conv [4, 8] linear [392, 4]" in out and "(128 train, 64 test)" in out
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] >= 0.95
+    code, out, err = _run(["evaluate", str(tmp_path / "run" / "checkpoint.safetensors")], capsys)
+    assert code == 0 and out.startswith("accuracy ") and f"on 64 examples of {folder}" in out
+
+
+@pytest.mark.parametrize("argv,status,message", [
+    (["train", "--model", "resnet"], 2, "argument --model: invalid choice: 'resnet' (choose from"),
+    (["train", "--model", "cnn", "--channels", "16,x"], 2, "--channels takes channel counts like 16,32"),
+    (["train", "--model", "cnn", "--channels", ""], 2, "--channels expected a list of 1 to 8 channel counts"),
+    (["train", "--model", "cnn", "--channels", "8,8,8,8"], 1,
+     "--model cnn: the images are 8x8, too small for 4 convolution blocks"),
+    (["train", "--data", "/no/such/folder"], 1, "unknown dataset '/no/such/folder'"),
+])
+def test_bad_model_options_are_one_line(argv, status, message, capsys):
+    code, out, err = _run(argv + ["--no-progress"], capsys)
+    assert code == status and message in err and out == ""
+
+
+def test_cnn_refuses_data_that_are_not_square_images(small_run, tmp_path, capsys):
+    _, _, data = small_run
+    code, out, err = _run(["train", "--model", "cnn", "--data", f"csv:{data}", "--no-progress"], capsys)
+    assert code == 1 and out == ""
+    assert "--model cnn: the cnn model takes square one-channel images, but the data has 2 features" in err
+
+
+def test_mlp_checkpoints_written_before_the_model_field_still_load(small_run, tmp_path, capsys):
+    _, checkpoint, _ = small_run
+    state = tg.load(checkpoint)
+    del state["config"]["model"], state["config"]["channels"]
+    target = tmp_path / "old" / "checkpoint.safetensors"
+    tg.save(state, target)
+    code, out, err = _run(["evaluate", str(target)], capsys)
+    assert code == 0 and out.startswith("accuracy ")
+    code, out, err = _run(["train", "--resume", str(target), "--epochs", "2", "--no-progress"], capsys)
+    assert code == 0 and tg.load(target)["config"]["model"] == "mlp"
+
+
+@pytest.mark.parametrize("value,message", [
+    (np.array(3.0), "the model's 'features.1.num_batches_tracked' is array(3.), expected a non-negative integer"),
+    (np.array([3]), "expected a non-negative integer array of shape ()"),
+    (np.array(-1), "expected a non-negative integer array of shape ()"),
+    ("3", "expected a non-negative integer array of shape ()"),
+])
+def test_a_cnn_checkpoint_with_a_bad_batch_counter_is_refused(cnn_run, tmp_path, capsys, value, message):
+    state = tg.load(cnn_run / "checkpoint.safetensors")
+    state["model"]["features.1.num_batches_tracked"] = value
+    target = tmp_path / "bad.safetensors"
+    tg.save(state, target)
+    code, out, err = _run(["evaluate", str(target)], capsys)
+    assert code == 1 and message in err and out == ""
+
+
+def test_an_integer_array_where_a_weight_belongs_is_refused(cnn_run, tmp_path, capsys):
+    state = tg.load(cnn_run / "checkpoint.safetensors")
+    state["model"]["features.1.running_mean"] = np.zeros(32, np.int64)
+    target = tmp_path / "bad.safetensors"
+    tg.save(state, target)
+    code, out, err = _run(["evaluate", str(target)], capsys)
+    assert code == 1 and "the model's 'features.1.running_mean' is" in err and "expected a float array" in err

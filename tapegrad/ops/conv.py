@@ -58,17 +58,46 @@ def _span(out: tuple[int, ...], kernel: tuple[int, ...], stride, dilation) -> tu
     return tuple((j - 1) * s + d * (k - 1) + 1 for j, k, s, d in zip(out, kernel, stride, dilation))
 
 
-def _columns(x: np.ndarray, before, kernel, stride, dilation, out, groups) -> np.ndarray:
-    """im2col: ``x`` (N, C, *I) padded, as columns of shape (N, groups, C // groups * prod(kernel),
-    prod(out)), the kernel taps before the output positions (one copy, of the window view)."""
+def _windows(x: np.ndarray, before, kernel, stride, dilation, out) -> np.ndarray:
+    """The windows of ``x`` (N, C, *I) padded: a view (no copy beyond the padding) of shape
+    (N, C, *kernel, *out)."""
     n, c = x.shape[:2]
     xp = _padded(x, before, _span(out, kernel, stride, dilation))
     st = xp.strides
-    windows = as_strided(
+    return as_strided(
         xp, shape=(n, c) + tuple(kernel) + tuple(out),
         strides=st[:2] + tuple(a * d for a, d in zip(st[2:], dilation)) + tuple(a * v for a, v in zip(st[2:], stride)),
         writeable=False)
-    return windows.reshape(n, groups, (c // groups) * math.prod(kernel), math.prod(out))
+
+
+def _columns(windows: np.ndarray, groups: int) -> np.ndarray:
+    """im2col: ``windows`` (N, C, *kernel, *out) copied into columns of shape (groups,
+    C // groups * prod(kernel), N * prod(out)): rows the channels and kernel taps, columns the batch and
+    output positions, so that each convolution product is one matrix product per group."""
+    n, c = windows.shape[:2]
+    dims = (windows.ndim - 2) // 2
+    taps, positions = math.prod(windows.shape[2:2 + dims]), math.prod(windows.shape[2 + dims:])
+    # (C, *kernel, N, *out): the copy reads runs along the last output axis, as the batch-first order would
+    order = (1,) + tuple(range(2, 2 + dims)) + (0,) + tuple(range(2 + dims, 2 + 2 * dims))
+    return windows.transpose(order).reshape(groups, (c // groups) * taps, n * positions)
+
+
+def _chunks(n: int, per_example: int) -> list[tuple[int, int]]:
+    """Batch ranges of about ``CHUNK_BYTES`` of columns each (at least one example): the columns of a
+    range are made, used and dropped while they are in the cache, and never exist for the whole batch."""
+    step = max(1, CHUNK_BYTES // max(1, per_example))
+    return [(first, min(n, first + step)) for first in range(0, n, step)]
+
+
+CHUNK_BYTES = 1 << 21
+
+
+def _batch_inner(g: np.ndarray, groups: int) -> np.ndarray:
+    """``g`` (N, O, *out) as (groups, O // groups, N * prod(out)), the layout of ``_columns``' columns."""
+    n, o = g.shape[:2]
+    positions = math.prod(g.shape[2:])
+    return np.ascontiguousarray(g.reshape(n, o, positions).transpose(1, 0, 2)).reshape(groups, o // groups,
+                                                                                       n * positions)
 
 
 def _output_size(spatial, kernel, stride, padding, dilation) -> tuple[int, ...]:
@@ -95,9 +124,13 @@ def _conv_forward(x, w, *, stride, padding, dilation, groups, dims, name):
     if min(out) < 1:
         raise ShapeError(f"{name}: input {x.shape} padded by {padding} is smaller than the weight {w.shape}'s "
                          f"kernel dilated by {dilation}; expected a padded input at least as large")
-    cols = _columns(x, tuple(p[0] for p in padding), kernel, stride, dilation, out, groups)
-    # (N, groups, O // groups, prod(out))
-    result = np.matmul(w.reshape(groups, o // groups, cg * math.prod(kernel)), cols)
+    windows = _windows(x, tuple(p[0] for p in padding), kernel, stride, dilation, out)
+    positions = math.prod(out)
+    wg = w.reshape(groups, o // groups, cg * math.prod(kernel))
+    result = np.empty((n, o, positions), dtype=np.result_type(x, w))
+    for first, last in _chunks(n, c * math.prod(kernel) * positions * result.itemsize):
+        product = np.matmul(wg, _columns(windows[first:last], groups))  # (groups, O/groups, batch * P)
+        result[first:last] = product.reshape(o, last - first, positions).transpose(1, 0, 2)
     return result.reshape((n, o) + out)
 
 
@@ -110,22 +143,25 @@ def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, n
         raise ShapeError(f"{name}: input {g.shape} has {o} channels, the weight {w.shape} with groups={groups} "
                          f"expects {w.shape[0]} (divisible by groups)")
     taps, positions = math.prod(kernel), math.prod(out)
-    # The batch goes last (one small copy of g), so that the product is one large matrix product per group
-    # and each tap's columns are added into the output in runs of out_width * batch contiguous entries
-    # (with the batch first, the runs would be out_width long: 3x slower for 64x32x14x14).
-    gt = g.reshape(n, groups, o // groups, positions).transpose(1, 2, 3, 0).reshape(groups, o // groups, -1)
+    gt = _batch_inner(g, groups)  # (groups, O/groups, N * positions)
     # (groups, taps * C/groups, O/groups): the taps first, so that each tap's columns are one block
     wt = w.reshape((groups, o // groups, cg, taps)).transpose(0, 3, 2, 1).reshape(groups, taps * cg, o // groups)
-    cols = np.matmul(wt, gt).reshape((groups, taps, cg) + tuple(out) + (n,))
     span = _span(out, kernel, stride, dilation)
     reach = tuple(max(a, p + i) for a, p, i in zip(span, padding, size))  # the result may reach past the span
-    full = np.zeros((groups, cg) + reach + (n,), dtype=cols.dtype)
-    for t, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
-        place = tuple(slice(k * d, k * d + (j - 1) * s + 1, s) for k, d, j, s in zip(tap, dilation, out, stride))
-        full[(slice(None), slice(None)) + place] += cols[:, t]
-    kept = full.reshape((groups * cg,) + reach + (n,))[(slice(None),) + tuple(slice(p, p + i) for p, i in
-                                                                               zip(padding, size))]
-    return np.ascontiguousarray(np.moveaxis(kept, -1, 0))
+    full = np.zeros((groups, cg, n) + reach, dtype=np.result_type(g, w))
+    places = [tuple(slice(k * d, k * d + (j - 1) * s + 1, s) for k, d, j, s in zip(tap, dilation, out, stride))
+              for tap in itertools.product(*(range(k) for k in kernel))]
+    # The columns are made and added into their places a few examples at a time (in the cache for their
+    # additions, one per kernel tap, instead of going out to memory and back).
+    for first, last in _chunks(n, taps * cg * groups * positions * full.itemsize):
+        cols = np.matmul(wt, gt[:, :, first * positions:last * positions])
+        cols = cols.reshape((groups, taps, cg, last - first) + tuple(out))
+        target = full[:, :, first:last]
+        for t, place in enumerate(places):
+            target[(slice(None), slice(None), slice(None)) + place] += cols[:, t]
+    kept = full.reshape((groups * cg, n) + reach)[(slice(None), slice(None)) + tuple(slice(p, p + i) for p, i in
+                                                                                     zip(padding, size))]
+    return np.ascontiguousarray(kept.swapaxes(0, 1))
 
 
 def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name):
@@ -135,9 +171,12 @@ def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name
     if c % groups or o % groups or g.shape[0] != n:
         raise ShapeError(f"{name}: input {x.shape} and gradient {g.shape} with groups={groups}; expected the "
                          "same batch and channels divisible by groups")
-    cols = _columns(x, padding, tuple(size), stride, dilation, g.shape[2:], groups)
-    gg = g.reshape(n, groups, o // groups, math.prod(g.shape[2:]))
-    grad = np.matmul(gg, cols.transpose(0, 1, 3, 2)).sum(axis=0)  # (groups, O/groups, C/groups * taps)
+    windows = _windows(x, padding, tuple(size), stride, dilation, g.shape[2:])
+    grad = np.zeros((groups, o // groups, (c // groups) * math.prod(size)), dtype=np.result_type(x, g))
+    per_example = c * math.prod(size) * math.prod(g.shape[2:]) * grad.itemsize
+    for first, last in _chunks(n, per_example):
+        # summing over the examples and positions of the chunk in one product per group
+        grad += np.matmul(_batch_inner(g[first:last], groups), _columns(windows[first:last], groups).transpose(0, 2, 1))
     return grad.reshape((o, c // groups) + tuple(size))
 
 
