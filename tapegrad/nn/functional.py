@@ -837,3 +837,224 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         return x * 0.0
     keep = rand(*x.shape[:2], *(1,) * (x.ndim - 2), dtype=np.float64) >= p
     return x * (keep.astype(x.dtype) * (1 / (1 - p)))
+
+
+# -- activations, embedding and attention (issue 14) ---------------------------------------------------
+import math  # noqa: E402
+
+from ..functions import where  # noqa: E402
+from ..ops import activation as ACT  # noqa: E402
+from ..ops import attention as ATT  # noqa: E402
+
+_ANY_RANK = tuple(range(33))
+
+
+def _activation(prim: Primitive, input: Any, op: str, **params: Any) -> Tensor:  # noqa: A002
+    return apply(prim, _float_input(input, op, _ANY_RANK, "a tensor"), **params)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * Φ(x)`` (Φ the standard normal CDF, through the error function), or with
+    ``approximate="tanh"`` PyTorch's tanh approximation ``0.5 x (1 + tanh(sqrt(2/π)(x + 0.044715 x³)))``.
+
+    Returns a tensor of the input's shape and dtype. Raises DTypeError for a non-floating input,
+    ArgumentError for another ``approximate``.
+    """
+    if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
+        raise ArgumentError(f"gelu: approximate={shown(approximate)}; expected 'none' or 'tanh'")
+    return _activation(ACT.gelu, input, "gelu", approximate=approximate)
+
+
+def silu(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * sigmoid(x)`` (swish). Returns a tensor like the input; DTypeError for a non-floating one."""
+    return _activation(ACT.silu, input, "silu")
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x`` clipped to ``[min_val, max_val]`` (gradient 1 strictly inside, 0 elsewhere, as in PyTorch).
+
+    Raises DTypeError for a non-floating input, ArgumentError unless ``min_val <= max_val`` are finite.
+    """
+    real_arg(min_val, "hardtanh", "min_val")
+    real_arg(max_val, "hardtanh", "max_val", min_val)
+    return _activation(ACT.hardtanh, input, "hardtanh", min_val=float(min_val), max_val=float(max_val))
+
+
+def softsign(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x / (1 + |x|)``. Returns a tensor like the input; DTypeError for a non-floating one."""
+    return _activation(ACT.softsign, input, "softsign")
+
+
+def logsigmoid(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``log(sigmoid(x))``, computed as ``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x.
+
+    Returns a tensor like the input; DTypeError for a non-floating one.
+    """
+    return _activation(ACT.log_sigmoid, input, "logsigmoid")
+
+
+def embedding_indices(indices: Any, op: str) -> Tensor:
+    """Integer indices for an embedding lookup, as a Tensor (kept as one so that tg.compile reads them
+    at every call). Raises DTypeError naming ``op`` for data that is not integers."""
+    idx = indices if isinstance(indices, Tensor) else operand(indices, f"{op}: input")
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: indices of dtype {idx.dtype}; expected integers")
+    return idx
+
+
+def padding_index(padding_idx: Any, num_embeddings: int, op: str) -> int | None:
+    """``padding_idx`` as an index in ``[0, num_embeddings)`` (a negative one counts from the end, as
+    in PyTorch), or None. Raises ArgumentError naming ``op`` for one out of range."""
+    if padding_idx is None:
+        return None
+    index = int_arg(padding_idx, op, "padding_idx")
+    if not -num_embeddings <= index < num_embeddings:
+        raise ArgumentError(f"{op}: padding_idx={index} for {num_embeddings} embeddings; expected an index in "
+                            f"[{-num_embeddings}, {num_embeddings})")
+    return index % num_embeddings
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """The rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input``: a tensor of
+    shape ``input.shape + (embedding_dim,)``. The row ``padding_idx`` takes no gradient; repeated
+    indices accumulate theirs.
+
+    Raises:
+        DTypeError: for indices that are not integers or a weight that is not floating-point.
+        ShapeError: for a weight that is not 2-D, or an index outside ``[0, num_embeddings)`` (naming the
+            range of the indices and the number of embeddings).
+        ArgumentError: for a ``padding_idx`` out of range.
+    """
+    op = "embedding"
+    idx = embedding_indices(input, op)
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{op}: weight")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight of dtype {w.dtype}; expected a floating-point tensor")
+    if w.ndim != 2:
+        raise ShapeError(f"{op}: weight of shape {w.shape}; expected (num_embeddings, embedding_dim)")
+    return apply(ATT.embedding, w, idx, padding_idx=padding_index(padding_idx, w.shape[0], op))
+
+
+def _attention_operand(value: Any, op: str, arg: str) -> Tensor:
+    t = value if isinstance(value, Tensor) else operand(value, f"{op}: {arg}")
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{op}: {arg} of dtype {t.dtype}; expected a floating-point tensor")
+    if t.ndim < 2:
+        raise ShapeError(f"{op}: {arg} of shape {t.shape}; expected at least 2-D (..., sequence, features)")
+    return t
+
+
+def attention_bias(mask: Any, op: str, arg: str, dtype: np.dtype, shape: tuple[int, ...],
+                   allowed_when: bool = True) -> Tensor | np.ndarray | None:
+    """An attention mask as an additive bias broadcastable to ``shape`` (..., L, S): a boolean mask
+    becomes 0 where a position takes part (where it equals ``allowed_when``) and -inf elsewhere, an
+    array; a float mask is added as it is (a Tensor keeps its gradient).
+
+    Raises:
+        DTypeError: naming ``op`` and ``arg`` for a mask that is neither boolean nor of ``dtype``.
+        ShapeError: for a mask that does not broadcast to ``shape``.
+    """
+    if mask is None:
+        return None
+    m = mask if isinstance(mask, Tensor) else operand(mask, f"{op}: {arg}")
+    if m.dtype != np.bool_ and m.dtype != dtype:
+        raise DTypeError(f"{op}: {arg} of dtype {m.dtype}; expected a boolean mask or a float mask of the "
+                         f"query's dtype {dtype}")
+    try:
+        broadcast = np.broadcast_shapes(m.shape, shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ShapeError(f"{op}: {arg} of shape {m.shape} does not broadcast to the attention weights' shape "
+                         f"{shape} (..., target length, source length)")
+    if m.dtype == np.bool_:
+        return np.where(m.data == allowed_when, 0.0, -np.inf).astype(dtype)
+    return m
+
+
+def add_bias(total: Any, bias: Any) -> Any:
+    """The sum of two additive attention biases (arrays, Tensors or None); None when both are None."""
+    if bias is None:
+        return total
+    if total is None:
+        return bias
+    if isinstance(total, np.ndarray) and isinstance(bias, np.ndarray):
+        return total + bias
+    return total + bias if isinstance(total, Tensor) else bias + total
+
+
+def attention(query: Tensor, key: Tensor, value: Tensor, bias: Any, dropout_p: float, scale: float
+              ) -> tuple[Tensor, Tensor]:
+    """``softmax(query @ key^T * scale + bias) @ value`` with dropout on the weights; returns the output
+    and the weights (after dropout). ``bias`` (an array or a Tensor, or None) is added to the scores.
+
+    A row whose bias is -inf everywhere (every position masked) gets weights 0 and output 0, with 0
+    gradients, as PyTorch's scaled_dot_product_attention gives, where a plain softmax gives NaN.
+    """
+    scores = (query * scale) @ key.swapaxes(-1, -2)
+    alive = None
+    if bias is not None:
+        values = bias.data if isinstance(bias, Tensor) else bias
+        dead = np.all(np.isneginf(values), axis=-1, keepdims=True) if values.shape[-1] else None
+        if dead is not None and dead.any():
+            alive = (~dead).astype(scores.dtype)
+            # Those rows get a bias of 0 (a finite softmax, multiplied by 0 below).
+            bias = np.where(dead, 0, values).astype(scores.dtype) if not isinstance(bias, Tensor) else \
+                where(np.broadcast_to(dead, bias.shape), np.zeros((), scores.dtype), bias)
+        scores = scores + bias
+    weights = scores.softmax(axis=-1)
+    if alive is not None:
+        weights = weights * alive
+    if dropout_p > 0:
+        keep = rand(*weights.shape, dtype=np.float64) >= dropout_p
+        weights = weights * (keep.astype(weights.dtype) * (1 / (1 - dropout_p)))
+    return weights @ value, weights
+
+
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """Attention as in PyTorch: ``softmax(query @ key^T * scale + mask) @ value``, with ``scale`` =
+    ``1 / sqrt(E)`` unless given, for query (..., L, E), key (..., S, E) and value (..., S, Ev); returns
+    (..., L, Ev).
+
+    ``attn_mask`` broadcasts to (..., L, S): a boolean mask says which positions take part (True) and a
+    float mask (of the query's dtype) is added to the scores. ``is_causal`` masks out the positions after
+    each query's (the upper triangle, aligned top left as in PyTorch). The softmax is stable; a row with
+    every position masked gets output 0 (and gradient 0), as in PyTorch. ``dropout_p`` drops attention
+    weights at that rate (from tg's seeded generator) and scales the rest by ``1 / (1 - dropout_p)``,
+    whenever it is above 0 (PyTorch's function has no training flag either).
+
+    Raises:
+        DTypeError: for non-floating operands or operands of different dtypes, a mask of another dtype.
+        ShapeError: for operands below 2-D, mismatched feature or sequence sizes, batch axes that do not
+            broadcast, a mask that does not broadcast to (..., L, S).
+        ArgumentError: for ``dropout_p`` outside [0, 1), a ``scale`` that is not a finite number, or
+            ``is_causal`` together with ``attn_mask``.
+    """
+    op = "scaled_dot_product_attention"
+    q, k, v = (_attention_operand(t, op, arg) for t, arg in ((query, "query"), (key, "key"), (value, "value")))
+    if not q.dtype == k.dtype == v.dtype:
+        raise DTypeError(f"{op}: query, key and value of dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype")
+    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
+        raise ShapeError(f"{op}: query {q.shape}, key {k.shape} and value {v.shape}; expected query (..., L, E), "
+                         f"key (..., S, E) and value (..., S, Ev)")
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{op}: the batch axes of query {q.shape}, key {k.shape} and value {v.shape} do not "
+                         f"broadcast") from None
+    dropout_p = float(real_arg(dropout_p, op, "dropout_p", 0.0, 1.0, high_open=True))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    scale = float(real_arg(scale, op, "scale"))
+    if not isinstance(is_causal, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: is_causal={shown(is_causal)}; expected a bool")
+    length, source = q.shape[-2], k.shape[-2]
+    weights_shape = batch + (length, source)
+    if is_causal:
+        if attn_mask is not None:
+            raise ArgumentError(f"{op}: is_causal=True with an attn_mask; give one or the other")
+        attn_mask = np.tril(np.ones((length, source), bool))
+    bias = attention_bias(attn_mask, op, "attn_mask", q.dtype, weights_shape)
+    return attention(q, k, v, bias, dropout_p, scale)[0]
+
