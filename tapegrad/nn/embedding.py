@@ -11,6 +11,7 @@ from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .attention import padding_index
 from .module import Module, Parameter
 
 
@@ -33,7 +34,7 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = _count(num_embeddings, "num_embeddings")
         self.embedding_dim = _count(embedding_dim, "embedding_dim")
-        self.padding_idx = F.padding_index(padding_idx, self.num_embeddings, "Embedding")
+        self.padding_idx = padding_index(padding_idx, self.num_embeddings, "Embedding")
         dtype = np.dtype(dtype or get_default_dtype())
         if _weight is None:
             self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype),

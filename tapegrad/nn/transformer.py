@@ -33,6 +33,7 @@ from ..errors import ArgumentError, DTypeError, ShapeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .attention import add_bias, attention, attention_bias
 from .layers import Dropout, Linear
 from .module import Module, ModuleList, Parameter
 from .normalization import LayerNorm
@@ -185,7 +186,7 @@ class MultiheadAttention(Module):
             parts = [(w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e]) for i in range(3)]
             qh, kh, vh = (split(linear(t, pw, pb)) for t, (pw, pb) in zip((q, k, v), parts))
         dropout_p = self.dropout if self.training else 0.0
-        out, weights = F.attention(qh, kh, vh, bias, dropout_p, 1.0 / math.sqrt(head_dim))
+        out, weights = attention(qh, kh, vh, bias, dropout_p, 1.0 / math.sqrt(head_dim))
         out = out.transpose(2, 0, 1, 3) if seq_axis == 0 else out.transpose(0, 2, 1, 3)
         out = linear(out.reshape(out.shape[0], out.shape[1], e), self.out_proj.weight, self.out_proj.bias)
         if not batched:
@@ -212,10 +213,10 @@ class MultiheadAttention(Module):
         if mask is not None:
             if mask.ndim == 3:
                 mask = mask.reshape(n, heads, length, source)
-            bias = F.attention_bias(mask, layer, "attn_mask", dtype, full, allowed_when=False)
+            bias = attention_bias(mask, layer, "attn_mask", dtype, full, allowed_when=False)
         if padding is not None:
             padding = padding.reshape(n, 1, 1, source)
-            bias = F.add_bias(bias, F.attention_bias(padding, layer, "key_padding_mask", dtype, full,
+            bias = add_bias(bias, attention_bias(padding, layer, "key_padding_mask", dtype, full,
                                                      allowed_when=False))
         return bias
 
