@@ -101,6 +101,6 @@ def attention(query: Tensor, key: Tensor, value: Tensor, bias: Any, dropout_p: f
     if alive is not None:
         weights = weights * alive
     if dropout_p > 0:
-        keep = rand(*weights.shape, dtype=np.float64) >= dropout_p
+        keep = rand(*weights.shape, dtype=weights.dtype) >= dropout_p
         weights = weights * (keep.astype(weights.dtype) * (1 / (1 - dropout_p)))
     return weights @ value, weights
