@@ -363,6 +363,13 @@ TENSOR_PARAMS |= {"input", "running_mean", "running_var", "weight", "bias"}
 SIZE_PARAMS |= {"kernel_size", "stride", "padding", "dilation", "output_size", "divisor_override", "num_groups",
                 "normalized_shape"}
 NUMBER_PARAMS |= {"momentum", "eps", "p"}
+# activations, embedding and attention (issue 14)
+VALID_FOR.update({**{name: {"input": X} for name in ("gelu", "silu", "hardtanh", "softsign", "logsigmoid")},
+                  "embedding": {"input": np.array([[0, 1], [2, 0]]), "weight": X},
+                  "scaled_dot_product_attention": {"query": X, "key": X, "value": X}})
+TENSOR_PARAMS |= {"query", "key", "value", "attn_mask"}
+SIZE_PARAMS |= {"padding_idx"}
+NUMBER_PARAMS |= {"min_val", "max_val", "dropout_p", "scale"}
 
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(

@@ -47,3 +47,24 @@ def test_sequence_lstm_learns_to_recall_the_first_token():
     assert chance == 0.25 and accuracy >= 0.9
     losses = [float(x) for x in re.findall(r"loss ([\d.]+)", out)]
     assert len(losses) >= 10 and losses[-1] < 0.2 * losses[0]
+
+
+def test_char_transformer_learns_a_text_and_samples_from_its_vocabulary(tmp_path):
+    import json
+
+    lines = ["the quick brown fox jumps over the lazy dog.", "a stitch in time saves nine.",
+             "all that glitters is not gold.", "where there is smoke there is fire."]
+    text = "\n".join(lines[i % 4] for i in range(40)) + "\n"
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    # A step count, not a time limit: the result does not depend on how busy the machine is (about 10 s).
+    out = run("char_transformer", str(tmp_path / "text.txt"), "--steps", "100", "--layers", "1",
+              "--sample-length", "120")
+    loss, _, baseline = re.search(r"final loss ([\d.]+) after (\d+) steps \(uniform baseline ([\d.]+)\)",
+                                out).groups()
+    vocabulary = set(text)
+    assert float(baseline) == round(np.log(len(vocabulary)), 4)
+    assert float(loss) < 0.4 * float(baseline)
+    losses = [float(x) for x in re.findall(r"step\s+\d+\s+loss ([\d.]+)", out)]
+    assert losses[0] > 0.8 * float(baseline) and losses[-1] < losses[0] / 2
+    written = json.loads(re.search(r"sample: (.*)", out).group(1))
+    assert len(written) == 120 and set(written) <= vocabulary

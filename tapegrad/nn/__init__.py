@@ -41,3 +41,11 @@ __all__ = [
 ]
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
             "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout2d"]
+
+# activations, embedding, attention and the transformer encoder (issue 14)
+from .activation import GELU, Hardtanh, LogSigmoid, SiLU, Softsign  # noqa: E402
+from .embedding import Embedding  # noqa: E402
+from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+
+__all__ += ["GELU", "SiLU", "Hardtanh", "Softsign", "LogSigmoid", "Embedding", "MultiheadAttention",
+            "TransformerEncoderLayer", "TransformerEncoder"]

@@ -837,3 +837,136 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
         return x * 0.0
     keep = rand(*x.shape[:2], *(1,) * (x.ndim - 2), dtype=np.float64) >= p
     return x * (keep.astype(x.dtype) * (1 / (1 - p)))
+
+
+# -- activations, embedding and attention (issue 14) ---------------------------------------------------
+import math  # noqa: E402
+
+from ..ops import activation as ACT  # noqa: E402
+from ..ops import attention as ATT  # noqa: E402
+from .attention import attention, attention_bias, embedding_indices, padding_index  # noqa: E402
+
+_ANY_RANK = tuple(range(33))
+
+
+def _activation(prim: Primitive, input: Any, op: str, **params: Any) -> Tensor:  # noqa: A002
+    return apply(prim, _float_input(input, op, _ANY_RANK, "a tensor"), **params)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * Φ(x)`` (Φ the standard normal CDF, through the error function), or with
+    ``approximate="tanh"`` PyTorch's tanh approximation ``0.5 x (1 + tanh(sqrt(2/π)(x + 0.044715 x³)))``.
+
+    Returns a tensor of the input's shape and dtype. Raises DTypeError for a non-floating input,
+    ArgumentError for another ``approximate``.
+    """
+    if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
+        raise ArgumentError(f"gelu: approximate={shown(approximate)}; expected 'none' or 'tanh'")
+    return _activation(ACT.gelu, input, "gelu", approximate=approximate)
+
+
+def silu(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * sigmoid(x)`` (swish). Returns a tensor like the input; DTypeError for a non-floating one."""
+    return _activation(ACT.silu, input, "silu")
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x`` clipped to ``[min_val, max_val]`` (gradient 1 strictly inside, 0 elsewhere, as in PyTorch).
+
+    Raises DTypeError for a non-floating input, ArgumentError unless ``min_val <= max_val`` are finite.
+    """
+    real_arg(min_val, "hardtanh", "min_val")
+    real_arg(max_val, "hardtanh", "max_val", min_val)
+    return _activation(ACT.hardtanh, input, "hardtanh", min_val=float(min_val), max_val=float(max_val))
+
+
+def softsign(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x / (1 + |x|)``. Returns a tensor like the input; DTypeError for a non-floating one."""
+    return _activation(ACT.softsign, input, "softsign")
+
+
+def logsigmoid(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``log(sigmoid(x))``, computed as ``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x.
+
+    Returns a tensor like the input; DTypeError for a non-floating one.
+    """
+    return _activation(ACT.log_sigmoid, input, "logsigmoid")
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """The rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input``: a tensor of
+    shape ``input.shape + (embedding_dim,)``. The row ``padding_idx`` takes no gradient; repeated
+    indices accumulate theirs.
+
+    Raises:
+        DTypeError: for indices that are not integers or a weight that is not floating-point.
+        ShapeError: for a weight that is not 2-D, or an index outside ``[0, num_embeddings)`` (naming the
+            range of the indices and the number of embeddings).
+        ArgumentError: for a ``padding_idx`` out of range.
+    """
+    op = "embedding"
+    idx = embedding_indices(input, op)
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{op}: weight")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight of dtype {w.dtype}; expected a floating-point tensor")
+    if w.ndim != 2:
+        raise ShapeError(f"{op}: weight of shape {w.shape}; expected (num_embeddings, embedding_dim)")
+    return apply(ATT.embedding, w, idx, padding_idx=padding_index(padding_idx, w.shape[0], op))
+
+
+def _attention_operand(value: Any, op: str, arg: str) -> Tensor:
+    t = value if isinstance(value, Tensor) else operand(value, f"{op}: {arg}")
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{op}: {arg} of dtype {t.dtype}; expected a floating-point tensor")
+    if t.ndim < 2:
+        raise ShapeError(f"{op}: {arg} of shape {t.shape}; expected at least 2-D (..., sequence, features)")
+    return t
+
+
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """Attention as in PyTorch: ``softmax(query @ key^T * scale + mask) @ value``, with ``scale`` =
+    ``1 / sqrt(E)`` unless given, for query (..., L, E), key (..., S, E) and value (..., S, Ev); returns
+    (..., L, Ev).
+
+    ``attn_mask`` broadcasts to (..., L, S): a boolean mask says which positions take part (True) and a
+    float mask (of the query's dtype) is added to the scores. ``is_causal`` masks out the positions after
+    each query's (the upper triangle, aligned top left as in PyTorch). The softmax is stable; a row with
+    every position masked gets output 0 (and gradient 0), as in PyTorch. ``dropout_p`` drops attention
+    weights at that rate (from tg's seeded generator) and scales the rest by ``1 / (1 - dropout_p)``,
+    whenever it is above 0 (PyTorch's function has no training flag either).
+
+    Raises:
+        DTypeError: for non-floating operands or operands of different dtypes, a mask of another dtype.
+        ShapeError: for operands below 2-D, mismatched feature or sequence sizes, batch axes that do not
+            broadcast, a mask that does not broadcast to (..., L, S).
+        ArgumentError: for ``dropout_p`` outside [0, 1), a ``scale`` that is not a finite number, or
+            ``is_causal`` together with ``attn_mask``.
+    """
+    op = "scaled_dot_product_attention"
+    q, k, v = (_attention_operand(t, op, arg) for t, arg in ((query, "query"), (key, "key"), (value, "value")))
+    if not q.dtype == k.dtype == v.dtype:
+        raise DTypeError(f"{op}: query, key and value of dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype")
+    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
+        raise ShapeError(f"{op}: query {q.shape}, key {k.shape} and value {v.shape}; expected query (..., L, E), "
+                         f"key (..., S, E) and value (..., S, Ev)")
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{op}: the batch axes of query {q.shape}, key {k.shape} and value {v.shape} do not "
+                         f"broadcast") from None
+    dropout_p = float(real_arg(dropout_p, op, "dropout_p", 0.0, 1.0, high_open=True))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    scale = float(real_arg(scale, op, "scale"))
+    if not isinstance(is_causal, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: is_causal={shown(is_causal)}; expected a bool")
+    length, source = q.shape[-2], k.shape[-2]
+    weights_shape = batch + (length, source)
+    if is_causal:
+        if attn_mask is not None:
+            raise ArgumentError(f"{op}: is_causal=True with an attn_mask; give one or the other")
+        attn_mask = np.tril(np.ones((length, source), bool))
+    bias = attention_bias(attn_mask, op, "attn_mask", q.dtype, weights_shape)
+    return attention(q, k, v, bias, dropout_p, scale)[0]
+

@@ -13,6 +13,9 @@ from .registry import Primitive
 
 #: The modules whose PRIMITIVES make up the registry, in this order.
 MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization)
+from . import activation, attention  # noqa: E402 (issue 14: transformer activations, embedding)
+
+MODULES += (activation, attention)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -32,3 +35,4 @@ __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "arithmetic", "conv", "elementwise",
     "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
 ]
+__all__ += ["activation", "attention"]

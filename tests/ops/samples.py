@@ -400,3 +400,6 @@ from . import samples_pool as _pool  # noqa: E402 (it uses the helpers above)
 
 SAMPLERS.update(_pool.SAMPLERS)
 NEVER_EMPTY = NEVER_EMPTY | _pool.NEVER_EMPTY
+from .samples_attention import SAMPLERS as _ATTENTION_SAMPLERS  # noqa: E402 (activations, embedding: issue 14)
+
+SAMPLERS.update(_ATTENTION_SAMPLERS)
