@@ -7,15 +7,27 @@ namespace the gradient rules use in the fast path.
 
 from __future__ import annotations
 
-from . import arithmetic, conv, elementwise, linalg, nn, normalization, pool, random, reduce, rnn, shape
+from . import (
+    activation,
+    arithmetic,
+    attention,
+    conv,
+    elementwise,
+    linalg,
+    nn,
+    normalization,
+    pool,
+    random,
+    reduce,
+    rnn,
+    shape,
+)
 from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
 
 #: The modules whose PRIMITIVES make up the registry, in this order.
-MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization)
-from . import activation, attention  # noqa: E402 (issue 14: transformer activations, embedding)
-
-MODULES += (activation, attention)
+MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization, activation,
+           attention)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -32,7 +44,6 @@ REGISTRY: dict[str, Primitive] = _build_registry()
 NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = [
-    "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "arithmetic", "conv", "elementwise",
-    "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
+    "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
+    "conv", "elementwise", "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
 ]
-__all__ += ["activation", "attention"]
