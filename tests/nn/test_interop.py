@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import safetensors.numpy as safetensors_numpy  # noqa: E402 (the test extra installs safetensors)
+import safetensors.torch as safetensors_torch  # noqa: E402
 import torch
 
 import tapegrad as tg
 from tapegrad import nn
-
-safetensors_torch = pytest.importorskip("safetensors.torch")
-safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-5}
 

@@ -134,7 +134,7 @@ def test_defaults_attributes_and_state_dict_keys_are_pytorchs():
 
 
 def test_a_model_with_batch_norm_loads_pytorchs_state_dict_and_a_safetensors_file(tmp_path):
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    import safetensors.torch as safetensors_torch  # the test extra installs it
     theirs = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(),
                                  torch.nn.Linear(6, 2), torch.nn.LayerNorm(2)).double()
     theirs.train()

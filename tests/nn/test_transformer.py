@@ -387,7 +387,7 @@ def test_transformer_encoder_matches_pytorch(dtype, batch_first, norm_first, act
 
 
 def test_a_transformer_loads_a_safetensors_file_written_by_pytorch(tmp_path):
-    safetensors_torch = pytest.importorskip("safetensors.torch")
+    import safetensors.torch as safetensors_torch  # the test extra installs it
     theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True,
                                                                           dtype=torch.float64),
                                          2, enable_nested_tensor=False).eval()
