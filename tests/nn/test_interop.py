@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import safetensors.numpy as safetensors_numpy  # noqa: E402 (the test extra installs safetensors)
-import safetensors.torch as safetensors_torch  # noqa: E402
+import safetensors.numpy as safetensors_numpy  # the test extra installs safetensors
+import safetensors.torch as safetensors_torch
 import torch
 
 import tapegrad as tg
