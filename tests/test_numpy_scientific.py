@@ -263,7 +263,8 @@ def _torch_nanextremum(t, axis=None, largest=True):
 
 
 NAN_STATS = [  # (numpy function, keyword arguments, PyTorch reference)
-    (np.nanvar, dict(axis=1), lambda t: _torch_nanvar(t, 1)), (np.nanvar, dict(ddof=1), lambda t: _torch_nanvar(t, ddof=1)),
+    (np.nanvar, dict(axis=1), lambda t: _torch_nanvar(t, 1)),
+    (np.nanvar, dict(ddof=1), lambda t: _torch_nanvar(t, ddof=1)),
     (np.nanstd, dict(axis=0), lambda t: _torch_nanvar(t, 0).sqrt()),
     (np.nanstd, dict(ddof=1, axis=1), lambda t: _torch_nanvar(t, 1, 1).sqrt()),
     (np.nanmax, dict(axis=1), lambda t: _torch_nanextremum(t, 1)),
