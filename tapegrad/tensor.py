@@ -54,9 +54,11 @@ from .errors import (
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import elementwise as E
+from .ops import elementwise2 as E2
 from .ops import linalg as L
 from .ops import nn as N
 from .ops import reduce as R
+from .ops import scans as SC
 from .ops import shape as S
 from .ops.shape import NUMERIC, dtype_arg, shown
 
@@ -1540,10 +1542,17 @@ UFUNCS = {
     np.less: E.less, np.less_equal: E.less_equal, np.greater: E.greater, np.greater_equal: E.greater_equal,
     np.equal: E.equal, np.not_equal: E.not_equal, np.logical_and: E.logical_and, np.logical_or: E.logical_or,
     np.logical_not: E.logical_not, np.isfinite: E.isfinite, np.matmul: L.matmul,
+    # issue 15: the other differentiable ufuncs, and the rounding ones (no gradient)
+    np.arcsin: E2.arcsin, np.arccos: E2.arccos, np.arctan: E2.arctan, np.sinh: E2.sinh, np.cosh: E2.cosh,
+    np.arcsinh: E2.arcsinh, np.arccosh: E2.arccosh, np.arctanh: E2.arctanh, np.log2: E2.log2, np.log10: E2.log10,
+    np.exp2: E2.exp2, np.square: E2.square, np.cbrt: E2.cbrt, np.fabs: E2.fabs,
+    np.deg2rad: E2.deg2rad, np.radians: E2.deg2rad, np.rad2deg: E2.rad2deg, np.degrees: E2.rad2deg,
+    np.arctan2: E2.arctan2, np.hypot: E2.hypot, np.logaddexp: E2.logaddexp, np.logaddexp2: E2.logaddexp2,
+    np.remainder: E2.remainder, np.fmod: E2.fmod, np.fmax: E2.fmax, np.fmin: E2.fmin, np.copysign: E2.copysign,
+    np.floor: E2.floor, np.ceil: E2.ceil, np.trunc: E2.trunc, np.rint: E2.rint, np.heaviside: E2.heaviside,
 }
 # Ufuncs composed from primitives.
 UFUNC_COMPOSITES: dict[Any, Callable[..., Any]] = {
-    np.square: lambda x: x * x,
     np.positive: lambda x: x,
     np.reciprocal: lambda x: 1 / x,
 }
@@ -1631,6 +1640,183 @@ def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> 
     return (x * x).sum(axis=axis, keepdims=keepdims).sqrt()
 
 
+# -- issue 15: scans, sorting, order statistics, NaN-ignoring reductions (handlers of FUNCTIONS) --
+
+
+def _keep(keepdims: Any) -> bool:
+    return keepdims is True or (keepdims is not np._NoValue and bool(keepdims))
+
+
+def _flat_if_none(a: Any, axis: Any) -> tuple[Tensor, Any]:
+    """``a`` flattened when ``axis`` is None (as NumPy's scans and sort do), else as it is."""
+    x = _lift(a)
+    return (x.reshape(-1), 0) if axis is None else (x, axis)
+
+
+def _scan(prim: Primitive, name: str) -> Callable[..., Any]:
+    def call(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+        _unsupported_options(name, {"dtype": dtype, "out": out}, ())
+        x, axis = _flat_if_none(a, axis)
+        return apply(prim, x, axis=S.axis_arg(axis, x.ndim, name))
+    return call
+
+
+def _diff(a: Any, n: Any = 1, axis: Any = -1, prepend: Any = np._NoValue, append: Any = np._NoValue) -> Any:
+    x = _lift(a)
+    n, axis = SC.diff_args(x.ndim, n, axis)
+    pieces = [x]
+    for position, extra in ((0, prepend), (2, append)):
+        if extra is not np._NoValue:
+            extra = _lift(extra)
+            if extra.ndim == 0:  # a number is repeated across the other axes, as in NumPy
+                extra = extra.broadcast_to(x.shape[:axis] + (1,) + x.shape[axis + 1:])
+            pieces.insert(min(position, len(pieces)), extra)
+    if len(pieces) > 1:
+        x = _concatenate(pieces, axis=axis)
+    return apply(SC.diff, x, n=n, axis=axis)
+
+
+def _trace(a: Any, offset: Any = 0, axis1: Any = 0, axis2: Any = 1, dtype: Any = None, out: Any = None) -> Any:
+    _unsupported_options("trace", {"dtype": dtype, "out": out}, ())
+    x = _lift(a)
+    offset, axis1, axis2 = SC.trace_args(x.ndim, offset, axis1, axis2)
+    return apply(SC.trace, x, offset=offset, axis1=axis1, axis2=axis2)
+
+
+def _ptp(a: Any, axis: Any = None, out: Any = None, keepdims: Any = np._NoValue) -> Any:
+    _unsupported_options("ptp", {"out": out}, ())
+    x = _lift(a)
+    return x.max(axis, keepdims=_keep(keepdims)) - x.min(axis, keepdims=_keep(keepdims))
+
+
+def _average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
+             keepdims: Any = np._NoValue) -> Any:
+    x, keep = _lift(a), _keep(keepdims)
+    axis = S.reduction_axis_arg(axis, x.ndim, "average")
+    if weights is None:
+        avg = x.mean(axis, keepdims=keep)
+        total = Tensor(np.full(avg.shape, R.reduced_count(x.shape, axis), dtype=avg.dtype))
+    else:
+        w = _lift(weights)
+        if w.shape != x.shape:
+            if not (isinstance(axis, int) and w.ndim == 1 and w.shape[0] == x.shape[axis]):
+                raise ShapeError(f"average: weights of shape {w.shape} for an input of shape {x.shape} and "
+                                 f"axis={axis!r}; expected the input's shape, or 1-D with the length of one "
+                                 "int axis")
+            w = w.reshape(tuple(-1 if i == axis % x.ndim else 1 for i in range(x.ndim)))
+        total = w.sum(axis, keepdims=keep)
+        if bool((total == 0).sum() > 0):
+            raise ArgumentError("average: the weights sum to zero along the reduced axes; their average "
+                                "is not defined")
+        avg = (x * w).sum(axis, keepdims=keep) / total
+    return (avg, total.broadcast_to(avg.shape)) if returned else avg
+
+
+def _nan_filled(x: Tensor, fill: float) -> tuple[Tensor, Tensor]:
+    """``x`` with its NaNs replaced by ``fill`` (they take no gradient), and the NaN mask."""
+    nan = x != x
+    return apply(A.where, nan, fill, x), nan
+
+
+def _nan_count(x: Tensor, nan: Tensor, axis: Any, keep: bool) -> Tensor:
+    return (~nan).sum(axis, keepdims=keep).astype(x.dtype)
+
+
+def _nan_reduction(name: str) -> Callable[..., Any]:
+    def call(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = np._NoValue,
+             ddof: Any = 0, **options: Any) -> Any:
+        _unsupported_options(name, {"dtype": dtype, "out": out, **options}, ())
+        x, keep = _lift(a), _keep(keepdims)
+        axis = S.reduction_axis_arg(axis, x.ndim, name)
+        if name in ("nanmax", "nanmin"):
+            filled, nan = _nan_filled(x, -np.inf if name == "nanmax" else np.inf)
+            found = filled.max(axis, keepdims=keep) if name == "nanmax" else filled.min(axis, keepdims=keep)
+            return apply(A.where, _nan_count(x, nan, axis, keep) == 0, np.nan, found)  # an all-NaN slice: NaN
+        filled, nan = _nan_filled(x, 0.0)
+        total = filled.sum(axis, keepdims=keep)
+        if name == "nansum":
+            return total
+        count = _nan_count(x, nan, axis, keep)
+        if name == "nanmean":
+            return total / count
+        centred = apply(A.where, nan, 0.0, x - total.reshape(R.kept_shape(x.shape, axis)) /
+                        _nan_count(x, nan, axis, True))
+        var = (centred * centred).sum(axis, keepdims=keep) / (count - S.count_arg(ddof, name, "ddof"))
+        return var if name == "nanvar" else var.sqrt()
+    return call
+
+
+def _sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Any:
+    _unsupported_options("sort", {"order": order}, ())
+    x, axis = _flat_if_none(a, axis)
+    return apply(SC.sort, x, axis=S.axis_arg(axis, x.ndim, "sort"))
+
+
+def _argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Any:
+    _unsupported_options("argsort", {"order": order}, ())
+    x, axis = _flat_if_none(a, axis)
+    return apply(SC.argsort, x, axis=S.axis_arg(axis, x.ndim, "argsort"))
+
+
+def _searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
+    _unsupported_options("searchsorted", {"sorter": sorter}, ())
+    if np.ndim(a) != 1:
+        raise ShapeError(f"searchsorted: a sorted input of shape {np.shape(a)}; expected 1-D")
+    if side not in ("left", "right"):
+        raise ArgumentError(f"searchsorted: side={shown(side)}; expected 'left' or 'right'")
+    return apply(SC.searchsorted, a, v, side=side)
+
+
+def _order_statistic(a: Any, q: Any, axis: Any, keepdims: Any, op: str, scale: float) -> Tensor:
+    """Quantiles ``q`` of ``a`` over ``axis`` (method 'linear'): two entries of the sorted values
+    interpolated, so the gradient reaches those two entries (the ones a stable sort puts there)."""
+    x, qs = _lift(a), SC.quantile_args(q, op, scale)
+    axes = tuple(range(x.ndim)) if axis is None else S.axes_arg(axis, x.ndim, op)
+    if any(x.shape[i] == 0 for i in axes):
+        raise ShapeError(f"{op}: an input of shape {x.shape} is empty along axis {axis!r}; expected entries")
+    rest = tuple(i for i in range(x.ndim) if i not in axes)
+    rest_shape = tuple(x.shape[i] for i in rest)
+    ordered = apply(SC.sort, x.transpose(rest + axes).reshape(rest_shape + (-1,)), axis=len(rest))
+    low, high, weight = SC.quantile_positions(qs.reshape(-1), ordered.shape[-1])
+    below = ordered[..., low]
+    result = below + (ordered[..., high] - below) * weight.astype(ordered.dtype)
+    nan = ((ordered != ordered).sum(-1, keepdims=True) > 0)  # NumPy's quantiles of a slice with a NaN are NaN
+    result = apply(A.where, nan, np.nan, result).reshape(rest_shape + qs.shape)
+    result = result.transpose(tuple(range(len(rest), result.ndim)) + tuple(range(len(rest))))
+    if _keep(keepdims):
+        result = result.reshape(qs.shape + R.kept_shape(x.shape, axes))
+    return result
+
+
+def _quantile_function(op: str, scale: float) -> Callable[..., Any]:
+    def call(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+             method: str = "linear", keepdims: Any = False, *, weights: Any = None, interpolation: Any = None) -> Any:
+        _unsupported_options(op, {"out": out, "weights": weights, "interpolation": interpolation}, ())
+        if method != "linear":
+            raise _NotSupported(f"numpy.{op} on a Tensor: method={method!r} is not supported (only 'linear')")
+        return _order_statistic(a, q, axis, keepdims, op, scale)
+    return call
+
+
+def _median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: Any = False) -> Any:
+    _unsupported_options("median", {"out": out}, ())
+    return _order_statistic(a, 0.5, axis, keepdims, "median", 1.0)
+
+
+def _nan_to_num(x: Any, copy: bool = True, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
+    for arg, value in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if not (value is None and arg != "nan" or isinstance(value, (int, float, np.integer, np.floating))
+                and not isinstance(value, (bool, np.bool_))):
+            raise ArgumentError(f"nan_to_num: {arg}={shown(value)} ({type(value).__name__}); expected a real number"
+                                + ("" if arg == "nan" else " or None"))
+    return apply(E2.nan_to_num, x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _round(a: Any, decimals: Any = 0, out: Any = None) -> Any:
+    _unsupported_options("round", {"out": out}, ())
+    return apply(E2.round_, a, decimals=S.int_arg(decimals, "round", "decimals"))
+
+
 REDUCTION_OPTIONS = ("axis", "keepdims")
 FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.sum: _method("sum", *REDUCTION_OPTIONS), np.mean: _method("mean", *REDUCTION_OPTIONS),
@@ -1645,6 +1831,14 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.take_along_axis: _method("take_along_axis", "axis"), np.where: _where, np.concatenate: _concatenate,
     np.stack: _stack, np.dot: _dot, np.outer: _outer, np.einsum: _einsum, np.linalg.norm: _norm,
     np.swapaxes: _method("swapaxes"), np.ravel: lambda a, order="C": _reshape(a, -1, order),
+    # issue 15: scans, sorting, order statistics, NaN-ignoring reductions
+    np.cumsum: _scan(SC.cumsum, "cumsum"), np.cumprod: _scan(SC.cumprod, "cumprod"), np.diff: _diff,
+    np.trace: _trace, np.ptp: _ptp, np.average: _average, np.sort: _sort, np.argsort: _argsort,
+    np.searchsorted: _searchsorted, np.median: _median, np.quantile: _quantile_function("quantile", 1.0),
+    np.percentile: _quantile_function("percentile", 100.0), np.nan_to_num: _nan_to_num, np.round: _round,
+    np.sinc: lambda x: apply(E2.sinc, x),
+    np.around: _round, **{getattr(np, name): _nan_reduction(name)
+                          for name in ("nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin")},
 }
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
 ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,

@@ -13,6 +13,7 @@ from . import (
     attention,
     conv,
     elementwise,
+    elementwise2,
     linalg,
     nn,
     normalization,
@@ -20,6 +21,7 @@ from . import (
     random,
     reduce,
     rnn,
+    scans,
     shape,
 )
 from .namespace import Namespace, numpy_namespace
@@ -27,7 +29,7 @@ from .registry import Primitive
 
 #: The modules whose PRIMITIVES make up the registry, in this order.
 MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization, activation,
-           attention)
+           attention, elementwise2, scans)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -45,5 +47,6 @@ NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
-    "conv", "elementwise", "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
+    "conv", "elementwise", "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape",
+    "elementwise2", "scans",  # issue 15
 ]

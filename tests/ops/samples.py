@@ -403,3 +403,6 @@ NEVER_EMPTY = NEVER_EMPTY | _pool.NEVER_EMPTY
 from .samples_attention import SAMPLERS as _ATTENTION_SAMPLERS  # noqa: E402 (activations, embedding: issue 14)
 
 SAMPLERS.update(_ATTENTION_SAMPLERS)
+from . import samples_scientific as _scientific  # noqa: E402 (NumPy's other ufuncs, scans, sorting: issue 15)
+
+SAMPLERS.update(_scientific.SAMPLERS)

@@ -192,6 +192,7 @@ def test_primitives_without_gradient_give_results_that_do_not_require_grad(name)
     x = tg.tensor([[0.5, -1.5], [2.0, 0.0]], requires_grad=True)
     args = {"logical_and": (x > 0, x < 1), "logical_or": (x > 0, x < 1), "logical_not": (x > 0,)}
     binary = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+    args.update({"searchsorted": (x.reshape(-1), x), "heaviside": (x, x * 2)})  # issue 15
     if name in ("uniform", "normal"):  # random draws: no inputs, a shape and a dtype
         out = apply(REGISTRY[name], shape=(3, 2), dtype=np.float32)
         assert out.shape == (3, 2) and out.dtype == np.float32 and len(np.unique(out.numpy())) == 6
