@@ -14,6 +14,7 @@ from . import (
     conv,
     elementwise,
     linalg,
+    linalg_numpy,
     nn,
     normalization,
     pool,
@@ -28,6 +29,7 @@ from .registry import Primitive
 #: The modules whose PRIMITIVES make up the registry, in this order.
 MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization, activation,
            attention)
+MODULES = MODULES + (linalg_numpy,)  # numpy.linalg (issue 15)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -45,5 +47,5 @@ NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
-    "conv", "elementwise", "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
+    "conv", "elementwise", "linalg", "linalg_numpy", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape"
 ]
