@@ -135,7 +135,15 @@ def _check_gradient(node: Node, position: int, incoming: Any, gradient: Any) -> 
         message += (" The incoming gradient is 0 exactly there: this is the where()/mask trap. The branch that "
                     "where() (or a mask) discarded computed NaN or inf, and 0 * NaN = NaN. Compute the discarded "
                     "branch on safe values, e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
+    expects = getattr(getattr(node, "prim", None), "expects", "")
+    if expects and node.name in _SAYS_WHY_NONFINITE:  # numpy.linalg: where the derivative does not exist
+        message += f" '{node.name}' expects {expects}."
     raise AnomalyError(message)
+
+
+#: Primitives whose ``expects`` text says where their derivative does not exist (quoted by detect_anomaly).
+_SAYS_WHY_NONFINITE = frozenset({"inv", "solve", "solve_triangular", "det", "logabsdet", "cholesky", "eigh", "qr",
+                                 "svd", "pinv"})
 
 
 def _released_error(node: Node) -> GraphReleasedError:

@@ -128,8 +128,9 @@ def _unused(g) -> bool:
 
 
 def pack(xp, parts):
-    """Several results as one array: each flattened over its own axes, joined along the last axis."""
-    batch = tuple(parts[0].shape[:-2]) if parts[0].ndim >= 2 else ()
+    """Several results as one array: each flattened over its own axes, joined along the last axis (the
+    last result is a stack of matrices, whose leading axes are the batch axes)."""
+    batch = tuple(parts[-1].shape[:-2])
     flat = [xp.reshape(p, shape=batch + (math.prod(p.shape[len(batch):]),)) for p in parts]
     return xp.concatenate(*flat, axis=-1)
 
@@ -680,9 +681,10 @@ def _vector_norm(xp, x, ord, axes, keepdims):  # noqa: A002
     if x.size == 0:
         return xp.sum(xp.abs(x), axis=axes, keepdims=keepdims)
     p = 2 if ord is None else ord
-    # Scaled by the largest entry (a constant) so that huge or tiny entries neither overflow nor underflow;
-    # a zero vector has norm 0 and gradient 0 (the where()s keep NaN out of it).
-    scale = xp.max(xp.abs(xp.detach(x)), axis=axes, keepdims=True)
+    # Scaled by the largest entry so that huge or tiny entries neither overflow nor underflow (the scale
+    # cancels: the function, hence its derivatives, is the plain norm); a zero vector has norm 0 and
+    # gradient 0 (the where()s keep NaN out of it).
+    scale = xp.max(xp.abs(x), axis=axes, keepdims=True)
     scale = xp.where(scale == 0, 1, scale)
     y = x / scale
     total = xp.sum(y * y if p == 2 else xp.abs(y) ** p, axis=axes, keepdims=True)

@@ -403,3 +403,7 @@ NEVER_EMPTY = NEVER_EMPTY | _pool.NEVER_EMPTY
 from .samples_attention import SAMPLERS as _ATTENTION_SAMPLERS  # noqa: E402 (activations, embedding: issue 14)
 
 SAMPLERS.update(_ATTENTION_SAMPLERS)
+from . import samples_linalg_numpy as _linalg_numpy  # noqa: E402 (numpy.linalg: issue 15)
+
+SAMPLERS.update(_linalg_numpy.SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY
