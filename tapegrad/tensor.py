@@ -1667,8 +1667,8 @@ FUNCTIONS.update({
 
 
 def _unsupported_svd() -> Any:
-    raise _NotSupported("numpy.linalg.svd on a Tensor: full_matrices=True of a non-square matrix is not "
-                        "differentiated (its extra singular vectors are not unique); pass full_matrices=False")
+    raise _NotSupported("numpy.linalg.svd on a Tensor: full_matrices=True of a non-square matrix is not supported "
+                        "(its extra singular vectors are not unique; pass full_matrices=False)")
 
 
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
