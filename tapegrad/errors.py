@@ -5,7 +5,8 @@ from __future__ import annotations
 
 __all__ = [
     "TapegradError", "ShapeError", "ArgumentError", "DTypeError", "DroppedGradientError", "GraphReleasedError",
-    "InPlaceError", "BackwardError", "GradcheckError", "AnomalyError", "TracingError"
+    "InPlaceError", "BackwardError", "GradcheckError", "AnomalyError", "TracingError",
+    "LinAlgError",
 ]
 
 
@@ -58,3 +59,8 @@ class AnomalyError(TapegradError, FloatingPointError):
 class TracingError(TapegradError, RuntimeError):
     """``tg.compile``: a traced function turned a tensor into a Python value, or used what compiled
     functions do not support."""
+
+
+class LinAlgError(TapegradError, ValueError):
+    """A linear-algebra routine that cannot run on its input: a singular matrix to invert or solve
+    with, a matrix that is not positive definite to factor (NumPy's ``numpy.linalg.LinAlgError``)."""

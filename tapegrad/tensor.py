@@ -56,6 +56,7 @@ from .ops import arithmetic as A
 from .ops import elementwise as E
 from .ops import elementwise2 as E2
 from .ops import linalg as L
+from .ops import linalg_numpy as LN
 from .ops import nn as N
 from .ops import reduce as R
 from .ops import scans as SC
@@ -1630,16 +1631,6 @@ def _einsum(subscripts: str, *operands: Any, **options: Any) -> Any:
     return apply(L.einsum, *operands, subscripts=subscripts)
 
 
-def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
-    """The 2-norm of a vector or the Frobenius norm of a matrix (``ord=None``, or 2 / 'fro' as NumPy reads them)."""
-    x = _lift(x)
-    vector = axis is not None and not isinstance(axis, tuple) or (axis is None and x.ndim == 1)
-    if not (ord is None or (ord == 2 and vector) or (ord == "fro" and not vector)):
-        raise _NotSupported(f"numpy.linalg.norm on a Tensor: ord={ord!r} is not supported (only the 2-norm of "
-                        "vectors and the Frobenius norm of matrices)")
-    return (x * x).sum(axis=axis, keepdims=keepdims).sqrt()
-
-
 # -- issue 15: scans, sorting, order statistics, NaN-ignoring reductions (handlers of FUNCTIONS) --
 
 
@@ -1829,7 +1820,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.broadcast_to: _method("broadcast_to", "shape", "subok"), np.flip: _method("flip", "axis"),
     np.repeat: _method("repeat", "axis"), np.tile: _method("tile"), np.clip: _clip,
     np.take_along_axis: _method("take_along_axis", "axis"), np.where: _where, np.concatenate: _concatenate,
-    np.stack: _stack, np.dot: _dot, np.outer: _outer, np.einsum: _einsum, np.linalg.norm: _norm,
+    np.stack: _stack, np.dot: _dot, np.outer: _outer, np.einsum: _einsum,
     np.swapaxes: _method("swapaxes"), np.ravel: lambda a, order="C": _reshape(a, -1, order),
     # issue 15: scans, sorting, order statistics, NaN-ignoring reductions
     np.cumsum: _scan(SC.cumsum, "cumsum"), np.cumprod: _scan(SC.cumprod, "cumprod"), np.diff: _diff,
@@ -1840,6 +1831,40 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.around: _round, **{getattr(np, name): _nan_reduction(name)
                           for name in ("nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin")},
 }
+# numpy.linalg (issue 15): the composites of tapegrad/ops/linalg_numpy.py run in the graph namespace.
+def _linalg(function: Callable[..., Any], arrays: int = 1) -> Callable[..., Any]:
+    """``np.linalg.<name>(*args)`` as ``function(GRAPH, *args)``, its first ``arrays`` arguments as Tensors."""
+    def call(*args: Any, **options: Any) -> Any:
+        return function(GRAPH, *[_lift(a) for a in args[:arrays]], *args[arrays:], **options)
+    return call
+
+
+def _lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
+    x, residuals, rank, s = LN.lstsq(GRAPH, _lift(a), _lift(b), rcond)
+    return x, residuals, int(rank.item()), s
+
+
+FUNCTIONS.update({
+    np.linalg.inv: _linalg(lambda xp, a: xp.inv(a)), np.linalg.solve: _linalg(LN.solve_any, 2),
+    np.linalg.det: _linalg(lambda xp, a: xp.det(a)), np.linalg.slogdet: _linalg(LN.slogdet),
+    np.linalg.cholesky: _linalg(lambda xp, a, *, upper=False: xp.cholesky(a, upper=bool(upper))),
+    np.linalg.eigh: _linalg(LN.eigh_pair), np.linalg.eigvalsh: _linalg(lambda xp, a, UPLO="L": LN.eigh_pair(
+        xp, a, UPLO)[0]),
+    np.linalg.qr: _linalg(LN.qr_pair),
+    np.linalg.svd: _linalg(lambda xp, a, full_matrices=True, compute_uv=True, hermitian=False: LN.svd_parts(
+        xp, a, compute_uv) if not (full_matrices and compute_uv and min(a.shape[-2:]) < max(a.shape[-2:]))
+        else _unsupported_svd()),
+    np.linalg.pinv: _linalg(lambda xp, a, rcond=None, hermitian=False, *, rtol=None: LN.pinv_any(xp, a, rcond, rtol)),
+    np.linalg.lstsq: _lstsq, np.linalg.norm: _linalg(LN.norm), np.linalg.matrix_power: _linalg(LN.matrix_power),
+    np.linalg.multi_dot: lambda arrays, *, out=None: LN.multi_dot(GRAPH, [_lift(a) for a in arrays]),
+})
+
+
+def _unsupported_svd() -> Any:
+    raise _NotSupported("numpy.linalg.svd on a Tensor: full_matrices=True of a non-square matrix is not supported "
+                        "(its extra singular vectors are not unique; pass full_matrices=False)")
+
+
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
 ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,
            np.isclose, np.array_equal, np.result_type, np.may_share_memory, np.shares_memory)

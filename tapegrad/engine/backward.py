@@ -135,6 +135,8 @@ def _check_gradient(node: Node, position: int, incoming: Any, gradient: Any) -> 
         message += (" The incoming gradient is 0 exactly there: this is the where()/mask trap. The branch that "
                     "where() (or a mask) discarded computed NaN or inf, and 0 * NaN = NaN. Compute the discarded "
                     "branch on safe values, e.g. where(x > 0, sqrt(where(x > 0, x, 1)), 0).")
+    if node.prim.expects_says_nonfinite:  # where the primitive's derivative does not exist, in its own words
+        message += f" '{node.name}' expects {node.prim.expects}."
     raise AnomalyError(message)
 
 

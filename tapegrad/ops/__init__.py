@@ -15,6 +15,7 @@ from . import (
     elementwise,
     elementwise2,
     linalg,
+    linalg_numpy,
     nn,
     normalization,
     pool,
@@ -28,8 +29,10 @@ from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
 
 #: The modules whose PRIMITIVES make up the registry, in this order.
-MODULES = (arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization, activation,
-           attention, elementwise2, scans)
+MODULES = (
+    arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization,
+    activation, attention, elementwise2, scans, linalg_numpy
+)
 
 
 def _build_registry() -> dict[str, Primitive]:
@@ -47,6 +50,6 @@ NUMPY: Namespace = numpy_namespace(REGISTRY)
 
 __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
-    "conv", "elementwise", "linalg", "nn", "normalization", "pool", "random", "reduce", "rnn", "shape",
-    "elementwise2", "scans",  # issue 15
+    "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
+    "random", "reduce", "rnn", "scans", "shape"
 ]

@@ -62,6 +62,8 @@ class Primitive:
             the one input (``"-"`` for negative); empty for a primitive written as a function call.
         derivatives: per input, the text of its local derivative (see :data:`DerivativeText`), as
             ``tg.explain`` prints it; empty when there is none (explain then writes ``dname/dinput``).
+        expects_says_nonfinite: ``expects`` also says where the derivative does not exist (repeated
+            eigenvalues, a singular matrix): ``tg.detect_anomaly`` quotes it when a gradient is NaN or inf.
         vjp_all: for a primitive whose inputs' gradients come out of one computation (a recurrence
             run backward once), one rule ``vjp_all(xp, g, ans, *inputs, **params)`` returning the
             gradient of every input at once (a tuple aligned with the inputs); the engine and
@@ -85,6 +87,7 @@ class Primitive:
     symbol: str = ""
     derivatives: tuple[DerivativeText | None, ...] = ()
     vjp_all: Rule | None = None
+    expects_says_nonfinite: bool = False
 
     def __post_init__(self) -> None:
         if self.vjp_all is not None and self.vjps is None:

@@ -406,3 +406,7 @@ SAMPLERS.update(_ATTENTION_SAMPLERS)
 from . import samples_scientific as _scientific  # noqa: E402 (NumPy's other ufuncs, scans, sorting: issue 15)
 
 SAMPLERS.update(_scientific.SAMPLERS)
+from . import samples_linalg_numpy as _linalg_numpy  # noqa: E402 (numpy.linalg: issue 15)
+
+SAMPLERS.update(_linalg_numpy.SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY

@@ -1,0 +1,762 @@
+"""``numpy.linalg`` with gradients: the decompositions and solvers as primitives, the rest composed.
+
+Primitives (each with a VJP and a JVP written against ``xp``, so every derivative is differentiable
+again): ``inv``, ``solve`` (``b`` a stack of matrices; a vector ``b`` is a one-column matrix),
+``solve_triangular`` (the VJP of ``cholesky`` and ``qr`` needs it), ``det``, ``logabsdet`` (what
+``slogdet`` differentiates; its sign has no gradient), ``cholesky``, ``eigh``, ``qr`` (reduced), ``svd``
+(thin) and ``pinv``. The composites (``norm``, ``matrix_power``, ``multi_dot``, ``lstsq``, ...) are written
+against ``xp`` too, so that the Tensor runs them through its graph namespace.
+
+Functions with several outputs (``eigh``, ``qr``, ``svd``) are one primitive each, whose output packs
+the results along the last axis (batch axes kept in front): one decomposition per call, and the
+pieces are ``getitem``/``reshape`` of the packed output, so their gradients flow into the one rule
+that knows them all (the eigenvectors' gradient needs the eigenvalues). See :func:`unpack`.
+
+Triangle convention: NumPy's ``cholesky`` and ``eigh`` read one triangle of their input (the lower one
+unless ``upper=True`` / ``UPLO='U'``). The gradients here are the exact derivatives of that function:
+the other triangle gets 0, and an off-diagonal entry of the read triangle stands for both entries of
+the symmetric matrix. PyTorch and JAX return the symmetrized gradient instead; the two agree on every
+function of a symmetric matrix built upstream (``K = X @ X.T``, a kernel), where the chain rule adds
+both triangles.
+
+Where a derivative does not exist (repeated eigenvalues or singular values, a singular matrix) the
+rules give inf or NaN as PyTorch and JAX do, and each primitive's ``expects`` text names the cause,
+which ``tg.detect_anomaly()`` quotes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ArgumentError, LinAlgError, ShapeError
+from .registry import Primitive
+from .shape import shown
+
+# -- checks -----------------------------------------------------------------------------------------
+
+
+def check_square(a, op: str) -> None:
+    """Raises ShapeError unless ``a`` is a square matrix or a stack of them."""
+    shape = np.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ShapeError(f"{op}: got shape {shape}; expected a square matrix or a stack of square matrices "
+                         "(shape (..., n, n))")
+
+
+def check_matrix(a, op: str) -> None:
+    """Raises ShapeError unless ``a`` has at least 2 dimensions."""
+    if np.ndim(a) < 2:
+        raise ShapeError(f"{op}: got shape {np.shape(a)}; expected a matrix or a stack of matrices "
+                         "(at least 2 dimensions)")
+
+
+def check_float(a, op: str) -> None:
+    """Raises ArgumentError for a dtype NumPy's LAPACK routines do not take here (complex, object)."""
+    if np.asarray(a).dtype.kind not in "biuf":
+        raise ArgumentError(f"{op}: got dtype {np.asarray(a).dtype}; expected real numbers")
+
+
+def _lapack(op: str, func, *arrays, **options):
+    """``func(*arrays)`` with NumPy's LinAlgError turned into tapegrad's, naming ``op`` and the shapes."""
+    try:
+        return func(*arrays, **options)
+    except np.linalg.LinAlgError as exc:
+        shapes = ", ".join(str(np.shape(a)) for a in arrays)
+        raise LinAlgError(f"{op}: {exc} (input shape{'s' if len(arrays) > 1 else ''} {shapes})") from None
+
+
+# -- helpers for the rules (arrays or Tensors, through xp) ------------------------------------------------
+
+
+def _mT(xp, x):
+    """The matrix transpose of the last two axes."""
+    return xp.transpose(x, axes=tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def _col(xp, x):
+    """``x[..., :, None]``."""
+    return xp.reshape(x, shape=tuple(x.shape) + (1,))
+
+
+def _row(xp, x):
+    """``x[..., None, :]``."""
+    return xp.reshape(x, shape=tuple(x.shape[:-1]) + (1, x.shape[-1]))
+
+
+def _diagonal(xp, x):
+    """The diagonal of each matrix, shape ``(..., n)``."""
+    return xp.sum(x * np.eye(x.shape[-1], dtype=bool), axis=-1)
+
+
+def _trace(xp, x):
+    return xp.sum(x * np.eye(x.shape[-1], dtype=bool), axis=(-2, -1))
+
+
+def _tri_mask(n: int, lower: bool, k: int = 0) -> np.ndarray:
+    return np.tril(np.ones((n, n), dtype=bool), k) if lower else np.triu(np.ones((n, n), dtype=bool), -k)
+
+
+def _read_triangle(xp, t, lower: bool):
+    """The symmetric matrix a function that reads only one triangle of ``t`` sees."""
+    n = t.shape[-1]
+    return t * _tri_mask(n, lower) + _mT(xp, t * _tri_mask(n, lower, -1))
+
+
+def _to_triangle(xp, g, lower: bool):
+    """The adjoint of :func:`_read_triangle`: a gradient with respect to the symmetric matrix, moved
+    onto the triangle that was read."""
+    n = g.shape[-1]
+    return g * _tri_mask(n, lower) + _mT(xp, g) * _tri_mask(n, lower, -1)
+
+
+def _inverse_gaps(xp, values, squared: bool = False):
+    """``F[..., i, j] = 1 / (v_j - v_i)`` off the diagonal (of the squares if ``squared``), 0 on it:
+    inf where two values coincide (the derivative does not exist there)."""
+    v = values * values if squared else values
+    eye = np.eye(v.shape[-1], dtype=v.dtype)
+    with np.errstate(divide="ignore"):
+        return 1 / (_row(xp, v) - _col(xp, v) + eye) - eye
+
+
+def _unused(g) -> bool:
+    """A gradient that is exactly 0 in the fast path: an output the caller did not use. Its term is
+    skipped, so that using only the eigenvalues (or singular values) of a degenerate matrix gives a
+    finite gradient, as in PyTorch and JAX."""
+    return isinstance(g, np.ndarray) and not g.any()
+
+
+def pack(xp, parts):
+    """Several results as one array: each flattened over its own axes, joined along the last axis (the
+    last result is a stack of matrices, whose leading axes are the batch axes)."""
+    batch = tuple(parts[-1].shape[:-2])
+    flat = [xp.reshape(p, shape=batch + (math.prod(p.shape[len(batch):]),)) for p in parts]
+    return xp.concatenate(*flat, axis=-1)
+
+
+def unpack(xp, packed, shapes):
+    """The results :func:`pack` joined, each of shape ``batch + shapes[i]``."""
+    batch = tuple(packed.shape[:-1])
+    pieces, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        piece = xp.getitem(packed, index=(Ellipsis, slice(start, start + size)))
+        pieces.append(xp.reshape(piece, shape=batch + tuple(shape)))
+        start += size
+    return pieces
+
+
+# -- inv, solve, solve_triangular, det, logabsdet ----------------------------------------------------------
+
+
+def _inv(a):
+    check_square(a, "inv")
+    return _lapack("inv", np.linalg.inv, a)
+
+
+inv = Primitive(
+    "inv", _inv, saves_ans=True,
+    vjps=(lambda xp, g, ans, a: -xp.matmul(xp.matmul(_mT(xp, ans), g), _mT(xp, ans)),),
+    jvps=(lambda xp, t, ans, a: -xp.matmul(xp.matmul(ans, t), ans),),
+    derivatives=("-{a}^-T · g · {a}^-T",),
+    expects_says_nonfinite=True,
+    expects="a stack of square invertible matrices (a singular one has no inverse, and a nearly singular "
+            "one gives inf or NaN)",
+)
+
+
+def _solve(a, b):
+    check_square(a, "solve")
+    if np.ndim(b) < 2 or np.shape(b)[-2] != np.shape(a)[-1]:
+        raise ShapeError(f"solve: a has shape {np.shape(a)} and b {np.shape(b)}; expected b of shape (..., "
+                         f"{np.shape(a)[-1]}, k) (or ({np.shape(a)[-1]},) for a vector)")
+    try:
+        np.broadcast_shapes(np.shape(a)[:-2], np.shape(b)[:-2])
+    except ValueError:
+        raise ShapeError(f"solve: the batch axes of a {np.shape(a)} and b {np.shape(b)} do not broadcast") from None
+    return _lapack("solve", np.linalg.solve, a, b)
+
+
+def _solve_vjp_all(xp, g, ans, a, b):
+    gb = xp.solve(_mT(xp, a), g)
+    return -xp.matmul(gb, _mT(xp, ans)), gb
+
+
+solve = Primitive(
+    "solve", _solve, saves_ans=True, vjp_all=_solve_vjp_all,
+    jvps=(lambda xp, t, ans, a, b: -xp.solve(a, xp.matmul(t, ans)), lambda xp, t, ans, a, b: xp.solve(a, t)),
+    expects_says_nonfinite=True,
+    expects="a stack of square invertible matrices a (..., n, n) and right-hand sides b (..., n, k) whose "
+            "batch axes broadcast (a singular a gives inf or NaN)",
+)
+
+
+def _solve_triangular(a, b, lower=True):
+    check_square(a, "solve_triangular")
+    if np.ndim(b) < 2 or np.shape(b)[-2] != np.shape(a)[-1]:
+        raise ShapeError(f"solve_triangular: a has shape {np.shape(a)} and b {np.shape(b)}; expected b of shape "
+                         f"(..., {np.shape(a)[-1]}, k)")
+    n = a.shape[-1]
+    # NumPy has no triangular solver; LU of the triangle gives the same answer (at LU's cost).
+    return _lapack("solve_triangular", np.linalg.solve, np.where(_tri_mask(n, lower), a, 0), b)
+
+
+def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True):
+    gb = xp.solve_triangular(_mT(xp, a), g, lower=not lower)
+    return -xp.matmul(gb, _mT(xp, ans)) * _tri_mask(a.shape[-1], lower), gb
+
+
+solve_triangular = Primitive(
+    "solve_triangular", _solve_triangular, saves_ans=True, vjp_all=_solve_triangular_vjp_all,
+    jvps=(lambda xp, t, ans, a, b, lower=True:
+          -xp.solve_triangular(a, xp.matmul(t * _tri_mask(a.shape[-1], lower), ans), lower=lower),
+          lambda xp, t, ans, a, b, lower=True: xp.solve_triangular(a, t, lower=lower)),
+    expects_says_nonfinite=True,
+    expects="triangular matrices a (..., n, n) with a nonzero diagonal (only the triangle named by 'lower' is "
+            "read) and right-hand sides b (..., n, k)",
+)
+
+
+def _det(a):
+    check_square(a, "det")
+    return _lapack("det", np.linalg.det, a)
+
+
+def _det_vjp(xp, g, ans, a):
+    return _col(xp, _col(xp, g * ans)) * _mT(xp, xp.inv(a))
+
+
+det = Primitive(
+    "det", _det, saves_ans=True, vjps=(_det_vjp,),
+    jvps=(lambda xp, t, ans, a: ans * _trace(xp, xp.solve(a, t)),),
+    derivatives=("det({a}) {a}^-T",),
+    expects_says_nonfinite=True,
+    expects="a stack of square matrices; the gradient needs them invertible (at a singular matrix the "
+            "adjugate formula is not used: the gradient raises LinAlgError)",
+)
+
+
+def _logabsdet(a):
+    check_square(a, "slogdet")
+    return _lapack("slogdet", np.linalg.slogdet, a)[1]
+
+
+logabsdet = Primitive(
+    "logabsdet", _logabsdet,
+    vjps=(lambda xp, g, ans, a: _col(xp, _col(xp, g)) * _mT(xp, xp.inv(a)),),
+    jvps=(lambda xp, t, ans, a: _trace(xp, xp.solve(a, t)),),
+    derivatives=("{a}^-T",),
+    expects_says_nonfinite=True,
+    expects="a stack of square invertible matrices (log|det| is -inf at a singular one)",
+)
+
+
+# -- cholesky --------------------------------------------------------------------------------------------
+
+
+def _cholesky(a, upper=False):
+    check_square(a, "cholesky")
+    return _lapack("cholesky", np.linalg.cholesky, a, upper=upper)
+
+
+def _phi(x):
+    """The lower triangle of ``x`` with its diagonal halved (Murray 2016's Phi)."""
+    n = x.shape[-1]
+    return x * (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(x.dtype)
+
+
+def _cholesky_vjp(xp, g, ans, a, upper=False):
+    # Work with the lower factor L (A = L L^T); for upper=True the output is L^T.
+    low = _mT(xp, ans) if upper else ans
+    g_low = _mT(xp, g) if upper else g
+    p = _phi(xp.matmul(_mT(xp, low), g_low))
+    # S = L^-T P L^-1, through two triangular solves
+    left = xp.solve_triangular(_mT(xp, low), p, lower=False)
+    s = _mT(xp, xp.solve_triangular(_mT(xp, low), _mT(xp, left), lower=False))
+    return _to_triangle(xp, (s + _mT(xp, s)) * 0.5, not upper)
+
+
+def _cholesky_jvp(xp, t, ans, a, upper=False):
+    low = _mT(xp, ans) if upper else ans
+    sym = _read_triangle(xp, t, not upper)
+    half = xp.solve_triangular(low, sym, lower=True)  # L^-1 T
+    inner = _mT(xp, xp.solve_triangular(low, _mT(xp, half), lower=True))  # L^-1 T L^-T
+    dlow = xp.matmul(low, _phi(inner))
+    return _mT(xp, dlow) if upper else dlow
+
+
+cholesky = Primitive(
+    "cholesky", _cholesky, saves_ans=True, vjps=(_cholesky_vjp,), jvps=(_cholesky_jvp,),
+    expects_says_nonfinite=True,
+    expects="a stack of symmetric positive-definite matrices (only the lower triangle is read, the upper one "
+            "with upper=True)",
+)
+
+
+# -- eigh ------------------------------------------------------------------------------------------------
+
+
+def _eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
+    check_square(a, "eigh")
+    w, v = _lapack("eigh", np.linalg.eigh, a, UPLO=UPLO)
+    return pack(_NP, [w, v])
+
+
+def eigh_shapes(n: int) -> list[tuple[int, ...]]:
+    """The shapes :func:`unpack` cuts the packed output of ``eigh`` of an ``(..., n, n)`` input into."""
+    return [(n,), (n, n)]
+
+
+def _eigh_vjp(xp, g, ans, a, UPLO="L"):  # noqa: N803
+    n = a.shape[-1]
+    w, v = unpack(xp, ans, eigh_shapes(n))
+    gw, gv = unpack(xp, g, eigh_shapes(n))
+    inner = _row(xp, gw) * np.eye(n, dtype=bool)
+    if not _unused(gv):
+        inner = inner + _inverse_gaps(xp, w) * xp.matmul(_mT(xp, v), gv)
+    full = xp.matmul(xp.matmul(v, inner), _mT(xp, v))
+    return _to_triangle(xp, full, UPLO == "L")
+
+
+def _eigh_jvp(xp, t, ans, a, UPLO="L"):  # noqa: N803
+    n = a.shape[-1]
+    w, v = unpack(xp, ans, eigh_shapes(n))
+    m = xp.matmul(xp.matmul(_mT(xp, v), _read_triangle(xp, t, UPLO == "L")), v)
+    dv = xp.matmul(v, _inverse_gaps(xp, w) * m)
+    return pack(xp, [_diagonal(xp, m), dv])
+
+
+eigh = Primitive(
+    "eigh", _eigh, saves_ans=True, vjps=(_eigh_vjp,), jvps=(_eigh_jvp,),
+    expects_says_nonfinite=True,
+    expects="a stack of symmetric matrices (one triangle read, as UPLO says); where eigenvalues repeat the "
+            "gradient of the eigenvectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
+            "eigenvalues (eigvalsh), or separate them",
+)
+
+
+# -- qr (reduced) ----------------------------------------------------------------------------------------
+
+
+def _qr(a):
+    check_matrix(a, "qr")
+    q, r = _lapack("qr", np.linalg.qr, a, mode="reduced")
+    return pack(_NP, [q, r])
+
+
+def qr_shapes(m: int, n: int) -> list[tuple[int, ...]]:
+    """The shapes of Q and R in the packed output of ``qr`` of an ``(..., m, n)`` input."""
+    k = min(m, n)
+    return [(m, k), (k, n)]
+
+
+def _copyltu(xp, m):
+    """The symmetric matrix whose lower triangle is ``m``'s."""
+    n = m.shape[-1]
+    low = m * _tri_mask(n, True, -1)
+    return low + _mT(xp, low) + m * np.eye(n, dtype=bool)
+
+
+def _qr_tall_vjp(xp, gq, gr, q, r):
+    m = xp.matmul(r, _mT(xp, gr)) - xp.matmul(_mT(xp, gq), q)
+    b = gq + xp.matmul(q, _copyltu(xp, m))
+    return _mT(xp, xp.solve_triangular(r, _mT(xp, b), lower=False))  # b R^-T
+
+
+def _qr_tall_jvp(xp, t, q, r):
+    d = _mT(xp, xp.solve_triangular(_mT(xp, r), _mT(xp, t), lower=True))  # dA R^-1
+    c = xp.matmul(_mT(xp, q), d)
+    low = c * _tri_mask(c.shape[-1], True, -1)
+    omega = low - _mT(xp, low)
+    return d - xp.matmul(q, c - omega), xp.matmul(c - omega, r)
+
+
+def _qr_vjp(xp, g, ans, a):
+    m, n = a.shape[-2:]
+    q, r = unpack(xp, ans, qr_shapes(m, n))
+    gq, gr = unpack(xp, g, qr_shapes(m, n))
+    if m >= n:
+        return _qr_tall_vjp(xp, gq, gr, q, r)
+    # A = Q [R1 R2] with X = A[..., :m] = Q R1 (square) and R2 = Q^T Y
+    y = xp.getitem(a, index=(Ellipsis, slice(m, None)))
+    r1 = xp.getitem(r, index=(Ellipsis, slice(None, m)))
+    gr1 = xp.getitem(gr, index=(Ellipsis, slice(None, m)))
+    gr2 = xp.getitem(gr, index=(Ellipsis, slice(m, None)))
+    gx = _qr_tall_vjp(xp, gq + xp.matmul(y, _mT(xp, gr2)), gr1, q, r1)
+    return xp.concatenate(gx, xp.matmul(q, gr2), axis=-1)
+
+
+def _qr_jvp(xp, t, ans, a):
+    m, n = a.shape[-2:]
+    q, r = unpack(xp, ans, qr_shapes(m, n))
+    if m >= n:
+        return pack(xp, list(_qr_tall_jvp(xp, t, q, r)))
+    y = xp.getitem(a, index=(Ellipsis, slice(m, None)))
+    r1 = xp.getitem(r, index=(Ellipsis, slice(None, m)))
+    dq, dr1 = _qr_tall_jvp(xp, xp.getitem(t, index=(Ellipsis, slice(None, m))), q, r1)
+    dr2 = xp.matmul(_mT(xp, dq), y) + xp.matmul(_mT(xp, q), xp.getitem(t, index=(Ellipsis, slice(m, None))))
+    return pack(xp, [dq, xp.concatenate(dr1, dr2, axis=-1)])
+
+
+qr = Primitive(
+    "qr", _qr, saves_ans=True, vjps=(_qr_vjp,), jvps=(_qr_jvp,),
+    expects_says_nonfinite=True,
+    expects="a stack of matrices whose first min(m, n) columns are linearly independent (R's diagonal is "
+            "then nonzero; where it is 0 the derivative does not exist: inf or NaN)",
+)
+
+
+# -- svd (thin) ------------------------------------------------------------------------------------------
+
+
+def _svd(a):
+    check_matrix(a, "svd")
+    u, s, vh = _lapack("svd", np.linalg.svd, a, full_matrices=False)
+    return pack(_NP, [u, s, vh])
+
+
+def svd_shapes(m: int, n: int) -> list[tuple[int, ...]]:
+    """The shapes of U, S and Vh in the packed output of ``svd`` of an ``(..., m, n)`` input."""
+    k = min(m, n)
+    return [(m, k), (k,), (k, n)]
+
+
+def _svd_vjp(xp, g, ans, a):
+    m, n = a.shape[-2:]
+    u, s, vh = unpack(xp, ans, svd_shapes(m, n))
+    gu, gs, gvh = unpack(xp, g, svd_shapes(m, n))
+    k = min(m, n)
+    eye = np.eye(k, dtype=bool)
+    inner = _row(xp, gs) * eye
+    v = _mT(xp, vh)
+    with np.errstate(divide="ignore"):
+        if not _unused(gu) or not _unused(gvh):
+            f = _inverse_gaps(xp, s, squared=True)
+            ug = xp.matmul(_mT(xp, u), gu)
+            vg = xp.matmul(vh, _mT(xp, gvh))  # V^T gV, with gV = gVh^T
+            # (F o (U^T gU - gU^T U)) S + S (F o (V^T gV - gV^T V))
+            inner = inner + (f * (ug - _mT(xp, ug))) * _row(xp, s) + _col(xp, s) * (f * (vg - _mT(xp, vg)))
+        grad = xp.matmul(xp.matmul(u, inner), vh)
+        if not _unused(gu) and m > k:  # (I - U U^T) gU S^-1 V^T
+            proj = gu - xp.matmul(u, xp.matmul(_mT(xp, u), gu))
+            grad = grad + xp.matmul(proj / _row(xp, s), vh)
+        if not _unused(gvh) and n > k:  # U S^-1 gV^T (I - V V^T)
+            proj = gvh - xp.matmul(xp.matmul(gvh, v), vh)
+            grad = grad + xp.matmul(u, proj / _col(xp, s))
+    return grad
+
+
+def _svd_jvp(xp, t, ans, a):
+    m, n = a.shape[-2:]
+    u, s, vh = unpack(xp, ans, svd_shapes(m, n))
+    v = _mT(xp, vh)
+    k = min(m, n)
+    with np.errstate(divide="ignore"):
+        f = _inverse_gaps(xp, s, squared=True)
+        dp = xp.matmul(xp.matmul(_mT(xp, u), t), v)
+        ds = _diagonal(xp, dp)
+        du = xp.matmul(u, f * (dp * _row(xp, s) + _col(xp, s) * _mT(xp, dp)))
+        dv = xp.matmul(v, f * (_col(xp, s) * dp + _mT(xp, dp) * _row(xp, s)))
+        if m > k:
+            tv = xp.matmul(t, v)
+            du = du + (tv - xp.matmul(u, xp.matmul(_mT(xp, u), tv))) / _row(xp, s)
+        if n > k:
+            tu = xp.matmul(_mT(xp, t), u)
+            dv = dv + (tu - xp.matmul(v, xp.matmul(vh, tu))) / _row(xp, s)
+    return pack(xp, [du, ds, _mT(xp, dv)])
+
+
+svd = Primitive(
+    "svd", _svd, saves_ans=True, vjps=(_svd_vjp,), jvps=(_svd_jvp,),
+    expects_says_nonfinite=True,
+    expects="a stack of matrices; where singular values repeat (or are 0 for a non-square matrix) the gradient "
+            "of the singular vectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
+            "singular values, or separate them",
+)
+
+
+# -- pinv ------------------------------------------------------------------------------------------------
+
+
+def _pinv(a, rcond):
+    check_matrix(a, "pinv")
+    return _lapack("pinv", np.linalg.pinv, a, rcond=rcond)
+
+
+def _pinv_vjp(xp, g, ans, a, rcond):
+    # the derivative of the pseudo-inverse at constant rank (Golub and Pereyra 1973), transposed
+    p, pt = ans, _mT(xp, ans)
+    eye_m, eye_n = np.eye(a.shape[-2], dtype=a.dtype), np.eye(a.shape[-1], dtype=a.dtype)
+    gt = _mT(xp, g)
+    return (-xp.matmul(xp.matmul(pt, g), pt)
+            + xp.matmul(xp.matmul(eye_m - xp.matmul(a, p), gt), xp.matmul(p, pt))
+            + xp.matmul(xp.matmul(pt, p), xp.matmul(gt, eye_n - xp.matmul(p, a))))
+
+
+def _pinv_jvp(xp, t, ans, a, rcond):
+    p, pt = ans, _mT(xp, ans)
+    eye_m, eye_n = np.eye(a.shape[-2], dtype=a.dtype), np.eye(a.shape[-1], dtype=a.dtype)
+    tt = _mT(xp, t)
+    return (-xp.matmul(xp.matmul(p, t), p)
+            + xp.matmul(xp.matmul(p, pt), xp.matmul(tt, eye_m - xp.matmul(a, p)))
+            + xp.matmul(xp.matmul(eye_n - xp.matmul(p, a), tt), xp.matmul(pt, p)))
+
+
+pinv = Primitive(
+    "pinv", _pinv, saves_ans=True, vjps=(_pinv_vjp,), jvps=(_pinv_jvp,),
+    expects_says_nonfinite=True,
+    expects="a stack of matrices whose rank does not change nearby (singular values below rcond times the "
+            "largest are taken as 0; where one crosses that line the pseudo-inverse jumps)",
+)
+
+
+slogdet_sign = Primitive("slogdet_sign", lambda a: _lapack("slogdet", np.linalg.slogdet, a)[0], saves_inputs=False,
+                         expects="a stack of square matrices")
+
+PRIMITIVES = (inv, solve, solve_triangular, det, logabsdet, slogdet_sign, cholesky, eigh, qr, svd, pinv)
+
+
+class _NumpyCalls:
+    """The few NumPy functions :func:`pack` and :func:`unpack` call, for the forward functions."""
+    reshape = staticmethod(lambda x, shape: np.reshape(x, shape))
+    concatenate = staticmethod(lambda *xs, axis: np.concatenate(xs, axis=axis))
+    getitem = staticmethod(lambda x, index: x[index])
+
+
+_NP = _NumpyCalls()
+
+
+# -- the functions users call, composed from the primitives (written against xp) --------------------------
+
+
+def solve_any(xp, a, b):
+    """``numpy.linalg.solve``: ``b`` a vector (shape ``(n,)``) or a stack of matrices ``(..., n, k)``."""
+    check_square(a, "solve")
+    if b.ndim == 1:
+        if b.shape[0] != a.shape[-1]:
+            raise ShapeError(f"solve: a has shape {tuple(a.shape)} and b {tuple(b.shape)}; expected b of shape "
+                             f"({a.shape[-1]},) or (..., {a.shape[-1]}, k)")
+        x = xp.solve(a, _col(xp, b))
+        return xp.reshape(x, shape=tuple(x.shape[:-1]))
+    return xp.solve(a, b)
+
+
+def slogdet(xp, a):
+    """``(sign, logabsdet)``; the sign takes no gradient."""
+    return xp.slogdet_sign(a), xp.logabsdet(a)
+
+
+def eigh_pair(xp, a, UPLO="L"):  # noqa: N803
+    """``(eigenvalues, eigenvectors)`` in ascending order, as ``numpy.linalg.eigh``."""
+    if UPLO not in ("L", "U"):
+        raise ArgumentError(f"eigh: UPLO={shown(UPLO)}; expected 'L' or 'U'")
+    check_square(a, "eigh")
+    return tuple(unpack(xp, xp.eigh(a, UPLO=UPLO), eigh_shapes(a.shape[-1])))
+
+
+def qr_pair(xp, a, mode="reduced"):
+    """``(Q, R)`` of the reduced QR decomposition."""
+    if mode != "reduced":
+        raise ArgumentError(f"qr: mode={shown(mode)}; only mode='reduced' is differentiated")
+    check_matrix(a, "qr")
+    return tuple(unpack(xp, xp.qr(a), qr_shapes(*a.shape[-2:])))
+
+
+def svd_parts(xp, a, compute_uv=True):
+    """``(U, S, Vh)`` of the thin SVD, or ``S`` alone."""
+    check_matrix(a, "svd")
+    u, s, vh = unpack(xp, xp.svd(a), svd_shapes(*a.shape[-2:]))
+    return (u, s, vh) if compute_uv else s
+
+
+def pinv_any(xp, a, rcond=None, rtol=None):
+    """``numpy.linalg.pinv``: singular values below ``rcond`` (or ``rtol``) times the largest count as 0
+    (default ``max(m, n) * eps``)."""
+    check_matrix(a, "pinv")
+    if rcond is not None and rtol is not None:
+        raise ArgumentError("pinv: give rcond or rtol, not both")
+    cut = rcond if rcond is not None else rtol
+    if cut is None:
+        cut = max(a.shape[-2:]) * np.finfo(np.result_type(a.dtype, np.float32)).eps
+    return xp.pinv(a, rcond=cut)
+
+
+def lstsq(xp, a, b, rcond=None):
+    """``numpy.linalg.lstsq``: ``(x, residuals, rank, s)``; ``x`` and the residuals take gradients
+    (through the pseudo-inverse, at constant rank), ``rank`` is a Tensor of one integer."""
+    if a.ndim != 2:
+        raise ShapeError(f"lstsq: a has shape {tuple(a.shape)}; expected a matrix (m, n)")
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        raise ShapeError(f"lstsq: a has shape {tuple(a.shape)} and b {tuple(b.shape)}; expected b of shape "
+                         f"({a.shape[0]},) or ({a.shape[0]}, k)")
+    m, n = a.shape
+    cut = rcond if rcond is not None else np.finfo(np.result_type(a.dtype, np.float32)).eps * max(m, n)
+    x = xp.matmul(xp.pinv(a, rcond=cut), b)
+    s = svd_parts(xp, a, compute_uv=False)
+    rank = xp.sum(s > xp.max(s) * cut) if s.shape[0] else xp.sum(s > 0)
+    if int(rank.item()) == n and m > n:
+        r = b - xp.matmul(a, x)
+        residuals = xp.sum(r * r, axis=0)
+        residuals = residuals if b.ndim == 2 else xp.reshape(residuals, shape=(1,))
+    else:  # NumPy's empty residuals
+        residuals = xp.getitem(xp.reshape(x, shape=(x.size,)), index=slice(0, 0))
+    return x, residuals, rank, s
+
+
+def matrix_power(xp, a, n):
+    """``a`` multiplied by itself ``n`` times (``n`` an integer; negative: powers of the inverse)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ArgumentError(f"matrix_power: n={shown(n)}; expected an integer")
+    check_square(a, "matrix_power")
+    n = int(n)
+    if n == 0:
+        eye = np.eye(a.shape[-1], dtype=a.dtype)
+        return xp.broadcast_to(eye, shape=tuple(a.shape))
+    base = xp.inv(a) if n < 0 else a
+    result = None
+    n = abs(n)
+    while n:
+        if n & 1:
+            result = base if result is None else xp.matmul(result, base)
+        n >>= 1
+        if n:
+            base = xp.matmul(base, base)
+    return result
+
+
+def multi_dot(xp, arrays):
+    """``numpy.linalg.multi_dot``: the chain product, multiplied in the cheapest order (a 1-D first or
+    last operand is a row or a column vector, dropped from the result)."""
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ArgumentError(f"multi_dot: {len(arrays)} array(s); expected at least 2")
+    first, last = arrays[0].ndim == 1, arrays[-1].ndim == 1
+    if first:
+        arrays[0] = _row(xp, arrays[0])
+    if last:
+        arrays[-1] = _col(xp, arrays[-1])
+    for i, x in enumerate(arrays):
+        if x.ndim != 2:
+            raise ShapeError(f"multi_dot: operand {i} has shape {tuple(x.shape)}; expected 2-D operands "
+                             "(the first and last may be 1-D)")
+    for i in range(len(arrays) - 1):
+        if arrays[i].shape[1] != arrays[i + 1].shape[0]:
+            raise ShapeError(f"multi_dot: operands {i} {tuple(arrays[i].shape)} and {i + 1} "
+                             f"{tuple(arrays[i + 1].shape)} do not chain")
+    dims = [arrays[0].shape[0]] + [x.shape[1] for x in arrays]
+    split = _chain_order(dims)
+
+    def product(i, j):
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return xp.matmul(product(i, k), product(k + 1, j))
+
+    out = product(0, len(arrays) - 1)
+    if first and last:
+        return xp.reshape(out, shape=())
+    if first:
+        return xp.reshape(out, shape=(out.shape[1],))
+    if last:
+        return xp.reshape(out, shape=(out.shape[0],))
+    return out
+
+
+def _chain_order(dims: list[int]) -> list[list[int]]:
+    """The matrix-chain dynamic programme: ``split[i][j]``, where to split the product of i..j."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+    return split
+
+
+def _vector_norm(xp, x, ord, axes, keepdims):  # noqa: A002
+    if ord == math.inf:
+        return xp.max(xp.abs(x), axis=axes, keepdims=keepdims)
+    if ord == -math.inf:
+        return xp.min(xp.abs(x), axis=axes, keepdims=keepdims)
+    if ord == 0:
+        return xp.sum(xp.astype(x != 0, dtype=x.dtype), axis=axes, keepdims=keepdims)
+    if ord == 1:
+        return xp.sum(xp.abs(x), axis=axes, keepdims=keepdims)
+    if x.size == 0:
+        return xp.sum(xp.abs(x), axis=axes, keepdims=keepdims)
+    p = 2 if ord is None else ord
+    # Scaled by the largest entry so that huge or tiny entries neither overflow nor underflow (the scale
+    # cancels: the function, hence its derivatives, is the plain norm); a zero vector has norm 0 and
+    # gradient 0 (the where()s keep NaN out of it).
+    scale = xp.max(xp.abs(x), axis=axes, keepdims=True)
+    scale = xp.where(scale == 0, 1, scale)
+    y = x / scale
+    total = xp.sum(y * y if p == 2 else xp.abs(y) ** p, axis=axes, keepdims=True)
+    zero = total == 0
+    safe = xp.where(zero, 1, total)
+    root = xp.sqrt(safe) if p == 2 else safe ** (1.0 / p)
+    out = xp.where(zero, 0, root * scale)
+    if not keepdims:
+        out = xp.reshape(out, shape=tuple(n for i, n in enumerate(out.shape) if i not in axes))
+    return out
+
+
+def _matrix_norm(xp, x, ord, row, col, keepdims):  # noqa: A002
+    if ord in (None, "fro"):
+        return _vector_norm(xp, x, 2, (row, col), keepdims)
+    if ord in (2, -2, "nuc"):
+        others = tuple(i for i in range(x.ndim) if i not in (row, col))
+        s = svd_parts(xp, xp.transpose(x, axes=others + (row, col)), compute_uv=False)
+        out = xp.sum(s, axis=-1) if ord == "nuc" else (xp.max if ord == 2 else xp.min)(s, axis=-1)
+    elif ord in (1, -1, math.inf, -math.inf):
+        summed, across = (row, col) if ord in (1, -1) else (col, row)
+        out = xp.sum(xp.abs(x), axis=summed)
+        out = (xp.max if ord > 0 else xp.min)(out, axis=across - (across > summed))
+    else:
+        raise ArgumentError(f"norm: ord={shown(ord)} is not a matrix norm; expected None, 'fro', 'nuc', "
+                            "inf, -inf, 1, -1, 2 or -2")
+    if keepdims:
+        shape = list(x.shape)
+        shape[row] = shape[col] = 1
+        out = xp.reshape(out, shape=tuple(shape))
+    return out
+
+
+def norm(xp, x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """``numpy.linalg.norm``: every vector and matrix norm NumPy computes, with gradients (the spectral
+    and nuclear norms through the singular values).
+
+    Raises:
+        ArgumentError: for an ``ord`` that is not a norm of the kind asked, or a bad ``axis``.
+        ShapeError: for ``ord`` without ``axis`` on an input that is neither 1-D nor 2-D.
+    """
+    ndim = x.ndim
+    if axis is None:
+        if ord is None:
+            out = _vector_norm(xp, x, 2, tuple(range(ndim)), keepdims)
+            return out
+        if ndim not in (1, 2):
+            raise ShapeError(f"norm: ord={shown(ord)} without axis needs a 1-D or 2-D input; got shape "
+                             f"{tuple(x.shape)}")
+        axis = tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise ArgumentError(f"norm: axis={shown(axis)}; expected an int or a tuple of 1 or 2 ints")
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ArgumentError(f"norm: axis={shown(axis)} is out of range for shape {tuple(x.shape)}")
+    axes = tuple(int(a) % ndim for a in axes)
+    if len(axes) == 1:
+        if isinstance(ord, str):
+            raise ArgumentError(f"norm: ord={shown(ord)} is not a vector norm; expected a number, inf or -inf")
+        return _vector_norm(xp, x, ord, axes, keepdims)
+    if len(axes) == 2:
+        if axes[0] == axes[1]:
+            raise ArgumentError(f"norm: axis={shown(axis)} repeats an axis")
+        return _matrix_norm(xp, x, ord, axes[0], axes[1], keepdims)
+    raise ArgumentError(f"norm: axis={shown(axis)}; expected an int or a tuple of 1 or 2 ints")
