@@ -61,6 +61,7 @@ from .ops import nn as N
 from .ops import reduce as R
 from .ops import scans as SC
 from .ops import shape as S
+from .ops import special as SP
 from .ops.shape import NUMERIC, dtype_arg, shown
 
 __all__ = [
@@ -1058,6 +1059,8 @@ class Tensor:
             return apply(UFUNCS[ufunc], *inputs)
         if plain and ufunc in UFUNC_COMPOSITES:
             return UFUNC_COMPOSITES[ufunc](*[_lift(i) for i in inputs])
+        if plain and (special := scipy_ufunc(ufunc)) is not None:
+            return apply(special, *inputs)
         if requires_grad(inputs) or requires_grad(tuple(kwargs.values())):
             call = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
             options = f" with the options {sorted(kwargs)}" if kwargs else ""
@@ -1557,6 +1560,9 @@ UFUNC_COMPOSITES: dict[Any, Callable[..., Any]] = {
     np.positive: lambda x: x,
     np.reciprocal: lambda x: 1 / x,
 }
+# issue 15: scipy.special's ufuncs (scipy.special.gammaln(t)), found by name and identity in
+# tapegrad.ops.special.UFUNCS, so that importing tapegrad never imports SciPy.
+scipy_ufunc: Callable[[Any], Primitive | None] = SP.ufunc_primitive
 
 
 class _NotSupported(Exception):

@@ -24,6 +24,7 @@ from . import (
     rnn,
     scans,
     shape,
+    special,
 )
 from .namespace import Namespace, numpy_namespace
 from .registry import Primitive
@@ -31,7 +32,8 @@ from .registry import Primitive
 #: The modules whose PRIMITIVES make up the registry, in this order.
 MODULES = (
     arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization,
-    activation, attention, elementwise2, scans, linalg_numpy
+    activation, attention, elementwise2, scans, linalg_numpy,
+    special,  # issue 15: scipy.special
 )
 
 
@@ -51,5 +53,6 @@ NUMPY: Namespace = numpy_namespace(REGISTRY)
 __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
-    "random", "reduce", "rnn", "scans", "shape"
+    "random", "reduce", "rnn", "scans", "shape",
+    "special",
 ]

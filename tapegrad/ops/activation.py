@@ -1,4 +1,6 @@
-"""The activations of transformer-era models: erf, gelu, silu, hardtanh, softsign, log_sigmoid.
+"""The activations of transformer-era models: gelu, silu, hardtanh, softsign, log_sigmoid; and the error
+function's own implementation (erf_array, erfc_array), which the erf primitive (tapegrad/ops/special.py) uses
+without SciPy.
 
 NumPy has no error function, so :func:`erf_array` and :func:`erfc_array` compute it here, to full
 double precision (tested against ``math.erf`` / ``math.erfc`` in tests/ops/test_activation.py):
@@ -118,10 +120,6 @@ def _elementwise(name: str, forward, rule, *, derivative: str = "", expects: str
                      derivatives=(derivative or None,))
 
 
-erf = _elementwise("erf", erf_array, lambda xp, g, ans, x: g * (_TWO_OVER_SQRT_PI * xp.exp(-(x * x))),
-                   derivative="2/sqrt(pi) exp(-{a}**2)", expects="a floating-point tensor")
-
-
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x))
@@ -193,4 +191,4 @@ def _log_sigmoid(x):
 log_sigmoid = _elementwise("log_sigmoid", _log_sigmoid, lambda xp, g, ans, x: g * xp.sigmoid(-x),
                            derivative="σ(-{a})")
 
-PRIMITIVES = (erf, gelu, silu, hardtanh, softsign, log_sigmoid)
+PRIMITIVES = (gelu, silu, hardtanh, softsign, log_sigmoid)

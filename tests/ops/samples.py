@@ -410,3 +410,6 @@ from . import samples_linalg_numpy as _linalg_numpy  # noqa: E402 (numpy.linalg:
 
 SAMPLERS.update(_linalg_numpy.SAMPLERS)
 NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY
+from . import samples_special as _special  # noqa: E402 (scipy.special: issue 15)
+
+SAMPLERS.update(_special.SAMPLERS)
