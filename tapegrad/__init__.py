@@ -9,7 +9,7 @@ tensor([2., 4.])
 
 from __future__ import annotations
 
-from . import autograd, data, nn, ops, optim, viz
+from . import autograd, data, nn, ops, optim, scipy, viz  # scipy: issue 15 (imports no SciPy)
 from .autograd import (
                        Function,
                        checkpoint,
@@ -126,7 +126,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "apply", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
     "compile", "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
-    "jacfwd", "hessian", "hvp",
+    "jacfwd", "hessian", "hvp", "scipy",
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",

@@ -26,7 +26,7 @@ LAYERS = [
     ["ops"],
     ["engine", "dtypes"],
     ["tensor", "creation", "functions", "serialization"],  # the Tensor, and the functions made of it
-    ["autograd"],
+    ["autograd", "scipy"],  # scipy: SciPy's functions on Tensors (issue 15)
     ["compile"],
     ["nn", "optim", "data"],
     ["viz", "cli"],
