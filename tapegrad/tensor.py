@@ -516,8 +516,8 @@ class Tensor:
             raise DroppedGradientError(
                 f"converting a tensor that requires grad (shape {self.shape}, {self.dtype}) to a NumPy array "
                 "would silently drop its gradient. NumPy or SciPy code that calls np.asarray/np.array on its "
-                "arguments cannot be differentiated: use tapegrad's own function instead (tg.stack([a, b]) "
-                "for np.array([a, b]); see the README's table of NumPy functions), or take the values "
+                "arguments cannot be differentiated: use tapegrad's own function instead (np.stack([a, b]) or "
+                "tg.stack([a, b]) for np.array([a, b]); see the README's table of NumPy functions), or take the values "
                 "without gradient explicitly with .detach() (or .numpy(), or inside tg.no_grad()).")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)

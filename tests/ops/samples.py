@@ -410,3 +410,4 @@ from . import samples_linalg_numpy as _linalg_numpy  # noqa: E402 (numpy.linalg:
 
 SAMPLERS.update(_linalg_numpy.SAMPLERS)
 NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY
+from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals and broadcast letters: issue 15)
