@@ -1893,6 +1893,22 @@ def _split(axis: int, name: str, least: int) -> Callable[..., Any]:
     return call
 
 
+def _interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
+    _unsupported_options("interp", {"period": period}, ())
+    return SN.interp(GRAPH, _lift(x), _lift(xp), _lift(fp), left, right)
+
+
+def _gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: Any = 1) -> Any:
+    if requires_grad(varargs):
+        raise _NotSupported("numpy.gradient on a Tensor: the spacings take no gradient (pass them as constants)")
+    return SN.gradient(GRAPH, _lift(f), *raw(varargs), axis=axis, edge_order=edge_order)
+
+
+def _partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    _unsupported_options("partition", {"order": order}, ())
+    return SN.partition(GRAPH, _lift(a), kth, axis)
+
+
 FUNCTIONS.update({
     np.diag: _shaped(SN.diag), np.diagonal: _shaped(SN.diagonal), np.triu: _shaped(SN.triu),
     np.tril: _shaped(SN.tril), np.roll: _shaped(SN.roll), np.rot90: _shaped(SN.rot90),
@@ -1906,6 +1922,9 @@ FUNCTIONS.update({
         GRAPH, [_lift(a) for a in tup]), np.column_stack: lambda tup: SN.column_stack(GRAPH, [_lift(a) for a in tup]),
     np.append: _shaped(SN.append, 2), np.kron: _shaped(SN.kron, 2), np.inner: _shaped(SN.inner, 2),
     np.tensordot: _shaped(SN.tensordot, 2), np.cross: _shaped(SN.cross, 2),
+    np.linspace: _shaped(SN.linspace, 2), np.meshgrid: lambda *xi, **options: SN.meshgrid(
+        GRAPH, *[_lift(x) for x in xi], **options), np.interp: _interp, np.polyval: _shaped(SN.polyval, 2),
+    np.gradient: _gradient, np.partition: _partition,
 })
 
 

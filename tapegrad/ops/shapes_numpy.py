@@ -326,3 +326,199 @@ def cross(xp, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     c = xp.subtract(xp.multiply(roll(xp, a, -1, -1), roll(xp, b, 1, -1)),
                     xp.multiply(roll(xp, a, 1, -1), roll(xp, b, -1, -1)))
     return moveaxis(xp, c, -1, axisc, "cross")
+
+
+# -- construction and interpolation (issue 15, item 4) ----------------------------------------------------
+
+
+def values_of(a) -> np.ndarray:
+    """The values of ``a`` (a Tensor, an array or a number) for positions and masks that take no gradient."""
+    return a.data if hasattr(a, "requires_grad") else np.asarray(a)
+
+
+def _float(xp, a):
+    return a if a.dtype.kind == "f" else xp.astype(a, dtype=np.float64)
+
+
+def linspace(xp, start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """``np.linspace`` differentiable in ``start`` and ``stop`` (arrays of them too: the samples run along
+    a new axis ``axis``): ``start + i * (stop - start) / div``, the last entry ``stop`` itself when
+    ``endpoint``, as NumPy computes it."""
+    num = int_arg(num, "linspace", "num")
+    if num < 0:
+        raise ArgumentError(f"linspace: num={num}; expected a non-negative integer")
+    start, stop = _float(xp, start), _float(xp, stop)
+    div = num - 1 if endpoint else num
+    delta = xp.subtract(stop, start)
+    shape = delta.shape
+    steps = np.arange(num, dtype=delta.dtype).reshape((-1,) + (1,) * len(shape))
+    if div > 0:
+        step = xp.divide(delta, np.asarray(div, dtype=delta.dtype))
+        y = xp.add(xp.multiply(steps, step), start)
+    else:
+        step = np.full(shape, np.nan, dtype=delta.dtype)
+        y = xp.add(xp.multiply(steps, delta), start)
+    if endpoint and num > 1:
+        last = xp.reshape(xp.broadcast_to(stop, shape=shape), shape=(1,) + shape)
+        y = xp.concatenate(xp.getitem(y, index=(slice(0, num - 1),)), last, axis=0)
+    if axis != 0:
+        y = moveaxis(xp, y, 0, axis_arg(axis, y.ndim, "linspace"), "linspace")
+    if dtype is not None:
+        y = xp.astype(y, dtype=np.dtype(dtype))
+    return (y, step) if retstep else y
+
+
+def meshgrid(xp, *xi, copy=True, sparse=False, indexing="xy"):
+    """``np.meshgrid``: coordinate arrays of the grid the 1-D ``xi`` span (a tuple); 'xy' (Cartesian)
+    swaps the first two axes of the result, 'ij' (matrix) does not; ``sparse`` keeps them unbroadcast."""
+    if indexing not in ("xy", "ij"):
+        raise ArgumentError(f"meshgrid: indexing={shown(indexing)}; expected 'xy' or 'ij'")
+    n = len(xi)
+    shapes = [[1] * n for _ in xi]
+    for i in range(n):
+        shapes[i][i] = -1
+    if indexing == "xy" and n > 1:
+        shapes[0][:2], shapes[1][:2] = [1, -1], [-1, 1]
+    outputs = [xp.reshape(x, shape=tuple(s)) for x, s in zip(xi, shapes)]
+    if not sparse:
+        full = np.broadcast_shapes(*[o.shape for o in outputs])
+        outputs = [xp.broadcast_to(o, shape=full) for o in outputs]
+        if copy:
+            outputs = [xp.copy(o) for o in outputs]
+    return tuple(outputs)
+
+
+def interp(xp, x, knots, fp, left=None, right=None):
+    """``np.interp``: the piecewise-linear interpolant through ``(knots, fp)`` at ``x``, ``left``/``right``
+    (default ``fp[0]``/``fp[-1]``) outside. Differentiable in ``fp``, ``x`` (the slope; at a knot, the
+    slope of the segment to its right, the last knot's of the one to its left), ``knots`` and ``left``/``right``.
+    ``knots`` must increase (NumPy does not check, nor does this)."""
+    if knots.ndim != 1 or fp.ndim != 1 or knots.shape != fp.shape:
+        raise ShapeError(f"interp: xp of shape {knots.shape} and fp of shape {fp.shape}; expected 1-D of the same "
+                         "length")
+    n = knots.shape[0]
+    if n == 0:
+        raise ShapeError("interp: xp and fp are empty; expected at least one point")
+    first, final = xp.getitem(fp, index=(0,)), xp.getitem(fp, index=(n - 1,))
+    kv, xv = values_of(knots), values_of(x)
+    if n == 1:
+        y = xp.add(xp.multiply(x, np.zeros((), dtype=fp.dtype)), first)
+    else:
+        j = np.clip(np.searchsorted(kv, xv, side="right") - 1, 0, n - 2)
+        x0, x1 = xp.getitem(knots, index=(j,)), xp.getitem(knots, index=(j + 1,))
+        f0, f1 = xp.getitem(fp, index=(j,)), xp.getitem(fp, index=(j + 1,))
+        slope = xp.divide(xp.subtract(f1, f0), xp.subtract(x1, x0))
+        y = xp.add(xp.multiply(slope, xp.subtract(x, x0)), f0)
+    y = xp.where(xv < kv[0], first if left is None else left, y)
+    return xp.where(xv > kv[-1], final if right is None else right, y)
+
+
+def polyval(xp, p, x):
+    """``np.polyval``: the polynomial with coefficients ``p`` (highest power first) at ``x``, by Horner's
+    rule as NumPy evaluates it."""
+    if p.ndim == 0:
+        raise ShapeError(f"polyval: coefficients of shape {p.shape}; expected a 1-D sequence")
+    y = xp.multiply(x, np.zeros((), dtype=p.dtype if p.dtype.kind == "f" else np.float64))
+    for i in range(p.shape[0]):
+        y = xp.add(xp.multiply(y, x), xp.getitem(p, index=(i,)))
+    return y
+
+
+def _coefficients(dx, dtype):
+    """NumPy's second-order central difference weights for spacings ``dx`` (interior points)."""
+    dx1, dx2 = dx[:-1], dx[1:]
+    a = -dx2 / (dx1 * (dx1 + dx2))
+    b = (dx2 - dx1) / (dx1 * dx2)
+    c = dx1 / (dx2 * (dx1 + dx2))
+    return [np.asarray(w, dtype=dtype) for w in (a, b, c)]
+
+
+def gradient(xp, f, *varargs, axis=None, edge_order=1):
+    """``np.gradient``: central differences inside, one-sided (``edge_order`` 1 or 2) at the edges, with
+    spacings (numbers or coordinate arrays, constants) per axis. A tuple for several axes, as NumPy."""
+    f = _float(xp, f)
+    axes = tuple(range(f.ndim)) if axis is None else axes_arg(axis, f.ndim, "gradient")
+    edge_order = int_arg(edge_order, "gradient", "edge_order")
+    if edge_order not in (1, 2):
+        raise ArgumentError(f"gradient: edge_order={edge_order}; expected 1 or 2")
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise ArgumentError(f"gradient: {len(varargs)} spacings for {len(axes)} axes; expected none, one number, "
+                            "or one per axis")
+    out = []
+    dtype = f.dtype
+    for ax, h in zip(axes, spacings):
+        n = f.shape[ax]
+        if n < edge_order + 1:
+            raise ShapeError(f"gradient: an axis of length {n} (shape {f.shape}, axis {ax}); expected at least "
+                             f"{edge_order + 1} entries for edge_order={edge_order}")
+        h = values_of(h)
+        if h.ndim == 1:
+            if h.shape[0] != n:
+                raise ShapeError(f"gradient: coordinates of length {h.shape[0]} along axis {ax} of length {n}; "
+                                 "expected equal lengths")
+            dx = np.diff(h.astype(np.float64))
+            if np.all(dx == dx[0]):
+                h = dx[0]
+        elif h.ndim != 0:
+            raise ShapeError(f"gradient: a spacing of shape {h.shape}; expected a number or 1-D coordinates")
+        lead = (slice(None),) * ax
+
+        def part(lo, hi, lead=lead):
+            return xp.getitem(f, index=lead + (slice(lo, hi),))
+
+        def along(w, ax=ax):  # constant weights along the axis, broadcast over the others
+            return np.asarray(w, dtype=dtype).reshape((-1,) + (1,) * (f.ndim - ax - 1))
+
+        def mix(weights, pieces):
+            total = xp.multiply(weights[0], pieces[0])
+            for w, p in zip(weights[1:], pieces[1:]):
+                total = xp.add(total, xp.multiply(w, p))
+            return total
+
+        if np.ndim(h) == 0:
+            h = float(h)
+            inner = xp.divide(xp.subtract(part(2, n), part(0, n - 2)), np.asarray(2.0 * h, dtype=dtype))
+            if edge_order == 1:
+                head = xp.divide(xp.subtract(part(1, 2), part(0, 1)), np.asarray(h, dtype=dtype))
+                tail = xp.divide(xp.subtract(part(n - 1, n), part(n - 2, n - 1)), np.asarray(h, dtype=dtype))
+            else:
+                c = [np.asarray(w / h, dtype=dtype) for w in (-1.5, 2.0, -0.5, 0.5, -2.0, 1.5)]
+                head = mix(c[:3], [part(0, 1), part(1, 2), part(2, 3)])
+                tail = mix(c[3:], [part(n - 3, n - 2), part(n - 2, n - 1), part(n - 1, n)])
+        else:
+            inner = mix([along(w) for w in _coefficients(dx, np.float64)], [part(0, n - 2), part(1, n - 1),
+                                                                             part(2, n)])
+            if edge_order == 1:
+                head = xp.divide(xp.subtract(part(1, 2), part(0, 1)), np.asarray(dx[0], dtype=dtype))
+                tail = xp.divide(xp.subtract(part(n - 1, n), part(n - 2, n - 1)), np.asarray(dx[-1], dtype=dtype))
+            else:
+                d1, d2 = dx[0], dx[1]
+                w = [-(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2))]
+                head = mix([np.asarray(v, dtype=dtype) for v in w], [part(0, 1), part(1, 2), part(2, 3)])
+                d1, d2 = dx[-2], dx[-1]
+                w = [d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2))]
+                tail = mix([np.asarray(v, dtype=dtype) for v in w], [part(n - 3, n - 2), part(n - 2, n - 1),
+                                                                     part(n - 1, n)])
+        out.append(xp.concatenate(head, inner, tail, axis=ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def partition(xp, a, kth, axis=-1):
+    """``np.partition``: ``a`` rearranged along ``axis`` so that the ``kth`` entries are where a sort puts
+    them (smaller before, larger after), the permutation of ``np.argpartition``; the gradient goes back
+    through that permutation (among equal entries, to the one it chose)."""
+    if axis is None:
+        a, axis = xp.reshape(a, shape=(-1,)), 0
+    axis = axis_arg(axis, a.ndim, "partition")
+    try:
+        order = np.argpartition(values_of(a), kth, axis=axis)
+    except (ValueError, TypeError) as exc:
+        raise ShapeError(f"partition: kth={shown(kth)} for an axis of length {a.shape[axis]}; expected integers "
+                         f"in [{-a.shape[axis]}, {a.shape[axis]}) (NumPy says: {exc})") from None
+    return xp.take_sorted(a, order, axis=axis)
