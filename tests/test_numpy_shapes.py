@@ -239,3 +239,129 @@ def test_bad_input_raises_clear_errors(case):
     t = tg.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
     with pytest.raises(error, match=message):
         f(t)
+
+
+# -- construction and interpolation ---------------------------------------------------------------------
+
+W5 = torch.arange(5, dtype=torch.float64).reshape(-1, 1) / 4
+W4 = torch.arange(4, dtype=torch.float64).reshape(-1, 1) / 4
+COORDS = np.array([0.0, 0.5, 1.5, 1.75, 3.0])
+
+MORE = {
+    "linspace scalars": (lambda a, b: np.linspace(a, b, 5), lambda a, b: torch.lerp(a, b, W5[:, 0].to(a.dtype)),
+                         [np.array(1.0), np.array(-2.0)]),
+    "linspace arrays": (lambda a, b: np.linspace(a, b, 5), lambda a, b: torch.lerp(a, b, W5.to(a.dtype)),
+                        [V[:2], V[2:]]),
+    "linspace no endpoint axis": (lambda a, b: np.linspace(a, b, 4, endpoint=False, axis=1),
+                                  lambda a, b: torch.lerp(a, b, W4.to(a.dtype)).T, [V[:2], V[2:]]),
+    "meshgrid xy": (lambda a, b: np.meshgrid(a, b), lambda a, b: torch.meshgrid(a, b, indexing="xy"), [V, V[:3]]),
+    "meshgrid ij 3": (lambda a, b, c: np.meshgrid(a, b, c, indexing="ij"),
+                      lambda a, b, c: torch.meshgrid(a, b, c, indexing="ij"), [V, V[:3], V[:2]]),
+    "polyval": (lambda p, x: np.polyval(p, x),
+                lambda p, x: sum(p[i] * x ** (len(p) - 1 - i) for i in range(len(p))), [V, M]),
+    "gradient": (lambda f: np.gradient(f), lambda f: torch.gradient(f), [B3]),
+    "gradient spacing axis": (lambda f: np.gradient(f, 0.5, axis=1), lambda f: torch.gradient(f, spacing=0.5, dim=1)[0],
+                              [M]),
+    "gradient order 2": (lambda f: np.gradient(f, 2.0, 0.5, edge_order=2),
+                         lambda f: torch.gradient(f, spacing=[2.0, 0.5], edge_order=2), [M]),
+    "gradient coordinates": (lambda f: np.gradient(f, COORDS, axis=1),
+                             lambda f: torch.gradient(f, spacing=(torch.tensor(COORDS, dtype=f.dtype),), dim=1)[0],
+                             [M]),
+    "gradient coordinates order 2": (
+        lambda f: np.gradient(f, COORDS, COORDS[:4], edge_order=2),
+        lambda f: torch.gradient(f, spacing=(torch.tensor(COORDS[:4], dtype=f.dtype),
+                                             torch.tensor(COORDS, dtype=f.dtype)), dim=(1, 0), edge_order=2)[::-1],
+        [M.T.copy()]),
+    "partition": (lambda x: np.partition(x, 2, axis=1),
+                  lambda x: torch.take_along_dim(x, torch.tensor(np.argpartition(M, 2, axis=1)), 1),
+                  [M]),
+    "partition flat kths": (lambda x: np.partition(x, (1, 5), axis=None),
+                            lambda x: x.reshape(-1)[torch.tensor(np.argpartition(M.reshape(-1), (1, 5)))], [M]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_construction_against_torch(name, dtype):
+    np_fn, torch_fn, arrays = MORE[name]
+    check(np_fn, torch_fn, *arrays, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_construction_values_equal_numpy(dtype):
+    a, b = np.array([1.0, 2.0], dtype=dtype), np.array([3.0, -1.0], dtype=dtype)
+    for kwargs in [{}, {"num": 1}, {"num": 7, "endpoint": False}, {"num": 3, "axis": -1}, {"num": 0}]:
+        got = np.linspace(tg.tensor(a), tg.tensor(b), **kwargs)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.data, np.linspace(a, b, **kwargs))
+    y, step = np.linspace(tg.tensor(a), tg.tensor(b), 5, retstep=True)
+    np.testing.assert_array_equal(step.data, np.linspace(a, b, 5, retstep=True)[1])
+    m = M.astype(dtype)
+    for args in [(), (0.5,), (COORDS[:4], COORDS)]:
+        for got, want in zip(np.gradient(tg.tensor(m), *args), np.gradient(m, *args)):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got.data, want, rtol=TOL[dtype], atol=TOL[dtype])
+    part = np.partition(tg.tensor(m), 3, axis=0).data
+    np.testing.assert_array_equal(part[3], np.partition(m, 3, axis=0)[3])
+    assert (part[:3] <= part[3]).all() and (part[4:] >= part[3]).all()
+    p = V.astype(dtype)
+    np.testing.assert_array_equal(np.polyval(tg.tensor(p), tg.tensor(m)).data, np.polyval(p, m))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interp_values_and_gradients(dtype):
+    knots = np.array([0.0, 1.0, 1.5, 3.0], dtype=dtype)
+    fp = np.array([0.0, 2.0, -1.0, 4.0], dtype=dtype)
+    x = np.array([-1.0, 0.0, 0.25, 1.0, 1.2, 2.9, 3.0, 3.5], dtype=dtype)
+    xs, fps, ks = (tg.tensor(v, requires_grad=True) for v in (x, fp, knots))
+    y = np.interp(xs, ks, fps)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y.data, np.interp(x, knots, fp), rtol=TOL[dtype], atol=TOL[dtype])
+    w = np.linspace(1.0, 2.0, x.size).astype(dtype)
+    (tg.tensor(w) * y).sum().backward()
+    basis = np.stack([np.interp(x, knots, np.eye(4, dtype=dtype)[k]) for k in range(4)], axis=1)
+    np.testing.assert_allclose(fps.grad.data, w @ basis, rtol=TOL[dtype])
+    j = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, 2)
+    slope = (fp[j + 1] - fp[j]) / (knots[j + 1] - knots[j])
+    inside = (x >= knots[0]) & (x <= knots[-1])
+    np.testing.assert_allclose(xs.grad.data, w * slope * inside, rtol=TOL[dtype])
+    # the knots' gradient against central finite differences (float64: away from every kink)
+    if dtype == np.float64:
+        eps = 1e-6
+        for k in range(4):
+            d = np.zeros(4)
+            d[k] = eps
+            fd = (w @ np.interp(x, knots + d, fp) - w @ np.interp(x, knots - d, fp)) / (2 * eps)
+            assert abs(ks.grad.data[k] - fd) < 1e-5 or np.isclose(x, knots[k]).any()
+    left = np.interp(xs, ks, fps, left=-7.0, right=tg.tensor(8.0)).data
+    np.testing.assert_allclose(left, np.interp(x, knots, fp, left=-7.0, right=8.0), rtol=TOL[dtype])
+    # second order in x: the interpolant is piecewise linear, so x's Hessian of sum(y**2) is 2 slope**2
+    h = tg.grad(lambda t: (np.interp(t, knots, fp) ** 2).sum())
+    hess = tg.jacfwd(h)(x.astype(np.float64))
+    k64, f64 = knots.astype(np.float64), fp.astype(np.float64)
+    slope64 = (f64[j + 1] - f64[j]) / (k64[j + 1] - k64[j])
+    np.testing.assert_allclose(np.diag(hess), 2 * slope64 ** 2 * inside, rtol=TOL[dtype])
+
+
+MORE_BAD = [
+    (lambda t: np.linspace(t, t, -1), ArgumentError, "linspace: num=-1"),
+    (lambda t: np.linspace(t, t, 2.5), ArgumentError, "linspace: num must be an integer"),
+    (lambda t: np.meshgrid(t, t, indexing="yx"), ArgumentError, "meshgrid: indexing='yx'"),
+    (lambda t: np.interp(t, t, t[:2]), ShapeError, "interp: xp of shape \\(3, 4\\)"),
+    (lambda t: np.interp(t, t[0], t[0], period=2.0), DroppedGradientError, "period"),
+    (lambda t: np.polyval(t[0, 0], t), ShapeError, "polyval: coefficients of shape \\(\\)"),
+    (lambda t: np.gradient(t[:1]), ShapeError, "gradient: an axis of length 1"),
+    (lambda t: np.gradient(t, edge_order=3), ArgumentError, "gradient: edge_order=3"),
+    (lambda t: np.gradient(t, 1.0, 2.0, 3.0), ArgumentError, "gradient: 3 spacings for 2 axes"),
+    (lambda t: np.gradient(t, [0.0, 1.0], 1.0), ShapeError, "gradient: coordinates of length 2 along axis 0"),
+    (lambda t: np.gradient(t, t[0, :1]), DroppedGradientError, "spacings take no gradient"),
+    (lambda t: np.partition(t, 9, axis=1), ShapeError, "partition: kth=9 for an axis of length 4"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(MORE_BAD)))
+def test_construction_bad_input(case):
+    f, error, message = MORE_BAD[case]
+    t = tg.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    with pytest.raises(error, match=message):
+        f(t)
