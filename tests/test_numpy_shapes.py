@@ -57,9 +57,8 @@ def check(np_fn, torch_fn, *arrays, dtype=np.float64, seed=0):
     second = tg.autograd.grad(sum((g * tg.tensor(v)).sum() for g, v in zip(grads, vs)), xs, allow_unused=True)
     t_second = torch.autograd.grad(sum((g * torch.tensor(v)).sum() for g, v in zip(t_grads, vs)), ts,
                                    allow_unused=True)
-    for s, ts_ in zip(second, t_second):
-        _close(np.zeros(arrays[0].shape) if s is None else s.data, 0 * arrays[0] if ts_ is None else ts_.numpy(),
-               dtype) if s is not None or ts_ is not None else None
+    for s, ts_, a in zip(second, t_second, arrays):  # None: no second derivative (a linear input)
+        _close(np.zeros_like(a) if s is None else s.data, np.zeros_like(a) if ts_ is None else ts_.numpy(), dtype)
     _, tangent = tg.jvp(lambda *a: _flat_tg(np_fn(*a)), arrays, vs)
     _, t_tangent = torch.func.jvp(lambda *a: _flat_torch(torch_fn(*a)), tuple(torch.tensor(a) for a in arrays),
                                   tuple(torch.tensor(v) for v in vs))
