@@ -23,7 +23,7 @@ from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
-from .tensor import Tensor, apply, where_mask
+from .tensor import Tensor, apply, as_array, where_mask
 
 __all__ = [
     "exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sign", "sigmoid", "softplus",
@@ -188,5 +188,6 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
         ShapeError: for a malformed specification or operands whose dimensions do not match it.
     """
     operands = _weak(operands, "einsum")
-    explicit = L.canonical_einsum(subscripts, [np.shape(x) for x in operands])
+    shapes = [x.shape if isinstance(x, (Tensor, np.ndarray)) else as_array(x, op="einsum").shape for x in operands]
+    explicit = L.canonical_einsum(subscripts, shapes)
     return apply(L.einsum, *operands, subscripts=explicit)

@@ -1628,7 +1628,8 @@ def _outer(a: Any, b: Any, out: Any = None) -> Any:
 
 def _einsum(subscripts: str, *operands: Any, **options: Any) -> Any:
     _unsupported_options("einsum", {k: v for k, v in options.items() if k != "optimize"}, ())
-    return apply(L.einsum, *operands, subscripts=L.canonical_einsum(subscripts, [np.shape(x) for x in operands]))
+    shapes = [x.shape if isinstance(x, (Tensor, np.ndarray)) else as_array(x, op="einsum").shape for x in operands]
+    return apply(L.einsum, *operands, subscripts=L.canonical_einsum(subscripts, shapes))
 
 
 # -- issue 15: scans, sorting, order statistics, NaN-ignoring reductions (handlers of FUNCTIONS) --

@@ -226,7 +226,7 @@ BAD = [
     (lambda t: np.einsum("...i->i", t), ShapeError, "output has no '...'"),
     (lambda t: np.einsum("ij->ii", t), ShapeError, "repeats within the output"),
     (lambda t: np.einsum("ij->k", t), ShapeError, "names \\['k'\\], which no operand has"),
-    (lambda t: np.einsum("i.j", t), ShapeError, "expected letters a-z, A-Z and at most one '...'"),
+    (lambda t: np.einsum("i.j", t), ShapeError, "expected only letters a-z, A-Z and at most one '...'"),
     (lambda t: np.einsum("ij->i->j", t), ShapeError, "more than one '->'"),
     (lambda t: tg.einsum(3, t), ArgumentError, "subscripts=3"),
 ]

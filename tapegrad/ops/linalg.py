@@ -141,7 +141,7 @@ def canonical_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
     for term in terms + [output]:
         plain = term.replace("...", "", 1)
         if not all(c.isascii() and c.isalpha() for c in plain):
-            raise ShapeError(f"einsum: {term!r} in {shown(subscripts)}; expected letters a-z, A-Z and at most "
+            raise ShapeError(f"einsum: {term!r} in {shown(subscripts)}; expected only letters a-z, A-Z and at most "
                              "one '...' per operand")
     used = set(text)
     spare = [c for c in _LETTERS if c not in used]
