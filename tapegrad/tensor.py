@@ -61,6 +61,7 @@ from .ops import nn as N
 from .ops import reduce as R
 from .ops import scans as SC
 from .ops import shape as S
+from .ops import shapes_numpy as SN
 from .ops import special as SP
 from .ops.shape import NUMERIC, dtype_arg, shown
 
@@ -516,8 +517,8 @@ class Tensor:
             raise DroppedGradientError(
                 f"converting a tensor that requires grad (shape {self.shape}, {self.dtype}) to a NumPy array "
                 "would silently drop its gradient. NumPy or SciPy code that calls np.asarray/np.array on its "
-                "arguments cannot be differentiated: use tapegrad's own function instead (tg.stack([a, b]) "
-                "for np.array([a, b]); see the README's table of NumPy functions), or take the values "
+                "arguments cannot be differentiated: use tapegrad's own function instead (np.stack([a, b]) or "
+                "tg.stack([a, b]) for np.array([a, b]); see the README's table of NumPy functions), or take the values "
                 "without gradient explicitly with .detach() (or .numpy(), or inside tg.no_grad()).")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
@@ -1633,8 +1634,8 @@ def _outer(a: Any, b: Any, out: Any = None) -> Any:
 
 def _einsum(subscripts: str, *operands: Any, **options: Any) -> Any:
     _unsupported_options("einsum", {k: v for k, v in options.items() if k != "optimize"}, ())
-    L.parse_einsum(subscripts, len(operands))
-    return apply(L.einsum, *operands, subscripts=subscripts)
+    shapes = [x.shape if isinstance(x, (Tensor, np.ndarray)) else as_array(x, op="einsum").shape for x in operands]
+    return apply(L.einsum, *operands, subscripts=L.canonical_einsum(subscripts, shapes))
 
 
 # -- issue 15: scans, sorting, order statistics, NaN-ignoring reductions (handlers of FUNCTIONS) --
@@ -1863,6 +1864,74 @@ FUNCTIONS.update({
     np.linalg.pinv: _linalg(lambda xp, a, rcond=None, hermitian=False, *, rtol=None: LN.pinv_any(xp, a, rcond, rtol)),
     np.linalg.lstsq: _lstsq, np.linalg.norm: _linalg(LN.norm), np.linalg.matrix_power: _linalg(LN.matrix_power),
     np.linalg.multi_dot: lambda arrays, *, out=None: LN.multi_dot(GRAPH, [_lift(a) for a in arrays]),
+})
+
+
+# Shapes and construction (issue 15): the compositions of tapegrad/ops/shapes_numpy.py in the graph namespace.
+def _shaped(function: Callable[..., Any], arrays: int = 1) -> Callable[..., Any]:
+    """``np.<name>(*args)`` as ``function(GRAPH, *args)``, its first ``arrays`` arguments as Tensors."""
+    def call(*args: Any, **options: Any) -> Any:
+        return function(GRAPH, *[_lift(a) for a in args[:arrays]], *args[arrays:], **options)
+    return call
+
+
+def _sequence(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``np.<name>(arrays)`` (a sequence of arrays) as ``function(GRAPH, [tensors])``."""
+    def call(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+        _unsupported_options(function.__name__, {"dtype": dtype}, ())
+        return function(GRAPH, [_lift(a) for a in tup])
+    return call
+
+
+def _at_least(n: int) -> Callable[..., Any]:
+    def call(*arys: Any) -> Any:
+        results = [SN.at_least(GRAPH, _lift(a), n) for a in arys]
+        return results[0] if len(results) == 1 else tuple(results)
+    return call
+
+
+def _split(axis: int, name: str, least: int) -> Callable[..., Any]:
+    """``np.hsplit/vsplit/dsplit``: ``np.split`` along ``axis`` (hsplit: axis 0 of a 1-D array)."""
+    def call(ary: Any, indices_or_sections: Any) -> Any:
+        x = _lift(ary)
+        if x.ndim < least:
+            raise ShapeError(f"{name}: got shape {x.shape}; expected at least {least} dimension(s)")
+        return SN.array_split(GRAPH, x, indices_or_sections, 0 if x.ndim == 1 else axis, name, equal=True)
+    return call
+
+
+def _interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
+    _unsupported_options("interp", {"period": period}, ())
+    return SN.interp(GRAPH, _lift(x), _lift(xp), _lift(fp), left, right)
+
+
+def _gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: Any = 1) -> Any:
+    if requires_grad(varargs):
+        raise _NotSupported("numpy.gradient on a Tensor: the spacings take no gradient (pass them as constants)")
+    return SN.gradient(GRAPH, _lift(f), *raw(varargs), axis=axis, edge_order=edge_order)
+
+
+def _partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    _unsupported_options("partition", {"order": order}, ())
+    return SN.partition(GRAPH, _lift(a), kth, axis)
+
+
+FUNCTIONS.update({
+    np.diag: _shaped(SN.diag), np.diagonal: _shaped(SN.diagonal), np.triu: _shaped(SN.triu),
+    np.tril: _shaped(SN.tril), np.roll: _shaped(SN.roll), np.rot90: _shaped(SN.rot90),
+    np.moveaxis: _shaped(SN.moveaxis), np.rollaxis: _shaped(SN.rollaxis), np.fliplr: _shaped(SN.fliplr),
+    np.flipud: _shaped(SN.flipud), np.atleast_1d: _at_least(1), np.atleast_2d: _at_least(2),
+    np.atleast_3d: _at_least(3), np.array_split: _shaped(SN.array_split),
+    np.split: lambda ary, indices_or_sections, axis=0: SN.array_split(GRAPH, _lift(ary), indices_or_sections,
+                                                                      axis, "split", equal=True),
+    np.hsplit: _split(1, "hsplit", 1), np.vsplit: _split(0, "vsplit", 2), np.dsplit: _split(2, "dsplit", 3),
+    np.hstack: _sequence(SN.hstack), np.vstack: _sequence(SN.vstack), np.dstack: lambda tup: SN.dstack(
+        GRAPH, [_lift(a) for a in tup]), np.column_stack: lambda tup: SN.column_stack(GRAPH, [_lift(a) for a in tup]),
+    np.append: _shaped(SN.append, 2), np.kron: _shaped(SN.kron, 2), np.inner: _shaped(SN.inner, 2),
+    np.tensordot: _shaped(SN.tensordot, 2), np.cross: _shaped(SN.cross, 2),
+    np.linspace: _shaped(SN.linspace, 2), np.meshgrid: lambda *xi, **options: SN.meshgrid(
+        GRAPH, *[_lift(x) for x in xi], **options), np.interp: _interp, np.polyval: _shaped(SN.polyval, 2),
+    np.gradient: _gradient, np.partition: _partition,
 })
 
 

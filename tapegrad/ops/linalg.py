@@ -80,20 +80,28 @@ matmul = Primitive(
 )
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 def parse_einsum(subscripts: str, n_operands: int) -> tuple[list[str], str]:
-    """The input and output subscripts of an explicit einsum specification like ``"ij,jk->ik"``.
+    """The input and output subscripts of an explicit einsum specification like ``"ij,jk->ik"``,
+    the form the primitive records (:func:`canonical_einsum` makes it from any form NumPy takes).
+
+    A letter may repeat within one operand (``"ii->i"``: the diagonal; ``"ii->"``: the trace), not within
+    the output.
 
     Raises:
         ArgumentError: if ``subscripts`` is not a string.
         ShapeError: if the specification is implicit (no ``->``), uses ``...``, has more than one
-            ``->``, a character that is not a letter, repeats a letter within one operand, or names
-            a different number of operands.
+            ``->``, a character that is not a letter, repeats a letter within the output, names a letter
+            in the output that no operand has, or names a different number of operands.
     """
     if not isinstance(subscripts, str):
         raise ArgumentError(f"einsum: subscripts={shown(subscripts)}; expected a string like 'ij,jk->ik' "
                             "(the specification comes first: einsum('ij,jk->ik', a, b))")
     if subscripts.count("->") != 1 or "." in subscripts:
-        raise ShapeError(f"einsum: {shown(subscripts)}; expected an explicit output ('ij,jk->ik') and no '...'")
+        raise ShapeError(f"einsum: {shown(subscripts)}; expected an explicit output ('ij,jk->ik') and no '...' "
+                         "(tapegrad.ops.linalg.canonical_einsum writes any form NumPy takes so)")
     inputs, output = subscripts.replace(" ", "").split("->")
     terms = inputs.split(",")
     if len(terms) != n_operands:
@@ -101,9 +109,75 @@ def parse_einsum(subscripts: str, n_operands: int) -> tuple[list[str], str]:
     for term in terms + [output]:
         if not all(c.isascii() and c.isalpha() for c in term):
             raise ShapeError(f"einsum: {term!r} in {subscripts!r}; expected only letters a-z, A-Z")
-        if len(set(term)) != len(term):
-            raise ShapeError(f"einsum: a letter repeats within {term!r} (diagonals are not supported)")
+    if len(set(output)) != len(output):
+        raise ShapeError(f"einsum: a letter repeats within the output {output!r} of {subscripts!r}; expected "
+                         "each output letter once")
+    missing = set(output).difference(*terms)
+    if missing:
+        raise ShapeError(f"einsum: the output of {subscripts!r} names {sorted(missing)}, which no operand has")
     return terms, output
+
+
+def canonical_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
+    """``subscripts`` for operands of ``shapes`` in the explicit form the primitive records: ``...``
+    replaced by letters the specification does not use (right-aligned, so batch axes broadcast as in
+    NumPy), and an implicit output (no ``->``) written out as NumPy reads it (the ``...`` axes, then the
+    letters that appear once, in alphabetical order).
+
+    Raises:
+        ArgumentError: if ``subscripts`` is not a string.
+        ShapeError: for a malformed specification, a count of letters that does not match an operand's
+            dimensions, a repeated letter whose axes differ in length, or more than 52 letters in all.
+    """
+    if not isinstance(subscripts, str):
+        parse_einsum(subscripts, len(shapes))  # raises the ArgumentError
+    text = subscripts.replace(" ", "")
+    if text.count("->") > 1:
+        raise ShapeError(f"einsum: {shown(subscripts)} has more than one '->'")
+    inputs, arrow, output = text.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ShapeError(f"einsum: {shown(subscripts)} names {len(terms)} operands, {len(shapes)} given")
+    for term in terms + [output]:
+        plain = term.replace("...", "", 1)
+        if not all(c.isascii() and c.isalpha() for c in plain):
+            raise ShapeError(f"einsum: {term!r} in {shown(subscripts)}; expected only letters a-z, A-Z and at most "
+                             "one '...' per operand")
+    used = set(text)
+    spare = [c for c in _LETTERS if c not in used]
+    extra = [len(shape) - len(term.replace("...", "")) if "..." in term else 0 for term, shape in zip(terms, shapes)]
+    n_batch = max(extra, default=0)
+    if n_batch > len(spare):
+        raise ShapeError(f"einsum: {shown(subscripts)} with '...' standing for {n_batch} axes needs more than "
+                         "the 52 letters")
+    batch = "".join(spare[:n_batch])
+    written = []
+    for term, shape, n in zip(terms, shapes, extra):
+        term = term.replace("...", batch[n_batch - n:] if n > 0 else "")
+        if n < 0 or len(term) != len(shape):
+            raise ShapeError(f"einsum: operand of shape {tuple(shape)} for the subscripts {term!r} in "
+                             f"{shown(subscripts)}; expected one letter per dimension")
+        for c in set(term):
+            sizes = {shape[i] for i, d in enumerate(term) if d == c}
+            if len(sizes) > 1:
+                raise ShapeError(f"einsum: the letter {c!r} repeats within {term!r} in {shown(subscripts)} over "
+                                 f"axes of lengths {sorted(sizes)} (shape {tuple(shape)}); expected equal lengths")
+        written.append(term)
+    if not arrow:
+        counts = {c: "".join(written).count(c) for c in "".join(written)}
+        output = batch + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in batch))
+    elif "..." in output:
+        output = output.replace("...", batch)
+    elif n_batch:
+        raise ShapeError(f"einsum: {shown(subscripts)}: the operands' '...' stand for {n_batch} axes, and the "
+                         "output has no '...' to put them")
+    explicit = ",".join(written) + "->" + output
+    parse_einsum(explicit, len(shapes))
+    repeats = sum(len(t) - len(set(t)) for t in written)
+    if len(set(explicit) - {",", "-", ">"}) + repeats > len(_LETTERS):
+        raise ShapeError(f"einsum: {shown(subscripts)} uses too many letters (their gradient needs one more "
+                         "letter per repeated one, 52 in all)")
+    return explicit
 
 
 def _einsum(*operands, subscripts):
@@ -116,14 +190,32 @@ def _einsum_vjp(xp, g, ans, *operands, argnum, subscripts):
     target = terms[argnum]
     others = [terms[i] for i in range(len(terms)) if i != argnum]
     available = set(output).union(*others)
+    unique = "".join(dict.fromkeys(target))
     # Letters only this operand has were summed away; the gradient is constant along them.
-    kept = "".join(c for c in target if c in available)
+    kept = "".join(c for c in unique if c in available)
     spec = ",".join([output] + others) + "->" + kept
     grad = xp.einsum(g, *[operands[i] for i in range(len(operands)) if i != argnum], subscripts=spec)
-    if kept == target:
+    if kept != unique:
+        sizes = dict(zip(kept, grad.shape))
+        shape = tuple(sizes.get(c, 1) for c in unique)
+        full = tuple(sizes.get(c, operands[argnum].shape[target.index(c)]) for c in unique)
+        grad = xp.broadcast_to(xp.reshape(grad, shape=shape), shape=full)
+    if unique == target:
         return grad
-    shape = tuple(operands[argnum].shape[target.index(c)] if c in kept else 1 for c in target)
-    return xp.broadcast_to(xp.reshape(grad, shape=shape), shape=operands[argnum].shape)
+    # A letter repeated within the operand read its diagonal: the gradient sits on that diagonal, the
+    # product with a constant identity matrix per repetition (einsum rules are then einsums again).
+    spare = iter(c for c in _LETTERS if c not in subscripts)
+    renamed, deltas, eyes, seen = "", [], [], set()
+    for c in target:
+        if c in seen:
+            fresh = next(spare)
+            renamed += fresh
+            deltas.append(c + fresh)
+            eyes.append(np.eye(grad.shape[unique.index(c)], dtype=g.dtype))
+        else:
+            renamed += c
+            seen.add(c)
+    return xp.einsum(grad, *eyes, subscripts=",".join([unique] + deltas) + "->" + renamed)
 
 
 def _einsum_jvp(xp, t, ans, *operands, argnum, subscripts):

@@ -413,3 +413,4 @@ NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY
 from . import samples_special as _special  # noqa: E402 (scipy.special: issue 15)
 
 SAMPLERS.update(_special.SAMPLERS)
+from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals and broadcast letters: issue 15)
