@@ -64,12 +64,14 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
             # Inside another transform: a recorded copy is the inner input, distinct from captured ones.
             copy = leaf.clone()
             return (copy.requires_grad_() if copy.is_leaf else copy), True
-        return Tensor(leaf.data, requires_grad=True), False
+        # A view: each input its own array object (sharing memory), so that the same array passed as two
+        # inputs carries two tangents (forward mode tells values apart by their array objects).
+        return Tensor(leaf.data.view(), requires_grad=True), False
     array = np.asarray(leaf)
     if array.dtype.kind != "f":
         raise DTypeError(f"{name}: cannot differentiate with respect to {type(leaf).__name__} input of dtype "
                          f"{array.dtype}; pass floats (e.g. 1.0, not 1)")
-    return Tensor(array, requires_grad=True), False
+    return Tensor(array.view(), requires_grad=True), False
 
 
 def _as_kind(value: Any, like: Any) -> Any:

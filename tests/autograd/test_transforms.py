@@ -204,3 +204,13 @@ def test_forward_mode_edges():
 
     with pytest.raises(tg.InPlaceError, match="jvp tangent"):
         tg.jvp(in_place, (np.ones(2),), (np.ones(2),))
+
+
+@pytest.mark.parametrize("make", [lambda v: v, tg.tensor])
+def test_one_array_passed_as_two_primals_carries_each_its_own_tangent(make):
+    x = make(np.array([1.0, 2.0]))
+    ones, zeros = np.ones(2), np.zeros(2)
+    _, tangent = tg.jvp(lambda a, b: a + 2 * b, (x, x), (ones, zeros))
+    np.testing.assert_array_equal(np.asarray(tangent), [1.0, 1.0])
+    _, tangent = tg.jvp(lambda a, b: a * b, (x, x), (zeros, ones))
+    np.testing.assert_array_equal(np.asarray(tangent), [1.0, 2.0])
