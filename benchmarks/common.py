@@ -54,3 +54,18 @@ def torch_or_none():
     if single_thread.PINNED:
         torch.set_num_threads(1)
     return torch
+
+
+def check_same_losses(steps: dict[str, Callable[[], object]], calls: int = 3, rtol: float = 1e-4) -> None:
+    """Run each training step ``calls`` times and check that every implementation gives the first one's
+    losses (float32 rounding apart): the timed steps compute the same thing.
+
+    Raises:
+        AssertionError: naming the implementation whose losses differ.
+    """
+    import numpy as np
+
+    losses = {name: [float(step()) for _ in range(calls)] for name, step in steps.items()}
+    first = next(iter(losses.values()))
+    for name, values in losses.items():
+        np.testing.assert_allclose(values, first, rtol=rtol, err_msg=name)

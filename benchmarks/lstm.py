@@ -18,7 +18,7 @@ import numpy as np
 
 import tapegrad as tg
 
-from common import compare, torch_or_none
+from common import check_same_losses, compare, torch_or_none
 
 BATCH, STEPS, INPUT, HIDDEN = 32, 50, 32, 128
 LR = 0.01
@@ -143,10 +143,7 @@ def make_steps(torch):
 
 def check_same_step(torch) -> None:
     """The first steps of all implementations agree (float32 rounding apart)."""
-    losses = {name: [float(step()) for _ in range(3)] for name, step in make_steps(torch).items()}
-    first = next(iter(losses.values()))
-    for name, values in losses.items():
-        np.testing.assert_allclose(values, first, rtol=1e-4, err_msg=name)
+    check_same_losses(make_steps(torch))
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 import tapegrad as tg
 
-from common import compare, torch_or_none
+from common import check_same_losses, compare, torch_or_none
 
 BATCH, SEQUENCE, D_MODEL, HEADS, FEEDFORWARD = 16, 64, 128, 4, 512
 LR = 0.01
@@ -66,10 +66,7 @@ def check_same_step(torch) -> None:
     """Without dropout, the first steps of both agree (float32 rounding apart)."""
     if torch is None:
         return
-    losses = {name: [float(step()) for _ in range(3)] for name, step in make_steps(torch, dropout=0.0).items()}
-    first = next(iter(losses.values()))
-    for name, values in losses.items():
-        np.testing.assert_allclose(values, first, rtol=1e-4, err_msg=name)
+    check_same_losses(make_steps(torch, dropout=0.0))
 
 
 def main() -> None:
