@@ -1756,6 +1756,14 @@ def _argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, sta
     return apply(SC.argsort, x, axis=S.axis_arg(axis, x.ndim, "argsort"))
 
 
+def _argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
+    _unsupported_options("argpartition", {"order": order}, ())
+    x, axis = _flat_if_none(a, axis)
+    kth = tuple(S.int_arg(k, "argpartition", "kth") for k in np.ravel(raw(kth)).tolist()) if np.ndim(raw(kth)) \
+        else S.int_arg(raw(kth), "argpartition", "kth")
+    return apply(SC.argpartition, x, kth=kth, axis=S.axis_arg(axis, x.ndim, "argpartition"))
+
+
 def _searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
     _unsupported_options("searchsorted", {"sorter": sorter}, ())
     if np.ndim(a) != 1:
@@ -1832,6 +1840,7 @@ FUNCTIONS: dict[Any, Callable[..., Any]] = {
     # issue 15: scans, sorting, order statistics, NaN-ignoring reductions
     np.cumsum: _scan(SC.cumsum, "cumsum"), np.cumprod: _scan(SC.cumprod, "cumprod"), np.diff: _diff,
     np.trace: _trace, np.ptp: _ptp, np.average: _average, np.sort: _sort, np.argsort: _argsort,
+    np.argpartition: _argpartition,
     np.searchsorted: _searchsorted, np.median: _median, np.quantile: _quantile_function("quantile", 1.0),
     np.percentile: _quantile_function("percentile", 100.0), np.nan_to_num: _nan_to_num, np.round: _round,
     np.sinc: lambda x: apply(E2.sinc, x),
@@ -1901,14 +1910,11 @@ def _split(axis: int, name: str, least: int) -> Callable[..., Any]:
 
 
 def _interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
-    _unsupported_options("interp", {"period": period}, ())
-    return SN.interp(GRAPH, _lift(x), _lift(xp), _lift(fp), left, right)
+    return SN.interp(GRAPH, _lift(x), _lift(xp), _lift(fp), left, right, period)
 
 
 def _gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: Any = 1) -> Any:
-    if requires_grad(varargs):
-        raise _NotSupported("numpy.gradient on a Tensor: the spacings take no gradient (pass them as constants)")
-    return SN.gradient(GRAPH, _lift(f), *raw(varargs), axis=axis, edge_order=edge_order)
+    return SN.gradient(GRAPH, _lift(f), *varargs, axis=axis, edge_order=edge_order)
 
 
 def _partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:

@@ -342,18 +342,64 @@ def test_interp_values_and_gradients(dtype):
     np.testing.assert_allclose(np.diag(hess), 2 * slope64 ** 2 * inside, rtol=TOL[dtype])
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_gradient_differentiates_its_spacings(dtype, edge_order):
+    """Coordinates and a uniform spacing given as Tensors take a gradient (first and second order, JVP)."""
+    coords = np.cumsum(np.random.default_rng(3).uniform(0.5, 1.5, 5))
+    check(lambda f, x: np.gradient(f, x, axis=1, edge_order=edge_order),
+          lambda f, x: torch.gradient(f, spacing=(x,), dim=1, edge_order=edge_order)[0], M, coords, dtype=dtype)
+    check(lambda f, h: np.gradient(f, h, edge_order=edge_order),
+          lambda f, h: [g / h for g in torch.gradient(f, edge_order=edge_order)], M, np.array(0.7), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interp_with_a_period(dtype):
+    """``period``: NumPy's values (x and knots wrapped), gradients in x, the values and the knots."""
+    knots = np.array([190.0, -190.0, 350.0, -350.0], dtype=dtype)
+    fp = np.array([5.0, 10.0, 3.0, 4.0], dtype=dtype)
+    x = (np.linspace(-9.0, 9.0, 13) + 0.1).astype(dtype)
+    np.testing.assert_allclose(np.interp(tg.tensor(x), knots, fp, period=360).data, np.interp(x, knots, fp, period=360),
+                               rtol=TOL[dtype])
+    check(lambda x_, k, f: np.interp(x_, k, f, period=360.0),
+          lambda x_, k, f: _torch_periodic_interp(x_, k, f, 360.0), x, knots, fp, dtype=dtype)
+    assert np.interp(tg.tensor(x), knots, fp, period=-360, left=100.0).dtype == dtype  # left ignored, as NumPy
+
+
+def _torch_periodic_interp(x, knots, fp, period):
+    """NumPy's periodic np.interp, written in PyTorch (the oracle for its gradients)."""
+    x, knots = torch.remainder(x, period), torch.remainder(knots, period)
+    order = torch.argsort(knots.detach())
+    knots, fp = knots[order], fp[order]
+    knots = torch.cat([knots[-1:] - period, knots, knots[:1] + period])
+    fp = torch.cat([fp[-1:], fp, fp[:1]])
+    j = torch.clamp(torch.searchsorted(knots.detach(), x.detach(), right=True) - 1, 0, len(knots) - 2)
+    slope = (fp[j + 1] - fp[j]) / (knots[j + 1] - knots[j])
+    return fp[j] + slope * (x - knots[j])
+
+
+def test_argpartition_gives_the_partition_permutation():
+    a = np.random.default_rng(5).normal(size=(4, 7))
+    t = tg.tensor(a, requires_grad=True)
+    for kth, axis in [(3, -1), ((1, 4), 1), (2, 0), (5, None)]:
+        got = np.argpartition(t, kth, axis=axis)
+        assert not got.requires_grad and got.dtype == np.intp
+        np.testing.assert_array_equal(got.data, np.argpartition(a, kth, axis=axis))
+
 MORE_BAD = [
     (lambda t: np.linspace(t, t, -1), ArgumentError, "linspace: num=-1"),
     (lambda t: np.linspace(t, t, 2.5), ArgumentError, "linspace: num must be an integer"),
     (lambda t: np.meshgrid(t, t, indexing="yx"), ArgumentError, "meshgrid: indexing='yx'"),
     (lambda t: np.interp(t, t, t[:2]), ShapeError, "interp: xp of shape \\(3, 4\\)"),
-    (lambda t: np.interp(t, t[0], t[0], period=2.0), DroppedGradientError, "period"),
+    (lambda t: np.interp(t, t[0], t[0], period=0.0), ArgumentError, "interp: period=0"),
     (lambda t: np.polyval(t[0, 0], t), ShapeError, "polyval: coefficients of shape \\(\\)"),
     (lambda t: np.gradient(t[:1]), ShapeError, "gradient: an axis of length 1"),
     (lambda t: np.gradient(t, edge_order=3), ArgumentError, "gradient: edge_order=3"),
     (lambda t: np.gradient(t, 1.0, 2.0, 3.0), ArgumentError, "gradient: 3 spacings for 2 axes"),
     (lambda t: np.gradient(t, [0.0, 1.0], 1.0), ShapeError, "gradient: coordinates of length 2 along axis 0"),
-    (lambda t: np.gradient(t, t[0, :1]), DroppedGradientError, "spacings take no gradient"),
+    (lambda t: np.gradient(t, t[0, :1], 1.0), ShapeError, "gradient: coordinates of length 1 along axis 0"),
+    (lambda t: np.argpartition(t, 9, axis=1), ShapeError, "argpartition: kth=9 for an axis of length 4"),
     (lambda t: np.partition(t, 9, axis=1), ShapeError, "partition: kth=9 for an axis of length 4"),
 ]
 

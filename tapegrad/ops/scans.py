@@ -100,6 +100,19 @@ argsort = Primitive("argsort", lambda x, axis=-1: np.argsort(x, axis=axis, kind=
                     expects=ONE_AXIS)
 
 
+def _argpartition(x, kth, axis=-1):
+    try:
+        return np.argpartition(x, kth, axis=axis)
+    except (ValueError, TypeError) as exc:
+        raise ShapeError(f"argpartition: kth={kth} for an axis of length {x.shape[axis]}; expected integers in "
+                         f"[{-x.shape[axis]}, {x.shape[axis]}) (NumPy says: {exc})") from None
+
+
+argpartition = Primitive("argpartition", _argpartition, saves_inputs=False, expects=ONE_AXIS,
+                         doc="``np.argpartition``: the permutation that puts the ``kth`` entries where a sort puts "
+                             "them; an integer array (no gradient).")
+
+
 def _put_along(h, order, axis):
     out = np.empty_like(h)
     np.put_along_axis(out, order, h, axis=axis)
@@ -189,4 +202,4 @@ def quantile_positions(q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, n
     return low, high, position - low
 
 
-PRIMITIVES = (cumsum, cumprod, diff, trace, sort, take_sorted, put_sorted, argsort, searchsorted)
+PRIMITIVES = (cumsum, cumprod, diff, trace, sort, take_sorted, put_sorted, argsort, argpartition, searchsorted)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
-from .shape import axes_arg, axis_arg, int_arg, shown
+from .shape import axes_arg, axis_arg, int_arg, real_arg, shown
 
 PRIMITIVES = ()  # compositions only
 
@@ -388,17 +388,35 @@ def meshgrid(xp, *xi, copy=True, sparse=False, indexing="xy"):
     return tuple(outputs)
 
 
-def interp(xp, x, knots, fp, left=None, right=None):
+def interp(xp, x, knots, fp, left=None, right=None, period=None):
     """``np.interp``: the piecewise-linear interpolant through ``(knots, fp)`` at ``x``, ``left``/``right``
     (default ``fp[0]``/``fp[-1]``) outside. Differentiable in ``fp``, ``x`` (the slope; at a knot, the
     slope of the segment to its right, the last knot's of the one to its left), ``knots`` and ``left``/``right``.
-    ``knots`` must increase (NumPy does not check, nor does this)."""
+    ``knots`` must increase (NumPy does not check, nor does this). With ``period`` (a nonzero number), as
+    NumPy: ``x`` and the knots are taken modulo ``period``, the knots sorted and wrapped around one period,
+    and ``left``/``right`` are ignored.
+
+    Raises ShapeError for knots and values that are not 1-D of one length, ArgumentError for a zero period."""
     if knots.ndim != 1 or fp.ndim != 1 or knots.shape != fp.shape:
         raise ShapeError(f"interp: xp of shape {knots.shape} and fp of shape {fp.shape}; expected 1-D of the same "
                          "length")
     n = knots.shape[0]
     if n == 0:
         raise ShapeError("interp: xp and fp are empty; expected at least one point")
+    if period is not None:
+        period = real_arg(period, "interp", "period")
+        if period == 0:
+            raise ArgumentError("interp: period=0; expected a nonzero period")
+        period = abs(period)
+        x = xp.remainder(_float(xp, x), period)
+        knots = xp.remainder(_float(xp, knots), period)
+        order = np.argsort(values_of(knots), kind="stable")
+        knots, fp = xp.take_sorted(knots, order, axis=0), xp.take_sorted(fp, order, axis=0)
+        first, final = xp.getitem(knots, index=(slice(0, 1),)), xp.getitem(knots, index=(slice(n - 1, n),))
+        knots = xp.concatenate(xp.subtract(final, period), knots, xp.add(first, period), axis=0)
+        fp = xp.concatenate(xp.getitem(fp, index=(slice(n - 1, n),)), fp, xp.getitem(fp, index=(slice(0, 1),)),
+                            axis=0)
+        n, left, right = n + 2, None, None
     first, final = xp.getitem(fp, index=(0,)), xp.getitem(fp, index=(n - 1,))
     kv, xv = values_of(knots), values_of(x)
     if n == 1:
@@ -424,18 +442,27 @@ def polyval(xp, p, x):
     return y
 
 
-def _coefficients(dx, dtype):
-    """NumPy's second-order central difference weights for spacings ``dx`` (interior points)."""
+def _uneven_weights(dx):
+    """NumPy's finite-difference weights for the spacings ``dx`` between coordinates: the interior's three
+    (second-order central differences), and the first and the last point's for ``edge_order=2``. Written
+    with operators and slices, so that ``dx`` may be an array (constant coordinates) or a Tensor
+    (coordinates that take a gradient: the weights are then recorded on the graph)."""
     dx1, dx2 = dx[:-1], dx[1:]
-    a = -dx2 / (dx1 * (dx1 + dx2))
-    b = (dx2 - dx1) / (dx1 * dx2)
-    c = dx1 / (dx2 * (dx1 + dx2))
-    return [np.asarray(w, dtype=dtype) for w in (a, b, c)]
+    inner = [-dx2 / (dx1 * (dx1 + dx2)), (dx2 - dx1) / (dx1 * dx2), dx1 / (dx2 * (dx1 + dx2))]
+    d1, d2 = dx[0], dx[1]
+    head = [-(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2))]
+    d1, d2 = dx[-2], dx[-1]
+    tail = [d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2))]
+    return inner, head, tail
 
 
 def gradient(xp, f, *varargs, axis=None, edge_order=1):
     """``np.gradient``: central differences inside, one-sided (``edge_order`` 1 or 2) at the edges, with
-    spacings (numbers or coordinate arrays, constants) per axis. A tuple for several axes, as NumPy."""
+    spacings per axis (numbers or 1-D coordinates), as NumPy. A spacing given as a Tensor that requires
+    grad is differentiated too. Returns one array for one axis, a tuple for several.
+
+    Raises ArgumentError for a wrong ``edge_order`` or number of spacings, ShapeError for an axis too short
+    for ``edge_order`` or coordinates of the wrong length."""
     f = _float(xp, f)
     axes = tuple(range(f.ndim)) if axis is None else axes_arg(axis, f.ndim, "gradient")
     edge_order = int_arg(edge_order, "gradient", "edge_order")
@@ -443,68 +470,64 @@ def gradient(xp, f, *varargs, axis=None, edge_order=1):
         raise ArgumentError(f"gradient: edge_order={edge_order}; expected 1 or 2")
     if not varargs:
         spacings = [1.0] * len(axes)
-    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+    elif len(varargs) == 1 and np.ndim(values_of(varargs[0])) == 0:
         spacings = list(varargs) * len(axes)
     elif len(varargs) == len(axes):
         spacings = list(varargs)
     else:
         raise ArgumentError(f"gradient: {len(varargs)} spacings for {len(axes)} axes; expected none, one number, "
                             "or one per axis")
-    out = []
     dtype = f.dtype
+    out = []
     for ax, h in zip(axes, spacings):
         n = f.shape[ax]
         if n < edge_order + 1:
             raise ShapeError(f"gradient: an axis of length {n} (shape {f.shape}, axis {ax}); expected at least "
                              f"{edge_order + 1} entries for edge_order={edge_order}")
-        h = values_of(h)
-        if h.ndim == 1:
-            if h.shape[0] != n:
-                raise ShapeError(f"gradient: coordinates of length {h.shape[0]} along axis {ax} of length {n}; "
-                                 "expected equal lengths")
-            dx = np.diff(h.astype(np.float64))
-            if np.all(dx == dx[0]):
-                h = dx[0]
-        elif h.ndim != 0:
-            raise ShapeError(f"gradient: a spacing of shape {h.shape}; expected a number or 1-D coordinates")
-        lead = (slice(None),) * ax
+        hv = values_of(h)
+        if hv.ndim > 1:
+            raise ShapeError(f"gradient: a spacing of shape {hv.shape}; expected a number or 1-D coordinates")
+        if hv.ndim == 1 and hv.shape[0] != n:
+            raise ShapeError(f"gradient: coordinates of length {hv.shape[0]} along axis {ax} of length {n}; "
+                             "expected equal lengths")
+        if getattr(h, "requires_grad", False):  # a variable spacing: its weights are computed on the graph
+            h = h if h.dtype == dtype else xp.astype(h, dtype=dtype)
+        else:
+            h = hv.astype(np.float64)
+            if h.ndim == 1 and np.all(np.diff(h) == h[1] - h[0]):
+                h = h[1] - h[0]  # even coordinates: NumPy's (faster) formula for a uniform spacing
 
-        def part(lo, hi, lead=lead):
+        def part(lo, hi, lead=(slice(None),) * ax):
             return xp.getitem(f, index=lead + (slice(lo, hi),))
 
-        def along(w, ax=ax):  # constant weights along the axis, broadcast over the others
-            return np.asarray(w, dtype=dtype).reshape((-1,) + (1,) * (f.ndim - ax - 1))
+        def weight(w, ax=ax):  # a weight along the axis, broadcast over the others
+            if getattr(w, "requires_grad", False):
+                return xp.reshape(w, shape=(-1,) + (1,) * (f.ndim - ax - 1)) if w.ndim else w
+            return np.asarray(w, dtype=dtype).reshape((-1,) + (1,) * (f.ndim - ax - 1) if np.ndim(w) else ())
 
         def mix(weights, pieces):
-            total = xp.multiply(weights[0], pieces[0])
+            total = xp.multiply(weight(weights[0]), pieces[0])
             for w, p in zip(weights[1:], pieces[1:]):
-                total = xp.add(total, xp.multiply(w, p))
+                total = xp.add(total, xp.multiply(weight(w), p))
             return total
 
-        if np.ndim(h) == 0:
-            h = float(h)
-            inner = xp.divide(xp.subtract(part(2, n), part(0, n - 2)), np.asarray(2.0 * h, dtype=dtype))
-            if edge_order == 1:
-                head = xp.divide(xp.subtract(part(1, 2), part(0, 1)), np.asarray(h, dtype=dtype))
-                tail = xp.divide(xp.subtract(part(n - 1, n), part(n - 2, n - 1)), np.asarray(h, dtype=dtype))
-            else:
-                c = [np.asarray(w / h, dtype=dtype) for w in (-1.5, 2.0, -0.5, 0.5, -2.0, 1.5)]
-                head = mix(c[:3], [part(0, 1), part(1, 2), part(2, 3)])
-                tail = mix(c[3:], [part(n - 3, n - 2), part(n - 2, n - 1), part(n - 1, n)])
+        if h.ndim == 0:  # NumPy's formulas for a uniform spacing (the same rounding)
+            inner = xp.divide(xp.subtract(part(2, n), part(0, n - 2)), weight(2.0 * h))
+            first = last = h
+            if edge_order == 2:
+                head = mix([-1.5 / h, 2.0 / h, -0.5 / h], [part(0, 1), part(1, 2), part(2, 3)])
+                tail = mix([0.5 / h, -2.0 / h, 1.5 / h], [part(n - 3, n - 2), part(n - 2, n - 1), part(n - 1, n)])
         else:
-            inner = mix([along(w) for w in _coefficients(dx, np.float64)], [part(0, n - 2), part(1, n - 1),
-                                                                             part(2, n)])
-            if edge_order == 1:
-                head = xp.divide(xp.subtract(part(1, 2), part(0, 1)), np.asarray(dx[0], dtype=dtype))
-                tail = xp.divide(xp.subtract(part(n - 1, n), part(n - 2, n - 1)), np.asarray(dx[-1], dtype=dtype))
-            else:
-                d1, d2 = dx[0], dx[1]
-                w = [-(2.0 * d1 + d2) / (d1 * (d1 + d2)), (d1 + d2) / (d1 * d2), -d1 / (d2 * (d1 + d2))]
-                head = mix([np.asarray(v, dtype=dtype) for v in w], [part(0, 1), part(1, 2), part(2, 3)])
-                d1, d2 = dx[-2], dx[-1]
-                w = [d2 / (d1 * (d1 + d2)), -(d2 + d1) / (d1 * d2), (2.0 * d2 + d1) / (d2 * (d1 + d2))]
-                tail = mix([np.asarray(v, dtype=dtype) for v in w], [part(n - 3, n - 2), part(n - 2, n - 1),
-                                                                     part(n - 1, n)])
+            dx = h[1:] - h[:-1]
+            inner_w, head_w, tail_w = _uneven_weights(dx) if n > 2 else ([], [], [])
+            inner = mix(inner_w, [part(0, n - 2), part(1, n - 1), part(2, n)]) if n > 2 else part(1, 1)
+            first, last = dx[0], dx[-1]
+            if edge_order == 2:
+                head = mix(head_w, [part(0, 1), part(1, 2), part(2, 3)])
+                tail = mix(tail_w, [part(n - 3, n - 2), part(n - 2, n - 1), part(n - 1, n)])
+        if edge_order == 1:
+            head = xp.divide(xp.subtract(part(1, 2), part(0, 1)), weight(first))
+            tail = xp.divide(xp.subtract(part(n - 1, n), part(n - 2, n - 1)), weight(last))
         out.append(xp.concatenate(head, inner, tail, axis=ax))
     return out[0] if len(out) == 1 else tuple(out)
 
