@@ -289,3 +289,22 @@ def ufunc_primitive(ufunc: Any) -> Primitive | None:
     if module is None or name not in UFUNCS or getattr(module, name, None) is not ufunc:
         return None
     return UFUNCS[name]
+
+# -- the Student t distribution's CDF (tapegrad.scipy.stats.t; issue 15) ---------------------------------
+# A primitive because composing it from betainc(df/2, 1/2, df/(df + t**2)) gives 0 * inf (NaN) for its
+# derivative at t = 0 and loses digits to 1 - betainc near the centre.
+
+
+def _stdtr_t(xp, g, ans, df, t):
+    # The derivative is t's density: Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi)) (1 + t**2/df)**(-(df+1)/2).
+    half = 0.5 * (df + 1)
+    return g * xp.exp(xp.gammaln(half) - xp.gammaln(0.5 * df) - 0.5 * xp.log(df * math.pi)
+                      - half * xp.log1p(t * t / df))
+
+
+stdtr = _special("stdtr", (_no_derivative("stdtr", "df", _NO_CLOSED_FORM), _stdtr_t),
+                 expects="degrees of freedom df > 0 (finite) and real t, broadcastable",
+                 derivatives=("0", "the Student t density of {b} with {a} degrees of freedom"),
+                 doc="The Student t distribution's CDF, scipy.special.stdtr(df, t).")
+PRIMITIVES = (*PRIMITIVES, stdtr)
+UFUNCS["stdtr"] = stdtr
