@@ -121,6 +121,13 @@ def _safe_log(p: Tensor) -> Tensor:
     return where(positive, where(positive, p, 1.0).log(), -_INF)
 
 
+def _log_of_tail(p: Tensor, q: Tensor) -> Tensor:
+    """``log(p)`` for a probability ``p = 1 - q``: ``log(p)`` where ``p < 1/2``, else ``log1p(-q)``, which keeps
+    the digits of a ``p`` close to 1 (SciPy's logcdf and logsf split at the median alike)."""
+    small = p < 0.5
+    return where(small, _safe_log(p), (-where(small, 0.5, q)).log1p())
+
+
 def _floor(x: Tensor) -> Tensor:
     return apply(_elementwise2.floor, x)
 
@@ -185,7 +192,8 @@ class _Continuous:
     shapes: tuple[str, ...] = ()
     lower, upper = -_INF, _INF  # the standard distribution's support
     inner = 0.0  # a point inside it
-    no_cdf_gradient: tuple[str, ...] = ()
+    no_cdf_gradient: tuple[str, ...] = ()  # the shape parameters the CDF family has no derivative in, and why
+    no_cdf_gradient_why = ""
     methods = ("logpdf", "pdf", "logcdf", "cdf", "logsf", "sf")
 
     def __call__(self, *args: Any, **kwds: Any) -> _Frozen:
@@ -201,8 +209,7 @@ class _Continuous:
         params = _bind(function, self.shapes + ("loc", "scale"), {"loc": 0, "scale": 1}, args, kwds)
         if method not in ("logpdf", "pdf"):
             for name in self.no_cdf_gradient:
-                _constant(function, name, params[name], "the derivative of the incomplete gamma or beta function in "
-                                                        "its shape parameter has no closed form")
+                _constant(function, name, params[name], self.no_cdf_gradient_why)
         dtype = _result_dtype(function, [("x", x), *params.items()])
         tensors = {name: _tensor(function, name, value, dtype) for name, value in params.items()}
         checked = [params[name] for name in self.shapes] + [params["scale"]]
@@ -237,10 +244,10 @@ class _Continuous:
         raise NotImplementedError
 
     def _logcdf(self, y: Tensor, *shapes: Tensor) -> Tensor:
-        return _safe_log(self._cdf(y, *shapes))
+        return _log_of_tail(self._cdf(y, *shapes), self._sf(y, *shapes))
 
     def _logsf(self, y: Tensor, *shapes: Tensor) -> Tensor:
-        return _safe_log(self._sf(y, *shapes))
+        return _log_of_tail(self._sf(y, *shapes), self._cdf(y, *shapes))
 
     # the methods users call
     def logpdf(self, x: Any, *args: Any, **kwds: Any) -> Tensor:
@@ -348,6 +355,7 @@ class t_gen(_Continuous):
     name = "t"
     shapes = ("df",)
     no_cdf_gradient = ("df",)
+    no_cdf_gradient_why = "Student's t CDF has no closed-form derivative in its degrees of freedom"
 
     def _argcheck(self, df: Any) -> Any:
         return df > 0
@@ -383,6 +391,7 @@ class gamma_gen(_Continuous):
     shapes = ("a",)
     lower, inner = 0.0, 1.0
     no_cdf_gradient = ("a",)
+    no_cdf_gradient_why = "the incomplete gamma function has no closed-form derivative in its shape parameter"
 
     def _argcheck(self, a: Any) -> Any:
         return a > 0
@@ -407,6 +416,7 @@ class beta_gen(_Continuous):
     shapes = ("a", "b")
     lower, upper, inner = 0.0, 1.0, 0.5
     no_cdf_gradient = ("a", "b")
+    no_cdf_gradient_why = "the incomplete beta function has no closed-form derivative in its shape parameters"
 
     def _argcheck(self, a: Any, b: Any) -> Any:
         return (a > 0) & (b > 0)
