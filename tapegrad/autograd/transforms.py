@@ -157,6 +157,10 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_
     """A function returning ``(f(*args), gradient of f at args)``; with ``has_aux``, ``f`` returns
     ``(value, aux)`` and the result is ``((value, aux), gradient)``.
 
+    For a NumPy array ``x`` the value is a 0-d array and the gradient a new array of ``x``'s shape and dtype:
+    what ``scipy.optimize.minimize(tg.value_and_grad(f), x0, jac=True)`` expects (extra ``args`` of
+    ``minimize`` reach ``f`` after ``x``, undifferentiated).
+
     Raises:
         ShapeError: if ``f`` does not return a single number. DTypeError: for integer inputs.
     """
@@ -269,7 +273,9 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     """``(grad f(x), H(x) v)``: the gradient and the Hessian-vector product, without forming H.
 
     ``primals`` and ``tangents`` are sequences with one entry per argument of ``f``; with a single
-    argument the results are that argument's gradient and product, else tuples of them.
+    argument the results are that argument's gradient and product, else tuples of them. ``f`` runs once
+    (forward, then two backward passes). As ``scipy.optimize.minimize``'s ``hessp`` (called ``hessp(x, p,
+    *args)``): ``hessp=lambda x, p, *args: tg.hvp(lambda v: f(v, *args), (x,), (p,))[1]``.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
