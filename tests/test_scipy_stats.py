@@ -525,3 +525,34 @@ def test_compiled_likelihoods_match_eager_for_new_parameter_values():
         np.testing.assert_allclose(traced.numpy(), eager.numpy(), rtol=1e-13)
         np.testing.assert_allclose(tg.autograd.grad(traced, q)[0].numpy(), tg.autograd.grad(eager, p)[0].numpy(),
                                    rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", DISCRETE_METHODS)
+def test_poisson_first_and_second_derivatives_in_mu(method):
+    k = np.array([0.0, 1.0, 3.0, 6.0])
+    mu = tg.tensor(np.array([0.7, 2.5, 4.0, 9.0]), requires_grad=True)
+    function = getattr(ts.poisson, method)
+    assert tg.autograd.gradcheck(lambda m: function(k, m), [mu], atol=1e-8, rtol=1e-6)
+    assert tg.autograd.gradgradcheck(lambda m: function(k, m), [mu], atol=1e-7, rtol=1e-5)
+    if method == "cdf":  # d/dmu P(K <= k) = -pmf(k)
+        (g,) = tg.autograd.grad(function(k, mu).sum(), mu)
+        _close(g, -st.poisson.pmf(k, mu.numpy()))
+
+
+def test_forward_over_reverse_second_derivatives_match_reverse_over_reverse():
+    x, points = _points("positive"), np.array([[0.3, -1.0], [1.0, 2.0]])
+    cases = [
+        (lambda p: ts.t.logpdf(x, p[0], p[1], p[2]).sum(), np.array([3.5, 0.2, 1.3])),
+        (lambda p: ts.gamma.logsf(x, 2.5, p[0], p[1]).sum(), np.array([-0.3, 1.3])),
+        (lambda p: ts.beta.logpdf(x / 6.0, p[0], p[1]).sum(), np.array([2.5, 0.7])),
+        (lambda p: ts.norm.logcdf(x, p[0], p[1]).sum(), np.array([0.3, 1.3])),
+        (lambda p: ts.poisson.logcdf(np.array([0.0, 2.0, 5.0]), p[0]).sum(), np.array([2.5])),
+        (lambda m: ts.multivariate_normal.logpdf(points, m[:2], np.diag([2.0, 1.0]) + m[2] * (1 - np.eye(2))).sum(),
+         np.array([0.1, -0.2, 0.3])),
+        (lambda a: ts.dirichlet.logpdf(np.array([0.2, 0.3, 0.5]), a), np.array([1.5, 2.0, 3.0])),
+    ]
+    for f, p in cases:
+        v = R.normal(size=p.shape)
+        _, forward = tg.jvp(tg.grad(f), (p,), (v,))
+        _, reverse = tg.hvp(f, (p,), (v,))
+        _close(forward, reverse, rtol=1e-11)
