@@ -383,8 +383,10 @@ def test_parameters_passed_wrong_raise_clear_errors():
         ts.norm.logpdf(np.array([1j]))
     with pytest.raises(DTypeError, match="gamma.cdf: a has dtype <U3"):
         ts.gamma.cdf(1.0, "two")
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"norm.logpdf: the arguments do not broadcast together: x \(3,\), loc \(2,\)"):
         ts.norm.logpdf(np.ones(3), np.ones(2))
+    with pytest.raises(ShapeError, match=r"poisson.cdf: the arguments do not broadcast together: k \(3,\), mu \(2,\)"):
+        ts.poisson.cdf(np.ones(3), np.ones(2))
 
 
 def test_frozen_distributions():

@@ -84,6 +84,19 @@ def _tensor(function: str, name: str, value: Any, dtype: np.dtype) -> Tensor:
     return Tensor(array.astype(dtype, copy=False))
 
 
+def _broadcast(function: str, tensors: dict[str, Tensor]) -> None:
+    """Check that the arguments broadcast together.
+
+    Raises:
+        ShapeError: naming ``function`` and every argument's shape.
+    """
+    try:
+        np.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {t.shape}" for name, t in tensors.items())
+        raise ShapeError(f"{function}: the arguments do not broadcast together: {shapes}") from None
+
+
 def _constant(function: str, name: str, value: Any, why: str) -> None:
     """Refuse ``value`` as a differentiated input: ``function`` has no derivative in ``name``.
 
@@ -212,6 +225,8 @@ class _Continuous:
                 _constant(function, name, params[name], self.no_cdf_gradient_why)
         dtype = _result_dtype(function, [("x", x), *params.items()])
         tensors = {name: _tensor(function, name, value, dtype) for name, value in params.items()}
+        x = _tensor(function, "x", x, dtype)
+        _broadcast(function, {"x": x, **tensors})
         checked = [params[name] for name in self.shapes] + [params["scale"]]
         if any(isinstance(value, Tensor) for value in checked):
             checked = [tensors[name] for name in self.shapes] + [tensors["scale"]]
@@ -220,7 +235,7 @@ class _Continuous:
         ok = self._argcheck(*checked[:-1]) & (checked[-1] > 0)
         shapes = [_fill(tensors[name], ok, 1.0) for name in self.shapes]
         scale = _fill(tensors["scale"], ok, 1.0)
-        y = (_tensor(function, "x", x, dtype) - tensors["loc"]) / scale
+        y = (x - tensors["loc"]) / scale
         below = y < self.lower if self.lower > -_INF else None
         if self.upper < _INF:
             above = y > self.upper
@@ -455,8 +470,10 @@ class poisson_gen:
         _constant(function, "k", k, "a count: the distribution lives on the integers")
         _constant(function, "loc", params["loc"], "a shift of the integers")
         dtype = _result_dtype(function, [("k", k), *params.items()])
-        mu = _tensor(function, "mu", params["mu"], dtype)
-        count = _tensor(function, "k", k, dtype) - _tensor(function, "loc", params["loc"], dtype)
+        tensors = {"k": _tensor(function, "k", k, dtype), "mu": _tensor(function, "mu", params["mu"], dtype),
+                   "loc": _tensor(function, "loc", params["loc"], dtype)}
+        _broadcast(function, tensors)
+        mu, count = tensors["mu"], tensors["k"] - tensors["loc"]
         ok = (mu >= 0) & (count == count)  # NaN for a NaN count too
         return count, _fill(mu, ok, 1.0), ok
 
