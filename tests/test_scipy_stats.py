@@ -105,6 +105,12 @@ def test_tails_and_huge_inputs_stay_finite_without_warnings():
             _close(y, exact, rtol=1e-14)
             (g,) = tg.autograd.grad(y.sum(), big)
             _close(g, -(df + 1) / big.numpy(), rtol=1e-12)
+        # t's CDF far out, and its gradient (the density, through stdtr's rule)
+        huge = tg.tensor(np.array([-1e300, -1e10, 1e200]), requires_grad=True)
+        y = ts.t.cdf(huge, 3.0)
+        _close(y, st.t.cdf(huge.numpy(), 3.0), rtol=1e-12, atol=1e-300)
+        (g,) = tg.autograd.grad(y.sum(), huge)
+        _close(g, _scipy(st.t.pdf, np.array([-1e300, -1e10, 1e200]), 3.0), rtol=1e-10, atol=1e-300)
         # norm's density of a huge x is 0 (log: -inf), as SciPy, with no overflow warning
         assert ts.norm.logpdf(1e200).numpy() == -INF
         # gamma and poisson far out

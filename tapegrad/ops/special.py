@@ -296,10 +296,17 @@ def ufunc_primitive(ufunc: Any) -> Primitive | None:
 
 
 def _stdtr_t(xp, g, ans, df, t):
-    # The derivative is t's density: Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi)) (1 + t**2/df)**(-(df+1)/2).
-    half = 0.5 * (df + 1)
-    return g * xp.exp(xp.gammaln(half) - xp.gammaln(0.5 * df) - 0.5 * xp.log(df * math.pi)
-                      - half * xp.log1p(t * t / df))
+    # The derivative is t's density: Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi)) (1 + t**2/df)**(-(df+1)/2),
+    # its log-normalizer -betaln(df/2, 1/2) - log(df)/2 (accurate for large df), and log(1 + z**2) taken as
+    # 2 log|z| + log1p(1/z**2) for |z| > 1, so that a huge t does not overflow.
+    z = t / xp.sqrt(df)
+    size = xp.abs(z)
+    big = size > 1
+    large = xp.where(big, size, 2.0)
+    small = xp.where(big, 0.0, z)
+    inverse = 1.0 / large
+    log1p_square = xp.where(big, 2.0 * xp.log(large) + xp.log1p(inverse * inverse), xp.log1p(small * small))
+    return g * xp.exp(-xp.betaln(0.5 * df, 0.5) - 0.5 * xp.log(df) - 0.5 * (df + 1) * log1p_square)
 
 
 stdtr = _special("stdtr", (_no_derivative("stdtr", "df", _NO_CLOSED_FORM), _stdtr_t),

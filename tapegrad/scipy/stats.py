@@ -376,24 +376,26 @@ class t_gen(_Continuous):
         return df > 0
 
     @staticmethod
-    def _split(df: Tensor) -> tuple[Tensor, Tensor]:
+    def _split(y: Tensor, df: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Where ``df`` is infinite (the normal distribution), and the points and ``df`` each branch sees (the
+        other branch's entries replaced by harmless ones, so that what ``where`` discards stays finite)."""
         infinite = df == _INF
-        return infinite, where(infinite, 1.0, df)
+        return infinite, where(infinite, y, 0.0), where(infinite, 1.0, df)
 
     def _logpdf(self, y: Tensor, df: Tensor) -> Tensor:
-        infinite, finite = self._split(df)
+        infinite, normal, finite = self._split(y, df)
         # log Gamma((df+1)/2) - log Gamma(df/2) - log(pi)/2 = -betaln(df/2, 1/2): accurate for large df too.
         value = (-sc.betaln(0.5 * finite, 0.5) - 0.5 * finite.log()
                  - 0.5 * (finite + 1.0) * _log1p_square(y / finite.sqrt()))
-        return where(infinite, norm._logpdf(y), value)
+        return where(infinite, norm._logpdf(normal), value)
 
     def _cdf(self, y: Tensor, df: Tensor) -> Tensor:
-        infinite, finite = self._split(df)
-        return where(infinite, sc.ndtr(y), apply(_special.stdtr, finite, y))
+        infinite, normal, finite = self._split(y, df)
+        return where(infinite, sc.ndtr(normal), apply(_special.stdtr, finite, y))
 
     def _sf(self, y: Tensor, df: Tensor) -> Tensor:
-        infinite, finite = self._split(df)
-        return where(infinite, sc.ndtr(-y), apply(_special.stdtr, finite, -y))
+        infinite, normal, finite = self._split(y, df)
+        return where(infinite, sc.ndtr(-normal), apply(_special.stdtr, finite, -y))
 
 
 class gamma_gen(_Continuous):
