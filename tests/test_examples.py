@@ -68,3 +68,18 @@ def test_char_transformer_learns_a_text_and_samples_from_its_vocabulary(tmp_path
     assert losses[0] > 0.8 * float(baseline) and losses[-1] < losses[0] / 2
     written = json.loads(re.search(r"sample: (.*)", out).group(1))
     assert len(written) == 120 and set(written) <= vocabulary
+
+
+def test_max_likelihood_recovers_the_parameters_with_scipy_optimize():
+    out = run("max_likelihood")
+    rows = re.findall(r"^\s+(\w+)\s+([\d.]+) \+- ([\d.]+)\s+\(true ([\d.]+), scipy\.stats\.\w+\.fit ([\d.]+)\)", out,
+                      re.MULTILINE)
+    assert [r[0] for r in rows] == ["df", "loc", "scale", "a", "scale"]
+    for _, value, error, true, theirs in rows:
+        value, error, true, theirs = float(value), float(error), float(true), float(theirs)
+        assert abs(value - true) < 3 * error and error < 0.15 * true  # within its standard error of the truth
+        assert abs(value - theirs) <= 2e-4 * max(1.0, abs(theirs))  # the maximum scipy.stats' fit finds
+    ours, theirs = (float(v) for v in re.search(r"negative log-likelihood ([\d.]+) \(scipy.stats.t.fit's ([\d.]+)\)",
+                                                 out).groups())
+    assert ours <= theirs + 1e-6
+    assert "by trust-ncg" in out and "by L-BFGS-B" in out

@@ -157,6 +157,10 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_
     """A function returning ``(f(*args), gradient of f at args)``; with ``has_aux``, ``f`` returns
     ``(value, aux)`` and the result is ``((value, aux), gradient)``.
 
+    For a NumPy array ``x`` the value is a 0-d array and the gradient a new array of ``x``'s shape and dtype:
+    what ``scipy.optimize.minimize(tg.value_and_grad(f), x0, jac=True)`` expects (extra ``args`` of
+    ``minimize`` reach ``f`` after ``x``, undifferentiated).
+
     Raises:
         ShapeError: if ``f`` does not return a single number. DTypeError: for integer inputs.
     """
@@ -269,22 +273,31 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     """``(grad f(x), H(x) v)``: the gradient and the Hessian-vector product, without forming H.
 
     ``primals`` and ``tangents`` are sequences with one entry per argument of ``f``; with a single
-    argument the results are that argument's gradient and product, else tuples of them.
+    argument the results are that argument's gradient and product, else tuples of them. ``f`` runs once
+    (forward, then two backward passes). As ``scipy.optimize.minimize``'s ``hessp`` (called ``hessp(x, p,
+    *args)``): ``hessp=lambda x, p, *args: tg.hvp(lambda v: f(v, *args), (x,), (p,))[1]``.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise BackwardError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
+    argnums: int | tuple[int, ...] = 0 if len(primals) == 1 else tuple(range(len(primals)))
 
-    def directional(*xs: Any) -> Tensor:
-        gradients = grad(f, argnums=tuple(range(len(xs))))(*xs)
+    def directional(*xs: Any) -> tuple[Tensor, Any]:
+        gradients = grad(f, argnums=argnums)(*xs)
         total = None
         for g, v in zip(tree_flatten(gradients)[0], tree_flatten(tangents)[0]):
             term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
             total = term if total is None else total + term
-        return total
+        return total, gradients
 
-    argnums: int | tuple[int, ...] = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    return grad(f, argnums=argnums)(*primals), grad(directional, argnums=argnums)(*primals)
+    # One evaluation of f: the gradient comes out beside the product, as the auxiliary output.
+    (_, gradients), products = value_and_grad(directional, argnums=argnums, has_aux=True)(*primals)
+    leaves, structure = tree_flatten(gradients)
+    if leaves and not isinstance(leaves[0], Tensor):  # outside any transform: the kind of each input
+        originals = tree_flatten(primals[0] if len(primals) == 1 else primals)[0]
+        leaves = [_as_kind(Tensor(np.asarray(g)), x) for g, x in zip(leaves, originals)]
+        gradients = tree_unflatten(structure, leaves)
+    return gradients, products
 
 
 # -- forward mode ---------------------------------------------------------------------------------

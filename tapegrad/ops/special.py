@@ -289,3 +289,29 @@ def ufunc_primitive(ufunc: Any) -> Primitive | None:
     if module is None or name not in UFUNCS or getattr(module, name, None) is not ufunc:
         return None
     return UFUNCS[name]
+
+# -- the Student t distribution's CDF (tapegrad.scipy.stats.t; issue 15) ---------------------------------
+# A primitive because composing it from betainc(df/2, 1/2, df/(df + t**2)) gives 0 * inf (NaN) for its
+# derivative at t = 0 and loses digits to 1 - betainc near the centre.
+
+
+def _stdtr_t(xp, g, ans, df, t):
+    # The derivative is t's density: Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi)) (1 + t**2/df)**(-(df+1)/2),
+    # its log-normalizer -betaln(df/2, 1/2) - log(df)/2 (accurate for large df), and log(1 + z**2) taken as
+    # 2 log|z| + log1p(1/z**2) for |z| > 1, so that a huge t does not overflow.
+    z = t / xp.sqrt(df)
+    size = xp.abs(z)
+    big = size > 1
+    large = xp.where(big, size, 2.0)
+    small = xp.where(big, 0.0, z)
+    inverse = 1.0 / large
+    log1p_square = xp.where(big, 2.0 * xp.log(large) + xp.log1p(inverse * inverse), xp.log1p(small * small))
+    return g * xp.exp(-xp.betaln(0.5 * df, 0.5) - 0.5 * xp.log(df) - 0.5 * (df + 1) * log1p_square)
+
+
+stdtr = _special("stdtr", (_no_derivative("stdtr", "df", _NO_CLOSED_FORM), _stdtr_t),
+                 expects="degrees of freedom df > 0 (finite) and real t, broadcastable",
+                 derivatives=("0", "the Student t density of {b} with {a} degrees of freedom"),
+                 doc="The Student t distribution's CDF, scipy.special.stdtr(df, t).")
+PRIMITIVES = (*PRIMITIVES, stdtr)
+UFUNCS["stdtr"] = stdtr

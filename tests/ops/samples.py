@@ -414,3 +414,6 @@ from . import samples_special as _special  # noqa: E402 (scipy.special: issue 15
 
 SAMPLERS.update(_special.SAMPLERS)
 from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals and broadcast letters: issue 15)
+from . import samples_stats as _stats  # noqa: E402 (tapegrad.scipy.stats' stdtr: issue 15)
+
+SAMPLERS.update(_stats.SAMPLERS)
