@@ -5,8 +5,10 @@ Each layer ``l`` and direction holds ``weight_ih_l{l}`` (gates * hidden, input),
 direction's end in ``_reverse``), gates stacked in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n),
 so a PyTorch ``state_dict`` loads as it is. Every parameter starts uniform in ``±1/sqrt(hidden_size)``.
 
-An LSTM layer runs as one ``lstm`` primitive per direction (tapegrad/ops/rnn.py) after one matrix
-product for the input projection of every time step; RNN and GRU layers are composed per time step.
+Each layer and direction runs as one matrix product for the input projection of every time step, then
+one primitive for the recurrence (tapegrad/ops/rnn.py: ``rnn``, ``gru``, ``lstm``), whose backward pass
+is one backward recurrence: time and memory linear in the sequence length. The cells are the same
+primitives over a sequence of one step.
 """
 
 from __future__ import annotations
@@ -43,34 +45,37 @@ def _dropout_mask(shape: tuple[int, ...], p: float, dtype: Any) -> Tensor:
     return keep.astype(dtype) * (1 / (1 - p) if p < 1 else 0.0)
 
 
-def _rnn_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
-              nonlinearity: str) -> Tensor:
-    a = x @ w_ih.T + h @ w_hh.T
-    if b_ih is not None:
-        a = a + (b_ih + b_hh)
-    return a.tanh() if nonlinearity == "tanh" else a.relu()
+def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ w_ih.T + bias`` for every time step of ``x`` (time, batch, input) in one matrix product."""
+    steps, batch, size = x.shape
+    projected = x.reshape(steps * batch, size) @ w_ih.T
+    if bias is not None:
+        projected = projected + bias
+    return projected.reshape(steps, batch, w_ih.shape[0])
 
 
-def _gru_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
-              b_hh: Tensor | None) -> Tensor:
-    hidden = h.shape[-1]
-    gi, gh = x @ w_ih.T, h @ w_hh.T
-    if b_ih is not None:
-        gi, gh = gi + b_ih, gh + b_hh
-    rz = (gi[:, :2 * hidden] + gh[:, :2 * hidden]).sigmoid()
-    r, z = rz[:, :hidden], rz[:, hidden:]
-    n = (gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:]).tanh()
-    return n + z * (h - n)
+def _rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
+                  nonlinearity: str) -> tuple[Tensor, Tensor]:
+    """One direction of one Elman RNN layer over ``x`` (time, batch, input): the outputs and h_n."""
+    projected = _project(x, w_ih, None if b_ih is None else b_ih + b_hh)
+    outputs = apply(R.rnn, projected, w_hh, h0, nonlinearity=nonlinearity)
+    return outputs, outputs[-1]
+
+
+def _gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                  b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    """One direction of one GRU layer over ``x`` (time, batch, input): the outputs and h_n."""
+    projected = _project(x, w_ih, b_ih)
+    if b_hh is None:  # bias=False: gh_n = h @ w_hn.T exactly (adding zeros changes nothing)
+        b_hh = zeros(w_hh.shape[0], dtype=w_hh.dtype)
+    outputs = apply(R.gru, projected, w_hh, b_hh, h0)[0]
+    return outputs, outputs[-1]
 
 
 def _lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
                    b_hh: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """One direction of one LSTM layer over ``x`` (time, batch, input): the outputs, h_n and c_n."""
-    steps, batch, size = x.shape
-    projected = x.reshape(steps * batch, size) @ w_ih.T
-    if b_ih is not None:
-        projected = projected + (b_ih + b_hh)
-    out = apply(R.lstm, projected.reshape(steps, batch, w_ih.shape[0]), w_hh, h0, c0)
+    out = apply(R.lstm, _project(x, w_ih, None if b_ih is None else b_ih + b_hh), w_hh, h0, c0)
     outputs = out[0]
     return outputs, outputs[-1], out[1, -1]
 
@@ -208,15 +213,11 @@ class RNNBase(Module):
         if self.mode == "LSTM":
             out, h, c = _lstm_sequence(x, initial[0], initial[1], w_ih, w_hh, b_ih, b_hh)
             return out, [h, c]
-        h = initial[0]
-        outs = []
-        for t in range(x.shape[0]):
-            if self.mode == "GRU":
-                h = _gru_step(x[t], h, w_ih, w_hh, b_ih, b_hh)
-            else:
-                h = _rnn_step(x[t], h, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
-            outs.append(h)
-        return F.stack(outs, axis=0), [h]
+        if self.mode == "GRU":
+            out, h = _gru_sequence(x, initial[0], w_ih, w_hh, b_ih, b_hh)
+        else:
+            out, h = _rnn_sequence(x, initial[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
+        return out, [h]
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -386,7 +387,8 @@ class RNNCell(_CellBase):
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
         x, (h,), batched = self._check(input, [hx])
-        h = _rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+        _, h = _rnn_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                             self.nonlinearity)
         return h if batched else h[0]
 
 
@@ -405,7 +407,7 @@ class GRUCell(_CellBase):
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
         x, (h,), batched = self._check(input, [hx])
-        h = _gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        _, h = _gru_sequence(x.unsqueeze(0), h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return h if batched else h[0]
 
 

@@ -1,5 +1,5 @@
 """RNN, LSTM, GRU and their cells against PyTorch with the same weights: outputs, final states and
-every gradient; dropout between layers; bad input."""
+every gradient, second order and forward mode; compiled against eager; dropout between layers; bad input."""
 
 from __future__ import annotations
 
@@ -108,12 +108,15 @@ def test_rnn_with_relu_matches_pytorch():
     _compare("RNN", np.float64, x, input_size=3, hidden_size=5, nonlinearity="relu", num_layers=2)
 
 
-def test_large_inputs_give_finite_outputs_and_gradients():
-    lstm = tg.nn.LSTM(3, 4, dtype=np.float32)
+@pytest.mark.parametrize(("kind", "extra"), [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("RNN", {"nonlinearity": "relu"})],
+                         ids=["LSTM", "GRU", "RNN", "RNN-relu"])
+def test_large_inputs_give_finite_outputs_and_gradients(kind, extra):
+    layer = getattr(tg.nn, kind)(3, 4, dtype=np.float32, **extra)
     x = tg.tensor(np.full((5, 2, 3), 1e4, np.float32) * np.array([1, -1, 1], np.float32), requires_grad=True)
-    out, (h, c) = lstm(x)
-    (out.sum() + c.sum()).backward()
+    out, state = layer(x)
+    (out.sum() + (state[1] if kind == "LSTM" else state).sum()).backward()
     assert out.dtype == np.float32 and np.isfinite(out.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+    assert all(np.isfinite(p.grad.numpy()).all() for p in layer.parameters())
 
 
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
@@ -225,15 +228,96 @@ def test_bad_arguments_and_cell_inputs():
         tg.nn.LSTMCell(3, 4)(tg.zeros(2, 3), (tg.zeros(2, 4), tg.zeros(2, 5)))
 
 
-def test_lstm_second_order_gradient_matches_pytorch():
-    reference, ours = _pair("LSTM", np.float64, input_size=2, hidden_size=3)
-    x = np.random.default_rng(8).standard_normal((3, 2, 2))
+# Every recurrence the layers run: RNN (tanh, relu), GRU (with and without biases: the gru primitive then
+# gets zeros for b_hh) and LSTM.
+KINDS = [("RNN", {}), ("RNN", {"nonlinearity": "relu"}), ("GRU", {}), ("GRU", {"bias": False}), ("LSTM", {})]
+KIND_IDS = ["RNN", "RNN-relu", "GRU", "GRU-nobias", "LSTM"]
+
+
+@pytest.mark.parametrize(("kind", "extra"), KINDS, ids=KIND_IDS)
+def test_second_order_gradients_match_pytorch(kind, extra):
+    # The gradient of the sum of squares of the first gradients (input and every parameter), through
+    # two layers: the recorded backward recurrence (the rules against xp) differentiated once more.
+    reference, ours = _pair(kind, np.float64, input_size=2, hidden_size=3, num_layers=2, **extra)
+    x = np.random.default_rng(8).standard_normal((4, 2, 2))
     xt, xo = torch.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True)
-    (gt,) = torch.autograd.grad((reference(xt)[0] ** 2).sum(), xt, create_graph=True)
-    (go,) = tg.autograd.grad((ours(xo)[0] ** 2).sum(), xo, create_graph=True)
-    (ggt,) = torch.autograd.grad((gt ** 2).sum(), xt)
-    (ggo,) = tg.autograd.grad((go ** 2).sum(), xo)
-    _close(ggo.numpy(), ggt, np.float64, "second order")
+    names = [name for name, _ in reference.named_parameters()]
+    theirs_p, ours_p = dict(reference.named_parameters()), dict(ours.named_parameters())
+    first_t = torch.autograd.grad((reference(xt)[0] ** 2).sum(), [xt] + [theirs_p[n] for n in names],
+                                  create_graph=True)
+    first_o = tg.autograd.grad((ours(xo)[0] ** 2).sum(), [xo] + [ours_p[n] for n in names], create_graph=True)
+    for a, b in zip(first_o, first_t):
+        _close(a.numpy(), b, np.float64, f"{kind} first order")
+    sum((g ** 2).sum() for g in first_t).backward()
+    sum(((g ** 2).sum() for g in first_o), tg.tensor(0.0)).backward()
+    _close(xo.grad.numpy(), xt.grad, np.float64, f"{kind} second order, input")
+    for name in names:
+        _close(ours_p[name].grad.numpy(), theirs_p[name].grad, np.float64, f"{kind} second order, {name}")
+
+
+@pytest.mark.parametrize(("kind", "extra"), KINDS, ids=KIND_IDS)
+def test_forward_mode_through_the_layers_matches_pytorch(kind, extra):
+    # tg.jvp runs the primitives' JVP rules (the forward recurrence) for tangents of the input and the
+    # initial states, through two bidirectional layers.
+    reference, ours = _pair(kind, np.float64, input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
+                            **extra)
+    r = np.random.default_rng(10)
+    count = 2 if kind == "LSTM" else 1
+    primals = [r.standard_normal((5, 2, 3))] + [r.standard_normal((4, 2, 4)) for _ in range(count)]
+    tangents = [r.standard_normal(p.shape) for p in primals]
+
+    def run(layer, pack):
+        return lambda x, *states: layer(x, pack(states))[0]
+
+    pack = tuple if kind == "LSTM" else (lambda states: states[0])
+    _, mine = tg.jvp(run(ours, pack), [tg.tensor(p) for p in primals], [tg.tensor(t) for t in tangents])
+    _, theirs = torch.func.jvp(run(reference, pack), tuple(torch.tensor(p) for p in primals),
+                               tuple(torch.tensor(t) for t in tangents))
+    _close(np.asarray(mine), theirs, np.float64, f"{kind} tangent")
+
+
+@pytest.mark.parametrize(("kind", "extra"), KINDS, ids=KIND_IDS)
+def test_compiled_layers_give_eager_results_and_gradients(kind, extra):
+    tg.manual_seed(4)
+    layer = getattr(tg.nn, kind)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, **extra)
+    x = np.random.default_rng(11).standard_normal((6, 2, 3))
+
+    def loss(x):
+        return (layer(x)[0] ** 2).sum()
+
+    results = []
+    for run in (loss, tg.compile(loss), tg.compile(loss)):  # the second compiled call replays the plan
+        layer.zero_grad()
+        xo = tg.tensor(x, requires_grad=True)
+        value = run(xo)
+        value.backward()
+        results.append([value.numpy(), xo.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for compiled in results[1:]:
+        for a, b in zip(compiled, results[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_long_sequences_match_pytorch(kind, dtype):
+    x = np.random.default_rng(12).standard_normal((80, 2, 3)).astype(dtype)
+    _compare(kind, dtype, x, None, input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
+
+
+def test_the_primitives_reject_shapes_that_do_not_fit_and_unknown_nonlinearities():
+    from tapegrad.ops import rnn as R
+
+    zeros = np.zeros
+    with pytest.raises(ShapeError, match=r"rnn: cannot apply .*expected x \(time, batch, hidden\)"):
+        tg.apply(R.rnn, zeros((2, 3, 4)), zeros((4, 4)), zeros((2, 4)))  # a batch of 3 against h0's 2
+    with pytest.raises(ShapeError, match=r"rnn: .*expected x \(time, batch, hidden\), w_hh \(hidden, hidden\)"):
+        tg.apply(R.rnn, zeros((2, 3, 4)), zeros((4, 1)), zeros((3, 4)))
+    with pytest.raises(ArgumentError, match=r"rnn: nonlinearity='sigmoid'; expected 'tanh' or 'relu'"):
+        tg.apply(R.rnn, zeros((2, 3, 4)), zeros((4, 4)), zeros((3, 4)), nonlinearity="sigmoid")
+    with pytest.raises(ShapeError, match=r"gru: .*b_hh \(3 \* hidden,\)"):
+        tg.apply(R.gru, zeros((2, 3, 12)), zeros((12, 4)), zeros((4,)), zeros((3, 4)))
+    with pytest.raises(ShapeError, match=r"gru: .*x \(time, batch, 3 \* hidden\)"):
+        tg.apply(R.gru, zeros((2, 3, 11)), zeros((12, 4)), zeros((12,)), zeros((3, 4)))
 
 
 def test_two_lstm_nodes_given_the_same_gradient_object_each_get_their_own_gradients():
