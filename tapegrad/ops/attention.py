@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
+from . import batching as B
 from .registry import Primitive
+from .shape import check_index, detach
 
 
 def check_indices(indices: np.ndarray, num_embeddings: int, op: str = "embedding") -> None:
@@ -79,16 +81,57 @@ def _embedding_backward_jvp(xp, t, ans, grad, indices, num_embeddings, padding_i
     return xp.embedding_backward(t, indices, num_embeddings=num_embeddings, padding_idx=padding_idx)
 
 
+# -- batching (tg.vmap) -------------------------------------------------------------------------------
+# A shared table serves every example's indices at once. Tables of their own are one table of every
+# example's rows, each example's indices offset to its rows (checked first against its own table).
+
+def _offset(xp, indices, rows, examples):
+    """Each example's indices (B, ...), checked to lie in [0, rows), moved to its block of ``rows`` rows."""
+    checked = xp.call(check_index, indices, length=rows, op="embedding", negative=False)
+    return checked + np.arange(examples).reshape((examples,) + (1,) * (indices.ndim - 1)) * rows
+
+
+def _embedding_batch(xp, prim, examples, batched, /, weight, indices, padding_idx=None):
+    if not batched[0]:
+        return xp.embedding(weight, indices, padding_idx=padding_idx)
+    rows, dim = weight.shape[1:]
+    if not batched[1]:  # the examples' tables side by side: one lookup of each row for every example
+        table = xp.reshape(xp.transpose(weight, axes=(1, 0, 2)), shape=(rows, examples * dim))
+        out = xp.embedding(table, indices, padding_idx=padding_idx)
+        out = xp.reshape(out, shape=tuple(indices.shape) + (examples, dim))
+        return B.moved_to_front(xp, out, indices.ndim)
+    table = xp.reshape(weight, shape=(examples * rows, dim))
+    if padding_idx is not None:  # the padding row of every table takes no gradient
+        keep = (np.arange(examples * rows) % rows != padding_idx)[:, None]
+        table = xp.where(keep, table, xp.call(detach, table))
+    return xp.embedding(table, _offset(xp, indices, rows, examples))
+
+
+def _embedding_backward_batch(xp, prim, examples, batched, /, g, indices, num_embeddings, padding_idx=None):
+    if not batched[1]:  # every example's gradient rows side by side, scattered once by the shared indices
+        dim = g.shape[-1]
+        moved = B.moved_from_front(xp, g, indices.ndim)
+        out = xp.embedding_backward(xp.reshape(moved, shape=tuple(indices.shape) + (examples * dim,)), indices,
+                                    num_embeddings=num_embeddings, padding_idx=padding_idx)
+        return xp.transpose(xp.reshape(out, shape=(num_embeddings, examples, dim)), axes=(1, 0, 2))
+    g = g if batched[0] else B.expanded(xp, g, examples)
+    out = xp.embedding_backward(g, _offset(xp, indices, num_embeddings, examples),
+                                num_embeddings=examples * num_embeddings)
+    out = xp.reshape(out, shape=(examples, num_embeddings, g.shape[-1]))
+    return out if padding_idx is None else out * (np.arange(num_embeddings) != padding_idx)[:, None]
+
+
 embedding = Primitive(
     "embedding", _embedding, vjps=(_embedding_vjp, None), jvps=(_embedding_jvp, None),
     expects="a weight (num_embeddings, embedding_dim) and integer indices in [0, num_embeddings)",
-    derivatives=("rows of {a} picked by the indices", None),
+    derivatives=("rows of {a} picked by the indices", None), batch=_embedding_batch,
 )
 
 embedding_backward = Primitive(
     "embedding_backward", _embedding_backward,
     vjps=(_embedding_backward_vjp, None), jvps=(_embedding_backward_jvp, None),
     expects="a gradient (*indices.shape, embedding_dim) and integer indices in [0, num_embeddings)",
+    batch=_embedding_backward_batch,
 )
 
 PRIMITIVES = (embedding, embedding_backward)

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import ShapeError
+from . import batching as B
 from .registry import Primitive
 
 
@@ -190,6 +191,64 @@ def _pairs_for(out, size, kernel, stride, padding, dilation) -> tuple[tuple[int,
     return tuple((p, span - i - p) for p, i, span in zip(padding, size, _span(out, kernel, stride, dilation)))
 
 
+# -- batching (tg.vmap) -------------------------------------------------------------------------------
+# Examples that share the weight are one batch: their batches one after the other. Examples with weights
+# of their own are groups of one convolution: each example's channels side by side, ``groups`` times the
+# number of examples, so that every example meets only its own weight; and the weight correlation of a
+# batch of examples is the same grouped correlation, giving each example's weight gradient.
+
+def _merged(xp, x):
+    """(B, N, ...) as (B * N, ...)."""
+    return xp.reshape(x, shape=(x.shape[0] * x.shape[1],) + tuple(x.shape[2:]))
+
+
+def _split(xp, out, examples):
+    """(B * N, ...) as (B, N, ...)."""
+    return xp.reshape(out, shape=(examples, out.shape[0] // examples) + tuple(out.shape[1:]))
+
+
+def _channels_side_by_side(xp, x):
+    """(B, N, C, *spatial) as (N, B * C, *spatial)."""
+    n = x.ndim
+    moved = xp.transpose(x, axes=(1, 0) + tuple(range(2, n)))
+    return xp.reshape(moved, shape=(x.shape[1], x.shape[0] * x.shape[2]) + tuple(x.shape[3:]))
+
+
+def _channels_apart(xp, out, examples):
+    """(N, B * C, *spatial) as (B, N, C, *spatial)."""
+    split = xp.reshape(out, shape=(out.shape[0], examples, out.shape[1] // examples) + tuple(out.shape[2:]))
+    return xp.transpose(split, axes=(1, 0) + tuple(range(2, split.ndim)))
+
+
+def _weights_stacked(xp, w):
+    """Each example's weight (B, O, C, *kernel) as groups of one weight (B * O, C, *kernel)."""
+    return xp.reshape(w, shape=(w.shape[0] * w.shape[1],) + tuple(w.shape[2:]))
+
+
+def _batch_by_weight(call):
+    """The batching rule of ``conv`` or ``conv_transpose`` (``call(xp, x, w, **params)``): the input's
+    examples merged into one batch when the weight is shared, else the examples as groups."""
+    def rule(xp, prim, examples, batched, /, x, w, **params):
+        if not batched[1]:
+            return _split(xp, call(xp, _merged(xp, x), w, **params), examples)
+        x = x if batched[0] else B.expanded(xp, x, examples)
+        grouped = dict(params, groups=params.get("groups", 1) * examples)
+        return _channels_apart(xp, call(xp, _channels_side_by_side(xp, x), _weights_stacked(xp, w), **grouped),
+                               examples)
+    return rule
+
+
+def _batch_weight(call):
+    """The batching rule of ``conv_weight`` (``call(xp, x, g, **params)``, a sum over the batch): each
+    example's input and gradient as groups, giving each example's weight (B, O, C, *kernel)."""
+    def rule(xp, prim, examples, batched, /, x, g, **params):
+        x, g = B.all_batched(xp, examples, batched, (x, g))
+        grouped = dict(params, groups=params.get("groups", 1) * examples)
+        out = call(xp, _channels_side_by_side(xp, x), _channels_side_by_side(xp, g), **grouped)
+        return _split(xp, out, examples)
+    return rule
+
+
 def _make(dims: int) -> tuple[Primitive, Primitive, Primitive]:
     conv_name, transpose_name, weight_name = f"conv{dims}d", f"conv_transpose{dims}d", f"conv{dims}d_weight"
 
@@ -253,18 +312,18 @@ def _make(dims: int) -> tuple[Primitive, Primitive, Primitive]:
         conv_name, conv_forward, vjps=(conv_vjp_x, conv_vjp_w), jvps=(first(conv), second(conv)),
         expects=f"an input {layout} and a weight (out_channels, in_channels // groups, *kernel) whose kernel "
                 "fits the padded input",
-        derivatives=(f"{transpose_name}(·, {{b}})", f"{weight_name}({{a}}, ·)"),
+        derivatives=(f"{transpose_name}(·, {{b}})", f"{weight_name}({{a}}, ·)"), batch=_batch_by_weight(conv),
     )
     transpose_prim = Primitive(
         transpose_name, transpose_forward, vjps=(transpose_vjp_g, transpose_vjp_w),
         jvps=(first(transpose), second(transpose)),
         expects=f"an input {layout} and a weight (in_channels, out_channels // groups, *kernel)",
-        derivatives=(f"{conv_name}(·, {{b}})", f"{weight_name}(·, {{a}})"),
+        derivatives=(f"{conv_name}(·, {{b}})", f"{weight_name}(·, {{a}})"), batch=_batch_by_weight(transpose),
     )
     weight_prim = Primitive(
         weight_name, weight_forward, vjps=(weight_vjp_x, weight_vjp_g), jvps=(first(weight), second(weight)),
         expects=f"an input {layout} and a gradient of the convolution's output shape",
-        derivatives=(f"{transpose_name}({{b}}, ·)", f"{conv_name}({{a}}, ·)"),
+        derivatives=(f"{transpose_name}({{b}}, ·)", f"{conv_name}({{a}}, ·)"), batch=_batch_weight(weight),
     )
     return conv_prim, transpose_prim, weight_prim
 

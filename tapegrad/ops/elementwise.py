@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import batching
 from .registry import Primitive
 
 
@@ -24,14 +25,14 @@ def unary(name: str, forward: Callable, rule: Callable, *, needs_ans: bool = Fal
 
 
 def no_gradient(name: str, forward: Callable, expects: str = "") -> Primitive:
-    """A primitive whose result is not differentiable (a boolean, an index, a sign)."""
-    return Primitive(name, forward, saves_inputs=False, expects=expects)
+    """An elementwise primitive whose result is not differentiable (a boolean, a sign, a rounding)."""
+    return Primitive(name, forward, saves_inputs=False, expects=expects, batch=batching.elementwise)
 
 
 negative = Primitive(
     "negative", np.negative,
     vjps=(lambda xp, g, ans, x: -g,), jvps=(lambda xp, t, ans, x: -t,), saves_inputs=False,
-    symbol="-", derivatives=("-1",),
+    symbol="-", derivatives=("-1",), batch=batching.elementwise,
 )
 
 exp = unary("exp", np.exp, lambda xp, g, ans, x: g * ans, needs_ans=True, derivative="exp({a})")

@@ -8,10 +8,12 @@ engine sums them back to each operand's shape.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
+from . import batching as B
 from .registry import Primitive
 from .shape import shown
 
@@ -67,6 +69,52 @@ def _matmul_vjp_b(xp, g, ans, a, b):
     return xp.matmul(_swap_last(xp, a), g)
 
 
+def _matmul_batch(xp, prim, size, batched, /, a, b):
+    """matmul of every example, as one product where the shapes allow (a batched vector or matrix times a
+    shared matrix: the examples' rows stacked; a shared matrix times batched matrices: their columns side
+    by side), else NumPy's broadcast stack of products, the 1-D cases made 2-D as NumPy reads them."""
+    ra, rb = a.ndim - batched[0], b.ndim - batched[1]
+    if batched[0] and not batched[1]:
+        if rb == 1 or (ra == 1 and rb == 2):  # (B, ..., k) @ (k,) and (B, k) @ (k, m)
+            return xp.matmul(a, b)
+        if ra == 1:  # (B, k) against a stack (..., k, m): each row a 1 x k matrix
+            a = xp.reshape(a, shape=(size,) + (1,) * (rb - 2) + (1, a.shape[-1]))
+            out = xp.matmul(a, b)
+            return xp.reshape(out, shape=out.shape[:-2] + out.shape[-1:])
+        if rb == 2:  # every example's rows at once: (B * ... * n, k) @ (k, m)
+            rows = xp.reshape(a, shape=(math.prod(a.shape[:-1]), a.shape[-1]))
+            return xp.reshape(xp.matmul(rows, b), shape=tuple(a.shape[:-1]) + (b.shape[-1],))
+        return xp.matmul(B.with_rank(xp, a, max(ra, rb)), b)
+    if batched[1] and not batched[0]:
+        if ra == 1:  # (k,) @ (B, k) or (B, ..., k, m)
+            return xp.matmul(b, a) if rb == 1 else xp.matmul(a, b)
+        if rb == 1:  # (..., n, k) @ (B, k): each example's vector a column
+            if ra == 2:
+                return xp.transpose(xp.matmul(a, xp.transpose(b, axes=(1, 0))), axes=(1, 0))
+            b = xp.reshape(b, shape=(size,) + (1,) * (ra - 2) + (b.shape[-1], 1))
+            out = xp.matmul(a, b)
+            return xp.reshape(out, shape=out.shape[:-1])
+        if ra == 2 and rb == 2:  # (n, k) @ (B, k, m): the examples' columns side by side, one product
+            k, m = b.shape[1:]
+            columns = xp.reshape(xp.transpose(b, axes=(1, 0, 2)), shape=(k, size * m))
+            out = xp.reshape(xp.matmul(a, columns), shape=(a.shape[0], size, m))
+            return xp.transpose(out, axes=(1, 0, 2))
+        return xp.matmul(a, B.with_rank(xp, b, max(ra, rb)))
+    if ra == 1 and rb == 1:
+        out = xp.matmul(xp.reshape(a, shape=(size, 1, a.shape[-1])), xp.reshape(b, shape=(size, b.shape[-1], 1)))
+        return xp.reshape(out, shape=(size,))
+    if ra == 1:
+        a = xp.reshape(a, shape=(size,) + (1,) * (rb - 2) + (1, a.shape[-1]))
+        out = xp.matmul(a, b)
+        return xp.reshape(out, shape=out.shape[:-2] + out.shape[-1:])
+    if rb == 1:
+        b = xp.reshape(b, shape=(size,) + (1,) * (ra - 2) + (b.shape[-1], 1))
+        out = xp.matmul(a, b)
+        return xp.reshape(out, shape=out.shape[:-1])
+    rank = max(ra, rb)
+    return xp.matmul(B.with_rank(xp, a, rank), B.with_rank(xp, b, rank))
+
+
 matmul = Primitive(
     "matmul", _matmul,
     vjps=(_matmul_vjp_a, _matmul_vjp_b),
@@ -77,6 +125,7 @@ matmul = Primitive(
     derivatives=("· {b}^T", "{a}^T ·"),
     expects="operands of at least 1 dimension whose last axis of a equals the second-to-last axis of b "
             "(the only axis of a 1-D b), with batch axes that broadcast",
+    batch=_matmul_batch,
 )
 
 
@@ -223,9 +272,21 @@ def _einsum_jvp(xp, t, ans, *operands, argnum, subscripts):
     return xp.einsum(*with_tangent, subscripts=subscripts)
 
 
+def _einsum_batch(xp, prim, size, batched, /, *operands, subscripts):
+    """One einsum for every example: a letter the specification does not use for the batch axis, in front
+    of each batched operand's subscripts and of the output's."""
+    terms, output = parse_einsum(subscripts, len(operands))
+    letter = next((c for c in _LETTERS if c not in subscripts), None)
+    if letter is None:
+        raise ShapeError(f"einsum: {shown(subscripts)} inside tg.vmap needs one more letter for the batch axis; "
+                         "it uses all 52")
+    terms = [letter + t if b else t for t, b in zip(terms, batched)]
+    return xp.einsum(*operands, subscripts=",".join(terms) + "->" + letter + output)
+
+
 einsum = Primitive(
     "einsum", _einsum, vjps=(_einsum_vjp,), jvps=(_einsum_jvp,), variadic=True,
-    expects="operands whose axes match the subscripts",
+    expects="operands whose axes match the subscripts", batch=_einsum_batch,
 )
 
 PRIMITIVES = (matmul, einsum)

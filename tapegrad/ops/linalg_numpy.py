@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from ..errors import ArgumentError, LinAlgError, ShapeError
+from . import batching as B
 from .registry import Primitive
 from .shape import shown
 
@@ -156,7 +157,7 @@ def _inv(a):
 
 
 inv = Primitive(
-    "inv", _inv, saves_ans=True,
+    "inv", _inv, batch=B.leading, saves_ans=True,
     vjps=(lambda xp, g, ans, a: -xp.matmul(xp.matmul(_mT(xp, ans), g), _mT(xp, ans)),),
     jvps=(lambda xp, t, ans, a: -xp.matmul(xp.matmul(ans, t), ans),),
     derivatives=("-{a}^-T · g · {a}^-T",),
@@ -184,7 +185,7 @@ def _solve_vjp_all(xp, g, ans, a, b):
 
 
 solve = Primitive(
-    "solve", _solve, saves_ans=True, vjp_all=_solve_vjp_all,
+    "solve", _solve, batch=B.stacked(2), saves_ans=True, vjp_all=_solve_vjp_all,
     jvps=(lambda xp, t, ans, a, b: -xp.solve(a, xp.matmul(t, ans)), lambda xp, t, ans, a, b: xp.solve(a, t)),
     expects_says_nonfinite=True,
     expects="a stack of square invertible matrices a (..., n, n) and right-hand sides b (..., n, k) whose "
@@ -208,7 +209,7 @@ def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True):
 
 
 solve_triangular = Primitive(
-    "solve_triangular", _solve_triangular, saves_ans=True, vjp_all=_solve_triangular_vjp_all,
+    "solve_triangular", _solve_triangular, batch=B.stacked(2), saves_ans=True, vjp_all=_solve_triangular_vjp_all,
     jvps=(lambda xp, t, ans, a, b, lower=True:
           -xp.solve_triangular(a, xp.matmul(t * _tri_mask(a.shape[-1], lower), ans), lower=lower),
           lambda xp, t, ans, a, b, lower=True: xp.solve_triangular(a, t, lower=lower)),
@@ -228,7 +229,7 @@ def _det_vjp(xp, g, ans, a):
 
 
 det = Primitive(
-    "det", _det, saves_ans=True, vjps=(_det_vjp,),
+    "det", _det, batch=B.leading, saves_ans=True, vjps=(_det_vjp,),
     jvps=(lambda xp, t, ans, a: ans * _trace(xp, xp.solve(a, t)),),
     derivatives=("det({a}) {a}^-T",),
     expects_says_nonfinite=True,
@@ -243,7 +244,7 @@ def _logabsdet(a):
 
 
 logabsdet = Primitive(
-    "logabsdet", _logabsdet,
+    "logabsdet", _logabsdet, batch=B.leading,
     vjps=(lambda xp, g, ans, a: _col(xp, _col(xp, g)) * _mT(xp, xp.inv(a)),),
     jvps=(lambda xp, t, ans, a: _trace(xp, xp.solve(a, t)),),
     derivatives=("{a}^-T",),
@@ -287,7 +288,7 @@ def _cholesky_jvp(xp, t, ans, a, upper=False):
 
 
 cholesky = Primitive(
-    "cholesky", _cholesky, saves_ans=True, vjps=(_cholesky_vjp,), jvps=(_cholesky_jvp,),
+    "cholesky", _cholesky, batch=B.leading, saves_ans=True, vjps=(_cholesky_vjp,), jvps=(_cholesky_jvp,),
     expects_says_nonfinite=True,
     expects="a stack of symmetric positive-definite matrices (only the lower triangle is read, the upper one "
             "with upper=True)",
@@ -328,7 +329,7 @@ def _eigh_jvp(xp, t, ans, a, UPLO="L"):  # noqa: N803
 
 
 eigh = Primitive(
-    "eigh", _eigh, saves_ans=True, vjps=(_eigh_vjp,), jvps=(_eigh_jvp,),
+    "eigh", _eigh, batch=B.leading, saves_ans=True, vjps=(_eigh_vjp,), jvps=(_eigh_jvp,),
     expects_says_nonfinite=True,
     expects="a stack of symmetric matrices (one triangle read, as UPLO says); where eigenvalues repeat the "
             "gradient of the eigenvectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
@@ -400,7 +401,7 @@ def _qr_jvp(xp, t, ans, a):
 
 
 qr = Primitive(
-    "qr", _qr, saves_ans=True, vjps=(_qr_vjp,), jvps=(_qr_jvp,),
+    "qr", _qr, batch=B.leading, saves_ans=True, vjps=(_qr_vjp,), jvps=(_qr_jvp,),
     expects_says_nonfinite=True,
     expects="a stack of matrices whose first min(m, n) columns are linearly independent (R's diagonal is "
             "then nonzero; where it is 0 the derivative does not exist: inf or NaN)",
@@ -468,7 +469,7 @@ def _svd_jvp(xp, t, ans, a):
 
 
 svd = Primitive(
-    "svd", _svd, saves_ans=True, vjps=(_svd_vjp,), jvps=(_svd_jvp,),
+    "svd", _svd, batch=B.leading, saves_ans=True, vjps=(_svd_vjp,), jvps=(_svd_jvp,),
     expects_says_nonfinite=True,
     expects="a stack of matrices; where singular values repeat (or are 0 for a non-square matrix) the gradient "
             "of the singular vectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
@@ -504,7 +505,7 @@ def _pinv_jvp(xp, t, ans, a, rcond):
 
 
 pinv = Primitive(
-    "pinv", _pinv, saves_ans=True, vjps=(_pinv_vjp,), jvps=(_pinv_jvp,),
+    "pinv", _pinv, batch=B.leading, saves_ans=True, vjps=(_pinv_vjp,), jvps=(_pinv_jvp,),
     expects_says_nonfinite=True,
     expects="a stack of matrices whose rank does not change nearby (singular values below rcond times the "
             "largest are taken as 0; where one crosses that line the pseudo-inverse jumps)",
@@ -512,7 +513,7 @@ pinv = Primitive(
 
 
 slogdet_sign = Primitive("slogdet_sign", lambda a: _lapack("slogdet", np.linalg.slogdet, a)[0], saves_inputs=False,
-                         expects="a stack of square matrices")
+                         expects="a stack of square matrices", batch=B.leading)
 
 PRIMITIVES = (inv, solve, solve_triangular, det, logabsdet, slogdet_sign, cholesky, eigh, qr, svd, pinv)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import batching
 from .elementwise import unary
 from .registry import Primitive
 
@@ -69,13 +70,14 @@ leaky_relu = Primitive(
     "leaky_relu", _leaky_relu,
     vjps=(lambda xp, g, ans, x, negative_slope=0.01: xp.where(x > 0, g, g * negative_slope),),
     jvps=(lambda xp, t, ans, x, negative_slope=0.01: xp.where(x > 0, t, t * negative_slope),),
+    batch=batching.elementwise,
 )
 
 elu = Primitive(
     "elu", _elu,
     vjps=(lambda xp, g, ans, x, alpha=1.0: xp.where(x > 0, g, g * (ans + alpha)),),
     jvps=(lambda xp, t, ans, x, alpha=1.0: xp.where(x > 0, t, t * (ans + alpha)),),
-    saves_ans=True,
+    saves_ans=True, batch=batching.elementwise,
 )
 
 
@@ -93,11 +95,11 @@ def _log_softmax_jvp(xp, t, ans, x, axis=-1):
 
 softmax = Primitive(
     "softmax", _softmax, vjps=(_softmax_vjp,), jvps=(_softmax_vjp,), saves_ans=True,
-    expects="a valid axis",
+    expects="a valid axis", batch=batching.over_axes("axis"),
 )
 log_softmax = Primitive(
     "log_softmax", _log_softmax, vjps=(_log_softmax_vjp,), jvps=(_log_softmax_jvp,),
-    saves_ans=True, expects="a valid axis",
+    saves_ans=True, expects="a valid axis", batch=batching.over_axes("axis"),
 )
 
 PRIMITIVES = (sigmoid, softplus, relu, leaky_relu, elu, softmax, log_softmax)

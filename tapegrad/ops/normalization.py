@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import batching as B
 from .registry import Primitive
 
 
@@ -37,6 +38,7 @@ def _normalize_rule(xp, g, ans, x, axis, eps=1e-5):
 
 normalize = Primitive(
     "normalize", _normalize, vjps=(_normalize_rule,), jvps=(_normalize_rule,), saves_ans=True,
+    batch=B.over_axes("axis"),
     expects="a float tensor and distinct axes to normalise over",
     derivatives=("(I - 1/n - xhat xhat^T/n) / sqrt(var({a}) + eps)",),
 )

@@ -31,6 +31,7 @@ import itertools
 
 import numpy as np
 
+from . import batching as B
 from .registry import Primitive
 
 POOLING = "a float tensor pooled over its last axes with windows that fit the padded input"
@@ -260,7 +261,7 @@ def _zero_for_x(xp, g, ans, a, x, pool):
 
 
 max_pool_scatter = Primitive(
-    "max_pool_scatter", _max_pool_scatter,
+    "max_pool_scatter", _max_pool_scatter, batch=B.leading,
     vjps=(lambda xp, g, ans, a, x, pool: xp.max_pool_gather(g, x, pool=pool), _zero_for_x),
     jvps=(lambda xp, t, ans, a, x, pool: xp.max_pool_scatter(t, x, pool=pool), None),
     expects="a gradient shaped like the pooled output of x",
@@ -268,7 +269,7 @@ max_pool_scatter = Primitive(
 )
 
 max_pool_gather = Primitive(
-    "max_pool_gather", _max_pool_gather,
+    "max_pool_gather", _max_pool_gather, batch=B.leading,
     vjps=(lambda xp, g, ans, a, x, pool: xp.max_pool_scatter(g, x, pool=pool), _zero_for_x),
     jvps=(lambda xp, t, ans, a, x, pool: xp.max_pool_gather(t, x, pool=pool), None),
     expects="a tangent shaped like x",
@@ -291,7 +292,7 @@ def _max_pool_jvp(xp, t, ans, x, kernel_size, stride, padding, dilation=None, ce
 
 def _max_pool_primitive(name):
     return Primitive(name, _max_pool, vjps=(_max_pool_vjp,), jvps=(_max_pool_jvp,), expects=POOLING,
-                     derivatives=("[{a} = max of its window]",))
+                     derivatives=("[{a} = max of its window]",), batch=B.leading)
 
 
 max_pool1d = _max_pool_primitive("max_pool1d")
@@ -314,7 +315,7 @@ def _flat_planes(x):
 
 
 adaptive_max_pool2d = Primitive(
-    "adaptive_max_pool2d", _adaptive_max_pool,
+    "adaptive_max_pool2d", _adaptive_max_pool, batch=B.leading,
     vjps=(lambda xp, g, ans, x, output_size: xp.max_pool_scatter(g, x, pool=("adaptive", tuple(output_size))),),
     jvps=(lambda xp, t, ans, x, output_size: xp.max_pool_gather(t, x, pool=("adaptive", tuple(output_size))),),
     expects=POOLING, derivatives=("[{a} = max of its window]",),
@@ -381,7 +382,7 @@ def _avg_pool_by_transpose(xp, g, pool):
 
 
 avg_pool_transpose = Primitive(
-    "avg_pool_transpose", _avg_pool_transpose,
+    "avg_pool_transpose", _avg_pool_transpose, batch=B.leading_with_shape("shape"),
     vjps=(lambda xp, g, ans, a, shape, pool: _avg_pool_by_transpose(xp, g, pool),),
     jvps=(lambda xp, t, ans, a, shape, pool: xp.avg_pool_transpose(t, shape=shape, pool=pool),),
     saves_inputs=False, expects="a gradient shaped like the pooled output",
@@ -406,7 +407,7 @@ def _avg_pool_jvp(xp, t, ans, x, **params):
 
 def _avg_pool_primitive(name):
     return Primitive(name, _avg_pool, vjps=(_avg_pool_vjp,), jvps=(_avg_pool_jvp,), saves_inputs=False,
-                     expects=POOLING)
+                     expects=POOLING, batch=B.leading)
 
 
 avg_pool1d = _avg_pool_primitive("avg_pool1d")
@@ -436,7 +437,7 @@ def _adaptive_avg_pool_transpose(g, shape):
 
 
 adaptive_avg_pool_transpose = Primitive(
-    "adaptive_avg_pool_transpose", _adaptive_avg_pool_transpose,
+    "adaptive_avg_pool_transpose", _adaptive_avg_pool_transpose, batch=B.leading_with_shape("shape"),
     vjps=(lambda xp, g, ans, a, shape: xp.adaptive_avg_pool2d(g, output_size=tuple(a.shape[-2:])),),
     jvps=(lambda xp, t, ans, a, shape: xp.adaptive_avg_pool_transpose(t, shape=shape),),
     saves_inputs=False, expects="a gradient shaped like the pooled output",
@@ -444,7 +445,7 @@ adaptive_avg_pool_transpose = Primitive(
 )
 
 adaptive_avg_pool2d = Primitive(
-    "adaptive_avg_pool2d", _adaptive_avg_pool,
+    "adaptive_avg_pool2d", _adaptive_avg_pool, batch=B.leading,
     vjps=(lambda xp, g, ans, x, output_size: xp.adaptive_avg_pool_transpose(g, shape=tuple(x.shape)),),
     jvps=(lambda xp, t, ans, x, output_size: xp.adaptive_avg_pool2d(t, output_size=output_size),),
     saves_inputs=False, expects=POOLING,

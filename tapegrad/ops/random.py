@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import batching as B
 from .registry import Primitive
 from .shape import count_arg
 
@@ -41,9 +42,9 @@ def _normal(shape, dtype):
 
 
 SHAPE = "a shape (a tuple of non-negative ints) and a floating dtype"
-uniform = Primitive("uniform", _uniform, saves_inputs=False, deterministic=False, expects=SHAPE,
+uniform = Primitive("uniform", _uniform, batch=B.random_draw, saves_inputs=False, deterministic=False, expects=SHAPE,
                     doc="Uniform values in [0, 1), drawn in float64 and cast to ``dtype``.")
-normal = Primitive("normal", _normal, saves_inputs=False, deterministic=False, expects=SHAPE,
+normal = Primitive("normal", _normal, batch=B.random_draw, saves_inputs=False, deterministic=False, expects=SHAPE,
                    doc="Standard normal values, drawn in float64 and cast to ``dtype``.")
 
 PRIMITIVES = (uniform, normal)

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import batching
 from .registry import Primitive
 
 AXIS = "a valid axis (an int or tuple of ints within the input's dimensions)"
@@ -134,7 +135,7 @@ def _logsumexp_jvp(xp, t, ans, x, axis=None, keepdims=False):
 
 def _reduction(name, forward, vjp, jvp, *, saves_inputs=True, saves_ans=False, derivative=None):
     return Primitive(name, forward, vjps=(vjp,), jvps=(jvp,), saves_inputs=saves_inputs,
-                     saves_ans=saves_ans, expects=AXIS, derivatives=(derivative,))
+                     saves_ans=saves_ans, expects=AXIS, derivatives=(derivative,), batch=batching.reduction)
 
 
 def _sum_forward(x, axis=None, keepdims=False):
@@ -148,7 +149,18 @@ prod = _reduction("prod", np.prod, _prod_vjp, _prod_jvp)
 max_ = _reduction("max", np.max, _extremum_vjp, _extremum_jvp, saves_ans=True, derivative="[{a} = max({a})]")
 min_ = _reduction("min", np.min, _extremum_vjp, _extremum_jvp, saves_ans=True, derivative="[{a} = min({a})]")
 logsumexp = _reduction("logsumexp", _logsumexp_forward, _logsumexp_vjp, _logsumexp_jvp, saves_ans=True)
-argmax = Primitive("argmax", np.argmax, saves_inputs=False, expects="a valid int axis or None")
-argmin = Primitive("argmin", np.argmin, saves_inputs=False, expects="a valid int axis or None")
+def _arg_batch(xp, prim, size, batched, /, x, axis=None, keepdims=False):
+    """argmax/argmin of each example: over one axis, one further along; over all (None), over each
+    example's entries flattened, the batch axis kept."""
+    rank = x.ndim - 1
+    if axis is not None:
+        return xp.call(prim, x, axis=batching.shifted_one(axis, rank), keepdims=keepdims)
+    flat = xp.reshape(x, shape=(size, math.prod(x.shape[1:])))
+    out = xp.call(prim, flat, axis=1, keepdims=False)
+    return xp.reshape(out, shape=(size,) + (1,) * rank) if keepdims else out
+
+
+argmax = Primitive("argmax", np.argmax, saves_inputs=False, expects="a valid int axis or None", batch=_arg_batch)
+argmin = Primitive("argmin", np.argmin, saves_inputs=False, expects="a valid int axis or None", batch=_arg_batch)
 
 PRIMITIVES = (sum_, mean, var, prod, max_, min_, logsumexp, argmax, argmin)

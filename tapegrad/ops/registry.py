@@ -7,7 +7,11 @@ written once against an *array namespace* ``xp``:
 * ``vjps[i](xp, g, ans, *inputs, **params)`` returns the gradient for input ``i`` given the
   gradient ``g`` of the output (a vector-Jacobian product);
 * ``jvps[i](xp, t, ans, *inputs, **params)`` returns the contribution of the tangent ``t`` of
-  input ``i`` to the tangent of the output (a Jacobian-vector product).
+  input ``i`` to the tangent of the output (a Jacobian-vector product);
+* ``batch(xp, prim, size, batched, *inputs, **params)`` runs the operation on ``size`` examples at
+  once, for ``tg.vmap``: the inputs marked in ``batched`` hold the examples along their first axis,
+  and so does the result (see :mod:`tapegrad.ops.batching`; elementwise primitives get the generic
+  rule from their ``elementwise`` flag).
 
 In the fast path ``xp`` is the NumPy namespace and every argument is a raw array; when the backward
 pass is itself recorded (``create_graph=True``) ``xp`` is the graph namespace and the arguments are
@@ -25,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from . import batching
 
 Rule = Callable[..., Any]
 #: The text of one input's local derivative: a ``str.format`` template whose fields ``{a}`` and ``{b}``
@@ -69,6 +75,9 @@ class Primitive:
             gradient of every input at once (a tuple aligned with the inputs); the engine and
             ``tg.compile`` then call it once per node. ``vjps`` is then derived from it (each picks its
             input's gradient) unless given.
+        batch: the batching rule (``tg.vmap``): ``batch(xp, prim, size, batched, *inputs, **params)``
+            computes the results of ``size`` examples at once (see :mod:`tapegrad.ops.batching`);
+            derived from ``elementwise`` when not given (:func:`~tapegrad.ops.batching.elementwise`).
     """
 
     name: str
@@ -88,8 +97,11 @@ class Primitive:
     derivatives: tuple[DerivativeText | None, ...] = ()
     vjp_all: Rule | None = None
     expects_says_nonfinite: bool = False
+    batch: Rule | None = None
 
     def __post_init__(self) -> None:
+        if self.batch is None and self.elementwise:
+            object.__setattr__(self, "batch", batching.elementwise)
         if self.vjp_all is not None and self.vjps is None:
             if self.jvps is None:
                 raise ValueError(f"primitive {self.name!r}: vjp_all needs the JVP rules beside it")

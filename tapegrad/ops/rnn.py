@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError
+from . import batching as B
 from .registry import Primitive
 
 
@@ -197,6 +198,104 @@ def _tangent(xp, ans, x, w_hh, h0, c0, tx=None, tw=None, th=None, tc=None):
     return xp.transpose(per_step, axes=(2, 0, 1, 3))
 
 
+# -- batching (tg.vmap) -------------------------------------------------------------------------------
+# Examples that share the recurrent weights are one batch: each example's sequences side by side in the
+# batch axis, one recurrence. Examples with weights of their own run the recurrence against ``xp`` (a loop
+# over time, every example at each step: the per-example products as one batched matmul).
+
+def _batch_recurrence(kind: str, weights: tuple[int, ...]):
+    """The batching rule of ``kind`` ("rnn", "lstm" or "gru"), whose inputs at ``weights`` are the weights
+    and the others x (time, batch, gates * hidden) and the states (batch, hidden)."""
+    def rule(xp, prim, examples, batched, /, *inputs, **params):
+        if not any(batched[i] for i in weights):
+            inputs = [x if b or i in weights else B.expanded(xp, x, examples)
+                      for i, (x, b) in enumerate(zip(inputs, batched))]
+            return _shared_weights(xp, prim, examples, inputs, weights, **params)
+        return _RECURRENCES[kind](xp, *B.all_batched(xp, examples, batched, inputs), **params)
+    return rule
+
+
+def _shared_weights(xp, prim, examples, inputs, weights, **params):
+    merged = []
+    for position, value in enumerate(inputs):
+        if position in weights:
+            merged.append(value)  # the same for every example
+        elif value.ndim == 4:  # x (B, time, batch, gates): the examples' batches one after the other
+            moved = xp.transpose(value, axes=(1, 0, 2, 3))
+            merged.append(xp.reshape(moved, shape=(value.shape[1], examples * value.shape[2], value.shape[3])))
+        else:  # a state (B, batch, hidden)
+            merged.append(xp.reshape(value, shape=(examples * value.shape[1], value.shape[2])))
+    out = xp.call(prim, *merged, **params)
+    lead = out.ndim - 2  # (time, B * batch, hidden), or (parts, time, B * batch, hidden)
+    split = xp.reshape(out, shape=tuple(out.shape[:lead]) + (examples, out.shape[lead] // examples, out.shape[-1]))
+    return B.moved_to_front(xp, split, lead)
+
+
+def _steps(xp, x):
+    """x (B, time, batch, gates) one step at a time: (B, batch, gates) each."""
+    return [xp.getitem(x, index=(slice(None), t)) for t in range(x.shape[1])]
+
+
+def _over_time(xp, parts, like_shape, dtype):
+    """Per-step values (lists of (B, batch, hidden), one list per part) stacked as (B, parts, time, batch,
+    hidden), or (B, time, batch, hidden) for one part."""
+    if not parts[0]:
+        shape = (like_shape[0],) + ((len(parts),) if len(parts) > 1 else ()) + (0,) + tuple(like_shape[1:])
+        return np.zeros(shape, dtype)
+    stacked = [xp.concatenate(*[xp.reshape(v, shape=(v.shape[0], 1) + tuple(v.shape[1:])) for v in values], axis=1)
+               for values in parts]
+    if len(stacked) == 1:
+        return stacked[0]
+    return xp.concatenate(*[xp.reshape(s, shape=(s.shape[0], 1) + tuple(s.shape[1:])) for s in stacked], axis=1)
+
+
+def _gate(xp, a, k, hidden):
+    return xp.getitem(a, index=(Ellipsis, slice(k * hidden, (k + 1) * hidden)))
+
+
+def _rnn_by_steps(xp, x, w_hh, h0, nonlinearity="tanh"):
+    _nonlinearity(nonlinearity)
+    w_t, h, hs = xp.transpose(w_hh, axes=(0, 2, 1)), h0, []
+    for x_t in _steps(xp, x):
+        a = x_t + xp.matmul(h, w_t)
+        h = xp.tanh(a) if nonlinearity == "tanh" else xp.relu(a)
+        hs.append(h)
+    return _over_time(xp, [hs], h0.shape, np.result_type(x.dtype, w_hh.dtype, h0.dtype))
+
+
+def _lstm_by_steps(xp, x, w_hh, h0, c0):
+    hidden = h0.shape[-1]
+    w_t, h, c, parts = xp.transpose(w_hh, axes=(0, 2, 1)), h0, c0, [[] for _ in range(6)]
+    for x_t in _steps(xp, x):
+        a = x_t + xp.matmul(h, w_t)
+        i, f, o = (xp.sigmoid(_gate(xp, a, k, hidden)) for k in (0, 1, 3))
+        g = xp.tanh(_gate(xp, a, 2, hidden))
+        c = f * c + i * g
+        h = o * xp.tanh(c)
+        for values, value in zip(parts, (h, c, i, f, g, o)):
+            values.append(value)
+    return _over_time(xp, parts, h0.shape, np.result_type(x.dtype, w_hh.dtype, h0.dtype, c0.dtype))
+
+
+def _gru_by_steps(xp, x, w_hh, b_hh, h0):
+    hidden = h0.shape[-1]
+    w_t, h, parts = xp.transpose(w_hh, axes=(0, 2, 1)), h0, [[] for _ in range(5)]
+    b = xp.reshape(b_hh, shape=(b_hh.shape[0], 1, b_hh.shape[1]))
+    for x_t in _steps(xp, x):
+        gh = xp.matmul(h, w_t) + b
+        r = xp.sigmoid(_gate(xp, x_t, 0, hidden) + _gate(xp, gh, 0, hidden))
+        z = xp.sigmoid(_gate(xp, x_t, 1, hidden) + _gate(xp, gh, 1, hidden))
+        gh_n = _gate(xp, gh, 2, hidden)
+        n = xp.tanh(_gate(xp, x_t, 2, hidden) + r * gh_n)
+        h = n + z * (h - n)
+        for values, value in zip(parts, (h, r, z, n, gh_n)):
+            values.append(value)
+    return _over_time(xp, parts, h0.shape, np.result_type(x.dtype, w_hh.dtype, b_hh.dtype, h0.dtype))
+
+
+_RECURRENCES = {"rnn": _rnn_by_steps, "lstm": _lstm_by_steps, "gru": _gru_by_steps}
+
+
 lstm = Primitive(
     "lstm", _lstm_forward,
     vjp_all=_vjp_all,
@@ -207,6 +306,7 @@ lstm = Primitive(
     saves_ans=True,
     expects="x (time, batch, 4 * hidden), w_hh (4 * hidden, hidden), h0 and c0 (batch, hidden)",
     doc="One LSTM layer's recurrence over a sequence: (6, time, batch, hidden) holding h, c, i, f, g, o.",
+    batch=_batch_recurrence("lstm", (1,)),
 )
 
 
@@ -342,6 +442,7 @@ rnn = Primitive(
     expects="x (time, batch, hidden), w_hh (hidden, hidden), h0 (batch, hidden)",
     doc="One Elman RNN layer's recurrence over a sequence, h_t = act(x_t + h_{t-1} @ w_hh.T) with act tanh "
         "or relu: the hidden state of every step, (time, batch, hidden).",
+    batch=_batch_recurrence("rnn", (1,)),
 )
 
 
@@ -532,6 +633,7 @@ gru = Primitive(
     expects="x (time, batch, 3 * hidden), w_hh (3 * hidden, hidden), b_hh (3 * hidden,), h0 (batch, hidden)",
     doc="One GRU layer's recurrence over a sequence: (5, time, batch, hidden) holding h, r, z, n and gh_n "
         "(h_{t-1} @ w_hn.T + b_hn).",
+    batch=_batch_recurrence("gru", (1, 2)),
 )
 
 PRIMITIVES = (lstm, rnn, gru)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
+from . import batching as B
 from .registry import Primitive
 from .shape import axis_arg, count_arg, int_arg, shown
 
@@ -23,7 +24,7 @@ def _reverse_cumsum(xp, g, axis):
 
 
 cumsum = Primitive(
-    "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), batch=B.over_axes("axis"),
     vjps=(lambda xp, g, ans, x, axis: _reverse_cumsum(xp, g, axis),),
     jvps=(lambda xp, t, ans, x, axis: xp.cumsum(t, axis=axis),),
     saves_inputs=False, expects=ONE_AXIS, derivatives=("[i <= j]",),
@@ -55,7 +56,7 @@ def _cumprod_jvp(xp, t, ans, x, axis):
 
 
 cumprod = Primitive(
-    "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
+    "cumprod", lambda x, axis: np.cumprod(x, axis=axis), batch=B.over_axes("axis"),
     vjps=(_cumprod_vjp,), jvps=(_cumprod_jvp,), saves_ans=True, expects=ONE_AXIS,
     doc="Exact with zeros: it never divides by a zero.",
 )
@@ -70,7 +71,7 @@ def _diff_vjp(xp, g, ans, x, n, axis):
 
 
 diff = Primitive(
-    "diff", lambda x, n, axis: np.diff(x, n=n, axis=axis),
+    "diff", lambda x, n, axis: np.diff(x, n=n, axis=axis), batch=B.over_axes("axis"),
     vjps=(_diff_vjp,), jvps=(lambda xp, t, ans, x, n, axis: xp.diff(t, n=n, axis=axis),),
     saves_inputs=False, expects="n >= 0 and an int axis within the input's dimensions",
 )
@@ -91,12 +92,14 @@ def _trace_vjp(xp, g, ans, x, offset, axis1, axis2):
 
 trace = Primitive(
     "trace", lambda x, offset, axis1, axis2: np.trace(x, offset=offset, axis1=axis1, axis2=axis2),
+    batch=B.over_axes("axis1", "axis2"),
     vjps=(_trace_vjp,),
     jvps=(lambda xp, t, ans, x, offset, axis1, axis2: xp.trace(t, offset=offset, axis1=axis1, axis2=axis2),),
     saves_inputs=False, expects="two distinct axes of an input of at least 2 dimensions",
 )
 
-argsort = Primitive("argsort", lambda x, axis=-1: np.argsort(x, axis=axis, kind="stable"), saves_inputs=False,
+argsort = Primitive("argsort", lambda x, axis=-1: np.argsort(x, axis=axis, kind="stable"),
+                    batch=B.over_axes("axis"), saves_inputs=False,
                     expects=ONE_AXIS)
 
 
@@ -108,7 +111,7 @@ def _argpartition(x, kth, axis=-1):
                          f"[{-x.shape[axis]}, {x.shape[axis]}) (NumPy says: {exc})") from None
 
 
-argpartition = Primitive("argpartition", _argpartition, saves_inputs=False, expects=ONE_AXIS,
+argpartition = Primitive("argpartition", _argpartition, batch=B.over_axes("axis"), saves_inputs=False, expects=ONE_AXIS,
                          doc="``np.argpartition``: the permutation that puts the ``kth`` entries where a sort puts "
                              "them; an integer array (no gradient).")
 
@@ -120,7 +123,7 @@ def _put_along(h, order, axis):
 
 
 take_sorted = Primitive(
-    "take_sorted", lambda h, order, axis: np.take_along_axis(h, order, axis=axis),
+    "take_sorted", lambda h, order, axis: np.take_along_axis(h, order, axis=axis), batch=B.joined_over_axis("axis"),
     vjps=(lambda xp, g, ans, h, order, axis: xp.put_sorted(g, order, axis=axis), None),
     jvps=(lambda xp, t, ans, h, order, axis: xp.take_sorted(t, order, axis=axis), None),
     expects="a tensor and a permutation of its positions along axis (integers, its shape)",
@@ -128,7 +131,7 @@ take_sorted = Primitive(
 )
 
 put_sorted = Primitive(
-    "put_sorted", _put_along,
+    "put_sorted", _put_along, batch=B.joined_over_axis("axis"),
     vjps=(lambda xp, g, ans, h, order, axis: xp.take_sorted(g, order, axis=axis), None),
     jvps=(lambda xp, t, ans, h, order, axis: xp.put_sorted(t, order, axis=axis), None),
     expects="a tensor and a permutation of its positions along axis (integers, its shape)",
@@ -136,14 +139,27 @@ put_sorted = Primitive(
 )
 
 sort = Primitive(
-    "sort", lambda x, axis: np.sort(x, axis=axis),
+    "sort", lambda x, axis: np.sort(x, axis=axis), batch=B.over_axes("axis"),
     vjps=(lambda xp, g, ans, x, axis: xp.put_sorted(g, xp.argsort(x, axis=axis), axis=axis),),
     jvps=(lambda xp, t, ans, x, axis: xp.take_sorted(t, xp.argsort(x, axis=axis), axis=axis),),
     expects=ONE_AXIS, doc="Ties: the gradient follows the stable sort's permutation.",
 )
 
+def _searchsorted_batch(xp, prim, size, batched, /, a, v, side="left"):
+    """searchsorted of every example: into a shared sorted ``a``, every example's values at once; into each
+    example's own sorted ``a``, by counting its entries below each value (``<=`` for side="right")."""
+    if not batched[0]:
+        return xp.searchsorted(a, v, side=side)
+    v = v if batched[1] else B.expanded(xp, v, size)
+    rows = xp.reshape(a, shape=(size,) + (1,) * (v.ndim - 1) + (a.shape[-1],))
+    values = xp.reshape(v, shape=tuple(v.shape) + (1,))
+    below = xp.less(rows, values) if side == "left" else xp.less_equal(rows, values)
+    return xp.sum(below, axis=-1)
+
+
 searchsorted = Primitive("searchsorted", lambda a, v, side="left": np.searchsorted(a, v, side=side),
-                         saves_inputs=False, expects="a 1-D sorted tensor and values; side 'left' or 'right'")
+                         batch=_searchsorted_batch, saves_inputs=False,
+                         expects="a 1-D sorted tensor and values; side 'left' or 'right'")
 
 
 # -- argument checks of the NumPy functions built on these (and on sort) ------------------------------

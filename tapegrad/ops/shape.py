@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, DTypeError, ShapeError
+from . import batching as B
 from .registry import Primitive
 
 SHAPES = "a shape with the same number of entries"
@@ -324,46 +325,120 @@ def _astype(x, dtype):
     return np.asarray(x).astype(dtype, copy=False)
 
 
+# -- batching rules (tg.vmap): one example's shapes, axes and indices, applied behind the batch axis --
+
+def _resolved(shape, size):
+    """``shape`` with its -1 (if any) replaced by the size that gives ``size`` entries."""
+    shape = tuple(shape)
+    if -1 not in shape:
+        return shape
+    known = math.prod(n for n in shape if n != -1)
+    return tuple(size // known if n == -1 and known else (0 if n == -1 else n) for n in shape)
+
+
+def _reshape_batch(xp, prim, size, batched, /, x, shape):
+    return xp.reshape(x, shape=(x.shape[0],) + _resolved(shape, math.prod(x.shape[1:])))
+
+
+def _transpose_batch(xp, prim, size, batched, /, x, axes=None):
+    rank = x.ndim - 1
+    order = tuple(range(rank, 0, -1)) if axes is None else tuple(int(a) % rank + 1 for a in axes)
+    return xp.transpose(x, axes=(0,) + order)
+
+
+def _broadcast_to_batch(xp, prim, size, batched, /, x, shape):
+    return xp.broadcast_to(B.with_rank(xp, x, len(shape)), shape=(size,) + tuple(shape))
+
+
+def _sum_to_batch(xp, prim, size, batched, /, x, shape):
+    lead = x.ndim - 1 - len(shape)
+    if lead > 0:  # the axes broadcasting added in front of one example's axes
+        x = xp.sum(x, axis=tuple(range(1, lead + 1)))
+    return xp.sum_to(x, shape=(size,) + tuple(shape))
+
+
+def _getitem_batch(xp, prim, size, batched, /, x, index):
+    items = B.index_items(index)
+    out = xp.getitem(x, index=(slice(None),) + items)
+    return B.moved_to_front(xp, out, B.batch_axis_of_index(items)[0])
+
+
+def _scatter_add_batch(xp, prim, size, batched, /, x, index, shape):
+    items = B.index_items(index)
+    x = B.moved_from_front(xp, x, B.batch_axis_of_index(items)[0])
+    return xp.scatter_add(x, index=(slice(None),) + items, shape=(size,) + tuple(shape))
+
+
+def indexed_shape(shape, index) -> tuple[int, ...]:
+    """The shape of ``x[index]`` for an ``x`` of ``shape`` (computed on a broadcast view of one byte)."""
+    return np.broadcast_to(np.zeros((), bool), shape)[index].shape
+
+
+def _setitem_batch(xp, prim, size, batched, /, x, value, index):
+    items = B.index_items(index)
+    example = tuple(x.shape[1:]) if batched[0] else tuple(x.shape)
+    part = indexed_shape(example, index)
+    if not batched[0]:
+        x = B.expanded(xp, x, size)
+    value = B.with_rank(xp, value if batched[1] else B.expanded(xp, value, size), len(part))
+    value = B.moved_from_front(xp, value, B.batch_axis_of_index(items)[0])
+    return xp.setitem(x, value, index=(slice(None),) + items)
+
+
+def _pad_batch(xp, prim, size, batched, /, x, pad_width, constant_values=0):
+    widths = tuple(tuple(int(w) for w in pair) for pair in _pad_widths(pad_width, x.ndim - 1))
+    return xp.pad(x, pad_width=((0, 0),) + widths, constant_values=constant_values)
+
+
+def _assign_view_batch(xp, prim, size, batched, /, x, value, chain):
+    example = tuple(x.shape[1:]) if batched[0] else tuple(x.shape)
+    positions = _view_positions(example, chain)
+    flat = xp.reshape(x if batched[0] else B.expanded(xp, x, size), shape=(size, math.prod(example)))
+    value = B.with_rank(xp, value if batched[1] else B.expanded(xp, value, size), positions.ndim)
+    value = xp.broadcast_to(value, shape=(size,) + positions.shape)
+    return xp.reshape(xp.setitem(flat, value, index=(slice(None), positions)), shape=(size,) + example)
+
+
 reshape = Primitive(
     "reshape", _reshape,
     vjps=(lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.reshape(t, shape=shape),),
-    saves_inputs=False, expects=SHAPES,
+    saves_inputs=False, expects=SHAPES, batch=_reshape_batch,
 )
 
 transpose = Primitive(
     "transpose", _transpose_forward,
     vjps=(lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inverse_axes(axes, x.ndim)),),
     jvps=(lambda xp, t, ans, x, axes=None: xp.transpose(t, axes=axes),),
-    saves_inputs=False, expects="a permutation of the axes",
+    saves_inputs=False, expects="a permutation of the axes", batch=_transpose_batch,
 )
 
 broadcast_to = Primitive(
     "broadcast_to", _broadcast_to,
     vjps=(lambda xp, g, ans, x, shape: xp.sum_to(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.broadcast_to(t, shape=shape),),
-    saves_inputs=False, expects="a target shape the input broadcasts to",
+    saves_inputs=False, expects="a target shape the input broadcasts to", batch=_broadcast_to_batch,
 )
 
 sum_to = Primitive(
     "sum_to", sum_to_forward,
     vjps=(lambda xp, g, ans, x, shape: xp.broadcast_to(g, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, shape: xp.sum_to(t, shape=shape),),
-    saves_inputs=False, expects="a target shape that broadcasts to the input's shape",
+    saves_inputs=False, expects="a target shape that broadcasts to the input's shape", batch=_sum_to_batch,
 )
 
 getitem = Primitive(
     "getitem", _getitem,
     vjps=(lambda xp, g, ans, x, index: xp.scatter_add(g, index=index, shape=x.shape),),
     jvps=(lambda xp, t, ans, x, index: xp.getitem(t, index=index),),
-    saves_inputs=False, expects="an index within the tensor's shape",
+    saves_inputs=False, expects="an index within the tensor's shape", batch=_getitem_batch,
 )
 
 scatter_add = Primitive(
     "scatter_add", _scatter_add,
     vjps=(lambda xp, g, ans, x, index, shape: xp.getitem(g, index=index),),
     jvps=(lambda xp, t, ans, x, index, shape: xp.scatter_add(t, index=index, shape=shape),),
-    saves_inputs=False, expects="values shaped like the indexed part",
+    saves_inputs=False, expects="values shaped like the indexed part", batch=_scatter_add_batch,
 )
 
 setitem = Primitive(
@@ -373,7 +448,7 @@ setitem = Primitive(
     jvps=(lambda xp, t, ans, x, v, index: xp.setitem(t, 0, index=index),
           lambda xp, t, ans, x, v, index: xp.setitem(xp.zeros_like(ans), t, index=index)),
     saves_inputs=False,
-    expects="a value that broadcasts to the shape of the indexed part",
+    expects="a value that broadcasts to the shape of the indexed part", batch=_setitem_batch,
 )
 
 def _view_positions(shape, chain):
@@ -403,6 +478,7 @@ concatenate = Primitive(
     "concatenate", _concatenate, vjps=(_concatenate_vjp,), jvps=(_concatenate_jvp,),
     saves_inputs=False, variadic=True,
     expects="tensors with the same number of dimensions and equal shapes except along axis",
+    batch=B.joined_over_axis("axis", 0),
 )
 
 pad = Primitive(
@@ -410,28 +486,29 @@ pad = Primitive(
     vjps=(_unpad,),
     jvps=(lambda xp, t, ans, x, pad_width, constant_values=0: xp.pad(t, pad_width=pad_width),),
     saves_inputs=False, expects="non-negative pad widths: an int, a (before, after) pair, or one pair per axis",
+    batch=_pad_batch,
 )
 
 flip = Primitive(
     "flip", np.flip,
     vjps=(lambda xp, g, ans, x, axis=None: xp.flip(g, axis=axis),),
     jvps=(lambda xp, t, ans, x, axis=None: xp.flip(t, axis=axis),),
-    saves_inputs=False, expects="valid axes",
+    saves_inputs=False, expects="valid axes", batch=B.over_axes("axis", axis=None),
 )
 
 astype = Primitive(
     "astype", _astype,
     vjps=(lambda xp, g, ans, x, dtype: xp.astype(g, dtype=x.dtype),),
     jvps=(lambda xp, t, ans, x, dtype: xp.astype(t, dtype=dtype),),
-    saves_inputs=False, expects="a NumPy dtype",
+    saves_inputs=False, expects="a NumPy dtype", batch=B.leading,
 )
 
 copy = Primitive(
     "copy", np.array,
-    vjps=(lambda xp, g, ans, x: g,), jvps=(lambda xp, t, ans, x: t,), saves_inputs=False,
+    vjps=(lambda xp, g, ans, x: g,), jvps=(lambda xp, t, ans, x: t,), saves_inputs=False, batch=B.leading,
 )
 
-zeros_like = Primitive("zeros_like", np.zeros_like, saves_inputs=False)
+zeros_like = Primitive("zeros_like", np.zeros_like, saves_inputs=False, batch=B.leading)
 
 # ``x`` with its view ``chain(x)`` overwritten by ``value``: what an in-place change through a view
 # does to the tensor it views (``v = y[0:2]; v += 1`` changes ``y``), recorded on ``y``'s history.
@@ -442,17 +519,48 @@ assign_view = Primitive(
     jvps=(lambda xp, t, ans, x, v, chain: xp.assign_view(t, 0, chain=chain),
           lambda xp, t, ans, x, v, chain: xp.assign_view(xp.zeros_like(ans), t, chain=chain)),
     saves_inputs=False,
-    expects="a value that broadcasts to the shape of the view",
+    expects="a value that broadcasts to the shape of the view", batch=_assign_view_batch,
 )
 
 # Operations without gradient that the Tensor runs as primitives so that an observer (``tg.compile``'s
 # tracer) sees them: a tensor detached from another, an array made from a tensor (``tg.tensor(t)``), and
 # the positions a boolean mask tensor selects along one axis. Not in the registry: they take no gradient.
-detach = Primitive("detach", np.ndarray.view, saves_inputs=False)
+detach = Primitive("detach", np.ndarray.view, saves_inputs=False, batch=B.leading)
 as_array = Primitive("as_array", lambda x, dtype=None, copy=False: np.array(x, dtype=dtype, copy=True) if copy
-                     else np.asarray(x, dtype=dtype), saves_inputs=False)
+                     else np.asarray(x, dtype=dtype), saves_inputs=False, batch=B.leading)
+
+
+def _nonzero_batch(xp, prim, size, batched, /, mask, axis):
+    raise ShapeError("a boolean mask inside tg.vmap selects a different number of entries in each example, so "
+                     "the result would have no one shape; keep every entry and choose per example with "
+                     "tg.where(mask, x, 0) (or multiply by the mask) instead")
+
+
 nonzero = Primitive("nonzero", lambda mask, axis: np.nonzero(mask)[axis], saves_inputs=False, value_shaped=True,
-                    expects="a boolean mask with at least one dimension")
+                    expects="a boolean mask with at least one dimension", batch=_nonzero_batch)
+
+
+def _check_index(index, length, op, negative=True):
+    """``index`` (integers) with negative entries (if ``negative``) counted from the end of an axis of ``length``.
+
+    Raises:
+        DTypeError: for indices that are not integers. ShapeError: for one outside ``[-length, length)``
+            (``[0, length)`` unless ``negative``).
+    """
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: an index of dtype {index.dtype}; expected integers")
+    low = -length if negative else 0
+    if index.size and (index.min() < low or index.max() >= length):
+        raise ShapeError(f"{op}: indices from {index.min()} to {index.max()} for an axis of length {length}; "
+                         f"expected indices in [{low}, {length})")
+    return np.where(index < 0, index + length, index) if index.size and index.min() < 0 else index
+
+
+# Integer indices checked against an axis's length and made non-negative: the indices of an index that is
+# itself batched (``x[labels]`` inside tg.vmap), which the Tensor gathers with ``embedding``. No gradient.
+check_index = Primitive("check_index", _check_index, saves_inputs=False, batch=B.elementwise,
+                        expects="integer indices within the axis")
 
 PRIMITIVES = (reshape, transpose, broadcast_to, sum_to, getitem, scatter_add, setitem, concatenate,
               pad, flip, astype, copy, zeros_like, assign_view)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
+from . import batching
 from .activation import erf_array, erfc_array, log_sigmoid
 from .arithmetic import BROADCAST
 from .nn import sigmoid
@@ -131,7 +132,7 @@ gamma = _special("gamma", (lambda xp, g, ans, x: g * (ans * xp.digamma(x)),), sa
                  derivatives=("gamma({a}) digamma({a})",))
 gammaln = _special("gammaln", (lambda xp, g, ans, x: g * xp.digamma(x),), derivatives=("digamma({a})",))
 gammasgn = Primitive("gammasgn", _scipy_forward("gammasgn"), saves_inputs=False,
-                     doc="The sign of gamma: piecewise constant, no gradient.")
+                     doc="The sign of gamma: piecewise constant, no gradient.", batch=batching.elementwise)
 rgamma = _special("rgamma", (lambda xp, g, ans, x: g * (-ans * xp.digamma(x)),), saves_ans=True,
                   derivatives=("-rgamma({a}) digamma({a})",))
 digamma = _special("digamma", (lambda xp, g, ans, x: g * xp.polygamma(1, x),), derivatives=("polygamma(1, {a})",))
