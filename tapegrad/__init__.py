@@ -9,7 +9,16 @@ tensor([2., 4.])
 
 from __future__ import annotations
 
-from . import autograd, data, nn, ops, optim, scipy, viz  # scipy: issue 15 (imports no SciPy)
+from . import (  # scipy: issue 15 (imports no SciPy)
+                       autograd,
+                       data,
+                       func,  # issue 17: torch.func's names and functional_call
+                       nn,
+                       ops,
+                       optim,
+                       scipy,
+                       viz,
+)
 from .autograd import (
                        Function,
                        checkpoint,
@@ -24,6 +33,7 @@ from .autograd import (
                        jvp,
                        value_and_grad,
                        vjp,
+                       vmap,  # issue 17
 )
 from .autograd import grad_transform as grad
 from .compile import compile
@@ -127,6 +137,7 @@ __all__ = [
     "Tensor", "apply", "autograd", "data", "nn", "ops", "optim", "viz", "explain", "gradcheck", "gradgradcheck",
     "compile", "Function", "custom_vjp", "checkpoint", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev",
     "jacfwd", "hessian", "hvp", "scipy",
+    "vmap", "func",  # issue 17
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     "zeros_like", "ones_like",
     "full_like", "manual_seed", "generator", "get_default_dtype", "set_default_dtype",

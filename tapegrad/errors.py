@@ -7,6 +7,7 @@ __all__ = [
     "TapegradError", "ShapeError", "ArgumentError", "DTypeError", "DroppedGradientError", "GraphReleasedError",
     "InPlaceError", "BackwardError", "GradcheckError", "AnomalyError", "TracingError",
     "LinAlgError",
+    "BatchingError",  # issue 17: tg.vmap
 ]
 
 
@@ -64,3 +65,9 @@ class TracingError(TapegradError, RuntimeError):
 class LinAlgError(TapegradError, ValueError):
     """A linear-algebra routine that cannot run on its input: a singular matrix to invert or solve
     with, a matrix that is not positive definite to factor (NumPy's ``numpy.linalg.LinAlgError``)."""
+
+
+class BatchingError(TapegradError, RuntimeError):
+    """``tg.vmap``: what a batched value cannot do, such as deciding Python control flow (``if x > 0:``,
+    ``x.item()``: each example has its own value), being converted to one NumPy array, being changed in
+    place, or escaping the vmapped function; or a random draw under ``randomness="error"``."""

@@ -28,6 +28,7 @@ import numpy as np
 
 from .dtypes import get_default_dtype, is_differentiable
 from .engine.backward import run_backward
+from .engine.batching import BATCHING, BatchLevel, is_active
 from .engine.forward import FORWARD, give_tangent, tangent_in, tangent_of
 from .engine.modes import SPECIAL_MODES, is_grad_enabled, note_unrecorded, set_grad_enabled
 from .engine.modes import state as _mode
@@ -45,6 +46,7 @@ from .errors import (
     AnomalyError,
     ArgumentError,
     BackwardError,
+    BatchingError,
     DroppedGradientError,
     DTypeError,
     InPlaceError,
@@ -53,6 +55,7 @@ from .errors import (
 )
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
+from .ops import attention as ATT
 from .ops import elementwise as E
 from .ops import elementwise2 as E2
 from .ops import linalg as L
@@ -67,7 +70,9 @@ from .ops.shape import NUMERIC, dtype_arg, shown
 
 __all__ = [
     "Tensor", "apply", "apply_unary", "apply_binary", "apply_view", "record", "GRAPH", "as_array", "where_mask",
-    "pack_outputs", "unpack_outputs", "tensor_of_node", "backward_pass", "HookHandle", "describe"
+    "pack_outputs", "unpack_outputs", "tensor_of_node", "backward_pass", "HookHandle", "describe",
+    "Batched", "batched", "unbatched", "batched_input", "tangent_key", "is_traced", "vmap_level",
+    "of_level",  # issue 17: tg.vmap
 ]
 
 # -- recording ---------------------------------------------------------------------------------------
@@ -93,6 +98,11 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     if prim.__class__ is not Primitive and not isinstance(prim, Primitive):
         raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
                             "(from tapegrad.ops, or one of your own)")
+    special = SPECIAL_MODES.count  # no_grad, jvp, vmap, detect_anomaly or an observer somewhere: look closer
+    if special and BATCHING.levels:  # inside tg.vmap: batched inputs run the primitive's batching rule
+        result = _apply_batched(prim, args, params)
+        if result is not None:
+            return result
     arrays = []
     parents = []
     recording = False  # some input requires grad
@@ -118,7 +128,6 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.data = out
     result.grad = result._node = result._name = None
     result.requires_grad = False
-    special = SPECIAL_MODES.count  # no_grad, jvp, detect_anomaly or an observer somewhere: look closer
     if special:
         if _mode.anomaly and prim.vjps is not None:  # (not conversions, comparisons, positions)
             check_result(prim, args, out)
@@ -145,7 +154,7 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     ``detect_anomaly``, an observer) or ``x`` not a Tensor, it hands over to :func:`apply`."""
     recordable = True
     if SPECIAL_MODES.count:
-        if _mode.anomaly or _mode.observer is not None or FORWARD.levels:
+        if _mode.anomaly or _mode.observer is not None or FORWARD.levels or BATCHING.levels:
             return apply(prim, x, **params)
         recordable = _mode.enabled  # only no_grad is on (in this thread or another)
     if not isinstance(x, Tensor):
@@ -179,7 +188,7 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     ``detect_anomaly``, an observer) it hands over to :func:`apply`."""
     recordable = True
     if SPECIAL_MODES.count:
-        if _mode.anomaly or _mode.observer is not None or FORWARD.levels:
+        if _mode.anomaly or _mode.observer is not None or FORWARD.levels or BATCHING.levels:
             return apply(prim, x, y)
         recordable = _mode.enabled  # only no_grad is on (in this thread or another)
     if isinstance(x, Tensor):
@@ -254,7 +263,7 @@ def apply_view(prim: Primitive, x: Any, **params: Any) -> Tensor:
     which tensor it views and how (:func:`note_view`), so that an in-place change of either one
     gives the other the right history."""
     result = apply_unary(prim, x, **params)
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) and result.__class__ is not Batched:  # a batched value is never changed in place
         note_view(result, x, prim, params)
     return result
 
@@ -299,6 +308,111 @@ def record(prim: Primitive, parents: tuple, arrays: tuple, out: np.ndarray, para
 
 
 
+def _apply_batched(prim: Primitive, args: tuple, params: dict) -> Tensor | None:
+    """:func:`apply` inside ``tg.vmap``: when an input is batched (or ``prim`` draws random numbers), run
+    ``prim``'s batching rule once on the physical values of the innermost level among the inputs, and
+    return the result batched at that level; None when nothing is batched (the ordinary path then runs).
+
+    The rule runs with that level and the levels inside it set aside, so that its operations dispatch to
+    the outer levels (and are recorded there, for gradients taken outside the vmap). The operation itself
+    is recorded on the graph of its own level when an input requires grad there (a gradient taken inside
+    the vmap, whose backward pass then runs the VJP rules on batched values), and it carries the tangents
+    of jvp levels opened inside the vmap.
+    """
+    level = None
+    for arg in args:
+        if arg.__class__ is Batched and (level is None or arg._level.depth > level.depth):
+            level = arg._level
+    if level is None:
+        if prim.deterministic:
+            return None
+        return _draw_batched(prim, args, params)
+    if not is_active(level):
+        raise BatchingError(_escaped(prim.name))
+    physical, flags = [], []
+    for arg in args:
+        if arg.__class__ is Batched and arg._level is level:
+            physical.append(arg._physical)
+            flags.append(arg._mapped)
+        else:
+            physical.append(arg)
+            flags.append(False)
+    mapped = any(flags)
+    if mapped:
+        rule = prim.batch
+        if rule is None:
+            raise BatchingError(f"{prim.name}: this primitive has no batching rule, so it cannot run inside tg.vmap "
+                                "(declare batch= beside its VJP and JVP rules; see tapegrad.ops.batching)")
+    else:  # values of this level that are the same for every example (a shared parameter's grad input)
+        rule = _unmapped_rule
+    out = _run_rule(rule, prim, level, tuple(flags), physical, params)
+    result = batched(out, level, mapped)
+    if prim.vjps is not None and result.dtype.kind == "f" and _mode.enabled:
+        parents, recording = [], False
+        for arg in args:
+            if isinstance(arg, Tensor) and arg.requires_grad:
+                parents.append(arg._node or arg)
+                recording = True
+            else:
+                parents.append(None)
+        if recording:
+            saved = tuple([_saved_value(arg) for arg in args])
+            result._node = record(prim, tuple(parents), saved, batched(out, level, mapped), params)
+            result.requires_grad = True
+    if FORWARD.levels:
+        carry_tangents(prim, args, params, result)
+    return result
+
+
+def _run_rule(rule: Callable, prim: Primitive, level: BatchLevel, flags: tuple, physical: list, params: dict
+              ) -> Tensor:
+    """``rule`` on the physical values, with ``level``, the levels inside it and the jvp levels opened
+    inside it set aside; the result as a Tensor."""
+    levels, forward = BATCHING.levels, FORWARD.levels
+    BATCHING.levels = levels[:level.depth]
+    if len(forward) > level.forward_depth:
+        FORWARD.levels = forward[:level.forward_depth]
+    try:
+        out = rule(GRAPH, prim, level.size, flags, *physical, **params)
+    finally:
+        BATCHING.levels, FORWARD.levels = levels, forward
+    return out if isinstance(out, Tensor) else Tensor._make(np.asarray(out))
+
+
+def _unmapped_rule(xp: Namespace, prim: Primitive, size: int, flags: tuple, /, *inputs: Any, **params: Any) -> Any:
+    """The operation on values that are the same for every example: once, as it is."""
+    return xp.call(prim, *inputs, **params)
+
+
+def _draw_batched(prim: Primitive, args: tuple, params: dict) -> Tensor | None:
+    """A random draw inside ``tg.vmap``, as the innermost level's ``randomness`` says: one draw per example
+    ("different"), the draw of the next level out ("same"), or a BatchingError ("error")."""
+    levels = BATCHING.levels
+    for level in reversed(levels):
+        if level.randomness == "error":
+            raise BatchingError(
+                f"{prim.name}: a random draw inside tg.vmap with randomness='error' (the default). Pass "
+                "randomness='different' to draw independently for each example, or randomness='same' to "
+                "draw once for all of them (as torch.func.vmap)")
+        if level.randomness == "different":
+            return batched(_run_rule(prim.batch, prim, level, (False,) * len(args), list(args), params), level)
+    return None
+
+
+def _saved_value(arg: Any) -> Any:
+    """What a Node recorded inside ``tg.vmap`` keeps of an input: a batched value without its graph (the
+    Node must not keep the Tensor it is part of the history of), a Tensor's array, anything else as it is."""
+    if arg.__class__ is Batched:
+        return batched(arg._physical, arg._level, arg._mapped)
+    return arg.data if isinstance(arg, Tensor) else arg
+
+
+def _escaped(what: str) -> str:
+    return (f"{what}: a value batched by tg.vmap was used after its vmap ended (or outside the function it "
+            "was given to). Batched values live only inside the vmapped function: return them from it instead "
+            "(they come out stacked along out_axes)")
+
+
 def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception) -> Exception:
     operands = " and ".join(describe(a) for a in args)
     shown = {k: v for k, v in params.items() if k != "index"}
@@ -339,7 +453,8 @@ def _reattach(value: Any, parent: Any) -> Any:
         return value
     if isinstance(parent, Tensor):
         return parent
-    tensor = Tensor._make(value)
+    tensor = batched(value._physical, value._level, value._mapped) if value.__class__ is Batched else \
+        Tensor._make(value)
     tensor._node, tensor.requires_grad = parent, True
     return tensor
 
@@ -901,6 +1016,8 @@ class Tensor:
             ShapeError: for ``axis`` out of range, indices out of range, ragged, or of a shape that does
                 not fit.
         """
+        if indices.__class__ is Batched:  # each example its own indices (inside tg.vmap)
+            return _take_along_batched(self, indices, axis)
         try:
             indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
         except ValueError:
@@ -928,6 +1045,8 @@ class Tensor:
         return self[index]
 
     def __getitem__(self, index: Any) -> Tensor:
+        if SPECIAL_MODES.count and BATCHING.levels and _batched_items(index):
+            return _gather_batched(self, index)  # inside tg.vmap, each example its own index
         return apply_view(S.getitem, self, index=_normalize_index(index, self.shape))
 
     # -- dtype and copies ------------------------------------------------------------------------
@@ -1086,7 +1205,8 @@ class Tensor:
         if func in ON_DATA:
             if func in READ_VALUES:
                 note_unrecorded(f"numpy.{func.__name__}")
-            return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+                return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
+            return func(*_shaped_like(args), **{k: _shaped_like(v) for k, v in kwargs.items()})
         if requires_grad(args) or requires_grad(tuple(kwargs.values())):
             raise DroppedGradientError(
                 f"numpy.{func.__name__} is not differentiated by tapegrad, and a Tensor that requires grad takes "
@@ -1094,6 +1214,161 @@ class Tensor:
         note_unrecorded(f"numpy.{func.__name__}")  # its result would be a constant to an observer
         return func(*raw(args), **{k: raw(v) for k, v in kwargs.items()})
 
+
+
+# -- batched values (tg.vmap) -------------------------------------------------------------------------
+
+_CONTROL_FLOW = ("its value differs from example to example, so Python control flow (if, while, and, or) and "
+                 "Python numbers cannot depend on it inside tg.vmap. Compute both branches and choose per example "
+                 "with tg.where(condition, x, y) (or multiply by a mask) instead")
+
+
+def _per_example(what: str) -> Callable[..., Any]:
+    def refuse(self: Batched, *args: Any, **kwargs: Any) -> Any:
+        raise BatchingError(f"{what} of a value batched by tg.vmap (shape {self.shape} per example, "
+                            f"{self._level.size} examples): {_CONTROL_FLOW}")
+    refuse.__name__ = what
+    return refuse
+
+
+class Batched(Tensor):
+    """A value inside ``tg.vmap``: one value per example, all of them held in one *physical* Tensor whose
+    first axis runs over the examples of one vmap level (the physical value of a nested vmap's batched
+    value may itself be batched, at the level outside it).
+
+    It acts as one example's value: ``shape``, ``ndim``, ``size`` and ``len`` are an example's, and every
+    operation on it runs its primitive's batching rule once on the physical value. It is made by
+    ``tg.vmap`` only and does not outlive the vmapped call; what has no per-example meaning raises
+    BatchingError: reading its values into Python (``bool``, ``item``, ``float``; use ``tg.where``),
+    converting it to one NumPy array, changing it in place.
+
+    A value of the level that is the same for every example is *unmapped* (``_mapped`` False): its physical
+    value has no batch axis. ``grad`` and ``jvp`` inside a vmap make their inputs such values when they are
+    not batched (a parameter shared by every example), so that what is recorded for them belongs to the
+    vmap's level and not to the levels outside it, and their gradient comes out per example.
+    """
+
+    __slots__ = ("_physical", "_level", "_mapped")
+
+    _physical: Tensor
+    _level: BatchLevel
+    _mapped: bool
+
+    shape = property(lambda self: self._physical.shape[1:] if self._mapped else self._physical.shape,
+                     doc="One example's shape.")
+    ndim = property(lambda self: self._physical.ndim - self._mapped, doc="One example's number of dimensions.")
+    size = property(lambda self: math.prod(self.shape), doc="One example's number of entries.")
+    dtype = property(lambda self: self._physical.dtype, doc="The NumPy dtype.")
+    version = property(lambda self: self._physical.version, doc="The physical value's in-place changes.")
+
+    @property
+    def data(self) -> np.ndarray:
+        """Refused: a batched value holds one value per example, not one array.
+
+        Raises:
+            BatchingError: always.
+        """
+        if not is_active(self._level):
+            raise BatchingError(_escaped("reading a tensor's data"))
+        raise BatchingError(
+            f"a value batched by tg.vmap (shape {self.shape} per example, {self._level.size} examples) has no "
+            "single NumPy array: it holds one value per example. Use tapegrad operations on it inside the "
+            "vmapped function (they run per example), and return it to get the examples stacked")
+
+    item = _per_example("item()")
+    tolist = _per_example("tolist()")
+    numpy = _per_example("numpy()")
+    __bool__ = _per_example("bool()")
+    __float__ = _per_example("float()")
+    __int__ = _per_example("int()")
+    __index__ = _per_example("use as an index or size (__index__)")
+    __array__ = _per_example("conversion to a NumPy array (numpy.asarray)")
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        extras = f", grad_fn=<{self._node.name}>" if self._node is not None else \
+            (", requires_grad=True" if self.requires_grad else "")
+        how = f"{self._level.size} examples" if self._mapped else f"the same for all {self._level.size} examples"
+        return (f"BatchedTensor(shape {self.shape} per example, {self.dtype}, {how} at vmap level "
+                f"{self._level.depth}{extras}, physical={self._physical!r})")
+
+    def _in_place(self, prim: Primitive, label: str, value: Any, **params: Any) -> Tensor:
+        raise BatchingError(f"{label}: in-place change of a value batched by tg.vmap (shape {self.shape} per "
+                            "example); inside vmap use out-of-place operations (y = y + 1, not y += 1; "
+                            "tg.where for masked assignments)")
+
+
+def batched(physical: Tensor, level: BatchLevel, mapped: bool = True) -> Batched:
+    """The batched value whose examples are the entries of ``physical`` along its first axis, at ``level``
+    (not recorded at that level: no gradient is taken there yet); with ``mapped`` False, ``physical`` itself,
+    the same for every example."""
+    tensor = _new_tensor(Batched)
+    tensor._physical, tensor._level, tensor._mapped = physical, level, mapped
+    tensor.grad = tensor._node = tensor._name = None
+    tensor.requires_grad = False
+    return tensor
+
+
+def unbatched(value: Any, level: BatchLevel) -> tuple[Any, bool]:
+    """``value``'s physical value at ``level`` and whether it is batched there (examples along axis 0);
+    ``value`` itself and False when it is not batched at ``level`` (it is then the same for every example).
+
+    Raises:
+        BatchingError: for a value batched at a level inside ``level`` (it escaped an inner vmap).
+    """
+    if value.__class__ is not Batched:
+        return value, False
+    if value._level is level:
+        return value._physical, value._mapped
+    if value._level.depth > level.depth:
+        raise BatchingError(_escaped("returning a value from tg.vmap"))
+    return value, False
+
+
+def of_level(value: Any, level: BatchLevel) -> bool:
+    """Whether ``value`` is a value of the vmap level ``level`` (batched there, or unmapped there)."""
+    return value.__class__ is Batched and value._level is level
+
+
+def vmap_level() -> BatchLevel | None:
+    """The innermost vmap level active in this thread, or None outside ``tg.vmap``."""
+    levels = BATCHING.levels if SPECIAL_MODES.count else None
+    return levels[-1] if levels else None
+
+
+def batched_input(value: Tensor, level: BatchLevel) -> Batched:
+    """A new input to differentiate with respect to, for ``grad`` or ``jvp`` inside ``tg.vmap`` at ``level``:
+    a leaf of that level that requires grad, with ``value``'s examples (or, for a value not batched there,
+    unmapped: the same for every example). Its physical value is a view of ``value``'s (recorded where that
+    one is differentiated outside the vmap), a distinct Tensor, so that a jvp tangent given to it is its own."""
+    mapped = False
+    if value.__class__ is Batched and value._level is level:
+        value, mapped = value._physical, value._mapped
+    if value.__class__ is Batched or is_traced(value):
+        physical = apply_view(S.reshape, value, shape=value.shape)
+    else:
+        physical = Tensor._make(value.data.view())
+    leaf = batched(physical, level, mapped)
+    leaf.requires_grad = True
+    return leaf
+
+
+def tangent_key(tensor: Tensor) -> Any:
+    """What forward mode keys ``tensor``'s tangent by: its data array, or for a batched value, its physical
+    Tensor (the array would be shared with the physical value's own tangent, at the levels outside)."""
+    return tensor._physical if tensor.__class__ is Batched else tensor.data
+
+
+def is_traced(tensor: Tensor) -> bool:
+    """Whether a transform outside differentiates through ``tensor``: it requires grad, carries a jvp
+    tangent, or (for a batched value) its physical value does."""
+    if tensor.requires_grad or (FORWARD.levels and tangent_of(tangent_key(tensor)) is not None):
+        return True
+    return tensor.__class__ is Batched and is_traced(tensor._physical)
 
 
 # -- converting data ---------------------------------------------------------------------------------
@@ -1144,7 +1419,8 @@ def where_mask(condition: Any, op: str = "where") -> np.ndarray:
         DTypeError, ShapeError: for data that is not numeric, or ragged.
     """
     if isinstance(condition, Tensor):
-        return (condition if condition.dtype == bool else condition != 0).data
+        mask = condition if condition.dtype == bool else condition != 0
+        return mask if mask.__class__ is Batched else mask.data  # a batched mask stays a Tensor (per example)
     return as_array(condition, op=op).astype(bool, copy=False)
 
 
@@ -1216,6 +1492,76 @@ def _normalize_index(index: Any, shape: tuple[int, ...] | None = None, op: str =
     if masks and shape is not None:
         _check_masks(items, shape, op)
     return tuple(normalized) if isinstance(index, tuple) or len(normalized) != 1 else normalized[0]
+
+
+def _batched_items(index: Any) -> bool:
+    """Whether ``index`` holds a batched tensor (inside tg.vmap: a different index for each example)."""
+    return any(item.__class__ is Batched for item in (index if isinstance(index, tuple) else (index,)))
+
+
+def _gather_batched(x: Tensor, index: Any, op: str = "getitem") -> Tensor:
+    """``x[index]`` where some index arrays are batched (one per example), as NumPy's integer indexing does
+    it: the indexed axes flattened into the rows of a table and the index arrays into one row index, which
+    ``embedding`` gathers (its batching rule gives each example its own rows and indices).
+
+    Raises:
+        ShapeError: for a boolean mask that is batched (a different number of entries per example), a new
+            axis (None) beside a batched index, too many indices, or an index out of range.
+    """
+    items = list(index) if isinstance(index, tuple) else [index]
+    if any(i is None for i in items):
+        raise ShapeError(f"{op}: a new axis (None) beside an index batched by tg.vmap; add the axis with "
+                         "reshape or unsqueeze before or after indexing")
+    if any(i is Ellipsis for i in items):
+        k = next(k for k, i in enumerate(items) if i is Ellipsis)
+        items[k:k + 1] = [slice(None)] * (x.ndim - (len(items) - 1))
+    expanded = []
+    for item in items:
+        if isinstance(item, Tensor) and item.dtype == bool:
+            if item.__class__ is Batched:
+                raise ShapeError(f"{op}: a boolean mask batched by tg.vmap selects a different number of entries "
+                                 "in each example; keep every entry and choose with tg.where(mask, x, 0) instead")
+            item = item.data
+        if isinstance(item, (list, np.ndarray)) and np.asarray(item).dtype == bool:
+            expanded.extend(np.nonzero(np.asarray(item)))
+        else:
+            expanded.append(item)
+    if len(expanded) > x.ndim:
+        raise ShapeError(f"{op}: {len(expanded)} indices for a tensor of shape {x.shape}")
+    expanded += [slice(None)] * (x.ndim - len(expanded))
+    advanced = [k for k, item in enumerate(expanded) if not isinstance(item, slice)]
+    if any(not isinstance(item, slice) or item != slice(None) for item in expanded):
+        x = x[tuple(item if isinstance(item, slice) else slice(None) for item in expanded)]
+    rest = [k for k in range(x.ndim) if k not in advanced]
+    sizes = [x.shape[k] for k in advanced]
+    rest_shape = tuple(x.shape[k] for k in rest)
+    table = x.transpose(*(advanced + rest)).reshape(math.prod(sizes), math.prod(rest_shape))
+    flat, stride = None, 1
+    for k, size in reversed(list(zip(advanced, sizes))):
+        checked = apply(S.check_index, expanded[k] if isinstance(expanded[k], Tensor) else np.asarray(expanded[k]),
+                        length=size, op=op)
+        term = checked * stride if stride != 1 else checked
+        flat = term if flat is None else flat + term
+        stride *= size
+    out = apply(ATT.embedding, table, flat).reshape(flat.shape + rest_shape)
+    first = advanced[0]
+    if advanced == list(range(first, advanced[-1] + 1)) and first > 0:  # NumPy keeps adjacent ones in place
+        n = len(flat.shape)
+        out = out.transpose(*(list(range(n, n + first)) + list(range(n)) + list(range(n + first, out.ndim))))
+    return out
+
+
+def _take_along_batched(x: Tensor, indices: Batched, axis: Any) -> Tensor:
+    """``take_along_axis`` with each example's own ``indices`` (inside tg.vmap)."""
+    axis = S.axis_arg(axis, x.ndim, "take_along_axis")
+    if indices.dtype.kind not in "iu":
+        raise DTypeError(f"take_along_axis: indices of dtype {indices.dtype}; expected integers")
+    if indices.ndim != x.ndim:
+        raise ShapeError(f"take_along_axis: indices of shape {indices.shape} must have as many "
+                         f"dimensions as the tensor of shape {x.shape}")
+    index = tuple(indices if d == axis else np.arange(n).reshape((-1,) + (1,) * (x.ndim - d - 1))
+                  for d, n in enumerate(x.shape))
+    return _gather_batched(x, index, "take_along_axis")
 
 
 def _check_masks(items: tuple, shape: tuple[int, ...], op: str) -> None:
@@ -1364,7 +1710,7 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
     levels = FORWARD.levels
     for depth in range(len(levels) - 1, -1, -1):
         level = levels[depth]
-        tangents = [tangent_in(level, a.data) if isinstance(a, Tensor) else None for a in args]
+        tangents = [tangent_in(level, tangent_key(a)) if isinstance(a, Tensor) else None for a in args]
         if all(t is None for t in tangents):
             continue
         FORWARD.levels = levels[:depth]
@@ -1383,7 +1729,7 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
         finally:
             FORWARD.levels = levels
         if total is not None:
-            give_tangent(level, result.data, total)
+            give_tangent(level, tangent_key(result), total)
 
 
 # -- backward from Tensors: tensor.backward() and tg.autograd.grad start here --------------------------
@@ -1435,14 +1781,14 @@ def run_hooks(hooks: list, grad: Any) -> Any:
 
 def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     if gradient is None:
-        data = output.data
-        if data.size != 1:
+        if output.size != 1:
             raise BackwardError(
                 f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
                 "only for a single value. Pass gradient= with the same shape, or reduce first "
                 "(e.g. y.sum().backward()).")
-        return np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
-    if isinstance(gradient, Tensor) and create_graph:
+        # One example's 1 (shared by every example, for a batched output inside tg.vmap).
+        return np.array(1, output.dtype) if output.ndim == 0 else np.ones(output.shape, output.dtype)
+    if isinstance(gradient, Tensor) and (create_graph or gradient.__class__ is Batched):
         if gradient.shape != output.shape:
             raise ShapeError(f"backward: gradient of shape {gradient.shape} for an output of shape "
                              f"{output.shape}; they must match")
@@ -1525,6 +1871,9 @@ def backward_pass(outputs: Sequence[Tensor], gradients: Sequence[Any], *,
     shared = set(map(id, root_grads))  # memory already handed out: a gradient sharing it is copied
     if not accumulate:
         return [None if _key(t) not in results else _as_grad(results[_key(t)], shared) for t in inputs]
+    if SPECIAL_MODES.count and BATCHING.levels and any(g.__class__ is Batched for g in results.values()):
+        raise BatchingError("backward() inside tg.vmap would store one gradient per example in .grad; inside "
+                            "vmap take gradients with tg.grad, tg.vjp or tg.autograd.grad, which return them")
     with _ACCUMULATING:
         for key, grad in results.items():
             if key.__class__ is Node:
@@ -1958,6 +2307,18 @@ def raw(value: Any) -> Any:
         return value.data
     if isinstance(value, (list, tuple)):
         return type(value)(raw(v) for v in value)
+    return value
+
+
+def _shaped_like(value: Any) -> Any:
+    """``value`` with every Tensor in it replaced by its array, a batched one by a stand-in of one example's
+    shape and dtype (for NumPy functions that read only shapes and dtypes: ``np.shape``, ``np.zeros_like``)."""
+    if value.__class__ is Batched:
+        return np.broadcast_to(np.zeros((), value.dtype), value.shape)
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, (list, tuple)):
+        return type(value)(_shaped_like(v) for v in value)
     return value
 
 

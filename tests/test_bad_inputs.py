@@ -293,6 +293,7 @@ NOT_TENSOR_FUNCTIONS = {
     **dict.fromkeys(("no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly"),
                     "a grad-mode switch, no tensor argument"),
     "generator": "no argument", "get_default_dtype": "no argument",
+    "vmap": "transforms a Python function; its own bad inputs: tests/autograd/test_vmap.py",  # issue 17
 }
 NOT_TENSOR_METHODS = {
     "backward": "its gradient= validation belongs to the backward pass (issue 11 item 9, tests/engine/test_engine.py)",

@@ -15,8 +15,10 @@ from .functional import backward, grad
 from .gradcheck import gradcheck, gradgradcheck
 from .transforms import grad as grad_transform
 from .transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, tree_flatten, tree_unflatten, value_and_grad, vjp
+from .vectorize import vmap  # issue 17
 
 __all__ = ["backward", "grad", "gradcheck", "gradgradcheck", "enable_grad", "is_grad_enabled",
            "no_grad", "set_grad_enabled", "grad_transform", "value_and_grad", "vjp", "jacobian", "jacrev",
            "hessian", "hvp", "jvp", "jacfwd", "tree_flatten", "tree_unflatten", "Function",
-           "FunctionContext", "custom_vjp", "detect_anomaly", "checkpoint", "graph_nodes"]
+           "FunctionContext", "custom_vjp", "detect_anomaly", "checkpoint", "graph_nodes",
+           "vmap"]

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..engine import is_grad_enabled, no_grad
-from ..errors import BackwardError, ShapeError
+from ..errors import BackwardError, BatchingError, ShapeError
 from ..ops import NUMPY
 from ..ops.registry import Primitive
-from ..tensor import Tensor, apply, pack_outputs, unpack_outputs
+from ..tensor import Batched, Tensor, apply, is_traced, pack_outputs, unpack_outputs
 
 
 class FunctionContext:
@@ -124,6 +124,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(a, Batched) and is_traced(a) for a in args) and is_grad_enabled():
+            raise BatchingError(
+                f"{cls.__name__}: a custom Function inside tg.vmap on values a gradient is taken of: its backward is "
+                "code for one example's arrays, which tapegrad cannot batch. Without gradients it runs (its forward's "
+                "operations are batched); to differentiate, write it with tapegrad operations, or use it outside vmap")
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = FunctionContext(needs)
         with no_grad():

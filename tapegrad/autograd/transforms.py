@@ -20,50 +20,26 @@ import numpy as np
 
 from ..engine import enable_grad, forward_level, give_tangent, tangent_in, tangent_of
 from ..errors import BackwardError, DTypeError, ShapeError
-from ..functions import stack
-from ..tensor import Tensor
+from ..tensor import Batched, Tensor, batched_input, is_traced, of_level, tangent_key, vmap_level
 from .functional import grad as autograd_grad
-
-# -- pytrees --------------------------------------------------------------------------------------
-
-
-def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
-    """The leaves of a nested list/tuple/dict structure (in order) and a description to rebuild it."""
-    if isinstance(tree, dict):
-        keys = list(tree)
-        parts = [tree_flatten(tree[k]) for k in keys]
-        return [leaf for leaves, _ in parts for leaf in leaves], ("dict", keys, [d for _, d in parts])
-    if isinstance(tree, (list, tuple)):
-        parts = [tree_flatten(item) for item in tree]
-        return [leaf for leaves, _ in parts for leaf in leaves], (type(tree), None, [d for _, d in parts])
-    return [tree], None
-
-
-def tree_unflatten(structure: Any, leaves: Sequence[Any]) -> Any:
-    """Rebuild what :func:`tree_flatten` took apart, with new ``leaves``."""
-    iterator = iter(leaves)
-
-    def build(node: Any) -> Any:
-        if node is None:
-            return next(iterator)
-        kind, keys, children = node
-        items = [build(child) for child in children]
-        return dict(zip(keys, items)) if kind == "dict" else kind(items)
-
-    return build(structure)
-
+from .pytrees import tree_flatten, tree_unflatten
+from .vectorize import vmap
 
 # -- inputs and outputs ---------------------------------------------------------------------------
 
 def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
     """A Tensor to differentiate with respect to, and whether it hangs on an outer transform's graph."""
+    level = vmap_level()
     if isinstance(leaf, Tensor):
         if leaf.dtype.kind != "f":
             raise DTypeError(f"{name}: cannot differentiate with respect to a {leaf.dtype} input")
-        if leaf.requires_grad or tangent_of(leaf.data) is not None:
+        if (leaf.requires_grad or tangent_of(tangent_key(leaf)) is not None) and (
+                level is None or of_level(leaf, level)):
             # Inside another transform: a recorded copy is the inner input, distinct from captured ones.
             copy = leaf.clone()
             return (copy.requires_grad_() if copy.is_leaf else copy), True
+        if level is not None:  # inside tg.vmap: an input of its level (per example, or shared by all)
+            return batched_input(leaf, level), is_traced(leaf)
         # A view: each input its own array object (sharing memory), so that the same array passed as two
         # inputs carries two tangents (forward mode tells values apart by their array objects).
         return Tensor(leaf.data.view(), requires_grad=True), False
@@ -71,12 +47,15 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
     if array.dtype.kind != "f":
         raise DTypeError(f"{name}: cannot differentiate with respect to {type(leaf).__name__} input of dtype "
                          f"{array.dtype}; pass floats (e.g. 1.0, not 1)")
+    if level is not None:
+        return batched_input(Tensor(array), level), False
     return Tensor(array.view(), requires_grad=True), False
 
 
 def _as_kind(value: Any, like: Any) -> Any:
-    """``value`` (a Tensor) converted to the kind of ``like``: Tensor, array or Python float."""
-    if isinstance(like, Tensor):
+    """``value`` (a Tensor) converted to the kind of ``like``: Tensor, array or Python float (a batched
+    value, inside tg.vmap, stays a Tensor)."""
+    if isinstance(like, Tensor) or value.__class__ is Batched:
         return value
     data = value.data
     if isinstance(like, (int, float)) and not isinstance(like, bool):
@@ -87,7 +66,8 @@ def _as_kind(value: Any, like: Any) -> Any:
 def _plain(value: Any, nested: bool) -> Any:
     """An output of ``f`` as the caller gets it: Tensors inside transforms, arrays outside."""
     leaves, structure = tree_flatten(value)
-    converted = [leaf if nested or not isinstance(leaf, Tensor) else leaf.data for leaf in leaves]
+    converted = [leaf if nested or not isinstance(leaf, Tensor) or leaf.__class__ is Batched else leaf.data
+                 for leaf in leaves]
     return tree_unflatten(structure, converted)
 
 
@@ -126,7 +106,7 @@ class _Prepared:
                 g = gradients[position]
                 position += 1
                 if g is None:
-                    g = Tensor(np.zeros_like(tensor.data))
+                    g = Tensor(np.zeros(tensor.shape, tensor.dtype))
                 leaves.append(g if self.nested else _as_kind(g, original))
             results.append(tree_unflatten(structure, leaves))
         return results[0] if self.single else tuple(results)
@@ -172,7 +152,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_
             out = _scalar_output("grad", value)
             seed = np.ones(out.shape, dtype=out.dtype)
             gradients = prepared.rebuild(_gradients([out], prepared.all_inputs(), [seed], prepared.nested))
-        if prepared.nested:
+        if prepared.nested or out.__class__ is Batched:
             shown = out
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             shown = float(value)
@@ -222,43 +202,43 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
 
 
 def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian by reverse mode (one backward pass per output entry): for an output of shape
-    ``(m...)`` and an input of shape ``(n...)``, an array of shape ``(m..., n...)``."""
+    """The Jacobian by reverse mode, every row from one batched backward pass (``vmap`` over the
+    cotangents, as JAX's ``jacrev``): for an output of shape ``(m...)`` and an input of shape ``(n...)``,
+    an array (a Tensor for a Tensor input, or inside another transform) of shape ``(m..., n...)``."""
     def transformed(*args: Any, **kwargs: Any) -> Any:
         with enable_grad():
             prepared = _Prepared("jacobian", args, argnums)
             out = f(*prepared.args, **kwargs)
             if not isinstance(out, Tensor):
                 out = Tensor(np.asarray(out))
-            flat = out.reshape(-1)
-            inputs = prepared.all_inputs()
-            rows = []
-            for j in range(flat.size):
-                rows.append(_gradients([flat[j]], inputs, [np.ones((), dtype=out.dtype)], prepared.nested))
-            results, position = [], 0
-            for group, originals, structure in zip(prepared.inputs, prepared.originals, prepared.structures):
-                leaves = []
-                for tensor, original in zip(group, originals):
-                    pieces = [row[position] if row[position] is not None else Tensor(np.zeros_like(tensor.data))
-                              for row in rows]
-                    if prepared.nested:
-                        stacked = _stack(pieces, out.shape + tensor.shape, tensor)
-                    else:
-                        stacked = np.stack([p.data for p in pieces]).reshape(out.shape + tensor.shape) \
-                            if pieces else np.zeros(out.shape + tensor.shape, tensor.dtype)
-                        stacked = stacked if not isinstance(original, Tensor) else Tensor(stacked)
-                    leaves.append(stacked)
-                    position += 1
-                results.append(tree_unflatten(structure, leaves))
+            rows = _rows(out, prepared.all_inputs(), prepared.nested)
+        results, position = [], 0
+        for group, originals, structure in zip(prepared.inputs, prepared.originals, prepared.structures):
+            leaves = []
+            for _, original in zip(group, originals):
+                block = rows[position]
+                position += 1
+                keep = prepared.nested or isinstance(original, Tensor) or block.__class__ is Batched
+                leaves.append(block if keep else block.data)
+            results.append(tree_unflatten(structure, leaves))
         return results[0] if prepared.single else tuple(results)
 
     return transformed
 
 
-def _stack(pieces: list[Tensor], shape: tuple, like: Tensor) -> Tensor:
-    if not pieces:
-        return Tensor(np.zeros(shape, like.dtype))
-    return stack(pieces).reshape(shape)
+def _rows(out: Tensor, inputs: list[Tensor], nested: bool) -> list[Tensor]:
+    """Per input, the Jacobian of ``out`` with respect to it, ``out.shape + input.shape``: the pullback of
+    every basis cotangent at once, vmapped."""
+    if not out.requires_grad or out.size == 0:
+        return [Tensor(np.zeros(out.shape + t.shape, t.dtype)) for t in inputs]
+
+    def pullback(seed: Tensor) -> list[Tensor]:
+        grads = _gradients([out], inputs, [seed], nested)
+        return [g if g is not None else Tensor(np.zeros(t.shape, t.dtype)) for g, t in zip(grads, inputs)]
+
+    basis = np.eye(out.size, dtype=out.dtype).reshape((out.size,) + tuple(out.shape))
+    stacked = vmap(pullback)(Tensor(basis))
+    return [s.reshape(tuple(out.shape) + tuple(t.shape)) for s, t in zip(stacked, inputs)]
 
 
 jacrev = jacobian
@@ -286,7 +266,7 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         gradients = grad(f, argnums=argnums)(*xs)
         total = None
         for g, v in zip(tree_flatten(gradients)[0], tree_flatten(tangents)[0]):
-            term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
+            term = (g * _constant(v)).sum()
             total = term if total is None else total + term
         return total, gradients
 
@@ -326,60 +306,74 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         for leaf, t in zip(leaves, tangent_leaves):
             tensor, outer = _as_input(leaf, "jvp")
             nested = nested or outer
-            if tuple(np.shape(t)) != tensor.shape:
-                raise ShapeError(f"jvp: a tangent of shape {np.shape(t)} for a primal of shape {tensor.shape}")
+            if _shape(t) != tensor.shape:
+                raise ShapeError(f"jvp: a tangent of shape {_shape(t)} for a primal of shape {tensor.shape}")
             made.append((tensor, t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=tensor.dtype))))
         args.append((structure, made))
     with forward_level() as level:
         for _, made in args:
             for tensor, t in made:
-                give_tangent(level, tensor.data, t)
+                give_tangent(level, tangent_key(tensor), t)
         out = f(*[tree_unflatten(structure, [tensor for tensor, _ in made]) for structure, made in args])
     out_leaves, out_structure = tree_flatten(out)
     tangent_out = []
     for leaf in out_leaves:
-        t = tangent_in(level, leaf.data) if isinstance(leaf, Tensor) else None
-        t = Tensor(np.zeros(np.shape(leaf))) if t is None else t
-        tangent_out.append(t if nested else t.data)
+        t = tangent_in(level, tangent_key(leaf)) if isinstance(leaf, Tensor) else None
+        t = Tensor(np.zeros(_shape(leaf))) if t is None else t
+        tangent_out.append(t if nested or t.__class__ is Batched else t.data)
     return _plain(out, nested), tree_unflatten(out_structure, tangent_out)
 
 
-def _value(leaf: Any) -> Any:
-    return leaf.data if isinstance(leaf, Tensor) else leaf
+def _constant(value: Any) -> Any:
+    """``value`` as a constant of a computation: a Tensor's values (detached from any graph), or an array."""
+    if value.__class__ is Batched:
+        return value.detach()
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _shape(value: Any) -> tuple:
+    """A Tensor's shape (one example's, inside tg.vmap), or NumPy's shape of anything else."""
+    return tuple(value.shape) if isinstance(value, Tensor) else tuple(np.shape(value))
 
 
 def _zeros_like_tree(tree: Any) -> Any:
     leaves, structure = tree_flatten(tree)
-    return tree_unflatten(structure, [np.zeros(np.shape(_value(leaf))) for leaf in leaves])
+    return tree_unflatten(structure, [np.zeros(_shape(leaf)) for leaf in leaves])
 
 
 def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian by forward mode: one ``jvp`` per input entry, so cheap for few inputs and many
-    outputs (the opposite of :func:`jacobian`). Shaped ``output.shape + input.shape``."""
+    """The Jacobian by forward mode, every column from one ``jvp`` whose tangents are batched (``vmap``
+    over the basis tangents of each input, as JAX's ``jacfwd``): cheap for few inputs and many outputs (the
+    opposite of :func:`jacobian`). Shaped ``output.shape + input.shape``."""
     def transformed(*args: Any, **kwargs: Any) -> Any:
         single = isinstance(argnums, int)
         function = lambda *xs: f(*xs, **kwargs)  # noqa: E731
         results = []
         for n in ((argnums,) if single else tuple(argnums)):
             leaves, structure = tree_flatten(args[n])
-            blocks = []
-            for which, leaf in enumerate(leaves):
-                shape = np.shape(_value(leaf))
-                columns = []
-                for k in range(int(np.prod(shape))):
-                    basis = [np.zeros(np.shape(_value(other))) for other in leaves]
-                    basis[which].reshape(-1)[k] = 1.0
-                    tangents = [tree_unflatten(structure, basis) if i == n else _zeros_like_tree(a)
-                                for i, a in enumerate(args)]
-                    columns.append(jvp(function, args, tangents)[1])
-                if columns and isinstance(columns[0], Tensor):  # inside another transform: stay on the graph
-                    blocks.append(stack(columns, axis=-1).reshape(columns[0].shape + shape))
-                elif columns:
-                    blocks.append(np.stack(columns, axis=-1).reshape(np.shape(columns[0]) + shape))
-                else:
-                    out_shape = np.shape(_value(function(*args)))
-                    blocks.append(np.zeros(out_shape + shape))
+            blocks = [_columns(function, args, n, leaves, structure, which) for which in range(len(leaves))]
             results.append(tree_unflatten(structure, blocks))
         return results[0] if single else tuple(results)
 
     return transformed
+
+
+def _columns(function: Callable[..., Any], args: tuple, n: int, leaves: list, structure: Any, which: int) -> Any:
+    """The Jacobian of ``function`` with respect to leaf ``which`` of argument ``n``: the jvp of every basis
+    tangent of that leaf at once (vmapped), shaped ``output.shape + leaf.shape``."""
+    shape = _shape(leaves[which])
+    count = int(np.prod(shape))
+
+    def column(t: Any) -> Any:
+        tangent_leaves = [t if i == which else np.zeros(_shape(other)) for i, other in enumerate(leaves)]
+        tangents = [tree_unflatten(structure, tangent_leaves) if i == n else _zeros_like_tree(a)
+                    for i, a in enumerate(args)]
+        return jvp(function, args, tangents)[1]
+
+    if count == 0:
+        out = function(*args)
+        zeros = np.zeros(_shape(out) + shape)
+        return Tensor(zeros) if isinstance(out, Tensor) and (out.requires_grad or out.__class__ is Batched) else zeros
+    basis = np.eye(count).reshape((count,) + shape)
+    out = vmap(column, out_axes=-1)(basis)
+    return out.reshape(tuple(out.shape[:-1]) + shape)

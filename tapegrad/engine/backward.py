@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import AnomalyError, ArgumentError, GraphReleasedError, InPlaceError
 from ..ops import NUMPY, Namespace
 from ..ops.shape import sum_to_forward
+from .batching import BATCHING
 from .modes import SPECIAL_MODES, is_grad_enabled, switch_grad_mode
 from .modes import state as grad_state
 from .node import ALL_PARENTS, CLOCK, Node, changed_by, changed_since, version_of
@@ -166,13 +167,13 @@ def _rule_inputs(node: Node, xp: Namespace, create_graph: bool) -> tuple[tuple, 
     return inputs, node.ans
 
 
-def _match_input(g: Any, parent: Any, xp: Namespace, create_graph: bool) -> Any:
-    """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value."""
-    target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
-    if g.shape != target.shape:
-        g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
-    if g.dtype is not target.dtype and g.dtype != target.dtype:  # dtypes are mostly singletons
-        g = xp.astype(g, dtype=target.dtype)
+def _match_input(g: Any, parent: Any, xp: Namespace, recorded: bool) -> Any:
+    """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value (a Node's
+    or a leaf Tensor's shape: inside tg.vmap, one example's, so that the sum is over an example's axes)."""
+    if g.shape != parent.shape:
+        g = xp.sum_to(g, shape=parent.shape) if recorded else sum_to_forward(g, parent.shape)
+    if g.dtype is not parent.dtype and g.dtype != parent.dtype:  # dtypes are mostly singletons
+        g = xp.astype(g, dtype=parent.dtype)
     return g
 
 
@@ -217,7 +218,12 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         GraphReleasedError: if a Node's saved values were already freed.
         InPlaceError: if a value a Node saved was changed in place since.
     """
-    xp = graph_namespace if create_graph else NUMPY
+    # Inside tg.vmap the rules run on batched values (the gradients, and what the Nodes recorded there
+    # saved), so through the graph namespace, whose operations run the batching rules; recorded only
+    # with create_graph.
+    batching = bool(SPECIAL_MODES.count and BATCHING.levels)
+    recorded = create_graph or batching
+    xp = graph_namespace if recorded else NUMPY
     # Nodes that have a gradient and wait for their rules, latest made first: by the time a Node
     # comes out, every Node that consumes it (all made later) has sent its gradient.
     if len(roots) == 1 and targets is None:  # the usual loss.backward(): no heap to start with
@@ -232,14 +238,15 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
         waiting, first = [(-node.sequence, node) for node in dict.fromkeys(nodes)], None
         heapify(waiting)
     results: dict = {}
-    anomaly = SPECIAL_MODES.count and grad_state.anomaly
+    anomaly = SPECIAL_MODES.count and grad_state.anomaly and not batching
     observe = targets is not None or wanted is not None  # otherwise every rule runs for every input
     pop_grad, get_grad = grads.pop, grads.get
     # A recorded backward pass needs recording on. The fast path's rules run on arrays and record
     # nothing; the user code it may call (a Function's backward, hooks) turns recording off itself.
     turned_on = create_graph and not is_grad_enabled()
-    if turned_on:
-        switch_grad_mode(True)
+    turned_off = batching and not create_graph and is_grad_enabled()
+    if turned_on or turned_off:
+        switch_grad_mode(turned_on)
     try:
         following = first  # the next Node, when it is known to be the latest made of those waiting
         while True:
@@ -292,7 +299,7 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
                 else:
                     g = rules[position](*arguments, **params) if params else rules[position](*arguments)
                 if several:
-                    g = _match_input(g, parent, xp, create_graph)
+                    g = _match_input(g, parent, xp, recorded)
                 if anomaly:
                     _check_gradient(node, position, grad, g)
                 previous = get_grad(parent)
@@ -311,8 +318,8 @@ def run_backward(roots: Sequence[Any], root_grads: Sequence[Any], *,
             if not retain_graph:
                 node.inputs = node.ans = None  # release what the node saved
     finally:
-        if turned_on:
-            switch_grad_mode(False)
+        if turned_on or turned_off:
+            switch_grad_mode(not turned_on)
     # What is left in ``grads`` are the leaves.
     if targets is None:
         results.update(grads)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .batching import BATCHING, BatchLevel
 from .forward import FORWARD
 
 
@@ -104,8 +105,9 @@ def note_unrecorded(what: str) -> None:
 
 def operations_watched() -> bool:
     """Whether the operations this thread runs now are watched one by one: by an observer, by
-    ``detect_anomaly``, or by forward mode (a ``jvp`` level is open)."""
-    return bool(SPECIAL_MODES.count) and (state.observer is not None or state.anomaly or bool(FORWARD.levels))
+    ``detect_anomaly``, by forward mode (a ``jvp`` level is open) or by ``vmap`` (a batching level is open)."""
+    return bool(SPECIAL_MODES.count) and (state.observer is not None or state.anomaly or bool(FORWARD.levels)
+                                          or bool(BATCHING.levels))
 
 
 @contextlib.contextmanager
@@ -121,6 +123,21 @@ def forward_level() -> Iterator[dict]:
     finally:
         SPECIAL_MODES.leave()
         FORWARD.levels.pop()
+
+
+@contextlib.contextmanager
+def batch_level(size: int, randomness: str = "error") -> Iterator[BatchLevel]:
+    """Open a vmap level of ``size`` examples in this thread for the ``with`` block, innermost (random draws
+    inside it do as ``randomness`` says: "error", "different" or "same"); yields the level."""
+    levels = BATCHING.levels
+    level = BatchLevel(size, randomness, len(levels), len(FORWARD.levels))
+    levels.append(level)
+    SPECIAL_MODES.enter()
+    try:
+        yield level
+    finally:
+        SPECIAL_MODES.leave()
+        del levels[level.depth:]
 
 
 def is_grad_enabled() -> bool:
