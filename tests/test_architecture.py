@@ -28,7 +28,7 @@ LAYERS = [
     ["tensor", "creation", "functions", "serialization"],  # the Tensor, and the functions made of it
     ["autograd", "scipy"],  # scipy: SciPy's functions on Tensors (issue 15)
     ["compile"],
-    ["nn", "optim", "data"],
+    ["nn", "optim", "data", "func"],  # func: torch.func's names, functional_call (issue 17)
     ["viz", "cli"],
     ["__init__", "__main__"],
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "HuberLoss",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "functional_call",  # issue 17 (imported at the end)
 ]
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
             "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout2d"]
@@ -49,3 +50,6 @@ from .transformer import MultiheadAttention, TransformerEncoder, TransformerEnco
 
 __all__ += ["GELU", "SiLU", "Hardtanh", "Softsign", "LogSigmoid", "Embedding", "MultiheadAttention",
             "TransformerEncoderLayer", "TransformerEncoder"]
+
+# calling a module with the parameters given for the call (issue 17: per-example gradients with tg.vmap)
+from .stateless import functional_call  # noqa: E402

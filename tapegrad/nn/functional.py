@@ -14,10 +14,11 @@ import numpy as np
 from ..creation import operand
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
+from ..ops import batching as batching_ops
 from ..ops import conv as conv_ops
 from ..ops.registry import Primitive
 from ..ops.shape import int_arg, real_arg, shown
-from ..tensor import Tensor, apply, as_array
+from ..tensor import Batched, Tensor, apply, as_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -87,14 +88,15 @@ def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
         DTypeError: naming the loss ``name`` for labels that are not integers.
         ShapeError: for shapes other than those, ragged labels, or a label outside ``[0, classes)``.
     """
-    labels = target.data if isinstance(target, Tensor) else as_array(target, op=f"{name}: target")
+    labels = target if isinstance(target, Tensor) else as_array(target, op=f"{name}: target")
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"{name}: class labels must be integers, got dtype {labels.dtype}")
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
         raise ShapeError(f"{name}: scores of shape {scores.shape} and target labels of shape {labels.shape}; "
                          f"expected scores of shape (batch, classes) and labels of shape (batch,)")
     if isinstance(target, Tensor):  # an operation, so that tg.compile checks the labels at every call
-        return apply(_CHECKED_LABELS, target, classes=scores.shape[1], name=name).data
+        checked = apply(_CHECKED_LABELS, target, classes=scores.shape[1], name=name)
+        return checked if checked.__class__ is Batched else checked.data  # inside tg.vmap: each example's
     return _in_range(labels, scores.shape[1], name)
 
 
@@ -106,7 +108,7 @@ def _in_range(labels: np.ndarray, classes: int, name: str) -> np.ndarray:
     return labels
 
 
-_CHECKED_LABELS = Primitive("check labels", _in_range, saves_inputs=False)
+_CHECKED_LABELS = Primitive("check labels", _in_range, saves_inputs=False, batch=batching_ops.leading)
 
 
 def _picked(scores: Tensor, labels: np.ndarray) -> Tensor:
