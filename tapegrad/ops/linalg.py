@@ -112,7 +112,15 @@ def _matmul_batch(xp, prim, size, batched, /, a, b):
         out = xp.matmul(a, b)
         return xp.reshape(out, shape=out.shape[:-1])
     rank = max(ra, rb)
-    return xp.matmul(B.with_rank(xp, a, rank), B.with_rank(xp, b, rank))
+    a, b = B.with_rank(xp, a, rank), B.with_rank(xp, b, rank)
+    if a.shape[-1] == 1 and a.shape[:-2] == b.shape[:-2]:
+        # Outer products (a per-example weight gradient x^T g): einsum writes them several times faster than
+        # NumPy's stack of rank-1 matrix products.
+        lead = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:rank - 1]
+        columns = xp.reshape(a, shape=tuple(a.shape[:-1]))
+        rows = xp.reshape(b, shape=tuple(b.shape[:-2]) + (b.shape[-1],))
+        return xp.einsum(columns, rows, subscripts=f"{lead}i,{lead}k->{lead}ik")
+    return xp.matmul(a, b)
 
 
 matmul = Primitive(
