@@ -83,3 +83,24 @@ def test_max_likelihood_recovers_the_parameters_with_scipy_optimize():
                                                  out).groups())
     assert ours <= theirs + 1e-6
     assert "by trust-ncg" in out and "by L-BFGS-B" in out
+
+
+def test_dp_sgd_trains_a_private_classifier_of_the_digits():
+    out = run("dp_sgd")
+    accuracy, steps, epsilon, delta = re.search(
+        r"test accuracy ([\d.]+) after (\d+) steps, \(([\d.]+), ([\de.-]+)\)-differentially private", out).groups()
+    assert float(accuracy) >= 0.9 and int(steps) == 345
+    assert float(delta) == 1e-5 and 5.0 < float(epsilon) < 8.0
+    accuracies = [float(a) for a in re.findall(r"epoch\s+\d+\s+test accuracy ([\d.]+)", out)]
+    assert len(accuracies) == 15 and accuracies[-1] > accuracies[0]
+
+
+def test_dp_sgd_privacy_accountant_gives_the_published_epsilon():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dp_sgd", EXAMPLES / "dp_sgd.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # TensorFlow Privacy's MNIST tutorial: 60,000 examples, batches of 256, noise 1.1, 60 epochs, delta 1e-5.
+    epsilon, _ = module.rdp_epsilon(256 / 60000, 1.1, 60 * 60000 // 256, 1e-5)
+    assert abs(epsilon - 3.01) < 0.01
