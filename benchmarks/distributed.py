@@ -195,9 +195,12 @@ def _wait_for_quiet(limit: float = 300.0) -> None:
         time.sleep(2)
 
 
+QUIET_WAIT = [120.0]  # --quiet-wait
+
+
 def _launch(ranks: int, *arguments: str, environment: dict | None = None) -> dict:
     if Path("/proc/stat").exists():
-        _wait_for_quiet()
+        _wait_for_quiet(QUIET_WAIT[0])
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            **(environment or {})}
     done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(HERE), "worker", *arguments],
@@ -304,7 +307,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of 1 and of 2 ranks, alternating")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of each all_reduce")
     parser.add_argument("--skip", nargs="*", default=[], choices=["scaling", "allreduce", "overlap"])
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="seconds to wait, before each run, for the other programs to leave the cores idle")
     args = parser.parse_args()
+    QUIET_WAIT[0] = args.quiet_wait
     measured = scaling(args.steps, args.repeats) if "scaling" not in args.skip else {}
     results = allreduce(args.rounds) if "allreduce" not in args.skip else None
     if "overlap" not in args.skip:

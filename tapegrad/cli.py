@@ -847,14 +847,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"out of memory ({message})"
         if len(message) > MAX_MESSAGE:
             message = f"{message[:MAX_MESSAGE]}..."
-        if getattr(args, "distributed", False) and distributed.world_size() > 1:
+        if _in_a_job(args):
             _abort_job(message)
         print(f"tapegrad: error: {message}", file=sys.stderr)
         return 1
     except Exception as exc:
-        if getattr(args, "distributed", False) and distributed.world_size() > 1:
+        if _in_a_job(args):
             _abort_job(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:MAX_MESSAGE], trace=True)
         raise
+
+
+def _in_a_job(args: argparse.Namespace) -> bool:
+    """Whether this process is one rank of several of a ``--distributed`` run."""
+    return getattr(args, "distributed", False) and distributed.is_initialized() and distributed.world_size() > 1
 
 
 def _abort_job(message: str, trace: bool = False) -> None:
