@@ -221,7 +221,7 @@ def _ms(seconds: float) -> str:
 
 
 def _size(nbytes: float) -> str:
-    return f"{nbytes / 2**20:g} MB" if nbytes >= 2**20 else f"{nbytes / 2**10:g} KB"
+    return f"{nbytes / 2**20:.3g} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.3g} KiB"
 
 
 def scaling(steps: int, repeats: int) -> dict:
@@ -287,21 +287,22 @@ def paper_model(measured: dict, small_message: float) -> None:
     latencies = {10: 25e-6, 100: 3e-6}
     print("\n## Past one machine, on paper: step time against ranks (ring all-reduce, no overlap)\n")
     steps = ", ".join(f"{kind} {_ms(m['cpu'])} ms" for kind, m in measured.items())
-    print(f"Measured here: 1-rank step (its CPU time, the least disturbed by other programs) {steps}; "
-          f"a small all_reduce between 2 processes {small_message * 1e6:.1f} us. Assumed per-step latency: "
-          "25 us at 10 Gbit/s (TCP), 3 us at 100 Gbit/s (RDMA).\n")
-    print("| model | network | ranks | all-reduce ms | step ms | efficiency | samples/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for kind, m in measured.items():
-        if kind not in ("mlp", "cnn"):
-            continue
-        for gbits in (10, 100):
-            bandwidth = gbits * 1e9 / 8
-            for p in (2, 4, 8, 16, 32, 64, 128, 256):
-                comm = 2 * (p - 1) / p * m["bytes"] / bandwidth + 2 * (p - 1) * latencies[gbits]
-                step = m["cpu"] + comm
-                print(f"| {kind} | {gbits} Gbit/s | {p} | {_ms(comm)} | {_ms(step)} | {m['cpu'] / step:.2f} | "
-                      f"{p * BATCH / step:,.0f} |")
+    sizes = ", ".join(f"{kind} {_size(m['bytes'])}" for kind, m in measured.items())
+    here = f"; a small all_reduce between 2 processes here: {small_message * 1e6:.1f} us" if small_message else ""
+    print(f"Compute per step (1 rank, one thread): {steps}; gradients: {sizes}. Assumed latency per ring step: "
+          f"25 us at 10 Gbit/s (TCP), 3 us at 100 Gbit/s (RDMA){here}.\n")
+    columns = [(kind, gbits) for kind in measured if kind in ("mlp", "cnn") for gbits in (10, 100)]
+    print("| ranks | " + " | ".join(f"{kind}, {gbits} Gbit/s: all-reduce ms; step ms; efficiency"
+                                    for kind, gbits in columns) + " |")
+    print("| --- " * (len(columns) + 1) + "|")
+    for p in (2, 4, 8, 16, 32, 64, 128, 256):
+        cells = []
+        for kind, gbits in columns:
+            m = measured[kind]
+            comm = 2 * (p - 1) / p * m["bytes"] / (gbits * 1e9 / 8) + 2 * (p - 1) * latencies[gbits]
+            step = m["cpu"] + comm
+            cells.append(f"{_ms(comm)}; {_ms(step)}; {m['cpu'] / step:.2f}")
+        print(f"| {p} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -321,6 +322,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of 1 and of 2 ranks, alternating")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of each all_reduce")
     parser.add_argument("--skip", nargs="*", default=[], choices=["scaling", "allreduce", "overlap"])
+    parser.add_argument("--compute", nargs="*", default=[], metavar="MODEL=MS",
+                        help="the paper model from these 1-rank step times (e.g. mlp=78.9 cnn=54.6, measured on a "
+                             "quiet machine) instead of this run's")
     parser.add_argument("--quiet-wait", type=float, default=120.0,
                         help="seconds to wait, before each run, for the other programs to leave the cores idle")
     args = parser.parse_args()
@@ -329,6 +333,10 @@ def main() -> None:
     results = allreduce(args.rounds) if "allreduce" not in args.skip else None
     if "overlap" not in args.skip:
         overlap(args.rounds)
+    for item in args.compute:
+        kind, _, ms = item.partition("=")
+        model, _, _ = _model(kind)
+        measured[kind] = {"cpu": float(ms) / 1e3, "bytes": sum(p.data.nbytes for p in model.parameters())}
     if measured:
         paper_model(measured, results[str(SIZES[0])]["mpi4py"] if results else 0.0)
 

@@ -107,6 +107,7 @@ def test_wrapping_copies_rank_0s_parameters_and_buffers(ddp):
     assert notes["keys"][:2] == ["module.shift", "module.body.0.weight"]
     assert "module.body.1.num_batches_tracked" in notes["keys"]
     assert len(notes["buckets"]) > 1 and 1 in notes["buckets"] and max(notes["buckets"]) > 1
+    assert notes["zero_copy"]  # a gradient as large as a bucket is averaged where backward left it
 
 
 def test_averaged_gradient_equals_the_full_batch_gradient(ddp):
