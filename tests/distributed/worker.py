@@ -78,7 +78,11 @@ def ddp(out: Path) -> None:
     model = _Net()
     model.body[1].running_mean[...] = float(rank)
     handed = {}  # the memory backward hands body.0.weight's gradient in (a hook registered before DDP's)
-    model.body[0].weight.register_hook(lambda g: handed.setdefault("address", g.data.__array_interface__["data"][0]))
+
+    def note(grad: tg.Tensor) -> None:
+        handed.setdefault("address", grad.data.__array_interface__["data"][0])
+
+    model.body[0].weight.register_hook(note)
     wrapped = DistributedDataParallel(model, bucket_cap_mb=0.001)  # several buckets, and a bucket of one
     notes = {"keys": list(wrapped.state_dict()), "buckets": [len(b.parameters) for b in wrapped._buckets]}
     arrays = {f"wrapped.{k}": v for k, v in model.state_dict().items()}
