@@ -31,3 +31,8 @@ from .node import Node
 __all__ = ["Node", "graph_nodes", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
            "Observer", "observing", "operations_watched", "note_guard", "note_unrecorded", "forward_level",
            "give_tangent", "tangent_in", "tangent_of"]
+
+# issue 16: tg.distributed's collectives write into arrays in place and count the change like any other
+from .node import bump  # noqa: E402
+
+__all__ += ["bump"]

@@ -49,3 +49,8 @@ from .transformer import MultiheadAttention, TransformerEncoder, TransformerEnco
 
 __all__ += ["GELU", "SiLU", "Hardtanh", "Softsign", "LogSigmoid", "Embedding", "MultiheadAttention",
             "TransformerEncoderLayer", "TransformerEncoder"]
+
+# issue 16: tg.nn.parallel.DistributedDataParallel (imports no MPI)
+from . import parallel  # noqa: E402
+
+__all__ += ["parallel"]
