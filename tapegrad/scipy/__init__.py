@@ -7,6 +7,10 @@ functions here add those that are not ufuncs (``logsumexp``, ``polygamma``, ``mu
 
 from __future__ import annotations
 
-from . import special
+from . import (
+           signal,  # issue 15: convolve
+           special,
+)
 
-__all__ = ["special"]
+__all__ = ["special",
+           "signal"]

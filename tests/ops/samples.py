@@ -414,3 +414,6 @@ from . import samples_special as _special  # noqa: E402 (scipy.special: issue 15
 
 SAMPLERS.update(_special.SAMPLERS)
 from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals and broadcast letters: issue 15)
+from .samples_signal import SAMPLERS as _SIGNAL_SAMPLERS  # noqa: E402 (scipy.signal.convolve: issue 15)
+
+SAMPLERS.update(_SIGNAL_SAMPLERS)
