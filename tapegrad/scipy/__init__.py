@@ -8,9 +8,10 @@ functions here add those that are not ufuncs (``logsumexp``, ``polygamma``, ``mu
 from __future__ import annotations
 
 from . import (
+           integrate,  # issue 15: odeint
            signal,  # issue 15: convolve
            special,
 )
 
 __all__ = ["special",
-           "signal"]
+           "integrate", "signal"]
