@@ -71,15 +71,20 @@ def _bind(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
 _REUSE_FROM = 256
 
 
-def _result_of(rule: Callable[..., Any], out: np.ndarray, ans: Any, values: list) -> tuple[tuple | None, Any]:
+def _result_of(rule: Callable[..., Any], out: np.ndarray, ans: Any, values: list
+               ) -> tuple[tuple | None, Any, bool]:
     """The shape and dtype of what ``rule`` returns for a gradient of ones shaped like ``out``, from
-    one run on the traced values; None and None if it fails (the caller then sums and casts)."""
+    one run on the traced values, and whether it returned that gradient itself (an identity rule, as
+    ``add``'s: the schedule then passes the gradient on without a call); None, None and False if it
+    fails (the caller then sums and casts)."""
+    seed = np.ones(out.shape, out.dtype)
     try:
         with np.errstate(all="ignore"):
-            result = np.asarray(rule(NUMPY, np.ones(out.shape, out.dtype), ans, *values))
+            returned = rule(NUMPY, seed, ans, *values)
     except Exception:  # noqa: BLE001 (a failure only means: keep the general code)
-        return None, None
-    return result.shape, result.dtype
+        return None, None, False
+    result = np.asarray(returned)
+    return result.shape, result.dtype, returned is seed
 
 
 def _stand_in(value: np.ndarray) -> np.ndarray:
@@ -386,7 +391,9 @@ class Plan:
                     rule = namespace[f"r{k}_{j}"] = _bind(rules[j], self._static[k])
                     expression = f"r{k}_{j}{call}"
                 traced_rule = functools.partial(rule, **dynamic) if dynamic else rule
-                shape, dtype = _result_of(traced_rule, traced[out_slot], ans, values)
+                shape, dtype, identity = _result_of(traced_rule, traced[out_slot], ans, values)
+                if identity and prim.vjp_all is None:
+                    expression = f"g{out_slot}"  # gradients are never changed in place: sharing is safe
                 if shape != shapes[target]:
                     expression = f"sum_to({expression}, {shapes[target]!r})"
                 if dtype != dtypes[target] or dtypes[out_slot] != dtypes[target]:

@@ -17,11 +17,11 @@ from .shape import shown
 
 
 def _matmul(a, b):
-    """``np.matmul``; for two C-contiguous matrices, ``ndarray.dot``: the same product (the same BLAS
-    call) at a third of the cost per call, without NumPy's generalized-ufunc machinery. Not for a
-    transposed operand (the gradients' ``x.T @ g``): there ``dot`` is far slower than ``matmul``
-    (45 against 32 ms for a (4096, 64) by (64, 4096) float32 product, one thread)."""
-    if a.__class__ is np.ndarray and b.__class__ is np.ndarray and a.ndim == 2 and b.ndim == 2 \
+    """``np.matmul``; for C-contiguous matrices and vectors (no batch axes), ``ndarray.dot``: the same
+    product (the same BLAS call) at a third of the cost per call, without NumPy's generalized-ufunc
+    machinery. Not for a transposed operand (the gradients' ``x.T @ g``): there ``dot`` is far slower
+    than ``matmul`` (45 against 32 ms for a (4096, 64) by (64, 4096) float32 product, one thread)."""
+    if a.__class__ is np.ndarray and b.__class__ is np.ndarray and 1 <= a.ndim <= 2 and 1 <= b.ndim <= 2 \
             and a.flags.c_contiguous and b.flags.c_contiguous:
         return a.dot(b)
     return np.matmul(a, b)
@@ -57,6 +57,8 @@ def _matmul_vjp_a(xp, g, ans, a, b):
 def _matmul_vjp_b(xp, g, ans, a, b):
     if a.ndim == 2 and b.ndim == 2:
         return xp.matmul(a.T, g)
+    if a.ndim == 2 and b.ndim == 1:  # a matrix times a vector: g @ a (= a^T g, without the transpose)
+        return xp.matmul(g, a)
     if a.ndim == 1:
         if b.ndim == 1:
             return g * a
