@@ -68,3 +68,13 @@ def test_char_transformer_learns_a_text_and_samples_from_its_vocabulary(tmp_path
     assert losses[0] > 0.8 * float(baseline) and losses[-1] < losses[0] / 2
     written = json.loads(re.search(r"sample: (.*)", out).group(1))
     assert len(written) == 120 and set(written) <= vocabulary
+
+
+def test_pendulum_fit_recovers_the_damping_frequency_and_initial_angle():  # issue 15
+    out = run("pendulum_fit")
+    fitted = {name: (float(true), float(value)) for name, true, value in
+              re.findall(r"(\w+)\s+true ([\d.]+)\s+guess [\d.]+\s+fitted ([\d.]+)", out)}
+    assert set(fitted) == {"damping", "frequency", "theta0"}
+    for name, tolerance in (("damping", 0.02), ("frequency", 0.01), ("theta0", 0.02)):
+        true, value = fitted[name]
+        assert abs(value - true) < tolerance, (name, value, true)
