@@ -318,3 +318,9 @@ def test_a_failing_backward_solve_is_an_error():
         out = odeint(pendulum, y0, [0.0, 50.0], args=ARGS, mxstep=20)
     with pytest.raises(BackwardError, match="odeint: the backward .adjoint. solve failed: Excess work"):
         out.sum().backward()
+
+
+def test_explain_names_the_solve_and_its_func():
+    damping = tg.tensor(0.35, dtype=np.float64, requires_grad=True, name="damping")
+    text = str(tg.explain(odeint(pendulum, Y0, TIMES[:3], args=(damping, 1.6)).sum()))
+    assert "odeint(" in text and "func pendulum, y0 shape (2,)" in text

@@ -85,6 +85,9 @@ class _Problem:
         self.tfirst, self.options, self.forward_options = tfirst, options, forward_options
         self.info: dict | None = None
 
+    def __repr__(self) -> str:  # what tg.explain shows of the node's parameter
+        return f"func {getattr(self.func, '__qualname__', type(self.func).__name__)}, y0 shape {self.shape}"
+
     def args(self, values: list | tuple) -> tuple:
         """``args`` with the floating Tensors replaced by ``values``: Tensors, or arrays wrapped in Tensors
         as float64 (the solver's precision) and as views (forward mode knows a value by its array object:
