@@ -83,3 +83,13 @@ def test_max_likelihood_recovers_the_parameters_with_scipy_optimize():
                                                  out).groups())
     assert ours <= theirs + 1e-6
     assert "by trust-ncg" in out and "by L-BFGS-B" in out
+
+
+def test_pendulum_fit_recovers_the_damping_frequency_and_initial_angle():  # issue 15
+    out = run("pendulum_fit")
+    fitted = {name: (float(true), float(value)) for name, true, value in
+              re.findall(r"(\w+)\s+true ([\d.]+)\s+guess [\d.]+\s+fitted ([\d.]+)", out)}
+    assert set(fitted) == {"damping", "frequency", "theta0"}
+    for name, tolerance in (("damping", 0.02), ("frequency", 0.01), ("theta0", 0.02)):
+        true, value = fitted[name]
+        assert abs(value - true) < tolerance, (name, value, true)

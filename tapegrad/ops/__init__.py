@@ -24,6 +24,7 @@ from . import (
     rnn,
     scans,
     shape,
+    signal,  # issue 15: scipy.signal.convolve
     special,
 )
 from .namespace import Namespace, numpy_namespace
@@ -34,6 +35,7 @@ MODULES = (
     arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization,
     activation, attention, elementwise2, scans, linalg_numpy,
     special,  # issue 15: scipy.special
+    signal,  # issue 15: scipy.signal.convolve
 )
 
 
@@ -55,4 +57,5 @@ __all__ = [
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
     "special",
+    "signal",  # issue 15
 ]

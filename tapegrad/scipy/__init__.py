@@ -8,8 +8,10 @@ functions here add those that are not ufuncs (``logsumexp``, ``polygamma``, ``mu
 from __future__ import annotations
 
 from . import (
+    integrate,  # issue 15: odeint
+    signal,  # issue 15: convolve
     special,
     stats,  # issue 15: scipy.stats
 )
 
-__all__ = ["special", "stats"]
+__all__ = ["integrate", "signal", "special", "stats"]

@@ -417,3 +417,6 @@ from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals 
 from . import samples_stats as _stats  # noqa: E402 (tapegrad.scipy.stats' stdtr: issue 15)
 
 SAMPLERS.update(_stats.SAMPLERS)
+from .samples_signal import SAMPLERS as _SIGNAL_SAMPLERS  # noqa: E402 (scipy.signal.convolve: issue 15)
+
+SAMPLERS.update(_SIGNAL_SAMPLERS)

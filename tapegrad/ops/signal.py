@@ -1,0 +1,120 @@
+"""N-dimensional convolution (``scipy.signal.convolve``) as one primitive closed under differentiation.
+
+``convolve(a, b, start=s, size=n)`` is a window of the full convolution of two arrays of the same ndim::
+
+    full[j] = sum_k a[k] * b[j - k]          (j from 0 to a.shape + b.shape - 2, per axis)
+    convolve(a, b, start, size)[j] = full[start + j]   for 0 <= j < size   (zero outside ``full``)
+
+SciPy's three modes are windows of it: ``full`` (start 0), ``valid`` (start ``min(N, M) - 1``, size
+``|N - M| + 1``) and ``same`` (start ``(M - 1) // 2``, size ``N``), per axis, for ``a`` of shape ``N`` and
+``b`` of shape ``M``. The VJPs are correlations, which are convolutions with the other operand flipped::
+
+    d<g, convolve(a, b)>/da = convolve(g, flip(b), start=M - 1 - start, size=N)
+    d<g, convolve(a, b)>/db = convolve(g, flip(a), start=N - 1 - start, size=M)
+
+so the primitive's rules use only itself and ``flip``, and every order of derivative exists. The forward
+runs ``scipy.signal.convolve`` (SciPy imported at the first call: the ``tapegrad[scipy]`` extra) in mode
+``full`` or ``valid`` when the window is one of those, else in mode ``valid`` on ``a`` cut or zero-padded
+to the window (so the work is the window's, never the whole full convolution's); ``method`` is SciPy's
+(``auto``, ``direct``, ``fft``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from .registry import Primitive
+from .special import EXTRA
+
+
+@lru_cache(maxsize=1)
+def _installed() -> ModuleType | None:
+    try:
+        import scipy.signal
+    except ImportError:
+        return None
+    return scipy.signal
+
+
+def scipy_signal(function: str) -> ModuleType:
+    """``scipy.signal``, imported on first use.
+
+    Raises:
+        ImportError: SciPy is not installed; the message names ``function`` and the extra to install.
+    """
+    module = _installed()
+    if module is None:
+        raise ImportError(f"tapegrad's {function} needs SciPy, which is not installed: {EXTRA}")
+    return module
+
+
+def _check_window(a: np.ndarray, b: np.ndarray, start: tuple, size: tuple) -> None:
+    if a.ndim != b.ndim:
+        raise ShapeError(f"convolve: in1 {a.shape} and in2 {b.shape} must have the same number of dimensions")
+    if len(start) != a.ndim or len(size) != a.ndim:
+        raise ShapeError(f"convolve: start {start} and size {size} need one entry per axis of {a.shape}")
+
+
+def _convolve(a: np.ndarray, b: np.ndarray, *, start: tuple[int, ...], size: tuple[int, ...],
+              method: str = "auto") -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
+    _check_window(a, b, start, size)
+    dtype = np.result_type(a, b)
+    if a.size == 0 or b.size == 0 or 0 in size:  # an empty sum: zeros
+        return np.zeros(size, dtype)
+    signal = scipy_signal("convolve")
+    n, m = a.shape, b.shape
+    full = tuple(i + j - 1 for i, j in zip(n, m))
+    if all(s == 0 for s in start) and tuple(size) == full:
+        out = signal.convolve(a, b, mode="full", method=method)
+    elif all(i >= j and s == j - 1 and z == i - j + 1 for i, j, s, z in zip(n, m, start, size)):
+        out = signal.convolve(a, b, mode="valid", method=method)
+    else:
+        # The window's entry j reads a[start + j - k] for the taps k of b: a's entries from
+        # start - (M - 1) to start + size - 1, cut from a or zeros where they fall outside it.
+        cut, pads = [], []
+        for i, j, s, z in zip(n, m, start, size):
+            low, high = s - j + 1, s + z
+            first, last = min(max(low, 0), i), max(min(high, i), 0)
+            if first >= last:  # the window reads none of a
+                return np.zeros(size, dtype)
+            cut.append(slice(first, last))
+            pads.append((first - low, high - last))
+        window = np.pad(a[tuple(cut)], pads)
+        out = signal.convolve(window, b, mode="valid", method=method)
+    out = np.asarray(out)
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+def _flip_all(xp: Any, x: Any) -> Any:
+    return xp.flip(x, axis=tuple(range(np.ndim(x)))) if np.ndim(x) else x
+
+
+def _vjp_a(xp: Any, g: Any, ans: Any, a: Any, b: Any, *, start: tuple, size: tuple, method: str = "auto") -> Any:
+    m = np.shape(b)
+    return xp.convolve(g, _flip_all(xp, b), start=tuple(j - 1 - s for j, s in zip(m, start)),
+                       size=tuple(np.shape(a)), method=method)
+
+
+def _vjp_b(xp: Any, g: Any, ans: Any, a: Any, b: Any, *, start: tuple, size: tuple, method: str = "auto") -> Any:
+    n = np.shape(a)
+    return xp.convolve(g, _flip_all(xp, a), start=tuple(i - 1 - s for i, s in zip(n, start)),
+                       size=tuple(np.shape(b)), method=method)
+
+
+convolve = Primitive(
+    "convolve", _convolve,
+    vjps=(_vjp_a, _vjp_b),
+    jvps=(lambda xp, t, ans, a, b, **params: xp.convolve(t, b, **params),
+          lambda xp, t, ans, a, b, **params: xp.convolve(a, t, **params)),
+    expects="two arrays of the same number of dimensions",
+    derivatives=("correlation with {b}", "correlation with {a}"),
+    doc="A window of the full N-d convolution of two arrays (scipy.signal.convolve's modes).",
+)
+
+PRIMITIVES = (convolve,)
