@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from .registry import Primitive
 from .special import EXTRA
 
@@ -53,6 +53,36 @@ def scipy_signal(function: str) -> ModuleType:
     return module
 
 
+MODES = ("full", "valid", "same")
+
+
+def mode_window(mode: str, n: tuple[int, ...], m: tuple[int, ...], op: str = "convolve"
+                ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ``(start, size)`` of the window of the full convolution that SciPy's ``mode`` keeps, for
+    inputs of shapes ``n`` and ``m`` (``same``: shaped as the first input).
+
+    Raises:
+        ArgumentError: an unknown ``mode``. ShapeError: the shapes differ in length, one is empty, or in
+            mode ``valid`` neither input is at least as large as the other along every axis.
+    """
+    if mode not in MODES:
+        raise ArgumentError(f"{op}: mode={mode!r}; expected one of {', '.join(map(repr, MODES))}")
+    n, m = tuple(n), tuple(m)
+    if len(n) != len(m):
+        raise ShapeError(f"{op}: in1 {n} and in2 {m} have {len(n)} and {len(m)} dimensions; expected the same "
+                         "number")
+    if 0 in n or 0 in m:
+        raise ShapeError(f"{op}: in1 {n} and in2 {m}; expected non-empty inputs")
+    if mode == "full":
+        return (0,) * len(n), tuple(i + j - 1 for i, j in zip(n, m))
+    if mode == "same":
+        return tuple((j - 1) // 2 for j in m), n
+    if not (all(i >= j for i, j in zip(n, m)) or all(i <= j for i, j in zip(n, m))):
+        raise ShapeError(f"{op}: in1 {n} and in2 {m} in mode 'valid'; expected one of them to be at least as "
+                         "large as the other along every axis")
+    return tuple(min(i, j) - 1 for i, j in zip(n, m)), tuple(abs(i - j) + 1 for i, j in zip(n, m))
+
+
 def _check_window(a: np.ndarray, b: np.ndarray, start: tuple, size: tuple) -> None:
     if a.ndim != b.ndim:
         raise ShapeError(f"convolve: in1 {a.shape} and in2 {b.shape} must have the same number of dimensions")
@@ -67,8 +97,14 @@ def _convolve(a: np.ndarray, b: np.ndarray, *, start: tuple[int, ...], size: tup
     dtype = np.result_type(a, b)
     if a.size == 0 or b.size == 0 or 0 in size:  # an empty sum: zeros
         return np.zeros(size, dtype)
-    signal = scipy_signal("convolve")
     n, m = a.shape, b.shape
+    if a.ndim == 1 and _installed() is None:  # NumPy's own 1-D convolution (np.convolve without SciPy)
+        full, out = np.convolve(a, b), np.zeros(size, dtype)
+        first, last = max(start[0], 0), min(start[0] + size[0], full.shape[0])
+        if first < last:
+            out[first - start[0]:last - start[0]] = full[first:last]
+        return out
+    signal = scipy_signal("convolve")
     full = tuple(i + j - 1 for i, j in zip(n, m))
     if all(s == 0 for s in start) and tuple(size) == full:
         out = signal.convolve(a, b, mode="full", method=method)

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError
 from ..ops import signal as _ops
 from ..tensor import Tensor, apply
 
-MODES = ("full", "valid", "same")
 METHODS = ("auto", "direct", "fft")
 
 
@@ -44,26 +43,9 @@ def convolve(in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> Te
             large as the other along every axis.
         ImportError: SciPy is not installed.
     """
-    if mode not in MODES:
-        raise ArgumentError(f"convolve: mode={mode!r}; expected one of {', '.join(map(repr, MODES))}")
     if method not in METHODS:
         raise ArgumentError(f"convolve: method={method!r}; expected one of {', '.join(map(repr, METHODS))}")
-    n, m = _shape(in1), _shape(in2)
-    if len(n) != len(m):
-        raise ShapeError(f"convolve: in1 {tuple(n)} and in2 {tuple(m)} have {len(n)} and {len(m)} dimensions; "
-                         "expected the same number")
-    if 0 in n or 0 in m:
-        raise ShapeError(f"convolve: in1 {tuple(n)} and in2 {tuple(m)}; expected non-empty inputs")
-    if mode == "full":
-        start, size = (0,) * len(n), tuple(i + j - 1 for i, j in zip(n, m))
-    elif mode == "same":
-        start, size = tuple((j - 1) // 2 for j in m), tuple(n)
-    else:
-        if not (all(i >= j for i, j in zip(n, m)) or all(i <= j for i, j in zip(n, m))):
-            raise ShapeError(f"convolve: in1 {tuple(n)} and in2 {tuple(m)} in mode 'valid'; expected one of them "
-                             "to be at least as large as the other along every axis")
-        start = tuple(min(i, j) - 1 for i, j in zip(n, m))
-        size = tuple(abs(i - j) + 1 for i, j in zip(n, m))
+    start, size = _ops.mode_window(mode, _shape(in1), _shape(in2))
     return apply(_ops.convolve, in1, in2, start=start, size=size, method=method)
 
 
