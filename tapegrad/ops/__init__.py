@@ -16,6 +16,7 @@ from . import (
     elementwise2,
     linalg,
     linalg_numpy,
+    linalg_scipy,
     nn,
     normalization,
     pool,
@@ -34,6 +35,7 @@ MODULES = (
     arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization,
     activation, attention, elementwise2, scans, linalg_numpy,
     special,  # issue 15: scipy.special
+    linalg_scipy,  # issue 15: scipy.linalg
 )
 
 
@@ -55,4 +57,5 @@ __all__ = [
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
     "special",
+    "linalg_scipy",
 ]

@@ -1,4 +1,5 @@
-"""SciPy's functions on Tensors, with gradients (issue 15): ``tapegrad.scipy.special``.
+"""SciPy's functions on Tensors, with gradients (issue 15): ``tapegrad.scipy.special``,
+``tapegrad.scipy.linalg``.
 
 SciPy is optional (``pip install 'tapegrad[scipy]'``); importing this package does not import it. The
 ufuncs of ``scipy.special`` also work called directly on Tensors (``scipy.special.gammaln(t)``); the
@@ -8,5 +9,7 @@ functions here add those that are not ufuncs (``logsumexp``, ``polygamma``, ``mu
 from __future__ import annotations
 
 from . import special
+from . import linalg  # issue 15: scipy.linalg
 
-__all__ = ["special"]
+__all__ = ["special",
+           "linalg"]
