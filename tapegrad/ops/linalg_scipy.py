@@ -94,6 +94,8 @@ def permutation(piv: np.ndarray) -> np.ndarray:
     A[perm[i]]`` for ``A = P L U``; shape of ``piv``."""
     piv = np.asarray(piv).astype(np.intp)
     n = piv.shape[-1]
+    if piv.size == 0:
+        return piv
     flat = piv.reshape(-1, n)
     perm = np.broadcast_to(np.arange(n), flat.shape).copy()
     rows = np.arange(flat.shape[0])
@@ -485,11 +487,11 @@ def check_finite(op: str, *arrays) -> None:
             raise ArgumentError(f"{op}: an input of shape {np.shape(a)} holds infs or NaNs (check_finite=True)")
 
 
-def _matrix_rhs(xp, b, n: int, op: str, a_shape) -> tuple:
+def _matrix_rhs(xp, b, n: int, op: str, a_shape, a_name: str = "a") -> tuple:
     """``b`` as a stack of matrices (..., n, k) and whether it was a vector (SciPy's '1|2' core)."""
     if b.ndim == 0 or b.shape[-1 if b.ndim == 1 else -2] != n:
-        raise ShapeError(f"{op}: a has shape {tuple(a_shape)} and b {tuple(b.shape)}; expected b of shape ({n},) "
-                         f"or (..., {n}, k)")
+        raise ShapeError(f"{op}: {a_name} has shape {tuple(a_shape)} and b {tuple(b.shape)}; expected b of shape "
+                         f"({n},) or (..., {n}, k)")
     return (_col(xp, b), True) if b.ndim == 1 else (b, False)
 
 
@@ -523,7 +525,7 @@ def cho_solve_any(xp, c_and_lower, b):
     c, lower = c_and_lower
     check_square(c, "cho_solve")
     lower = flag(lower, "cho_solve", "lower")
-    rhs, vector = _matrix_rhs(xp, b, c.shape[-1], "cho_solve", c.shape)
+    rhs, vector = _matrix_rhs(xp, b, c.shape[-1], "cho_solve", c.shape, "c")
     # A = L L^T: L y = b, L^T x = y; A = U^T U: U^T y = b, U x = y
     y = xp.solve_triangular(c, rhs, lower=lower, trans=not lower)
     x = xp.solve_triangular(c, y, lower=lower, trans=lower)
@@ -548,7 +550,7 @@ def lu_solve_any(xp, lu_and_piv, b, trans=0):
     lu, piv = lu_and_piv
     check_square(lu, "lu_solve")
     transposed = trans_arg(trans, "lu_solve")
-    rhs, vector = _matrix_rhs(xp, b, lu.shape[-1], "lu_solve", lu.shape)
+    rhs, vector = _matrix_rhs(xp, b, lu.shape[-1], "lu_solve", lu.shape, "lu")
     return _vector_back(xp, xp.lu_solve(lu, piv, rhs, trans=transposed), vector)
 
 
@@ -561,6 +563,6 @@ def solve_banded_any(xp, l_and_u, ab, b):
     lower, upper = (int(v) for v in l_and_u)
     if ab.ndim < 2:
         raise ShapeError(f"solve_banded: ab has shape {tuple(ab.shape)}; expected (..., {lower + upper + 1}, n)")
-    rhs, vector = _matrix_rhs(xp, b, ab.shape[-1], "solve_banded", ab.shape)
+    rhs, vector = _matrix_rhs(xp, b, ab.shape[-1], "solve_banded", ab.shape, "ab")
     return _vector_back(xp, xp.solve_banded(ab, rhs, lower=lower, upper=upper), vector)
 

@@ -8,8 +8,10 @@ functions here add those that are not ufuncs (``logsumexp``, ``polygamma``, ``mu
 
 from __future__ import annotations
 
-from . import special
-from . import linalg  # issue 15: scipy.linalg
+from . import (
+    linalg,  # issue 15: scipy.linalg
+    special,
+)
 
 __all__ = ["special",
            "linalg"]
