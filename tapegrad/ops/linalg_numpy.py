@@ -347,14 +347,20 @@ def _cholesky(a, upper=False):
     # LAPACK's potrf through SciPy: twice as fast as np.linalg.cholesky on large matrices. A row-major
     # matrix is the column-major transpose: its lower factor is the upper factor of what potrf sees.
     potrf = modules[1].dpotrf if a.dtype == np.float64 else modules[1].spotrf
-    flat = a.reshape(-1, n, n)
-    out = np.empty(flat.shape, a.dtype)
-    for i, m in enumerate(flat):
+
+    def one(m):
         col, flip = _column_major(m)
         factor, info = potrf(col, lower=int(upper == flip), clean=1)
         if info > 0:
             raise LinAlgError(f"cholesky: Matrix is not positive definite (input shape {a.shape})")
-        out[i] = factor.T if flip else factor
+        return factor.T if flip else factor
+
+    if count == 1:
+        return one(a.reshape(n, n)).reshape(a.shape)
+    flat = a.reshape(-1, n, n)
+    out = np.empty(flat.shape, a.dtype)
+    for i, m in enumerate(flat):
+        out[i] = one(m)
     return out.reshape(a.shape)
 
 
@@ -431,23 +437,28 @@ def _cholesky_backward_blocked(low, g):
     """F(L, G) for one matrix by the reverse of the blocked (left-looking) Cholesky factorization: block
     column J = [j, e) of L is chol(A_JJ - R R^T) on the diagonal and (A_KJ - B R^T) L_JJ^-T below it, with
     R = L[J, :j], B = L[e:, :j]; going through the blocks backwards, each step turns the gradient of block
-    column J into the gradient of A's block column J and adds its share to the gradients of R and B."""
+    column J into the gradient of A's block column J and takes its share from the gradients of R and B."""
     n = low.shape[-1]
-    abar = np.tril(g)
+    abar = np.array(g, order="C")  # the upper triangle is zeroed block row by block row (it is not read)
+    eye = np.eye(min(_BLOCK, n), dtype=low.dtype)
     for j in reversed(range(0, n, _BLOCK)):
         e = min(j + _BLOCK, n)
-        ljj = low[j:e, j:e]
+        abar[j:e, e:] = 0
+        ljj = low[j:e, j:e] * _tri_mask(e - j, True)
+        inv = _solve_lower(ljj, eye[:e - j, :e - j])  # L_JJ^-1, for the products below
         if e < n:
-            cbar = _solve_lower(ljj, abar[e:, j:e].T, trans=True).T  # gradient of A_KJ - B R^T
+            cbar = abar[e:, j:e] @ inv  # the gradient of A_KJ - B R^T
             abar[e:, j:e] = cbar
             abar[j:e, j:e] -= cbar.T @ low[e:, j:e]
             if j:
                 abar[e:, :j] -= cbar @ low[j:e, :j]
-                abar[j:e, :j] -= cbar.T @ low[e:, :j]
-        dbar = _cholesky_backward_formula(ljj, abar[j:e, j:e])  # gradient of A_JJ - R R^T
+        # the gradient of A_JJ - R R^T: F(L_JJ, Gbar_JJ) by the formula
+        s = inv.T @ _phi(ljj.T @ abar[j:e, j:e]) @ inv
+        dbar = (s + s.T) * _phi_mask(e - j, np.dtype(s.dtype))
         abar[j:e, j:e] = dbar
-        if j:
-            abar[j:e, :j] -= (dbar + dbar.T) @ low[j:e, :j]
+        if j:  # the shares of R (through A_JJ - R R^T and A_KJ - B R^T), in one product
+            left = dbar + dbar.T if e == n else np.concatenate([dbar + dbar.T, cbar.T], axis=1)
+            abar[j:e, :j] -= left @ low[j:, :j]
     return abar
 
 
