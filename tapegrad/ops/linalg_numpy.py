@@ -278,8 +278,9 @@ def _solve_triangular(a, b, lower=True, trans=False, unit_diagonal=False):
 
 def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True, trans=False, unit_diagonal=False):
     gb = xp.solve_triangular(a, g, lower=lower, trans=not trans, unit_diagonal=unit_diagonal)
-    outer = xp.matmul(ans, _mT(xp, gb)) if trans else xp.matmul(gb, _mT(xp, ans))
-    return -outer * _tri_mask(a.shape[-1], lower, -1 if unit_diagonal else 0), gb
+    # -gb x^T (-x gb^T with trans) on the triangle read; negated before the product (n k entries, not n^2)
+    outer = xp.matmul(-ans, _mT(xp, gb)) if trans else xp.matmul(-gb, _mT(xp, ans))
+    return outer * _tri_mask(a.shape[-1], lower, -1 if unit_diagonal else 0), gb
 
 
 def _solve_triangular_jvp_a(xp, t, ans, a, b, lower=True, trans=False, unit_diagonal=False):
