@@ -2,9 +2,12 @@
 
 Primitives (each with a VJP and a JVP written against ``xp``, so every derivative is differentiable
 again): ``inv``, ``solve`` (``b`` a stack of matrices; a vector ``b`` is a one-column matrix),
-``solve_triangular`` (the VJP of ``cholesky`` and ``qr`` needs it), ``det``, ``logabsdet`` (what
-``slogdet`` differentiates; its sign has no gradient), ``cholesky``, ``eigh``, ``qr`` (reduced), ``svd``
-(thin) and ``pinv``. The composites (``norm``, ``matrix_power``, ``multi_dot``, ``lstsq``, ...) are written
+``solve_triangular`` (``lower``, ``trans``, ``unit_diagonal``: the rules of ``cholesky`` and ``qr`` need it, and
+tapegrad.scipy.linalg exposes it), ``det``, ``logabsdet`` (what ``slogdet`` differentiates; its sign has no
+gradient), ``cholesky`` and ``cholesky_backward`` (its VJP, a primitive of its own: Murray's blocked
+algorithm), ``eigh``, ``qr`` (reduced), ``svd`` (thin) and ``pinv``. When SciPy is installed, the triangular
+solve runs BLAS's trsm and the Cholesky factor LAPACK's potrf through it (imported at the first call; NumPy
+alone otherwise, slower). The composites (``norm``, ``matrix_power``, ``multi_dot``, ``lstsq``, ...) are written
 against ``xp`` too, so that the Tensor runs them through its graph namespace.
 
 Functions with several outputs (``eigh``, ``qr``, ``svd``) are one primitive each, whose output packs
@@ -278,8 +281,10 @@ def _solve_triangular(a, b, lower=True, trans=False, unit_diagonal=False):
 
 def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True, trans=False, unit_diagonal=False):
     gb = xp.solve_triangular(a, g, lower=lower, trans=not trans, unit_diagonal=unit_diagonal)
-    # -gb x^T (-x gb^T with trans) on the triangle read; negated before the product (n k entries, not n^2)
-    outer = xp.matmul(-ans, _mT(xp, gb)) if trans else xp.matmul(-gb, _mT(xp, ans))
+    # -gb x^T (-x gb^T with trans) on the triangle read; negated before the product (n k entries, not n^2),
+    # and for one right-hand side an outer product by broadcasting (no matrix product)
+    u, v = (ans, gb) if trans else (gb, ans)
+    outer = -u * _mT(xp, v) if g.shape[-1] == 1 else xp.matmul(-u, _mT(xp, v))
     return outer * _tri_mask(a.shape[-1], lower, -1 if unit_diagonal else 0), gb
 
 
