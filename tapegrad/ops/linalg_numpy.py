@@ -238,6 +238,22 @@ def _trsm(blas, a, b, lower, trans, unit):
     return trsm(1.0, m, b.T, side=1, lower=int(lower != flip), trans_a=int(trans == flip), diag=int(unit)).T
 
 
+def _gemm(a, b):
+    """``a @ b`` for two matrices of one float dtype, by SciPy's BLAS when it is installed: the Cholesky
+    primitives then run every large product, solve and factorization in one BLAS library (NumPy and SciPy
+    each bring their own OpenBLAS, and one's idle threads spin on the cores the other needs)."""
+    modules = scipy_blas_lapack()
+    if modules is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return a @ b
+    gemm = modules[0].dgemm if a.dtype == np.float64 else modules[0].sgemm
+    # column-major: (a b)^T = b^T a^T; a C-ordered operand is its transpose, an F-ordered one is itself
+    a = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+    b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
+    first, trans_first = (b.T, 0) if b.flags.c_contiguous else (b, 1)
+    second, trans_second = (a.T, 0) if a.flags.c_contiguous else (a, 1)
+    return gemm(1.0, first, second, trans_a=trans_first, trans_b=trans_second).T
+
+
 def _solve_triangular(a, b, lower=True, trans=False, unit_diagonal=False):
     check_square(a, "solve_triangular")
     check_float(a, "solve_triangular")
@@ -453,18 +469,18 @@ def _cholesky_backward_blocked(low, g):
         ljj = low[j:e, j:e] * _tri_mask(e - j, True)
         inv = _solve_lower(ljj, eye[:e - j, :e - j])  # L_JJ^-1, for the products below
         if e < n:
-            cbar = abar[e:, j:e] @ inv  # the gradient of A_KJ - B R^T
+            cbar = _gemm(abar[e:, j:e], inv)  # the gradient of A_KJ - B R^T
             abar[e:, j:e] = cbar
-            abar[j:e, j:e] -= cbar.T @ low[e:, j:e]
+            abar[j:e, j:e] -= _gemm(cbar.T, low[e:, j:e])
             if j:
-                abar[e:, :j] -= cbar @ low[j:e, :j]
+                abar[e:, :j] -= _gemm(cbar, low[j:e, :j])
         # the gradient of A_JJ - R R^T: F(L_JJ, Gbar_JJ) by the formula
-        s = inv.T @ _phi(ljj.T @ abar[j:e, j:e]) @ inv
+        s = _gemm(_gemm(inv.T, _phi(_gemm(ljj.T, abar[j:e, j:e]))), inv)
         dbar = (s + s.T) * _phi_mask(e - j, np.dtype(s.dtype))
         abar[j:e, j:e] = dbar
         if j:  # the shares of R (through A_JJ - R R^T and A_KJ - B R^T), in one product
             left = dbar + dbar.T if e == n else np.concatenate([dbar + dbar.T, cbar.T], axis=1)
-            abar[j:e, :j] -= left @ low[j:, :j]
+            abar[j:e, :j] -= _gemm(left, low[j:, :j])
     return abar
 
 
