@@ -3,8 +3,9 @@ gradient derived by hand in NumPy (the floor), PyTorch (float64) and HIPS autogr
 
 The model: n = 1,000 one-dimensional inputs x, targets y, a squared-exponential kernel
 ``K = s exp(-(x_i - x_j)^2 / (2 l^2)) + noise I`` with the hyperparameters as logs, theta = (log s,
-log l, log noise). Each run computes ``NLML = y^T K^-1 y / 2 + sum(log diag L) + n log(2 pi) / 2`` with
-the Cholesky factor ``K = L L^T`` and the gradient in theta AND in the 1,000 inputs x, float64.
+log l, log noise), written the same way for tapegrad (NumPy functions on Tensors), PyTorch and autograd.
+Each run computes ``NLML = y^T K^-1 y / 2 + sum(log diag L) + n log(2 pi) / 2`` with the Cholesky factor
+``K = L L^T`` and the gradient in theta AND in the 1,000 inputs x, float64.
 
 The hand-written floor is Rasmussen and Williams' algorithm (GPML, Algorithm 2.1 and eq. 5.9), the one
 scikit-learn's GaussianProcessRegressor uses: ``alpha = cho_solve(L, y)``, ``W = cho_solve(L, I) - alpha
@@ -13,8 +14,8 @@ for the LAPACK calls NumPy does not have). A second hand version gets ``K^-1`` f
 call, a third of the flops of two triangular solves with n right-hand sides): the fastest hand version we
 know, shown for reference.
 
-Run: ``cd benchmarks && python gp.py [--rounds 10] [--n 1000]`` (``TAPEGRAD_BENCH_THREADS=default`` for
-every library's default thread count; otherwise one thread each)
+Run: ``cd benchmarks && python gp.py [--rounds 10] [--n 1000] [--vjp: cholesky's VJP alone]``
+(``TAPEGRAD_BENCH_THREADS=default`` for every library's default thread count; otherwise one thread each)
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ def nlml_tapegrad(theta, x, y):
     """The NLML written with NumPy functions on Tensors, as a user writes it."""
     n = y.shape[0]
     s, ell, noise = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[2])
-    d = x[:, None] - x[None, :]
-    k = s * np.exp(-0.5 * (d / ell) ** 2) + noise * np.eye(n)
+    k = s * np.exp((x[:, None] - x[None, :]) ** 2 * (-0.5 / ell ** 2)) + noise * np.eye(n)
     low = np.linalg.cholesky(k)
     alpha = tgl.cho_solve((low, True), y, check_finite=False)
     return 0.5 * (y @ alpha) + np.sum(np.log(np.diagonal(low))) + n * HALF_LOG_2PI
@@ -95,8 +95,8 @@ def torch_run(torch, theta, x, y):
         t, xs = torch.tensor(theta, requires_grad=True), torch.tensor(x, requires_grad=True)
         n = yt.shape[0]
         s, ell, noise = torch.exp(t[0]), torch.exp(t[1]), torch.exp(t[2])
-        d = xs[:, None] - xs[None, :]
-        k = s * torch.exp(-0.5 * (d / ell) ** 2) + noise * torch.eye(n, dtype=torch.float64)
+        k = s * torch.exp((xs[:, None] - xs[None, :]) ** 2 * (-0.5 / ell ** 2)) + noise * torch.eye(
+            n, dtype=torch.float64)
         low = torch.linalg.cholesky(k)
         alpha = torch.cholesky_solve(yt[:, None], low)[:, 0]
         value = 0.5 * (yt @ alpha) + torch.log(torch.diagonal(low)).sum() + n * HALF_LOG_2PI
@@ -113,8 +113,7 @@ def autograd_run(theta, x, y):
     def nlml(t, xs):
         n = y.shape[0]
         s, ell, noise = anp.exp(t[0]), anp.exp(t[1]), anp.exp(t[2])
-        d = xs[:, None] - xs[None, :]
-        k = s * anp.exp(-0.5 * (d / ell) ** 2) + noise * anp.eye(n)
+        k = s * anp.exp((xs[:, None] - xs[None, :]) ** 2 * (-0.5 / ell ** 2)) + noise * anp.eye(n)
         low = anp.linalg.cholesky(k)
         alpha = asl.solve_triangular(low, asl.solve_triangular(low, y, lower=True), trans=1, lower=True)
         return 0.5 * anp.dot(y, alpha) + anp.sum(anp.log(anp.diagonal(low, 0, -1, -2))) + n * HALF_LOG_2PI
@@ -127,12 +126,43 @@ def autograd_run(theta, x, y):
     return run
 
 
+def cholesky_vjp_alone(n: int, rounds: int) -> None:
+    """The VJP of np.linalg.cholesky alone at n: Murray's blocked algorithm (what tapegrad runs) against the
+    formula L^-T Phi(L^T G) L^-1 with BLAS's triangular solves, and with NumPy's LU solves (the code before
+    issue 15: NumPy has no triangular solver)."""
+    from tapegrad.ops import linalg_numpy as LN
+
+    theta, x, y = data(n)
+    k = np.exp(theta[0]) * np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / np.exp(theta[1]) ** 2) + 0.05 * np.eye(n)
+    low = LN.cholesky.forward(k)
+    g = np.tril(np.random.default_rng(1).standard_normal((n, n)))
+
+    def numpy_lu():
+        with_scipy = LN.scipy_blas_lapack
+        LN.scipy_blas_lapack = lambda: None
+        try:
+            return LN._cholesky_backward_formula(low, g)
+        finally:
+            LN.scipy_blas_lapack = with_scipy
+
+    runs = {"blocked": lambda: LN.cholesky_backward.forward(low, g),
+            "formula, trsm": lambda: LN._cholesky_backward_formula(low, g), "formula, NumPy LU": numpy_lu}
+    seconds, ratios = compare(runs, rounds, block=3, warmup=1)
+    print(f"cholesky's VJP alone, n = {n}: ms per call, and relative to the blocked algorithm")
+    for name in runs:
+        print(f"  {name:18s} {seconds[name] * 1e3:8.2f} ms  {ratios[name]:5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--no-autograd", action="store_true", help="leave HIPS autograd out (it is the slowest)")
+    parser.add_argument("--vjp", action="store_true", help="time cholesky's VJP alone, three ways")
     args = parser.parse_args()
+    if args.vjp:
+        cholesky_vjp_alone(args.n, args.rounds)
+        return
     theta, x, y = data(args.n)
     runs = {"hand (cho_solve)": lambda: hand(theta, x, y), "tapegrad": tapegrad_run(theta, x, y)}
     torch = torch_or_none()
