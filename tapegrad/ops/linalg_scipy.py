@@ -135,8 +135,15 @@ lu_permute = Primitive(
 # -- lu_factor --------------------------------------------------------------------------------------------
 
 
+def _check_lu_square(a) -> None:
+    shape = np.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ShapeError(f"lu_factor: got shape {shape}; tapegrad factors square matrices only (SciPy also takes "
+                         "rectangular ones): expected (..., n, n)")
+
+
 def _lu_factor(a):
-    check_square(a, "lu_factor")
+    _check_lu_square(a)
     check_float(a, "lu_factor")
     dtype = lapack_dtype(a)
     a = np.asarray(a, dtype=dtype)
@@ -534,7 +541,7 @@ def cho_solve_any(xp, c_and_lower, b):
 
 def lu_factor_pair(xp, a):
     """``scipy.linalg.lu_factor``: ``(lu, piv)``, ``piv`` the 0-based int32 pivots (no gradient)."""
-    check_square(a, "lu_factor")
+    _check_lu_square(a)
     packed = xp.lu_factor(a)
     n = a.shape[-1]
     lu = xp.getitem(packed, index=(Ellipsis, slice(0, n)))
