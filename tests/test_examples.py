@@ -93,3 +93,16 @@ def test_pendulum_fit_recovers_the_damping_frequency_and_initial_angle():  # iss
     for name, tolerance in (("damping", 0.02), ("frequency", 0.01), ("theta0", 0.02)):
         true, value = fitted[name]
         assert abs(value - true) < tolerance, (name, value, true)
+
+
+def test_gaussian_process_recovers_its_hyperparameters(monkeypatch):
+    # One BLAS thread: LAPACK's small factorizations stall for whole seconds when other jobs hold the cores.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    out = run("gaussian_process")
+    s, ell, noise = (float(v) for v in re.search(r"fitted s ([\d.]+), l ([\d.]+), noise ([\d.]+)", out).groups())
+    assert abs(s - 1.5) < 0.5 and abs(ell - 0.7) < 0.1 and abs(noise - 0.04) < 0.01
+    final, at_truth, norm = (float(v) for v in re.search(
+        r"final NLML ([-\d.]+) \(at the true hyperparameters ([-\d.]+)\), gradient norm ([\d.e+-]+)", out).groups())
+    assert final <= at_truth and norm < 0.5  # the maximum-likelihood fit beats the truth on its own data
+    losses = [float(v) for v in re.findall(r"NLML ([-\d.]+)\n", out)]
+    assert len(losses) >= 10 and losses[-1] < losses[0] / 10

@@ -16,6 +16,7 @@ from . import (
     elementwise2,
     linalg,
     linalg_numpy,
+    linalg_scipy,
     nn,
     normalization,
     pool,
@@ -36,6 +37,7 @@ MODULES = (
     activation, attention, elementwise2, scans, linalg_numpy,
     special,  # issue 15: scipy.special
     signal,  # issue 15: scipy.signal.convolve
+    linalg_scipy,  # issue 15: scipy.linalg
 )
 
 
@@ -56,6 +58,5 @@ __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
-    "special",
-    "signal",  # issue 15
+    "special", "signal", "linalg_scipy",  # issue 15
 ]
