@@ -25,38 +25,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 
 from ..errors import ArgumentError, LinAlgError, ShapeError
 from .linalg_numpy import _col, _mT, _tri_mask, check_float, check_square, lapack_dtype
+from .optional import scipy_module
 from .registry import Primitive
 from .shape import shown
 
-EXTRA = "pip install 'tapegrad[scipy]'"
-
-
-@lru_cache(maxsize=1)
-def _installed() -> ModuleType | None:
-    try:
-        import scipy.linalg
-    except ImportError:
-        return None
-    return scipy.linalg
-
 
 def scipy_linalg(function: str) -> ModuleType:
-    """``scipy.linalg``, imported on first use.
-
-    Raises:
-        ImportError: SciPy is not installed; the message names ``function`` and the extra to install.
-    """
-    module = _installed()
-    if module is None:
-        raise ImportError(f"tapegrad.scipy.linalg.{function} needs SciPy, which is not installed: {EXTRA}")
-    return module
+    """``scipy.linalg`` for ``tapegrad.scipy.linalg.<function>`` (ImportError naming it without SciPy)."""
+    return scipy_module("scipy.linalg", f"tapegrad.scipy.linalg.{function}")
 
 
 def _batched(function, batch: tuple[int, ...], arrays, core_shapes, out_core, dtype):

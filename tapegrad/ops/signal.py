@@ -21,37 +21,13 @@ to the window (so the work is the window's, never the whole full convolution's);
 
 from __future__ import annotations
 
-from functools import lru_cache
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
+from .optional import installed, scipy_module
 from .registry import Primitive
-from .special import EXTRA
-
-
-@lru_cache(maxsize=1)
-def _installed() -> ModuleType | None:
-    try:
-        import scipy.signal
-    except ImportError:
-        return None
-    return scipy.signal
-
-
-def scipy_signal(function: str) -> ModuleType:
-    """``scipy.signal``, imported on first use.
-
-    Raises:
-        ImportError: SciPy is not installed; the message names ``function`` and the extra to install.
-    """
-    module = _installed()
-    if module is None:
-        raise ImportError(f"tapegrad's {function} needs SciPy, which is not installed: {EXTRA}")
-    return module
-
 
 MODES = ("full", "valid", "same")
 
@@ -98,13 +74,13 @@ def _convolve(a: np.ndarray, b: np.ndarray, *, start: tuple[int, ...], size: tup
     if a.size == 0 or b.size == 0 or 0 in size:  # an empty sum: zeros
         return np.zeros(size, dtype)
     n, m = a.shape, b.shape
-    if a.ndim == 1 and _installed() is None:  # NumPy's own 1-D convolution (np.convolve without SciPy)
+    if a.ndim == 1 and installed("scipy.signal") is None:  # NumPy's own 1-D convolution (np.convolve without SciPy)
         full, out = np.convolve(a, b), np.zeros(size, dtype)
         first, last = max(start[0], 0), min(start[0] + size[0], full.shape[0])
         if first < last:
             out[first - start[0]:last - start[0]] = full[first:last]
         return out
-    signal = scipy_signal("convolve")
+    signal = scipy_module("scipy.signal", "convolve")
     full = tuple(i + j - 1 for i, j in zip(n, m))
     if all(s == 0 for s in start) and tuple(size) == full:
         out = signal.convolve(a, b, mode="full", method=method)

@@ -35,8 +35,6 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable
-from functools import lru_cache
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -47,27 +45,11 @@ from ..engine import Observer, enable_grad, is_grad_enabled, observing, operatio
 from ..errors import ArgumentError, BackwardError, DTypeError, ShapeError
 from ..functions import concatenate, stack
 from ..ops import NUMPY
+from ..ops.optional import scipy_module
 from ..ops.registry import Primitive
-from ..ops.special import EXTRA
 from ..tensor import Tensor, apply, backward_pass
 
 _SUCCESS = "Integration successful."
-
-
-@lru_cache(maxsize=1)
-def _installed() -> ModuleType | None:
-    try:
-        import scipy.integrate
-    except ImportError:
-        return None
-    return scipy.integrate
-
-
-def _scipy_integrate() -> ModuleType:
-    module = _installed()
-    if module is None:
-        raise ImportError(f"tapegrad's odeint needs SciPy, which is not installed: {EXTRA}")
-    return module
 
 
 # -- the problem: func, the shapes, the arguments -------------------------------------------------------
@@ -136,7 +118,7 @@ def _double_tensor(x: Any) -> Tensor:
 def _solve(rhs: Callable[[np.ndarray, float], np.ndarray], state: np.ndarray, times: np.ndarray,
            options: dict) -> tuple[np.ndarray, dict]:
     """SciPy's odeint of ``rhs`` (on flat float64 arrays); the solution and SciPy's info dict."""
-    solution, info = _scipy_integrate().odeint(rhs, state, times, full_output=True, **options)
+    solution, info = scipy_module("scipy.integrate", "odeint").odeint(rhs, state, times, full_output=True, **options)
     return solution, info
 
 
@@ -148,7 +130,7 @@ def _solve_backward(rhs: Callable[[np.ndarray, float], np.ndarray], state: np.nd
         BackwardError: SciPy's solver failed (its message says why).
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", _scipy_integrate().ODEintWarning)
+        warnings.simplefilter("ignore", scipy_module("scipy.integrate", "odeint").ODEintWarning)
         solution, info = _solve(rhs, state, times, options)
     if info["message"] != _SUCCESS:
         raise BackwardError(f"odeint: the backward (adjoint) solve failed: {info['message']} Loosen rtol/atol "
@@ -401,7 +383,7 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: tuple = (), Dfun: Ca
         raise ArgumentError(f"odeint: func must be callable, func(y, t, *args) -> dy/dt; got {type(func).__name__}")
     if Dfun is not None and not callable(Dfun):
         raise ArgumentError(f"odeint: Dfun must be callable or None; got {type(Dfun).__name__}")
-    _scipy_integrate()
+    scipy_module("scipy.integrate", "odeint")
     y0 = _initial(y0)
     t = _times(t)
     if not isinstance(args, tuple):
