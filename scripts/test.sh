@@ -5,7 +5,8 @@
 #    when they are missing and this runs as root on Debian or Ubuntu; otherwise it says what to install
 #    and stops before anything else.
 # 2. A virtual environment in .venv with tapegrad and its `test` extra (pytest, Hypothesis, PyTorch and
-#    SciPy as oracles, Playwright).
+#    SciPy as oracles, Playwright) and its `mpi` extra (mpi4py and MPICH: the tests start `mpiexec -n 2`
+#    and `-n 3`).
 # 3. pytest, with the arguments given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,5 @@ fi
 python3 -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
-pip install -q --disable-pip-version-check -e ".[test]"
+pip install -q --disable-pip-version-check -e ".[test,mpi]"
 exec python -m pytest "$@"

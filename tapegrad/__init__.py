@@ -152,3 +152,7 @@ __all__ = [
     "split", "sqrt", "squeeze", "stack", "std", "sum", "swapaxes", "take_along_axis", "tan", "tanh",
     "tile", "transpose", "unsqueeze", "var", "where",
 ]
+# issue 16: data-parallel training over MPI (imports no MPI)
+from . import distributed  # noqa: E402
+
+__all__ += ["distributed"]

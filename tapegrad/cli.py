@@ -10,6 +10,7 @@ exit status.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import creation, nn, optim
+from . import creation, distributed, nn, optim
 from .data import DataLoader, TensorDataset, datasets
 from .engine import no_grad
 from .errors import TapegradError
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output folder (default: runs/<timestamp>)")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
     train.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over the processes mpiexec started (mpiexec -n 4 tapegrad train "
+                            "--distributed): each global batch of --batch-size is split across them, and only "
+                            "rank 0 prints and writes (needs the tapegrad[mpi] extra)")
     explain = commands.add_parser("explain", help="the forward and backward steps of an arithmetic expression")
     explain.add_argument("expression", nargs="?", default=None,
                          help='e.g. "(x1 + 3*x2)**2", or named steps: "q = x + y; f = q * z"')
@@ -556,6 +561,8 @@ def _history(value: Any, source: str) -> list[dict[str, Any]]:
 
 def train(args: argparse.Namespace) -> int:
     require_io()  # the run ends in a checkpoint: say now, not after training, if it cannot be written
+    rank, ranks = (distributed.rank(), distributed.world_size()) if args.distributed else (0, 1)
+    lead = rank == 0  # the rank that prints and writes
     source = args.resume
     if args.resume:
         state = _fields(load(args.resume), source,
@@ -600,9 +607,15 @@ def train(args: argparse.Namespace) -> int:
                                                               f"{source}: its loader's generator")})
         creation.generator().bit_generator.state = _generator_state(state["generator"], f"{source}: its generator")
         start_epoch = epoch + 1
-    out = Path(args.out) if args.out else Path(args.resume).parent if args.resume else new_run_folder()
-    out.mkdir(parents=True, exist_ok=True)
+    if lead:
+        out = Path(args.out) if args.out else Path(args.resume).parent if args.resume else new_run_folder()
+        out.mkdir(parents=True, exist_ok=True)
+    else:  # writes nothing; the folder's name is rank 0's to choose
+        out = Path(args.out or "")
     criterion = loss_function(config["loss"])
+    # The model every rank steps: wrapped so that backward averages the gradients over the ranks (rank 0's
+    # weights, identical to the others' here anyway: all drew them from the same seed or checkpoint).
+    stepped = nn.parallel.DistributedDataParallel(model) if ranks > 1 else model
     checkpoint = out / "checkpoint.safetensors"
 
     def save_checkpoint(epoch: int) -> None:
@@ -610,51 +623,129 @@ def train(args: argparse.Namespace) -> int:
               "loader": loader.state_dict(), "generator": creation.generator().bit_generator.state,
               "history": history}, checkpoint)
 
-    print(f"training {describe(config)} "
-          f"on {config['data']} ({len(y_train)} train, {len(y_test)} test) with {config['optimizer']}, "
-          f"lr {config['lr']}, {config['epochs']} epochs; writing to {out}")
+    if lead:
+        print(f"training {describe(config)} "
+              f"on {config['data']} ({len(y_train)} train, {len(y_test)} test) with {config['optimizer']}, "
+              f"lr {config['lr']}, {config['epochs']} epochs{f' on {ranks} processes' if ranks > 1 else ''}; "
+              f"writing to {out}")
     epoch = start_epoch - 1
     try:
         for epoch in range(start_epoch, config["epochs"] + 1):
             began = time.perf_counter()
-            bar = _progress(len(loader), f"epoch {epoch}/{config['epochs']}", not args.no_progress)
+            bar = _progress(len(loader), f"epoch {epoch}/{config['epochs']}", lead and not args.no_progress)
             total_loss = correct = seen = 0.0
             for features, labels in loader:
-                scores = model(features)
-                loss = criterion(scores, labels)
+                if ranks > 1:
+                    loss, scores, labels = _shard_step(stepped, criterion, features, labels, rank, ranks)
+                else:
+                    scores = model(features)
+                    loss = criterion(scores, labels)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total_loss += loss.item() * len(labels)
-                correct += float((scores.numpy().argmax(axis=1) == labels.numpy()).sum())
+                if len(labels):
+                    total_loss += loss.item() * (len(features) / ranks if ranks > 1 else len(labels))
+                    correct += float((scores.numpy().argmax(axis=1) == labels.numpy()).sum())
                 seen += len(labels)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
             if bar is not None:
                 bar.close()
+            if ranks > 1:
+                total_loss, correct, seen = _combine_epoch(model, total_loss, correct, seen)
             if not np.isfinite(total_loss):
-                _finish(history, out)
+                if lead:
+                    _finish(history, out)
                 kept = f"{checkpoint} holds epoch {epoch - 1}" if history else "no checkpoint was written"
                 raise CommandError(f"training diverged in epoch {epoch}: the loss is {total_loss / seen} "
                                    f"(try a smaller --lr); {kept}")
-            test_accuracy = float((predict(model, x_test) == y_test).mean())
+            test_accuracy = (float((predict(model, x_test) == y_test).mean()) if ranks == 1
+                             else _sharded_accuracy(model, x_test, y_test, rank, ranks))
             history.append({"epoch": epoch, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                             "test_accuracy": test_accuracy, "lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.perf_counter() - began})
-            save_checkpoint(epoch)
-            print(f"epoch {epoch:3d}  loss {total_loss / seen:.4f}  train accuracy {correct / seen:.4f}  "
-                  f"test accuracy {test_accuracy:.4f}")
+            if lead:
+                save_checkpoint(epoch)
+                print(f"epoch {epoch:3d}  loss {total_loss / seen:.4f}  train accuracy {correct / seen:.4f}  "
+                      f"test accuracy {test_accuracy:.4f}", flush=True)
     except KeyboardInterrupt:
+        if not lead:
+            return 130
         print(f"\ninterrupted during epoch {epoch}; the checkpoint holds epoch {epoch - 1} "
               f"({checkpoint}); continue with: tapegrad train --resume {checkpoint} --epochs {config['epochs']}",
               file=sys.stderr)
         _finish(history, out)
         return 130
+    if not lead:
+        return 0
     _finish(history, out)
     final = history[-1]["test_accuracy"] if history else float("nan")
     print(f"final test accuracy {final:.4f}; metrics, checkpoint and curves in {out}")
     return 0
+
+
+def _shard(count: int, rank: int, ranks: int) -> tuple[int, int]:
+    """Rank ``rank``'s rows of a batch of ``count``: contiguous, the first ``count % ranks`` ranks one more."""
+    size, extra = divmod(count, ranks)
+    start = rank * size + min(rank, extra)
+    return start, start + size + (rank < extra)
+
+
+def _shard_step(model: nn.Module, criterion: Any, features: Tensor, labels: Tensor, rank: int,
+                ranks: int) -> tuple[Tensor, Tensor, Tensor]:
+    """This rank's forward on its rows of the global batch: ``(loss, scores, labels)`` with the loss weighted
+    so that the average over the ranks (DistributedDataParallel's) is the global batch's mean loss: the
+    rank's mean times its share of the batch, times the number of ranks.
+
+    A rank without rows (a batch smaller than the world) runs one row with weight 0, so that it still takes
+    part in the step's messages."""
+    count = len(labels)
+    start, stop = _shard(count, rank, ranks)
+    if start == stop:
+        scores = model(features[:1])
+        return criterion(scores, labels[:1]) * 0.0, scores[:0], labels[:0]
+    mine = labels[start:stop]
+    scores = model(features[start:stop])
+    return criterion(scores, mine) * ((stop - start) * ranks / count), scores, mine
+
+
+def _combine_epoch(model: nn.Module, total_loss: float, correct: float, seen: float) -> tuple[float, float, float]:
+    """The epoch's loss, correct count and examples summed over the ranks; then rank 0's buffers (batch norm
+    statistics) copied to every rank, and the ranks' weights checked to be identical bit for bit.
+
+    Raises:
+        CommandError: if the ranks' weights differ (they are meant to take identical steps).
+    """
+    sums = np.array([total_loss, correct, seen], dtype=np.float64)
+    distributed.all_reduce(sums, "sum")
+    for buffer in model.buffers():
+        distributed.broadcast(buffer, root=0)
+    digest = hashlib.blake2b(digest_size=8)
+    for parameter in model.parameters():
+        digest.update(np.ascontiguousarray(parameter.data).tobytes())
+    value = int.from_bytes(digest.digest(), "little", signed=True) >> 1
+    check = np.array([value, -value], dtype=np.int64)
+    distributed.all_reduce(check, "max")
+    if check[0] != -check[1]:
+        raise CommandError("the ranks' weights differ after an epoch of identical steps; the MPI library does not "
+                           "give every rank the same sums")
+    return float(sums[0]), float(sums[1]), float(sums[2])
+
+
+def _sharded_accuracy(model: nn.Module, features: np.ndarray, labels: np.ndarray, rank: int, ranks: int,
+                      batch_size: int = 512) -> float:
+    """``predict``'s accuracy with its batches dealt to the ranks in turn (each batch computed as one process
+    computes it, so the predictions are the same) and the correct counts summed."""
+    correct = np.zeros(1, dtype=np.int64)
+    model.eval()
+    with no_grad():
+        for start in range(rank * batch_size, len(features), ranks * batch_size):
+            scores = model(Tensor(features[start:start + batch_size])).numpy()
+            correct[0] += int((scores.argmax(axis=1) == labels[start:start + batch_size]).sum())
+    model.train()
+    distributed.all_reduce(correct, "sum")
+    return float(correct[0] / len(labels))
 
 
 def _finish(history: list[dict[str, Any]], out: Path) -> None:
@@ -756,9 +847,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"out of memory ({message})"
         if len(message) > MAX_MESSAGE:
             message = f"{message[:MAX_MESSAGE]}..."
+        if _in_a_job(args):
+            _abort_job(message)
         print(f"tapegrad: error: {message}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if _in_a_job(args):
+            _abort_job(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:MAX_MESSAGE], trace=True)
+        raise
 
+
+def _in_a_job(args: argparse.Namespace) -> bool:
+    """Whether this process is one rank of several of a ``--distributed`` run."""
+    return getattr(args, "distributed", False) and distributed.is_initialized() and distributed.world_size() > 1
+
+
+def _abort_job(message: str, trace: bool = False) -> None:
+    """End every rank of a distributed run (``MPI_Abort``) with this rank's message, so that no rank is left
+    waiting for one that failed; the checkpoint on disk is the last one rank 0 finished writing (each is
+    written to a temporary file and renamed).
+
+    A rank other than 0 waits half a second first: an error every rank meets (bad data, divergence) is then
+    told once, by rank 0, whose abort ends the others before they speak."""
+    rank, ranks = distributed.rank(), distributed.world_size()
+    if rank != 0:
+        time.sleep(0.5)
+    if trace:
+        import traceback
+
+        traceback.print_exc()
+    print(f"tapegrad: error: rank {rank} of {ranks}: {message}", file=sys.stderr, flush=True)
+    distributed.abort(1)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,7 +23,7 @@ from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
 from .ops import linalg as L
 from .ops import shape as S
-from .tensor import Tensor, apply, as_array, where_mask
+from .tensor import Tensor, apply, apply_view, as_array, where_mask
 
 __all__ = [
     "exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sign", "sigmoid", "softplus",
@@ -158,8 +158,11 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    S.axis_arg(axis, tensors[0].ndim + 1, "stack")
-    return concatenate([t.unsqueeze(axis) for t in tensors], axis=axis)
+    ndim = tensors[0].ndim + 1
+    axis = S.axis_arg(axis, ndim, "stack")
+    # Each tensor reshaped with the unit axis (what unsqueeze records), the shape worked out once.
+    shape = tensors[0].shape[:axis] + (1,) + tensors[0].shape[axis:]
+    return apply(S.concatenate, *[apply_view(S.reshape, t, shape=shape) for t in tensors], axis=axis)
 
 
 def outer(a: Any, b: Any) -> Tensor:

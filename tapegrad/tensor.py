@@ -65,6 +65,7 @@ from .ops import reduce as R
 from .ops import scans as SC
 from .ops import shape as S
 from .ops import shapes_numpy as SN
+from .ops import signal as SG
 from .ops import special as SP
 from .ops.shape import NUMERIC, dtype_arg, shown
 
@@ -2266,6 +2267,19 @@ def _gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: Any = 1) -> A
     return SN.gradient(GRAPH, _lift(f), *varargs, axis=axis, edge_order=edge_order)
 
 
+def _convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """``np.convolve``: the 1-D convolution (the ``convolve`` primitive; NumPy's own without SciPy)."""
+    a, v = _lift(a), _lift(v)
+    if a.ndim > 1 or v.ndim > 1:
+        raise ShapeError(f"convolve: a {a.shape} and v {v.shape}; expected 1-D sequences (tapegrad.scipy.signal."
+                         "convolve takes N-d arrays)")
+    a, v = a.reshape(-1), v.reshape(-1)
+    if v.shape[0] > a.shape[0]:  # as NumPy: the longer one first
+        a, v = v, a
+    start, size = SG.mode_window(mode, a.shape, v.shape)
+    return apply(SG.convolve, a, v, start=start, size=size)
+
+
 def _partition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", order: Any = None) -> Any:
     _unsupported_options("partition", {"order": order}, ())
     return SN.partition(GRAPH, _lift(a), kth, axis)
@@ -2286,7 +2300,7 @@ FUNCTIONS.update({
     np.tensordot: _shaped(SN.tensordot, 2), np.cross: _shaped(SN.cross, 2),
     np.linspace: _shaped(SN.linspace, 2), np.meshgrid: lambda *xi, **options: SN.meshgrid(
         GRAPH, *[_lift(x) for x in xi], **options), np.interp: _interp, np.polyval: _shaped(SN.polyval, 2),
-    np.gradient: _gradient, np.partition: _partition,
+    np.gradient: _gradient, np.partition: _partition, np.convolve: _convolve,
 })
 
 

@@ -28,7 +28,8 @@ LAYERS = [
     ["tensor", "creation", "functions", "serialization"],  # the Tensor, and the functions made of it
     ["autograd", "scipy"],  # scipy: SciPy's functions on Tensors (issue 15)
     ["compile"],
-    ["nn", "optim", "data", "func"],  # func: torch.func's names, functional_call (issue 17)
+    # distributed: data-parallel training over MPI (issue 16); func: torch.func's names, functional_call (issue 17)
+    ["nn", "optim", "data", "distributed", "func"],
     ["viz", "cli"],
     ["__init__", "__main__"],
 ]
@@ -122,6 +123,9 @@ def _public(target: str) -> set[str] | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             namespace["__all__"] = ast.literal_eval(node.value)
+        # issue 16: names added later (``__all__ += [...]``, as packages extended by several issues do)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__":
+            namespace["__all__"] = [*namespace.get("__all__", ()), *ast.literal_eval(node.value)]
     return set(namespace.get("__all__", ()))
 
 

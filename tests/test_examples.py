@@ -104,3 +104,26 @@ def test_dp_sgd_privacy_accountant_gives_the_published_epsilon():
     # TensorFlow Privacy's MNIST tutorial: 60,000 examples, batches of 256, noise 1.1, 60 epochs, delta 1e-5.
     epsilon, _ = module.rdp_epsilon(256 / 60000, 1.1, 60 * 60000 // 256, 1e-5)
     assert abs(epsilon - 3.01) < 0.01
+
+
+def test_pendulum_fit_recovers_the_damping_frequency_and_initial_angle():  # issue 15
+    out = run("pendulum_fit")
+    fitted = {name: (float(true), float(value)) for name, true, value in
+              re.findall(r"(\w+)\s+true ([\d.]+)\s+guess [\d.]+\s+fitted ([\d.]+)", out)}
+    assert set(fitted) == {"damping", "frequency", "theta0"}
+    for name, tolerance in (("damping", 0.02), ("frequency", 0.01), ("theta0", 0.02)):
+        true, value = fitted[name]
+        assert abs(value - true) < tolerance, (name, value, true)
+
+
+def test_gaussian_process_recovers_its_hyperparameters(monkeypatch):
+    # One BLAS thread: LAPACK's small factorizations stall for whole seconds when other jobs hold the cores.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    out = run("gaussian_process")
+    s, ell, noise = (float(v) for v in re.search(r"fitted s ([\d.]+), l ([\d.]+), noise ([\d.]+)", out).groups())
+    assert abs(s - 1.5) < 0.5 and abs(ell - 0.7) < 0.1 and abs(noise - 0.04) < 0.01
+    final, at_truth, norm = (float(v) for v in re.search(
+        r"final NLML ([-\d.]+) \(at the true hyperparameters ([-\d.]+)\), gradient norm ([\d.e+-]+)", out).groups())
+    assert final <= at_truth and norm < 0.5  # the maximum-likelihood fit beats the truth on its own data
+    losses = [float(v) for v in re.findall(r"NLML ([-\d.]+)\n", out)]
+    assert len(losses) >= 10 and losses[-1] < losses[0] / 10

@@ -410,3 +410,42 @@ def test_construction_bad_input(case):
     t = tg.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
     with pytest.raises(error, match=message):
         f(t)
+
+
+def _torch_convolve(a, v, mode):
+    """np.convolve written in PyTorch (its conv1d is a correlation: the kernel flipped), the oracle."""
+    if v.shape[0] > a.shape[0]:
+        a, v = v, a
+    n, m = a.shape[0], v.shape[0]
+    full = torch.nn.functional.conv1d(a.reshape(1, 1, n), v.flip(0).reshape(1, 1, m), padding=m - 1).reshape(-1)
+    start, size = {"full": (0, n + m - 1), "same": ((m - 1) // 2, n), "valid": (m - 1, n - m + 1)}[mode]
+    return full[start:start + size]
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("lengths", [(7, 3), (3, 7), (4, 4), (1, 5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_convolve_values_and_derivatives(mode, lengths, dtype, monkeypatch):
+    """``np.convolve`` on Tensors: NumPy's values (the longer input first, as NumPy swaps them), first and
+    second derivatives and the JVP against PyTorch; the same without SciPy (NumPy's own convolution)."""
+    from tapegrad.ops import signal as ops_signal
+
+    r = np.random.default_rng(sum(lengths))
+    a, v = r.normal(size=lengths[0]).astype(dtype), r.normal(size=lengths[1]).astype(dtype)
+    for scipy_installed in (True, False):
+        if not scipy_installed:
+            monkeypatch.setattr(ops_signal, "installed", lambda module: None)
+        got = np.convolve(tg.tensor(a), tg.tensor(v), mode)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got.data, np.convolve(a, v, mode), rtol=TOL[dtype], atol=TOL[dtype])
+        check(lambda x, y: np.convolve(x, y, mode), lambda x, y: _torch_convolve(x, y, mode), a, v, dtype=dtype)
+
+
+def test_convolve_bad_input_names_convolve():
+    t = tg.tensor(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"convolve: a \(2, 3\) and v \(3,\); expected 1-D"):
+        np.convolve(t, np.ones(3))
+    with pytest.raises(ArgumentError, match="convolve: mode='middle'"):
+        np.convolve(tg.tensor(np.ones(3)), np.ones(2), "middle")
+    with pytest.raises(ShapeError, match="convolve: .*expected non-empty inputs"):
+        np.convolve(tg.tensor(np.ones(3)), np.ones(0))

@@ -33,7 +33,8 @@ def _prepare(inputs: list) -> tuple[list, list[int]]:
     for position, value in enumerate(inputs):
         if _checked(value):
             data = value.data if isinstance(value, Tensor) else value
-            prepared.append(Tensor(np.array(data, dtype=np.float64), requires_grad=True))
+            # C order: the central differences perturb entries through a flat view of it
+            prepared.append(Tensor(np.array(data, dtype=np.float64, order="C"), requires_grad=True))
             checked.append(position)
         else:
             prepared.append(value)

@@ -79,17 +79,22 @@ class DataLoader:
         drop_last: leave out a last, smaller batch.
         seed: seed of the shuffling generator; its state is in :meth:`state_dict` so that a resumed
             run shuffles exactly as an uninterrupted one.
+        sampler: the indices to batch, in order, each epoch (anything iterable with ``len()``, such as a
+            ``DistributedSampler``) instead of ``shuffle``.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sampler: Any = None) -> None:
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler gives the order)")
+        self.sampler = sampler
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.generator = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batch(self, indices: np.ndarray) -> tuple[Tensor, ...]:
@@ -105,7 +110,10 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n = len(self.dataset)
-        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.intp)
+        else:
+            order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield self._batch(order[start:start + self.batch_size])
 

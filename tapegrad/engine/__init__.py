@@ -35,3 +35,8 @@ __all__ = ["Node", "graph_nodes", "no_grad", "enable_grad", "set_grad_enabled", 
            "Observer", "observing", "operations_watched", "note_guard", "note_unrecorded", "forward_level",
            "give_tangent", "tangent_in", "tangent_of",
            "BatchLevel", "batch_level", "RANDOMNESS"]
+
+# issue 16: tg.distributed's collectives write into arrays in place and count the change like any other
+from .node import bump  # noqa: E402
+
+__all__ += ["bump"]

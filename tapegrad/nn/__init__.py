@@ -52,4 +52,8 @@ __all__ += ["GELU", "SiLU", "Hardtanh", "Softsign", "LogSigmoid", "Embedding", "
             "TransformerEncoderLayer", "TransformerEncoder"]
 
 # calling a module with the parameters given for the call (issue 17: per-example gradients with tg.vmap)
+# issue 16: tg.nn.parallel.DistributedDataParallel (imports no MPI)
+from . import parallel  # noqa: E402
 from .stateless import functional_call  # noqa: E402
+
+__all__ += ["parallel"]

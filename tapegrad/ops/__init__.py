@@ -16,6 +16,7 @@ from . import (
     elementwise2,
     linalg,
     linalg_numpy,
+    linalg_scipy,
     nn,
     normalization,
     pool,
@@ -24,6 +25,7 @@ from . import (
     rnn,
     scans,
     shape,
+    signal,  # issue 15: scipy.signal.convolve
     special,
 )
 from .namespace import Namespace, numpy_namespace
@@ -34,6 +36,8 @@ MODULES = (
     arithmetic, elementwise, reduce, shape, linalg, nn, random, conv, rnn, pool, normalization,
     activation, attention, elementwise2, scans, linalg_numpy,
     special,  # issue 15: scipy.special
+    signal,  # issue 15: scipy.signal.convolve
+    linalg_scipy,  # issue 15: scipy.linalg
 )
 
 
@@ -54,5 +58,5 @@ __all__ = [
     "REGISTRY", "NUMPY", "MODULES", "Namespace", "Primitive", "activation", "arithmetic", "attention",
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
-    "special",
+    "special", "signal", "linalg_scipy",  # issue 15
 ]

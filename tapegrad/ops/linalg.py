@@ -19,14 +19,19 @@ from .shape import shown
 
 
 def _matmul(a, b):
-    """``np.matmul``; for two C-contiguous matrices, ``ndarray.dot``: the same product (the same BLAS
-    call) at a third of the cost per call, without NumPy's generalized-ufunc machinery. Not for a
-    transposed operand (the gradients' ``x.T @ g``): there ``dot`` is far slower than ``matmul``
-    (45 against 32 ms for a (4096, 64) by (64, 4096) float32 product, one thread)."""
-    if a.__class__ is np.ndarray and b.__class__ is np.ndarray and a.ndim == 2 and b.ndim == 2 \
-            and a.flags.c_contiguous and b.flags.c_contiguous:
+    """``np.matmul``; for matrices and vectors (no batch axes), ``ndarray.dot``: the same product (the
+    same BLAS call) at a third of the cost per call, without NumPy's generalized-ufunc machinery. For
+    large operands only when both are C-contiguous: with a transposed one (the gradients' ``x.T @ g``)
+    ``dot`` is far slower than ``matmul`` (45 against 32 ms for a (4096, 64) by (64, 4096) float32
+    product, one thread); for small ones the call's cost is all there is (0.5 against 0.8 us for a
+    (2, 2) matrix times a vector)."""
+    if a.__class__ is np.ndarray and b.__class__ is np.ndarray and 1 <= a.ndim <= 2 and 1 <= b.ndim <= 2 \
+            and (a.size + b.size <= _SMALL or a.flags.c_contiguous and b.flags.c_contiguous):
         return a.dot(b)
     return np.matmul(a, b)
+
+
+_SMALL = 1024  # entries of two operands small enough for dot whatever their layout
 
 
 def _swap_last(xp, x):
@@ -59,6 +64,8 @@ def _matmul_vjp_a(xp, g, ans, a, b):
 def _matmul_vjp_b(xp, g, ans, a, b):
     if a.ndim == 2 and b.ndim == 2:
         return xp.matmul(a.T, g)
+    if a.ndim == 2 and b.ndim == 1:  # a matrix times a vector: g @ a (= a^T g, without the transpose)
+        return xp.matmul(g, a)
     if a.ndim == 1:
         if b.ndim == 1:
             return g * a

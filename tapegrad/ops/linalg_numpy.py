@@ -2,9 +2,12 @@
 
 Primitives (each with a VJP and a JVP written against ``xp``, so every derivative is differentiable
 again): ``inv``, ``solve`` (``b`` a stack of matrices; a vector ``b`` is a one-column matrix),
-``solve_triangular`` (the VJP of ``cholesky`` and ``qr`` needs it), ``det``, ``logabsdet`` (what
-``slogdet`` differentiates; its sign has no gradient), ``cholesky``, ``eigh``, ``qr`` (reduced), ``svd``
-(thin) and ``pinv``. The composites (``norm``, ``matrix_power``, ``multi_dot``, ``lstsq``, ...) are written
+``solve_triangular`` (``lower``, ``trans``, ``unit_diagonal``: the rules of ``cholesky`` and ``qr`` need it, and
+tapegrad.scipy.linalg exposes it), ``det``, ``logabsdet`` (what ``slogdet`` differentiates; its sign has no
+gradient), ``cholesky`` and ``cholesky_backward`` (its VJP, a primitive of its own: Murray's blocked
+algorithm), ``eigh``, ``qr`` (reduced), ``svd`` (thin) and ``pinv``. When SciPy is installed, the triangular
+solve runs BLAS's trsm and the Cholesky factor LAPACK's potrf through it (imported at the first call; NumPy
+alone otherwise, slower). The composites (``norm``, ``matrix_power``, ``multi_dot``, ``lstsq``, ...) are written
 against ``xp`` too, so that the Tensor runs them through its graph namespace.
 
 Functions with several outputs (``eigh``, ``qr``, ``svd``) are one primitive each, whose output packs
@@ -27,6 +30,8 @@ which ``tg.detect_anomaly()`` quotes.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 
@@ -95,8 +100,13 @@ def _trace(xp, x):
     return xp.sum(x * np.eye(x.shape[-1], dtype=bool), axis=(-2, -1))
 
 
+@lru_cache(maxsize=32)
 def _tri_mask(n: int, lower: bool, k: int = 0) -> np.ndarray:
-    return np.tril(np.ones((n, n), dtype=bool), k) if lower else np.triu(np.ones((n, n), dtype=bool), -k)
+    """The boolean mask of the lower (or upper) triangle, ``k`` diagonals beyond the main one; cached (the
+    rules of large matrices would otherwise build it at every call), read-only."""
+    mask = np.tril(np.ones((n, n), dtype=bool), k) if lower else np.triu(np.ones((n, n), dtype=bool), -k)
+    mask.flags.writeable = False
+    return mask
 
 
 def _read_triangle(xp, t, lower: bool):
@@ -193,29 +203,123 @@ solve = Primitive(
 )
 
 
-def _solve_triangular(a, b, lower=True):
+@lru_cache(maxsize=1)
+def scipy_blas_lapack() -> tuple[ModuleType, ModuleType] | None:
+    """``(scipy.linalg.blas, scipy.linalg.lapack)``, imported at the first call, or None without SciPy: the
+    triangular solve and the Cholesky factor then use NumPy alone (slower, same results)."""
+    try:
+        from scipy.linalg import blas, lapack
+    except ImportError:
+        return None
+    return blas, lapack
+
+
+def lapack_dtype(*arrays) -> np.dtype:
+    """The floating dtype LAPACK computes in for these inputs: float32 stays float32, integers give float64."""
+    dtype = np.result_type(*arrays)
+    return np.dtype(np.float64) if dtype.kind in "biu" else np.result_type(dtype, np.float32)
+
+
+def _column_major(a):
+    """``(m, flipped)``: ``a`` itself when it is column-major (Fortran-ordered), else its transpose, which is;
+    BLAS and LAPACK then read ``a`` without a copy."""
+    if a.flags.f_contiguous:
+        return a, False
+    return (a if a.flags.c_contiguous else np.ascontiguousarray(a)).T, True
+
+
+def _trsm(blas, a, b, lower, trans, unit):
+    """``op(a)^-1 b`` for one triangular ``(n, n)`` matrix and an ``(n, k)`` right-hand side of one float
+    dtype, by BLAS's trsm; neither operand is copied to change its layout (a row-major array is the
+    column-major transpose: then ``x^T = b^T op(a)^-T`` is solved from the right)."""
+    trsm = blas.dtrsm if a.dtype == np.float64 else blas.strsm
+    m, flip = _column_major(a)
+    if b.flags.f_contiguous:
+        return trsm(1.0, m, b, side=0, lower=int(lower != flip), trans_a=int(trans != flip), diag=int(unit))
+    return trsm(1.0, m, b.T, side=1, lower=int(lower != flip), trans_a=int(trans == flip), diag=int(unit)).T
+
+
+def _gemm(a, b):
+    """``a @ b`` for two matrices of one float dtype, by SciPy's BLAS when it is installed: the Cholesky
+    primitives then run every large product, solve and factorization in one BLAS library (NumPy and SciPy
+    each bring their own OpenBLAS, and one's idle threads spin on the cores the other needs)."""
+    modules = scipy_blas_lapack()
+    if modules is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return a @ b
+    gemm = modules[0].dgemm if a.dtype == np.float64 else modules[0].sgemm
+    # column-major: (a b)^T = b^T a^T; a C-ordered operand is its transpose, an F-ordered one is itself
+    a = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+    b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
+    first, trans_first = (b.T, 0) if b.flags.c_contiguous else (b, 1)
+    second, trans_second = (a.T, 0) if a.flags.c_contiguous else (a, 1)
+    return gemm(1.0, first, second, trans_a=trans_first, trans_b=trans_second).T
+
+
+def _solve_triangular(a, b, lower=True, trans=False, unit_diagonal=False):
     check_square(a, "solve_triangular")
+    check_float(a, "solve_triangular")
+    check_float(b, "solve_triangular")
     if np.ndim(b) < 2 or np.shape(b)[-2] != np.shape(a)[-1]:
         raise ShapeError(f"solve_triangular: a has shape {np.shape(a)} and b {np.shape(b)}; expected b of shape "
                          f"(..., {np.shape(a)[-1]}, k)")
-    n = a.shape[-1]
-    # NumPy has no triangular solver; LU of the triangle gives the same answer (at LU's cost).
-    return _lapack("solve_triangular", np.linalg.solve, np.where(_tri_mask(n, lower), a, 0), b)
+    try:
+        batch = np.broadcast_shapes(np.shape(a)[:-2], np.shape(b)[:-2])
+    except ValueError:
+        raise ShapeError(f"solve_triangular: the batch axes of a {np.shape(a)} and b {np.shape(b)} do not "
+                         "broadcast") from None
+    dtype = lapack_dtype(a, b)
+    a, b = np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)
+    n, k = a.shape[-1], b.shape[-1]
+    out_shape = batch + (n, k)
+    if n == 0 or k == 0 or math.prod(batch) == 0:
+        return np.zeros(out_shape, dtype)
+    if not unit_diagonal and not np.all(np.diagonal(a, axis1=-2, axis2=-1)):
+        raise LinAlgError(f"solve_triangular: singular matrix: a 0 on the diagonal of a (input shapes {a.shape}, "
+                          f"{b.shape})")
+    modules = scipy_blas_lapack()
+    count = math.prod(batch)
+    if modules is None or (count > 1 and n < 32):
+        # NumPy has no triangular solver: LU of the triangle gives the same answer (at LU's cost), and
+        # loops over a stack of small matrices in C.
+        tri = a * _tri_mask(n, lower, -1 if unit_diagonal else 0)
+        if unit_diagonal:
+            tri = tri + np.eye(n, dtype=dtype)
+        if trans:
+            tri = np.swapaxes(tri, -1, -2)
+        return _lapack("solve_triangular", np.linalg.solve, tri, b)
+    if count == 1:
+        return _trsm(modules[0], a.reshape(n, n), b.reshape(n, k), lower, trans, unit_diagonal).reshape(out_shape)
+    out = np.empty(out_shape, dtype)
+    a, b = np.broadcast_to(a, batch + (n, n)), np.broadcast_to(b, out_shape)
+    for index in np.ndindex(*batch):
+        out[index] = _trsm(modules[0], a[index], b[index], lower, trans, unit_diagonal)
+    return out
 
 
-def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True):
-    gb = xp.solve_triangular(_mT(xp, a), g, lower=not lower)
-    return -xp.matmul(gb, _mT(xp, ans)) * _tri_mask(a.shape[-1], lower), gb
+def _solve_triangular_vjp_all(xp, g, ans, a, b, lower=True, trans=False, unit_diagonal=False):
+    gb = xp.solve_triangular(a, g, lower=lower, trans=not trans, unit_diagonal=unit_diagonal)
+    # -gb x^T (-x gb^T with trans) on the triangle read; negated before the product (n k entries, not n^2),
+    # and for one right-hand side an outer product by broadcasting (no matrix product)
+    u, v = (ans, gb) if trans else (gb, ans)
+    outer = -u * _mT(xp, v) if g.shape[-1] == 1 else xp.matmul(-u, _mT(xp, v))
+    return outer * _tri_mask(a.shape[-1], lower, -1 if unit_diagonal else 0), gb
+
+
+def _solve_triangular_jvp_a(xp, t, ans, a, b, lower=True, trans=False, unit_diagonal=False):
+    dt = t * _tri_mask(a.shape[-1], lower, -1 if unit_diagonal else 0)
+    return -xp.solve_triangular(a, xp.matmul(_mT(xp, dt) if trans else dt, ans), lower=lower, trans=trans,
+                                unit_diagonal=unit_diagonal)
 
 
 solve_triangular = Primitive(
     "solve_triangular", _solve_triangular, batch=B.stacked(2), saves_ans=True, vjp_all=_solve_triangular_vjp_all,
-    jvps=(lambda xp, t, ans, a, b, lower=True:
-          -xp.solve_triangular(a, xp.matmul(t * _tri_mask(a.shape[-1], lower), ans), lower=lower),
-          lambda xp, t, ans, a, b, lower=True: xp.solve_triangular(a, t, lower=lower)),
+    jvps=(_solve_triangular_jvp_a,
+          lambda xp, t, ans, a, b, lower=True, trans=False, unit_diagonal=False:
+          xp.solve_triangular(a, t, lower=lower, trans=trans, unit_diagonal=unit_diagonal)),
     expects_says_nonfinite=True,
     expects="triangular matrices a (..., n, n) with a nonzero diagonal (only the triangle named by 'lower' is "
-            "read) and right-hand sides b (..., n, k)",
+            "read; not its diagonal with unit_diagonal=True) and right-hand sides b (..., n, k); trans=True "
+            "solves with a's transpose",
 )
 
 
@@ -258,24 +362,55 @@ logabsdet = Primitive(
 
 def _cholesky(a, upper=False):
     check_square(a, "cholesky")
-    return _lapack("cholesky", np.linalg.cholesky, a, upper=upper)
+    modules = scipy_blas_lapack()
+    n = np.shape(a)[-1]
+    count = math.prod(np.shape(a)[:-2])
+    if modules is None or n == 0 or count == 0 or (count > 1 and n < 32) or np.asarray(a).dtype.kind not in "f":
+        return _lapack("cholesky", np.linalg.cholesky, a, upper=upper)
+    # LAPACK's potrf through SciPy: twice as fast as np.linalg.cholesky on large matrices. A row-major
+    # matrix is the column-major transpose: its lower factor is the upper factor of what potrf sees.
+    potrf = modules[1].dpotrf if a.dtype == np.float64 else modules[1].spotrf
+
+    def one(m):
+        col, flip = _column_major(m)
+        factor, info = potrf(col, lower=int(upper == flip), clean=1)
+        if info > 0:
+            raise LinAlgError(f"cholesky: Matrix is not positive definite (input shape {a.shape})")
+        return factor.T if flip else factor
+
+    if count == 1:
+        return one(a.reshape(n, n)).reshape(a.shape)
+    flat = a.reshape(-1, n, n)
+    out = np.empty(flat.shape, a.dtype)
+    for i, m in enumerate(flat):
+        out[i] = one(m)
+    return out.reshape(a.shape)
+
+
+@lru_cache(maxsize=16)
+def _phi_mask(n: int, dtype: np.dtype) -> np.ndarray:
+    mask = (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(dtype)
+    mask.flags.writeable = False
+    return mask
 
 
 def _phi(x):
     """The lower triangle of ``x`` with its diagonal halved (Murray 2016's Phi)."""
-    n = x.shape[-1]
-    return x * (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(x.dtype)
+    return x * _phi_mask(x.shape[-1], np.dtype(x.dtype))
+
+
+def _sym_to_lower(xp, s):
+    """What a function reading the lower triangle gets from the gradient ``s`` of the symmetric matrix it sees:
+    ``(s + s^T)/2`` on the diagonal, ``s + s^T`` below it, 0 above."""
+    n = s.shape[-1]
+    return (s + _mT(xp, s)) * _phi_mask(n, np.dtype(s.dtype))
 
 
 def _cholesky_vjp(xp, g, ans, a, upper=False):
-    # Work with the lower factor L (A = L L^T); for upper=True the output is L^T.
-    low = _mT(xp, ans) if upper else ans
-    g_low = _mT(xp, g) if upper else g
-    p = _phi(xp.matmul(_mT(xp, low), g_low))
-    # S = L^-T P L^-1, through two triangular solves
-    left = xp.solve_triangular(_mT(xp, low), p, lower=False)
-    s = _mT(xp, xp.solve_triangular(_mT(xp, low), _mT(xp, left), lower=False))
-    return _to_triangle(xp, (s + _mT(xp, s)) * 0.5, not upper)
+    # Work with the lower factor L (A = L L^T); for upper=True the output is L^T, the gradient the transpose.
+    if upper:
+        return _mT(xp, xp.cholesky_backward(_mT(xp, ans), _mT(xp, g)))
+    return xp.cholesky_backward(ans, g)
 
 
 def _cholesky_jvp(xp, t, ans, a, upper=False):
@@ -292,6 +427,107 @@ cholesky = Primitive(
     expects_says_nonfinite=True,
     expects="a stack of symmetric positive-definite matrices (only the lower triangle is read, the upper one "
             "with upper=True)",
+)
+
+
+# -- cholesky_backward: the VJP of cholesky, as a primitive of its own ------------------------------------
+#
+# cholesky_backward(L, G) is the gradient, on the lower triangle of A, of <G, cholesky(A)> where L = cholesky(A):
+# F(L, G) = T(L^-T Phi(L^T G) L^-1), T(S) = _sym_to_lower(S) (Murray 2016, eq. 10). Only the lower triangles
+# of L and G are read. Its forward runs Murray's blocked algorithm (the reverse of LAPACK's blocked potrf):
+# about 2n^3/3 flops in matrix products, where the formula costs 3n^3 in a product and two triangular
+# solves with n right-hand sides. Its own rules (second and higher derivatives of cholesky) are the
+# formula's derivatives, written against xp.
+
+
+_BLOCK = 128  # the block size of the blocked algorithm (the formula below it)
+
+
+def _solve_lower(low, b, trans=False):
+    return _solve_triangular(low, b, lower=True, trans=trans)
+
+
+def _cholesky_backward_formula(low, g):
+    """F(L, G) by the formula, in NumPy (stacks of matrices at once)."""
+    low = low * _tri_mask(low.shape[-1], True)
+    p = _phi(np.matmul(np.swapaxes(low, -1, -2), g))
+    left = _solve_lower(low, p, trans=True)  # L^-T P
+    s = np.swapaxes(_solve_lower(low, np.swapaxes(left, -1, -2), trans=True), -1, -2)  # L^-T P L^-1
+    return (s + np.swapaxes(s, -1, -2)) * _phi_mask(s.shape[-1], np.dtype(s.dtype))
+
+
+def _cholesky_backward_blocked(low, g):
+    """F(L, G) for one matrix by the reverse of the blocked (left-looking) Cholesky factorization: block
+    column J = [j, e) of L is chol(A_JJ - R R^T) on the diagonal and (A_KJ - B R^T) L_JJ^-T below it, with
+    R = L[J, :j], B = L[e:, :j]; going through the blocks backwards, each step turns the gradient of block
+    column J into the gradient of A's block column J and takes its share from the gradients of R and B."""
+    n = low.shape[-1]
+    abar = np.array(g, order="C")  # the upper triangle is zeroed block row by block row (it is not read)
+    eye = np.eye(min(_BLOCK, n), dtype=low.dtype)
+    for j in reversed(range(0, n, _BLOCK)):
+        e = min(j + _BLOCK, n)
+        abar[j:e, e:] = 0
+        ljj = low[j:e, j:e] * _tri_mask(e - j, True)
+        inv = _solve_lower(ljj, eye[:e - j, :e - j])  # L_JJ^-1, for the products below
+        if e < n:
+            cbar = _gemm(abar[e:, j:e], inv)  # the gradient of A_KJ - B R^T
+            abar[e:, j:e] = cbar
+            abar[j:e, j:e] -= _gemm(cbar.T, low[e:, j:e])
+            if j:
+                abar[e:, :j] -= _gemm(cbar, low[j:e, :j])
+        # the gradient of A_JJ - R R^T: F(L_JJ, Gbar_JJ) by the formula
+        s = _gemm(_gemm(inv.T, _phi(_gemm(ljj.T, abar[j:e, j:e]))), inv)
+        dbar = (s + s.T) * _phi_mask(e - j, np.dtype(s.dtype))
+        abar[j:e, j:e] = dbar
+        if j:  # the shares of R (through A_JJ - R R^T and A_KJ - B R^T), in one product
+            left = dbar + dbar.T if e == n else np.concatenate([dbar + dbar.T, cbar.T], axis=1)
+            abar[j:e, :j] -= _gemm(left, low[j:, :j])
+    return abar
+
+
+def _cholesky_backward(low, g):
+    check_square(low, "cholesky_backward")
+    dtype = lapack_dtype(low, g)
+    low, g = np.asarray(low, dtype=dtype), np.asarray(g, dtype=dtype)
+    shape = np.broadcast_shapes(low.shape, g.shape)
+    n = shape[-1]
+    if n <= _BLOCK or math.prod(shape) == 0:
+        return _cholesky_backward_formula(low, g)
+    low, g = np.broadcast_to(low, shape), np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype)
+    for index in np.ndindex(*shape[:-2]):
+        out[index] = _cholesky_backward_blocked(low[index], g[index])
+    return out
+
+
+def _cholesky_backward_vjp_all(xp, h, ans, low, g):
+    n = low.shape[-1]
+    tril = _tri_mask(n, True)
+    r = _read_triangle(xp, h, True)  # the adjoint of _sym_to_lower
+    half = xp.solve_triangular(low, r, lower=True)  # L^-1 R
+    phy = _phi(_mT(xp, xp.solve_triangular(low, _mT(xp, half), lower=True)))  # Phi(L^-1 R L^-T)
+    ssym = (ans + _mT(xp, ans)) * 0.5  # the symmetric part of S (ans is T(S))
+    first = _mT(xp, xp.solve_triangular(low, xp.matmul(r, ssym), lower=True))  # S_sym R L^-T
+    gl = (xp.matmul(g, _mT(xp, phy)) - 2 * first) * tril
+    return gl, xp.matmul(low * tril, phy)
+
+
+def _cholesky_backward_jvp_l(xp, t, ans, low, g):
+    n = low.shape[-1]
+    dl = t * _tri_mask(n, True)
+    ssym = (ans + _mT(xp, ans)) * 0.5
+    inner = xp.solve_triangular(low, _phi(xp.matmul(_mT(xp, dl), g)), lower=True, trans=True)
+    total = inner - 2 * xp.matmul(ssym, dl)  # times L^-1 from the right:
+    s = _mT(xp, xp.solve_triangular(low, _mT(xp, total), lower=True, trans=True))
+    return _sym_to_lower(xp, s)
+
+
+cholesky_backward = Primitive(
+    "cholesky_backward", _cholesky_backward, batch=B.stacked(2), saves_ans=True, vjp_all=_cholesky_backward_vjp_all,
+    jvps=(_cholesky_backward_jvp_l, lambda xp, t, ans, low, g: xp.cholesky_backward(low, t)),
+    expects_says_nonfinite=True,
+    expects="a stack of Cholesky factors L (lower triangular, nonzero diagonal; only the lower triangle is "
+            "read) and gradients G of the factor (only their lower triangle is read)",
 )
 
 
@@ -515,7 +751,8 @@ pinv = Primitive(
 slogdet_sign = Primitive("slogdet_sign", lambda a: _lapack("slogdet", np.linalg.slogdet, a)[0], saves_inputs=False,
                          expects="a stack of square matrices", batch=B.leading)
 
-PRIMITIVES = (inv, solve, solve_triangular, det, logabsdet, slogdet_sign, cholesky, eigh, qr, svd, pinv)
+PRIMITIVES = (inv, solve, solve_triangular, det, logabsdet, slogdet_sign, cholesky, cholesky_backward, eigh,
+              qr, svd, pinv)
 
 
 class _NumpyCalls:

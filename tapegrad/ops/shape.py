@@ -302,6 +302,18 @@ def _concatenate_vjp(xp, g, ans, *inputs, argnum, axis=0):
     return xp.getitem(g, index=_piece(inputs, argnum, axis))
 
 
+def _concatenate_vjp_all(xp, g, ans, *inputs, axis=0):
+    """Every input's part of ``g`` in one pass: the offsets summed once (O(n), where each input's own
+    rule sums the sizes before it: O(n^2) for a stack of n tensors)."""
+    axis = axis % inputs[0].ndim
+    lead, start, parts = (slice(None),) * axis, 0, []
+    for x in inputs:
+        stop = start + x.shape[axis]
+        parts.append(xp.getitem(g, index=lead + (slice(start, stop),)))
+        start = stop
+    return tuple(parts)
+
+
 def _concatenate_jvp(xp, t, ans, *inputs, argnum, axis=0):
     return xp.setitem(xp.zeros_like(ans), t, index=_piece(inputs, argnum, axis))
 
@@ -475,7 +487,7 @@ def _view_of(xp, x, chain):
 
 
 concatenate = Primitive(
-    "concatenate", _concatenate, vjps=(_concatenate_vjp,), jvps=(_concatenate_jvp,),
+    "concatenate", _concatenate, vjps=(_concatenate_vjp,), jvps=(_concatenate_jvp,), vjp_all=_concatenate_vjp_all,
     saves_inputs=False, variadic=True,
     expects="tensors with the same number of dimensions and equal shapes except along axis",
     batch=B.joined_over_axis("axis", 0),

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 import sys
-from functools import lru_cache
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -32,36 +30,13 @@ from . import batching
 from .activation import erf_array, erfc_array, log_sigmoid
 from .arithmetic import BROADCAST
 from .nn import sigmoid
+from .optional import installed, scipy_module
 from .registry import Primitive
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
-
-EXTRA = "pip install 'tapegrad[scipy]'"
-
-
-@lru_cache(maxsize=1)
-def _installed() -> ModuleType | None:
-    try:
-        import scipy.special
-    except ImportError:
-        return None
-    return scipy.special
-
-
-def scipy_special(function: str) -> ModuleType:
-    """``scipy.special``, imported on first use.
-
-    Raises:
-        ImportError: SciPy is not installed; the message names ``function`` and the extra to install.
-    """
-    module = _installed()
-    if module is None:
-        raise ImportError(f"tapegrad's {function} needs SciPy, which is not installed: {EXTRA}")
-    return module
-
 
 def _floating_dtype(args: tuple) -> Any:
     """The dtype of the result: the floating inputs' (integer orders and counts do not promote it)."""
@@ -72,7 +47,7 @@ def _floating_dtype(args: tuple) -> Any:
 
 def _scipy_forward(name: str):
     def forward(*args):
-        out = getattr(scipy_special(name), name)(*args)
+        out = getattr(scipy_module("scipy.special", name), name)(*args)
         dtype = _floating_dtype(args)
         return out if dtype is None or out.dtype == dtype else out.astype(dtype)
     forward.__name__ = name
@@ -99,12 +74,12 @@ def _special(name: str, rules: tuple, *, forward=None, saves_ans: bool = False, 
 
 
 def _erf(x):
-    module = _installed()
+    module = installed("scipy.special")
     return module.erf(x) if module is not None else erf_array(x)
 
 
 def _erfc(x):
-    module = _installed()
+    module = installed("scipy.special")
     return module.erfc(x) if module is not None else erfc_array(x)
 
 
@@ -123,7 +98,7 @@ erfcinv = _special("erfcinv", (lambda xp, g, ans, x: g * (-_SQRT_PI_OVER_2 * xp.
 
 
 def _polygamma(n, x):
-    out = scipy_special("polygamma").polygamma(n, x)
+    out = scipy_module("scipy.special", "polygamma").polygamma(n, x)
     dtype = _floating_dtype((x,))
     return out if dtype is None or out.dtype == dtype else out.astype(dtype)
 

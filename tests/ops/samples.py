@@ -413,7 +413,14 @@ NEVER_EMPTY = NEVER_EMPTY | _linalg_numpy.NEVER_EMPTY
 from . import samples_special as _special  # noqa: E402 (scipy.special: issue 15)
 
 SAMPLERS.update(_special.SAMPLERS)
+from . import samples_linalg_scipy as _linalg_scipy  # noqa: E402 (scipy.linalg: issue 15)
+
+SAMPLERS.update(_linalg_scipy.SAMPLERS)
+NEVER_EMPTY = NEVER_EMPTY | _linalg_scipy.NEVER_EMPTY
 from . import samples_shapes as _shapes  # noqa: E402, F401 (einsum's diagonals and broadcast letters: issue 15)
 from . import samples_stats as _stats  # noqa: E402 (tapegrad.scipy.stats' stdtr: issue 15)
 
 SAMPLERS.update(_stats.SAMPLERS)
+from .samples_signal import SAMPLERS as _SIGNAL_SAMPLERS  # noqa: E402 (scipy.signal.convolve: issue 15)
+
+SAMPLERS.update(_SIGNAL_SAMPLERS)

@@ -56,9 +56,23 @@ def _solve(draw) -> Case:
 def _solve_triangular(draw) -> Case:
     r = rng(draw)
     n = _n(draw)
-    lower = draw(st.booleans())
+    lower, trans, unit = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
     a = _well_conditioned(r, _batch(draw), n)
-    return Case([a, r.standard_normal((n, 2))], {"lower": lower})
+    b = r.standard_normal(draw(st.sampled_from([(), (2,)])) + (n, draw(st.integers(1, 3))))
+    if draw(st.booleans()):  # column-major operands take BLAS's other path
+        a, b = np.asfortranarray(a), np.asfortranarray(b)
+    return Case([a, b], {"lower": lower, "trans": trans, "unit_diagonal": unit})
+
+
+def _cholesky_backward(draw) -> Case:
+    """A Cholesky factor (noise above its diagonal, which is not read) and a gradient of it (the blocked
+    algorithm of large matrices is checked against the formula in tests/test_scipy_linalg.py)."""
+    r = rng(draw)
+    n = _n(draw)
+    batch = _batch(draw)
+    low = np.linalg.cholesky(_spd(r, batch, n) + np.eye(n))
+    low = low + r.standard_normal(low.shape) * np.triu(np.ones((n, n)), 1)
+    return Case([low, r.standard_normal(draw(st.sampled_from([(), batch])) + (n, n))])
 
 
 def _cholesky(draw) -> Case:
@@ -102,5 +116,6 @@ def _pinv(draw) -> Case:
 SAMPLERS = {
     "inv": _square, "solve": _solve, "solve_triangular": _solve_triangular, "det": _square,
     "logabsdet": _square, "cholesky": _cholesky, "eigh": _eigh, "qr": _qr, "svd": _svd, "pinv": _pinv,
+    "cholesky_backward": _cholesky_backward,
 }
 NEVER_EMPTY = frozenset(SAMPLERS)

@@ -1,0 +1,162 @@
+"""What each rank runs under ``mpiexec`` in tests/distributed/test_mpi.py: ``python worker.py NAME OUT``.
+
+Each rank writes what it saw to ``OUT/NAME-<rank>.npz`` (arrays) and ``OUT/NAME-<rank>.json`` (errors and
+flags); the test reads every rank's files. Not collected by pytest (no ``test_`` functions).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import tapegrad as tg
+from tapegrad import nn
+from tapegrad.nn.parallel import DistributedDataParallel
+
+dist = tg.distributed
+
+
+def _error(call) -> str:
+    try:
+        call()
+    except tg.TapegradError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def collectives(out: Path) -> None:
+    rank, size = dist.rank(), dist.world_size()
+    arrays, notes = {}, {"rank": rank, "size": size, "initialized": dist.is_initialized()}
+    for op in dist.OPS:
+        for dtype in (np.float32, np.float64, np.int64):
+            if op == "mean" and dtype is np.int64:
+                continue
+            x = (np.arange(12).reshape(3, 4) * (rank + 1) - 3 * rank).astype(dtype)
+            address = x.__array_interface__["data"][0]
+            assert dist.all_reduce(x, op) is x
+            notes[f"same_memory_{op}_{np.dtype(dtype).name}"] = x.__array_interface__["data"][0] == address
+            arrays[f"{op}_{np.dtype(dtype).name}"] = x
+    t = tg.tensor(np.full(5, rank + 1.0, dtype=np.float32))
+    arrays["tensor_sum"] = dist.all_reduce(t, "sum").data
+    strided = (np.arange(24.0).reshape(4, 6) * (rank + 1))[:, ::2]
+    dist.all_reduce(strided, "sum")
+    arrays["strided_sum"] = strided
+    b = np.full((2, 3), rank, dtype=np.float16)
+    arrays["broadcast_root2"] = dist.broadcast(b, root=2)
+    arrays["gather"] = np.stack(dist.all_gather(np.array([rank, rank * 10], dtype=np.int32)))
+    arrays["empty"] = dist.all_reduce(np.zeros((0, 3)), "sum")
+    notes["shape_error"] = _error(lambda: dist.all_reduce(np.zeros(3 + rank, np.float32)))
+    notes["dtype_error"] = _error(lambda: dist.all_reduce(np.zeros(3, np.float32 if rank else np.float64)))
+    notes["op_error"] = _error(lambda: dist.all_reduce(np.zeros(3), "max" if rank == 1 else "sum"))
+    notes["kind_error"] = _error(lambda: dist.all_reduce(np.zeros(3)) if rank else dist.broadcast(np.zeros(3)))
+    notes["root_error"] = _error(lambda: dist.broadcast(np.zeros(2), root=rank % 2))
+    dist.barrier()
+    notes["after_errors"] = int(dist.all_reduce(np.ones(1), "sum")[0])  # the world still works
+    _save(out, "collectives", rank, arrays, notes)
+
+
+class _Net(nn.Module):
+    """Linear, batch norm, ReLU, Linear, and a parameter added to the input (its gradient is the same array
+    backward hands the input: averaging it in place must not change the input's gradient)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(np.zeros(6))
+        self.body = nn.Sequential(nn.Linear(6, 40), nn.BatchNorm1d(40), nn.ReLU(), nn.Linear(40, 3))
+
+    def forward(self, x: tg.Tensor) -> tg.Tensor:
+        return self.body(x + self.shift)
+
+
+def ddp(out: Path) -> None:
+    rank, size = dist.rank(), dist.world_size()
+    tg.set_default_dtype(np.float64)
+    tg.manual_seed(10 + rank)  # different weights on every rank: wrapping copies rank 0's
+    model = _Net()
+    model.body[1].running_mean[...] = float(rank)
+    handed = {}  # the memory backward hands body.0.weight's gradient in (a hook registered before DDP's)
+
+    def note(grad: tg.Tensor) -> None:
+        handed.setdefault("address", grad.data.__array_interface__["data"][0])
+
+    model.body[0].weight.register_hook(note)
+    wrapped = DistributedDataParallel(model, bucket_cap_mb=0.001)  # several buckets, and a bucket of one
+    notes = {"keys": list(wrapped.state_dict()), "buckets": [len(b.parameters) for b in wrapped._buckets]}
+    arrays = {f"wrapped.{k}": v for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((10, 6)), rng.integers(0, 3, 10)
+    start, stop = (0, 7) if rank == 0 else (7, 10)  # uneven shards, weighted by their sizes
+    loss_fn = nn.functional.cross_entropy
+    model.eval()  # batch statistics would differ by shard; the running ones are rank 0's on every rank
+
+    inputs = tg.Tensor(x[start:stop], requires_grad=True)
+    (loss_fn(wrapped(inputs), tg.Tensor(y[start:stop])) * ((stop - start) * size / 10)).backward()
+    for name, p in model.named_parameters():
+        arrays[f"grad.{name}"] = p.grad.data.copy()
+    # a bucket of one (body.0.weight, 1,920 bytes) is averaged in the gradient's own memory: no copy
+    notes["zero_copy"] = handed["address"] == model.body[0].weight.grad.data.__array_interface__["data"][0]
+    arrays["input_grad"] = inputs.grad.data
+    # the full batch on this rank alone, from the same (rank 0's) weights
+    reference = _Net()
+    reference.load_state_dict(model.state_dict())
+    reference.eval()
+    loss_fn(reference(tg.Tensor(x)), tg.Tensor(y)).backward()
+    for name, p in reference.named_parameters():
+        arrays[f"full.{name}"] = p.grad.data
+    local = _Net()
+    local.load_state_dict(model.state_dict())
+    local.eval()
+    local_inputs = tg.Tensor(x[start:stop], requires_grad=True)
+    (loss_fn(local(local_inputs), tg.Tensor(y[start:stop])) * ((stop - start) * size / 10)).backward()
+    arrays["local_input_grad"] = local_inputs.grad.data
+
+    # gradient accumulation: one half under no_sync (stays local), the other synced: the average of the sums
+    model.zero_grad()
+    middle = (start + stop) // 2
+    with wrapped.no_sync():
+        loss_fn(wrapped(tg.Tensor(x[start:middle])), tg.Tensor(y[start:middle])).backward()
+    arrays["no_sync_local"] = model.body[0].weight.grad.data.copy()
+    loss_fn(wrapped(tg.Tensor(x[middle:stop])), tg.Tensor(y[middle:stop])).backward()
+    arrays["accumulated"] = model.body[0].weight.grad.data.copy()
+    for name, rows in (("half0", slice(start, middle)), ("half1", slice(middle, stop))):
+        local.zero_grad()
+        loss_fn(local(tg.Tensor(x[rows])), tg.Tensor(y[rows])).backward()
+        arrays[f"local_{name}"] = local.body[0].weight.grad.data.copy()
+
+    # training: SGD steps in train mode (batch norm buffers from rank 0 at each forward)
+    model.train()
+    optimizer = tg.optim.SGD(wrapped.parameters(), lr=0.1, momentum=0.9)
+    for step in range(5):
+        rows = np.random.default_rng(step).integers(0, 10, 6)
+        mine = rows[rank::size]
+        optimizer.zero_grad()
+        loss_fn(wrapped(tg.Tensor(x[mine])), tg.Tensor(y[mine])).backward()
+        optimizer.step()
+    # the buffers are each rank's own until the next forward copies rank 0's (PyTorch's behaviour)
+    model.eval()
+    with tg.no_grad():
+        wrapped(tg.Tensor(x[:2]))
+    for name, value in model.state_dict().items():
+        arrays[f"trained.{name}"] = value
+
+    # a parameter that gets no gradient: the next forward says so
+    extra = _Net()
+    extra.unused = nn.Parameter(np.zeros(2))
+    unused = DistributedDataParallel(extra)
+    loss_fn(unused(tg.Tensor(x[:4])), tg.Tensor(y[:4])).backward()
+    notes["unused_error"] = _error(lambda: unused(tg.Tensor(x[:4])))
+    # ranks that wrap different models
+    notes["model_error"] = _error(lambda: DistributedDataParallel(nn.Linear(3, 2 + rank)))
+    _save(out, "ddp", rank, arrays, notes)
+
+
+def _save(out: Path, name: str, rank: int, arrays: dict, notes: dict) -> None:
+    np.savez(out / f"{name}-{rank}.npz", **arrays)
+    (out / f"{name}-{rank}.json").write_text(json.dumps(notes))
+
+
+if __name__ == "__main__":
+    {"collectives": collectives, "ddp": ddp}[sys.argv[1]](Path(sys.argv[2]))
