@@ -1094,6 +1094,10 @@ class Tensor:
         """
         special = SPECIAL_MODES.count
         if special:
+            if value.__class__ is Batched:
+                raise BatchingError(f"{label}: in-place change of a tensor (shape {self.shape}) shared by every "
+                                    f"example with a value batched by tg.vmap (shape {value.shape} per example); "
+                                    "inside vmap build the new value out of place (tg.where, concatenate)")
             note_unrecorded(f"in-place {label}")
             if FORWARD.levels and (tangent_of(self.data) is not None or
                                    (isinstance(value, Tensor) and tangent_of(value.data) is not None)):
@@ -1224,11 +1228,15 @@ _CONTROL_FLOW = ("its value differs from example to example, so Python control f
                  "with tg.where(condition, x, y) (or multiply by a mask) instead")
 
 
-def _per_example(what: str) -> Callable[..., Any]:
+def _per_example(what: str, method: str) -> Callable[..., Any]:
+    """A method that reads values into Python: refused for a batched value (each example has its own), the
+    physical value's for an unmapped one (the same for every example)."""
     def refuse(self: Batched, *args: Any, **kwargs: Any) -> Any:
+        if not self._mapped:
+            return getattr(self._physical, method)(*args, **kwargs)
         raise BatchingError(f"{what} of a value batched by tg.vmap (shape {self.shape} per example, "
                             f"{self._level.size} examples): {_CONTROL_FLOW}")
-    refuse.__name__ = what
+    refuse.__name__ = method
     return refuse
 
 
@@ -1264,26 +1272,29 @@ class Batched(Tensor):
 
     @property
     def data(self) -> np.ndarray:
-        """Refused: a batched value holds one value per example, not one array.
+        """The value of an unmapped value (the same for every example); refused for a batched value, which
+        holds one value per example, not one array.
 
         Raises:
-            BatchingError: always.
+            BatchingError: for a batched value, or one used after its vmap ended.
         """
         if not is_active(self._level):
             raise BatchingError(_escaped("reading a tensor's data"))
+        if not self._mapped:
+            return self._physical.data
         raise BatchingError(
             f"a value batched by tg.vmap (shape {self.shape} per example, {self._level.size} examples) has no "
             "single NumPy array: it holds one value per example. Use tapegrad operations on it inside the "
             "vmapped function (they run per example), and return it to get the examples stacked")
 
-    item = _per_example("item()")
-    tolist = _per_example("tolist()")
-    numpy = _per_example("numpy()")
-    __bool__ = _per_example("bool()")
-    __float__ = _per_example("float()")
-    __int__ = _per_example("int()")
-    __index__ = _per_example("use as an index or size (__index__)")
-    __array__ = _per_example("conversion to a NumPy array (numpy.asarray)")
+    item = _per_example("item()", "item")
+    tolist = _per_example("tolist()", "tolist")
+    numpy = _per_example("numpy()", "numpy")
+    __bool__ = _per_example("bool()", "__bool__")
+    __float__ = _per_example("float()", "__float__")
+    __int__ = _per_example("int()", "__int__")
+    __index__ = _per_example("use as an index or size (__index__)", "__index__")
+    __array__ = _per_example("conversion to a NumPy array (numpy.asarray)", "__array__")
 
     def __len__(self) -> int:
         if self.ndim == 0:

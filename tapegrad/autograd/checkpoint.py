@@ -11,7 +11,7 @@ import numpy as np
 from .. import creation
 from ..engine import enable_grad
 from ..errors import BackwardError
-from ..tensor import Tensor, backward_pass
+from ..tensor import Tensor, backward_pass, vmap_level
 from .function import Function, FunctionContext
 
 
@@ -53,6 +53,10 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     during the recomputation, so use it with ``loss.backward()`` (as PyTorch's reentrant checkpoint);
     ``create_graph=True`` through it is an error.
     """
+    if vmap_level() is not None:
+        # Inside tg.vmap the recomputation (user code on one example's values, run by backward) cannot be
+        # batched: fn runs as it is, keeping its values (the same result and gradients, not the memory saving).
+        return fn(*args)
     # The anchor makes the call recorded even when no argument requires grad (the parameters fn
     # uses are invisible from here); it receives no gradient.
     return _Checkpoint.apply(fn, _ANCHOR, *args)

@@ -40,14 +40,15 @@ from typing import Any
 import numpy as np
 
 from ..autograd import jvp as forward_mode
-from ..autograd import tree_flatten, tree_unflatten, vjp
+from ..autograd import tree_flatten, tree_unflatten, vjp, vmap
 from ..engine import Observer, enable_grad, is_grad_enabled, observing, operations_watched, tangent_of
 from ..errors import ArgumentError, BackwardError, BatchingError, DTypeError, ShapeError
 from ..functions import concatenate, stack
 from ..ops import NUMPY
+from ..ops import batching as batching_ops
 from ..ops.optional import scipy_module
 from ..ops.registry import Primitive
-from ..tensor import Batched, Tensor, apply, backward_pass
+from ..tensor import Batched, Tensor, apply, backward_pass, tangent_key
 
 _SUCCESS = "Integration successful."
 
@@ -301,7 +302,30 @@ def _jvp(xp: Any, tangent: Any, ans: Any, y0: Any, t: Any, *leaves: Any, argnum:
     return result
 
 
-ODEINT = Primitive("odeint", _forward, vjps=(_vjp_one,), jvps=(_jvp,), vjp_all=_vjp_all, variadic=True,
+def _batch(xp: Any, prim: Primitive, size: int, batched: tuple, /, y0: Any, t: Any, *leaves: Any,
+           problem: _Problem) -> Any:
+    """The batching rule (tg.vmap): the examples' states as one system, solved once, whose func is the
+    examples' func vmapped over the states and the batched arguments (the solver's steps are shared, so each
+    example's solution agrees with its own solve to the solver's tolerances, as in JAX)."""
+    if batched[1]:
+        raise BatchingError("odeint: times batched by tg.vmap (a different t for each example); the examples of "
+                            "one solve must share their times")
+    if problem.forward_options.get("Dfun") is not None:
+        raise BatchingError("odeint: Dfun (the Jacobian for the stiff solver) is code for one example's state; "
+                            "inside tg.vmap leave it out")
+    axes: list[Any] = [None] * len(problem.constants)
+    for position, mapped in zip(problem.tensor_positions, batched[2:]):
+        axes[position] = 0 if mapped else None
+    arguments = tuple(tree_unflatten(problem.structure, axes))
+    in_axes = ((None, 0) if problem.tfirst else (0, None)) + arguments
+    stacked = _Problem(vmap(problem.func, in_axes=in_axes), (size,) + problem.shape, problem.structure,
+                       problem.constants, problem.tensor_positions, problem.tfirst, problem.options,
+                       problem.forward_options)
+    y0 = y0 if batched[0] else batching_ops.expanded(xp, y0, size)
+    return batching_ops.moved_to_front(xp, xp.call(ODEINT, y0, t, *leaves, problem=stacked), 1)
+
+
+ODEINT = Primitive("odeint", _forward, vjps=(_vjp_one,), jvps=(_jvp,), vjp_all=_vjp_all, variadic=True, batch=_batch,
                    saves_ans=True, expects="func(y, t, *args) returning dy/dt of y0's shape; t monotonic",
                    doc="The solution of an ODE at the times t (scipy.integrate.odeint), by the adjoint method.")
 
@@ -384,17 +408,22 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: tuple = (), Dfun: Ca
     if Dfun is not None and not callable(Dfun):
         raise ArgumentError(f"odeint: Dfun must be callable or None; got {type(Dfun).__name__}")
     scipy_module("scipy.integrate", "odeint")
-    if any(isinstance(v, Batched) for v in tree_flatten([y0, t, list(args) if isinstance(args, tuple) else args])[0]):
-        raise BatchingError("odeint: a value batched by tg.vmap reaches the solver, which has no batching rule yet "
-                            "(issue 17); solve the examples as one system instead: stack their states into y0 and "
-                            "write func for the stack")
+    batched = any(isinstance(v, Batched) for v in tree_flatten([y0, t, list(args) if isinstance(args, tuple)
+                                                                 else args])[0])
+    if isinstance(t, Batched):  # the same times for every example read as they are; others cannot be
+        try:
+            _as_array(t)
+        except BatchingError:
+            raise BatchingError("odeint: times batched by tg.vmap (a different t for each example); the examples "
+                                "of one solve must share their times") from None
     y0 = _initial(y0)
     t = _times(t)
     if not isinstance(args, tuple):
         args = (args,)  # as SciPy
     leaves, structure = tree_flatten(list(args))
+    # Inside tg.vmap a batched argument is an input of the operation (its batching rule maps over it).
     positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.dtype.kind == "f"
-                 and (leaf.requires_grad or tangent_of(leaf.data) is not None)]
+                 and (leaf.requires_grad or tangent_of(tangent_key(leaf)) is not None or isinstance(leaf, Batched))]
     shape = tuple(y0.shape)
     atol_backward = None if atol is None else float(np.min(_tolerance(atol, "atol")))
     options = {"rtol": None if rtol is None else float(np.min(_tolerance(rtol, "rtol"))), "atol": atol_backward,
@@ -406,7 +435,8 @@ def odeint(func: Callable[..., Any], y0: Any, t: Any, args: tuple = (), Dfun: Ca
     forward_tolerances = {"rtol": rtol, "atol": atol}
     problem.forward_options.update({k: v for k, v in forward_tolerances.items() if v is not None})
     tensors = [leaves[i] for i in positions]
-    _check_func(problem, y0, t, tensors)
+    if not batched:  # (inside tg.vmap, func runs on the examples only when the batching rule solves)
+        _check_func(problem, y0, t, tensors)
     solution = apply(ODEINT, y0, t, *tensors, problem=problem)
     return (solution, problem.info) if full_output else solution
 

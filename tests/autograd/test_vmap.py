@@ -257,3 +257,33 @@ def test_a_value_batched_only_by_the_outer_vmap_is_shared_inside_the_inner_one()
     a = R.standard_normal((4, 3))
     out = tg.vmap(lambda u: tg.vmap(lambda k: u[k])(np.array([2, 0])))(a)
     np.testing.assert_allclose(out, a[:, [2, 0]])
+
+
+def test_a_shared_tensor_cannot_be_changed_in_place_with_a_batched_value():
+    def f(x):
+        z = tg.zeros(3)
+        z[0] = x.sum()
+        return z
+
+    with pytest.raises(BatchingError, match="__setitem__: in-place change of a tensor .* shared by every example"):
+        tg.vmap(f)(X)
+
+
+def test_values_shared_by_every_example_can_be_read_inside_grad_in_vmap():
+    # jacfwd vmaps jvp over the basis tangents: the primal is the same for every example, and NumPy code that
+    # reads its values (np.interp's positions) still runs
+    knots, values = np.array([0.0, 1.0, 2.0]), np.array([0.0, 3.0, 1.0])
+    h = tg.jacfwd(tg.grad(lambda t: (np.interp(t, knots, values) ** 2).sum()))(np.array([0.5, 1.5]))
+    np.testing.assert_allclose(h, np.diag([2 * 9.0, 2 * 4.0]))
+    w = R.standard_normal(3)
+    seen = []
+    tg.vmap(tg.grad(lambda w, x: seen.append(float(w.sum())) or (w * x).sum()), in_axes=(None, 0))(w, X)
+    assert seen == [w.sum()]
+
+
+def test_hvp_and_checkpoint_inside_vmap():
+    f = lambda v: (v ** 3).sum()  # noqa: E731
+    products = tg.vmap(lambda x, t: tg.hvp(f, (x,), (t,))[1])(X, X[::-1])
+    np.testing.assert_allclose(products, 6 * X * X[::-1], rtol=1e-14)
+    grads = tg.vmap(tg.grad(lambda x: tg.checkpoint(lambda v: (v.sin() * 2).sum(), x)))(X)
+    np.testing.assert_allclose(grads, 2 * np.cos(X), rtol=1e-14)

@@ -254,3 +254,25 @@ def test_a_custom_function_with_a_gradient_inside_vmap_is_refused():
         tg.vmap(tg.grad(lambda v: Cube.apply(v).sum()))(x)
     with pytest.raises(BatchingError, match="Cube: a custom Function inside tg.vmap"):
         tg.grad(lambda v: tg.vmap(Cube.apply)(v).sum())(x)
+
+
+def test_odeint_maps_over_initial_states_and_arguments_with_per_example_gradients():
+    from tapegrad.scipy.integrate import odeint
+
+    def pendulum(y, t, damping, frequency):
+        return tg.stack([y[1], -damping * y[1] - frequency ** 2 * y[0].sin()])
+
+    times, tight = np.linspace(0, 2, 5), {"rtol": 1e-10, "atol": 1e-10}
+    y0s, dampings = np.array([[1.0, 0.0], [0.5, 0.2], [-0.3, 0.1]]), np.array([0.3, 0.1, 0.5])
+    solutions = tg.vmap(lambda y0, d: odeint(pendulum, y0, times, args=(d, 2.0), **tight))(y0s, dampings)
+    for k in range(3):  # one solve of the stacked states: each agrees with its own solve to the tolerances
+        own = odeint(pendulum, y0s[k], times, args=(tg.tensor(dampings[k]), 2.0), **tight)
+        np.testing.assert_allclose(solutions[k], own.numpy(), rtol=1e-7, atol=1e-8)
+
+    def loss(d, y0):
+        return (odeint(pendulum, y0, times, args=(d, 2.0), **tight)[:, 0] ** 2).mean()
+
+    np.testing.assert_allclose(tg.vmap(tg.grad(loss))(dampings, y0s),
+                               [tg.grad(loss)(d, y0) for d, y0 in zip(dampings, y0s)], rtol=1e-6)
+    with pytest.raises(BatchingError, match="odeint: times batched by tg.vmap"):
+        tg.vmap(lambda t: odeint(pendulum, y0s[0], t, args=(0.3, 2.0)))(np.stack([times, times]))
