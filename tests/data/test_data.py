@@ -228,3 +228,20 @@ def test_encode_labels_of_any_kind():
         datasets.encode_labels(["1", "x"], classes=["1", "3"])
     with pytest.raises(datasets.DatasetError, match="label 1 is empty"):
         datasets.encode_labels(["1", " "])
+
+
+@pytest.mark.parametrize("content", [
+    '"fixed acidity";"volatile acidity";"quality"\r\n7.4;0.7;5\r\n7.8;0.88;6\r\n\r\n11.2;0.28;5\r\n',
+    "1,14.23,1.71,1065\n2,13.2,1.78,1050\n\n3,13.0,.7,735\n",
+    'x, y ,label\n 1.5 ,2,"in, or out"\n3,-4e2, setosa \n5,6,"say ""hi"""\n',
+])
+def test_the_fast_reading_equals_the_careful_one(tmp_path, monkeypatch, content):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content.encode())
+    fast = datasets.read_csv(path)
+    monkeypatch.setattr(datasets, "_read_numbers", lambda *args: None)
+    careful = datasets.read_csv(path)
+    assert fast.features.dtype == careful.features.dtype == np.float32
+    np.testing.assert_array_equal(fast.features, careful.features)
+    assert (fast.targets, fast.columns, fast.target, fast.delimiter, fast.header, fast.lines) == \
+        (careful.targets, careful.columns, careful.target, careful.delimiter, careful.header, careful.lines)
