@@ -488,8 +488,8 @@ def resume_changes(config: dict[str, Any], given: dict[str, Any], source: str) -
         CommandError: naming a setting that cannot change in a resumed run.
     """
     changes = []
-    for name, value in given.items():
-        old = config[name]
+    for name in (name for name in OPTIONS if name in given):  # in a fixed order, whatever the command line's
+        value, old = given[name], config[name]
         if value == old:
             continue
         if name not in RESUMABLE:
@@ -537,11 +537,12 @@ def _listed(names: Sequence[str], limit: int = 12) -> str:
     return ", ".join(map(repr, names[:limit])) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def read_examples(spec: str, config: dict[str, Any], classes: Sequence[str] | None = None) -> Examples:
+def read_examples(spec: str, config: dict[str, Any], classes: Sequence[str] | int | None = None) -> Examples:
     """The examples of ``digits``, ``mnist:FOLDER`` (or the path of a folder, which must hold MNIST's four
     IDX files, raw or gzipped) or ``csv:PATH`` (read with the configuration's ``target``, ``delimiter`` and
     ``drop_missing``; its labels of any kind numbered as classes). With ``classes`` (a trained model's), the
-    labels are numbered as those classes.
+    labels are numbered as those classes; a number of classes (a checkpoint written before the names were
+    kept) numbers them as tapegrad did then: integer labels as they are, text in sorted order.
 
     Raises:
         CommandError: naming ``--data``: an unknown dataset, missing values, a target that looks continuous,
@@ -568,6 +569,8 @@ def read_examples(spec: str, config: dict[str, Any], classes: Sequence[str] | No
     if low < 0 or high >= MAX_CLASSES:
         raise CommandError(f"--data {spec}: class labels must be integers from 0 to {MAX_CLASSES - 1}, found "
                            f"{low if low < 0 else high}")
+    if isinstance(classes, int):
+        classes = [str(c) for c in range(classes)]
     if classes is None:
         classes = [str(c) for c in range(high + 1)]
     elif high >= len(classes):
@@ -576,13 +579,15 @@ def read_examples(spec: str, config: dict[str, Any], classes: Sequence[str] | No
     return Examples(features, labels.astype(np.int64), list(classes), test)
 
 
-def _read_csv(spec: str, where: str, config: dict[str, Any], classes: Sequence[str] | None) -> Examples:
+def _read_csv(spec: str, where: str, config: dict[str, Any], classes: Sequence[str] | int | None) -> Examples:
     target = -1 if config["target"] is None else config["target"]
     try:
         table = datasets.read_csv(where, target, config["delimiter"], config["drop_missing"])
     except datasets.MissingValuesError as exc:
         raise CommandError(f"--data {spec}: {datasets.describe_missing(exc.cells, exc.rows)}; leave those rows "
                            "out with --drop-missing") from None
+    if isinstance(classes, int):
+        return _legacy_labels(spec, table, classes)
     try:
         labels = datasets.encode_labels(table.targets, classes)
     except datasets.DatasetError as exc:
@@ -590,6 +595,21 @@ def _read_csv(spec: str, where: str, config: dict[str, Any], classes: Sequence[s
     if classes is None:
         check_target(spec, table, labels)
     return Examples(table.features, labels.labels, labels.classes, None, table.target, table.dropped)
+
+
+def _legacy_labels(spec: str, table: datasets.CSVTable, count: int) -> Examples:
+    """Labels numbered for a checkpoint written before class names were kept: integers as they are (classes
+    ``"0"`` to ``count - 1``), text in sorted order."""
+    try:
+        numbers = np.array([int(v) for v in table.targets], dtype=object)
+    except ValueError:
+        labels = datasets.encode_labels(table.targets)
+        return Examples(table.features, labels.labels, labels.classes, None, table.target, table.dropped)
+    if len(numbers) and (numbers.min() < 0 or numbers.max() >= count):
+        raise CommandError(f"--data {spec} has class labels from {numbers.min()} to {numbers.max()}, the model has "
+                           f"{count} outputs (classes 0 to {count - 1})")
+    return Examples(table.features, numbers.astype(np.int64), [str(c) for c in range(count)], None, table.target,
+                    table.dropped)
 
 
 def check_target(spec: str, table: datasets.CSVTable, labels: datasets.Labels) -> None:
@@ -707,14 +727,14 @@ def check_scaler(value: Any, config: dict[str, Any], source: str) -> dict[str, n
     return {name: array.astype(np.float32) for name, array in value.items()}
 
 
-def check_classes(value: Any, config: dict[str, Any], source: str) -> list[str]:
-    """A checkpoint's class names (checkpoints written before they were kept: ``"0"``, ``"1"``, ...).
+def check_classes(value: Any, config: dict[str, Any], source: str) -> list[str] | int:
+    """A checkpoint's class names; for one written before they were kept, its number of classes.
 
     Raises:
         CommandError: for names that are not one distinct string per class.
     """
     if value is None:
-        return [str(c) for c in range(config["classes"])]
+        return config["classes"]
     if (not isinstance(value, list) or len(value) != config["classes"] or len(set(value)) != len(value)
             or not all(isinstance(name, str) and 0 < len(name) <= 4096 for name in value)):
         raise CommandError(f"{source}: its class names are {shown(value)}, expected {config['classes']} distinct "
@@ -1585,6 +1605,9 @@ def evaluate(args: argparse.Namespace) -> int:
         (features, labels), part = examples.test, "the test files of "
     else:
         features, labels, part = examples.features, examples.labels, ""
+    if len(labels) and labels.max() >= config["classes"]:
+        raise CommandError(f"--data {spec} has {labels.max() + 1} classes, the model in {source} has "
+                           f"{config['classes']} outputs")
     if features.ndim != 2 or features.shape[1] != config["features"]:
         raise CommandError(f"the model takes {config['features']} features, the data has "
                            f"{features.shape[1] if features.ndim == 2 else 0}")
@@ -1605,7 +1628,8 @@ def evaluate(args: argparse.Namespace) -> int:
         return 0
     confusion = np.zeros((count, count), dtype=np.int64)
     np.add.at(confusion, (labels, predictions), 1)
-    print(confusion_table(confusion, classes))
+    names = examples.classes if len(examples.classes) == count else [str(c) for c in range(count)]
+    print(confusion_table(confusion, names))
     return 0
 
 
