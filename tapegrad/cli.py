@@ -662,6 +662,19 @@ def split_examples(spec: str, examples: Examples, config: dict[str, Any]) -> Spl
     return splits
 
 
+def load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and test features and labels, split as ``tapegrad train --val-split 0`` splits them (digits
+    and CSV data 80/20 by a permutation drawn from ``seed``, MNIST by its own files), not standardized: for
+    benchmarks and scripts that train by hand.
+
+    Raises:
+        CommandError: as ``tapegrad train`` for the same data.
+    """
+    config = {**RUN_DEFAULTS, "data": spec, "seed": seed, "val_split": 0.0, "standardize": False}
+    splits = split_examples(spec, read_examples(spec, config), config)
+    return splits.x_train, splits.y_train, splits.x_test, splits.y_test
+
+
 def check_data(spec: str, splits: Splits, config: dict[str, Any]) -> None:
     """Refuse data a run cannot use: an empty split, no features, NaN or infinite features.
 
@@ -1470,8 +1483,9 @@ def train(args: argparse.Namespace) -> int:
         return 130
     progress.close()
     if stopped is not None and lead:
+        again = "; a larger --early-stopping (or none) continues the run" if stopped == start_epoch - 1 else ""
         print(f"early stopping at epoch {stopped}: {config['monitor']} has not improved for "
-              f"{stopped - best['epoch']} epochs (best {best['value']:.4f} at epoch {best['epoch']})")
+              f"{stopped - best['epoch']} epochs (best {best['value']:.4f} at epoch {best['epoch']}){again}")
     selected = epoch
     if config["select"] == "best" and best is not None:
         selected = best["epoch"]
