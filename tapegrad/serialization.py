@@ -211,11 +211,37 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         raise CheckpointError(f"save: cannot write {_shown_path(destination)}: {exc.strerror or exc}") from None
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux 4.7 and later):
+    ``os.umask`` can only read it by setting it, and a file another thread creates meanwhile would get
+    the temporary value."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions ``open(path, "w")`` would leave: an existing file's own, else ``0o666`` less the umask."""
+    try:
+        existing = os.stat(path)
+    except OSError:
+        return 0o666 & ~_umask()
+    return stat.S_IMODE(existing.st_mode) if stat.S_ISREG(existing.st_mode) else 0o666 & ~_umask()
+
+
 def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` (text is written as UTF-8) to ``path`` so that a reader, or a crash, finds the old
     file or the whole new one, never a part: into a temporary file beside it, flushed to disk, then
-    renamed over it. The file gets the usual permissions (as ``open`` would create it); the parent
-    folders are made if missing.
+    renamed over it. The file gets the permissions ``open`` would give it: a new file ``0o666`` less the
+    user's umask (not the ``0o600`` of the temporary file), a file written over keeps its own. The
+    parent folders are made if missing.
 
     Returns:
         The path written.
@@ -225,15 +251,17 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
+            if hasattr(os, "fchmod"):  # mkstemp's 0600 would hide the file from the user's group and others
+                os.fchmod(file.fileno(), mode)
             file.write(data.encode("utf-8") if isinstance(data, str) else data)
             file.flush()
             os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
+        if not hasattr(os, "fchmod"):
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -22,12 +22,17 @@ def test_default_training_run_reaches_97_percent_and_writes_its_files(tmp_path, 
     assert main(["train", "--out", str(tmp_path), "--no-progress"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 30 and metrics["test_accuracy"] >= 0.97
-    assert set(metrics["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds"}
+    assert set(metrics["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                                         "seconds"}
     assert metrics["epochs"][-1]["train_loss"] < metrics["epochs"][0]["train_loss"]
+    assert metrics["data"]["train"] == 1294 and metrics["data"]["validation"] == 144 and metrics["data"]["test"] == 359
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     checkpoint = tg.load(tmp_path / "checkpoint.safetensors")
     assert checkpoint["epoch"] == 30 and set(checkpoint) >= {"model", "optimizer", "generator", "loader"}
-    assert f"final test accuracy {metrics['test_accuracy']:.4f}" in capsys.readouterr().out
+    best = tg.load(tmp_path / "best.safetensors")
+    assert best["epoch"] == metrics["best_epoch"] == metrics["selected_epoch"]
+    out = capsys.readouterr().out
+    assert f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}, with the best" in out
 
 
 def test_resuming_gives_the_same_weights_as_training_straight(tmp_path):
@@ -41,7 +46,8 @@ def test_resuming_gives_the_same_weights_as_training_straight(tmp_path):
     assert resumed["epoch"] == straight["epoch"] == 4
     for name, value in straight["model"].items():
         np.testing.assert_array_equal(resumed["model"][name], value)
-    assert [e["test_accuracy"] for e in resumed["history"]] == [e["test_accuracy"] for e in straight["history"]]
+    assert [e["val_accuracy"] for e in resumed["history"]] == [e["val_accuracy"] for e in straight["history"]]
+    assert [e["val_loss"] for e in resumed["history"]] == [e["val_loss"] for e in straight["history"]]
 
 
 def test_evaluate_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
@@ -49,7 +55,7 @@ def test_evaluate_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "checkpoint.safetensors")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("accuracy ") and "359 examples" in out[0]
+    assert out[0].startswith("accuracy ") and "359 examples of the test split of digits" in out[0]
     matrix = np.array([[int(n) for n in line.split()[1:]] for line in out[3:]])
     assert matrix.shape == (10, 10) and matrix.sum() == 359
 
@@ -159,14 +165,23 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating(tmp_path, cap
 
 
 @pytest.mark.parametrize("content,message", [
-    (["1,2,0", "3,4,1000000000000", "5,6,1", "7,8,0"], "class labels must be integers from 0 to 99999, found "
-                                                        "1000000000000"),
-    (["1,2,0", "3,4,-1", "5,6,1", "7,8,0"], "class labels must be integers from 0 to 99999, found -1"),
-    (["1,2,0"], "1 training and 0 test examples; both need at least one"),
-    (["1,2,0", "3,4,1"], "2 training and 0 test examples"),
+    ([f"{i},{i % 3},{i * 7919 % 1000}" for i in range(60)], "the target column 'label' holds 60 distinct integers "
+                                                            "in 60 rows: it looks continuous"),
+    ([f"{i},{i % 3},{i / 7:.4f}" for i in range(80)], "the target column 'label' holds 80 distinct numbers, not all "
+                                                      "whole in 80 rows: it looks continuous (a measurement), not a "
+                                                      "class; tapegrad train classifies: give the class column with "
+                                                      "--target NAME|INDEX (columns: 'a', 'b', 'label')"),
+    ([f"{i},{i % 3},id{i}" for i in range(30)], "holds 30 distinct texts in 30 rows: it looks continuous (an "
+                                                "identifier or free text)"),
+    (["1,2,0"], "0 training, 1 validation and 0 test examples; training and test need at least one"),
+    (["1,2,0", "3,4,1"], "1 training, 1 validation and 0 test examples"),
+    (["1,2,", "3,4,1", "5,6,1"], "1 missing value in 1 row: line 2, column 'label'; leave those rows out with "
+                                 "--drop-missing"),
     (b"label\n0\n1\n0\n1\n", "1 column; needs the target and at least one feature column"),
     ("a,b,label\n1,2,0\n\xe9,4,1\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 16)"),
-    (["1,2,0", "3,nan,1", "5,6,1"], "line 3, column 'b': the feature 'nan' is not finite"),
+    (["1,2,0", "3,nan,1", "5,6,1"], "1 missing value in 1 row: line 3, column 'b'; leave those rows out with "
+                                    "--drop-missing"),
+    (["1,2,0", "3,x,1", "5,6,1"], "line 3, column 'b': the feature 'x' is not a number"),
     (["1,2,0", "3,4,1", "inf,6,1"], "line 4, column 'a': the feature 'inf' is not finite"),
 ])
 def test_bad_csv_data_is_one_line_before_training(tmp_path, capsys, content, message):
@@ -188,7 +203,7 @@ def test_bad_mnist_headers_and_features_are_one_line_before_training(tmp_path, c
     for prefix in ("train", "t10k"):
         _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images, 0x0E)
         _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(4, np.uint8), 8)
-    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}"], capsys)
+    code, out, err = _run(["train", "--no-progress", "--data", f"mnist:{tmp_path}", "--val-split", "0"], capsys)
     assert code == 1 and f"--data mnist:{tmp_path}: feature 88 of training example 2 is nan" in err and out == ""
 
 
@@ -299,7 +314,7 @@ def test_evaluate_on_data_with_more_classes_than_the_model(small_run, tmp_path, 
     data = _csv(tmp_path / "three.csv", ["0.1,0.2,0", "0.3,0.4,1"] + ["0.5,0.6,2"] * 10)
     code, out, err = _run(["evaluate", str(checkpoint), "--data", f"csv:{data}"], capsys)
     assert code == 1 and out == ""
-    assert f"--data csv:{data} has class labels up to 2, the model in {checkpoint} has 2 outputs" in err
+    assert f"--data csv:{data}: column 'label': the label '2' (example 2) is not one of the classes ['0', '1']" in err
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch, capsys):
@@ -396,14 +411,14 @@ def test_cnn_reaches_98_5_percent_on_the_digits(cnn_run, capsys):
     assert model["features.0.weight"].shape == (32, 1, 3, 3) and "features.0.bias" not in model
     assert model["features.1.running_var"].shape == (32,) and model["features.4.weight"].shape == (64, 32, 3, 3)
     assert model["features.1.num_batches_tracked"].dtype == np.int64
-    assert int(model["features.1.num_batches_tracked"]) == 6 * 45  # 1438 examples in batches of 32
+    assert int(model["features.1.num_batches_tracked"]) == 6 * 41  # 1294 training examples in batches of 32
     assert model["classifier.0.weight"].shape == (10, 64 * 2 * 2)
 
 
 def test_evaluate_a_cnn_checkpoint(cnn_run, capsys):
     accuracy = json.loads((cnn_run / "metrics.json").read_text())["test_accuracy"]
     code, out, err = _run(["evaluate", str(cnn_run / "checkpoint.safetensors")], capsys)
-    assert code == 0 and out.splitlines()[0] == f"accuracy {accuracy:.4f} on 359 examples of digits"
+    assert code == 0 and out.splitlines()[0] == f"accuracy {accuracy:.4f} on 359 examples of the test split of digits"
     matrix = np.array([[int(n) for n in line.split()[1:]] for line in out.splitlines()[3:]])
     assert matrix.shape == (10, 10) and matrix.sum() == 359 and np.trace(matrix) == round(accuracy * 359)
 
@@ -442,10 +457,11 @@ def test_cnn_trains_on_mnist_idx_files_in_a_folder(tmp_path, capsys, compress):
     code, out, err = _run(["train", "--model", "cnn", "--channels", "4,8", "--data", str(folder), "--epochs", "4",
                            "--batch-size", "16", "--lr", "0.005",
                            "--out", str(tmp_path / "run"), "--no-progress"], capsys)
-    assert code == 0 and "ConvNet 1x28x28 conv [4, 8] linear [392, 4]" in out and "(128 train, 64 test)" in out
+    assert code == 0 and "ConvNet 1x28x28 conv [4, 8] linear [392, 4]" in out
+    assert "(115 train, 13 validation, 64 test)" in out
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] >= 0.95
     code, out, err = _run(["evaluate", str(tmp_path / "run" / "checkpoint.safetensors")], capsys)
-    assert code == 0 and out.startswith("accuracy ") and f"on 64 examples of {folder}" in out
+    assert code == 0 and out.startswith("accuracy ") and f"on 64 examples of the test split of {folder}" in out
 
 
 @pytest.mark.parametrize("argv,status,message", [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -210,3 +213,25 @@ def test_views_and_big_endian_arrays_come_back_equal(tmp_path):
     assert back["strided"].tolist() == [0, 3, 6, 9]
     assert back["big_endian_view"].tolist() == [[1, 13], [3, 15], [5, 17]] and back["big_endian_view"].dtype == "=i4"
     assert back["negative_step"].tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
+
+
+def test_written_files_get_the_permissions_open_would_give_them(tmp_path):
+    """A new file: 0o666 less the umask (not mkstemp's 0o600); a file written over keeps its own (issue 19)."""
+    from tapegrad.serialization import write_atomically
+
+    old = os.umask(0o027)
+    try:
+        write_atomically(tmp_path / "new.json", "{}")
+        tg.save({"x": np.ones(2)}, tmp_path / "ck.safetensors")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.json").st_mode) == 0o640
+        assert stat.S_IMODE(os.stat(tmp_path / "ck.safetensors").st_mode) == 0o640
+        os.umask(0o002)
+        write_atomically(tmp_path / "group.txt", b"shared")
+        assert stat.S_IMODE(os.stat(tmp_path / "group.txt").st_mode) == 0o664
+        os.chmod(tmp_path / "new.json", 0o604)
+        write_atomically(tmp_path / "new.json", "[]")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.json").st_mode) == 0o604
+        assert (tmp_path / "new.json").read_text() == "[]"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.safetensors", "group.txt", "new.json"]
+    finally:
+        os.umask(old)

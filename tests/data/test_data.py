@@ -143,7 +143,11 @@ def _cut(path, size):
     ("a,b,label\n1,2,0\n3,4,1\n".encode("utf-16"), r"is not UTF-8 text \(byte 0xff at offset 0\)"),
     (b"a,label\n\xe9t\xe9,1\n", r"is not UTF-8 text \(byte 0xe9 at offset 8\)"),
     (b"label\n1\n2\n3\n", "1 column; needs the target and at least one feature column"),
-    (b"a,b,label\n1,2,0\n3,nan,1\n", r"line 3, column 'b': the feature 'nan' is not finite"),
+    (b"a,b,label\n1,2,0\n3,nan,1\n", r"1 missing value in 1 row: line 3, column 'b'; read with drop_missing=True"),
+    (b"a,b,label\n1,2,0\n3,abc,1\n", r"line 3, column 'b': the feature 'abc' is not a number"),
+    (b"a,b,label\n1,2,0\n3,4\n", r"line 3: 2 fields \(delimiter ','\), the header has 3"),
+    (b"a,b,label\n", "needs a header row and at least one data row"),
+    (b"", "the file is empty"),
     (b"a,b,label\n1,-inf,0\n3,4,1\n", r"line 2, column 'b': the feature '-inf' is not finite"),
     (b"a,b,label\n1,2,0\n1e39,4,1\n", r"line 3, column 'a': the feature '1e39' is not finite"),
     (b"a,label\n1,0\n2,99999999999999999999\n", "the label 99999999999999999999 does not fit"),
@@ -163,3 +167,81 @@ def test_csv_with_a_byte_order_mark_and_integer_labels(tmp_path):
     assert x.tolist() == [[0.5], [1.5]] and y.tolist() == [10**12, -3] and y.dtype == np.int64
     with pytest.raises(datasets.DatasetError, match="no column 5; it has 2 columns"):
         datasets.load_csv(path, target=5)
+
+
+# -- CSV files as practitioners have them (issue 19) ----------------------------------------------
+
+def test_read_csv_detects_the_delimiter_and_keeps_the_target_as_text(tmp_path):
+    path = tmp_path / "wine.csv"
+    path.write_text('"fixed acidity";"volatile acidity";"quality"\n7.4;0.7;5\n7.8;0.88;6\n\n11.2;0.28;5\n')
+    table = datasets.read_csv(path, target="quality")
+    assert table.delimiter == ";" and table.header and table.columns == ["fixed acidity", "volatile acidity"]
+    assert table.target == "quality" and table.targets == ["5", "6", "5"] and table.lines == [2, 3, 5]
+    np.testing.assert_array_equal(table.features, np.array([[7.4, 0.7], [7.8, 0.88], [11.2, 0.28]], np.float32))
+    tabbed = tmp_path / "tabbed.tsv"
+    tabbed.write_text("a\tb\tlabel\n1\t2\tx\n3\t4\ty\n")
+    assert datasets.read_csv(tabbed).delimiter == "\t"
+    with pytest.raises(datasets.DatasetError, match=r"1 column; needs the target .* \(read with the delimiter ','\)"):
+        datasets.read_csv(path, delimiter=",")
+    with pytest.raises(datasets.DatasetError, match="the delimiter must be one character"):
+        datasets.read_csv(path, delimiter=";;")
+
+
+def test_read_csv_without_a_header_names_columns_by_position(tmp_path):
+    path = tmp_path / "wine.data"  # the UCI file: the class first, no header
+    path.write_text("1,14.23,1.71,1065\n2,13.2,1.78,1050\n3,13.0,.7,735\n")
+    table = datasets.read_csv(path, target=0)
+    assert not table.header and table.columns == ["1", "2", "3"] and table.target == "0"
+    assert table.targets == ["1", "2", "3"] and table.lines == [1, 2, 3]
+    np.testing.assert_array_equal(table.features[2], np.array([13.0, 0.7, 735], np.float32))
+    assert datasets.read_csv(path, target="0").target == "0"  # a name that is also a position
+    assert datasets.read_csv(path).target == "3"
+    iris = tmp_path / "iris.data"  # text labels in the first row do not make it a header
+    iris.write_text("5.1,3.5,Iris-setosa\n7.0,3.2,Iris-versicolor\n")
+    assert not datasets.read_csv(iris).header and datasets.read_csv(iris).targets[0] == "Iris-setosa"
+
+
+def test_read_csv_reports_or_drops_missing_values(tmp_path):
+    path = tmp_path / "holes.csv"
+    path.write_text("a,b,label\n1,2,x\n3,,y\n?,5,x\n6,7,\n8,NA,y\n9,10,y\n11,12,x\n13,nan,x\n")
+    with pytest.raises(datasets.MissingValuesError) as caught:
+        datasets.read_csv(path)
+    assert caught.value.cells == [(3, "b"), (4, "a"), (5, "label"), (6, "b"), (9, "b")] and caught.value.rows == 5
+    assert str(caught.value).endswith("5 missing values in 5 rows: line 3, column 'b'; line 4, column 'a'; line 5, "
+                                      "column 'label'; line 6, column 'b'; line 9, column 'b'; read with "
+                                      "drop_missing=True to leave those rows out")
+    table = datasets.read_csv(path, drop_missing=True)
+    assert table.dropped == [3, 4, 5, 6, 9] and table.lines == [2, 7, 8] and table.targets == ["x", "y", "x"]
+    assert table.features.tolist() == [[1, 2], [9, 10], [11, 12]]
+    assert datasets.describe_missing([(2, "a")] * 7, 7).endswith("; and 2 more")
+
+
+def test_encode_labels_of_any_kind():
+    labels, classes, kind = datasets.encode_labels(["-1", "1", "1.0", " -1 "])
+    assert labels.tolist() == [0, 1, 1, 0] and classes == ["-1", "1"] and kind == "integer"
+    assert datasets.encode_labels(["10", "9", "100"]).classes == ["9", "10", "100"]  # numbers in numeric order
+    assert datasets.encode_labels(["1.5", "0.5", "1"])[1:] == (["0.5", "1", "1.5"], "number")
+    labels, classes, kind = datasets.encode_labels(["virginica", "setosa", "2"])
+    assert labels.tolist() == [2, 1, 0] and classes == ["2", "setosa", "virginica"] and kind == "text"
+    assert datasets.encode_labels(["3", "1.0"], classes=["1", "3"]).labels.tolist() == [1, 0]
+    with pytest.raises(datasets.DatasetError, match=r"the label 'x' \(example 1\) is not one of the classes"):
+        datasets.encode_labels(["1", "x"], classes=["1", "3"])
+    with pytest.raises(datasets.DatasetError, match="label 1 is empty"):
+        datasets.encode_labels(["1", " "])
+
+
+@pytest.mark.parametrize("content", [
+    '"fixed acidity";"volatile acidity";"quality"\r\n7.4;0.7;5\r\n7.8;0.88;6\r\n\r\n11.2;0.28;5\r\n',
+    "1,14.23,1.71,1065\n2,13.2,1.78,1050\n\n3,13.0,.7,735\n",
+    'x, y ,label\n 1.5 ,2,"in, or out"\n3,-4e2, setosa \n5,6,"say ""hi"""\n',
+])
+def test_the_fast_reading_equals_the_careful_one(tmp_path, monkeypatch, content):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content.encode())
+    fast = datasets.read_csv(path)
+    monkeypatch.setattr(datasets, "_read_numbers", lambda *args: None)
+    careful = datasets.read_csv(path)
+    assert fast.features.dtype == careful.features.dtype == np.float32
+    np.testing.assert_array_equal(fast.features, careful.features)
+    assert (fast.targets, fast.columns, fast.target, fast.delimiter, fast.header, fast.lines) == \
+        (careful.targets, careful.columns, careful.target, careful.delimiter, careful.header, careful.lines)

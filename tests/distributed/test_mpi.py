@@ -160,7 +160,8 @@ def test_distributed_training_equals_one_process_and_resumes_on_another_number_o
     assert main(["train", "--resume", str(tmp_path / "one" / "checkpoint.safetensors"), "--epochs", "2",
                  "--no-progress"]) == 0
     one = tg.load(tmp_path / "one" / "checkpoint.safetensors")
-    # 3 ranks (1438 examples in batches of 32: every batch split 11, 11, 10), then resumed on 2 ranks
+    # 3 ranks (1294 training examples in batches of 32: 40 batches split 11, 11, 10, the last of 14 split 5, 5, 4),
+    # then resumed on 2 ranks
     done = _run(3, "-m", "tapegrad.cli", *TRAIN, "--distributed", "--out", str(tmp_path / "many"))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -168,7 +169,7 @@ def test_distributed_training_equals_one_process_and_resumes_on_another_number_o
     many_one = tg.load(tmp_path / "many" / "checkpoint.safetensors")
     for key, value in epoch_one["model"].items():
         np.testing.assert_allclose(many_one["model"][key], value, rtol=1e-5, atol=1e-6)
-    for field in ("train_loss", "train_accuracy", "test_accuracy"):
+    for field in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
         assert many_one["history"][0][field] == pytest.approx(epoch_one["history"][0][field], rel=1e-6)
     assert many_one["loader"] == epoch_one["loader"]
     done = _run(2, "-m", "tapegrad.cli", "train", "--resume", str(tmp_path / "many" / "checkpoint.safetensors"),
@@ -183,7 +184,10 @@ def test_distributed_training_equals_one_process_and_resumes_on_another_number_o
         np.testing.assert_allclose(many["optimizer"]["state"][key]["exp_avg"], value["exp_avg"], rtol=1e-4,
                                    atol=1e-7)
     metrics = json.loads((tmp_path / "many" / "metrics.json").read_text())
-    assert metrics["test_accuracy"] == pytest.approx(one["history"][-1]["test_accuracy"])
+    expected = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == expected["test_accuracy"] and metrics["best_epoch"] == expected["best_epoch"]
+    assert metrics["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
+    assert metrics["versions"]["processes"] == 2 and expected["versions"]["processes"] == 1
 
 
 def test_batches_smaller_than_the_world_leave_ranks_without_rows(tmp_path):
@@ -200,7 +204,43 @@ def test_batches_smaller_than_the_world_leave_ranks_without_rows(tmp_path):
         np.testing.assert_allclose(many["model"][key], value, rtol=1e-5, atol=1e-7)
     for a, b in zip(one["history"], many["history"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
-        assert b["train_accuracy"] == a["train_accuracy"] and b["test_accuracy"] == a["test_accuracy"]
+        assert b["train_accuracy"] == a["train_accuracy"] and b["val_accuracy"] == a["val_accuracy"]
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-6)
+
+
+
+def test_validation_early_stopping_schedules_and_csv_options_compose_with_distributed(tmp_path):
+    """Issue 19's options under --distributed: the validation metrics are combined over the ranks, so the best
+    epoch, early stopping and the plateau schedule decide as one process does; only rank 0 prints and writes."""
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((90, 3)) * [1.0, 10.0, 100.0]
+    labels = np.where(rows[:, 0] + rows[:, 1] / 10 + rng.normal(0, 0.8, 90) > 0, "yes", "no")
+    data = tmp_path / "noisy.csv"
+    data.write_text("label;a;b;c\n" + "".join(f"{t};{a:.4f};{b:.4f};{c:.4f}\n" for t, (a, b, c) in zip(labels, rows)))
+    options = ["train", "--data", f"csv:{data}", "--target", "label", "--epochs", "60", "--batch-size", "8",
+               "--no-progress", "--hidden", "32", "--lr", "0.01", "--val-split", "0.3", "--early-stopping", "4",
+               "--scheduler", "plateau", "--plateau-patience", "1", "--factor", "0.5"]
+    assert main([*options, "--out", str(tmp_path / "one")]) == 0
+    done = _run(2, "-m", "tapegrad.cli", *options, "--distributed", "--out", str(tmp_path / "many"))
+    assert done.returncode == 0, done.stderr
+    one, many = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "many"))
+    assert one["stopped_early_at"] is not None and one["stopped_early_at"] < 60
+    for key in ("best_epoch", "stopped_early_at", "selected_epoch", "test_accuracy"):
+        assert many[key] == one[key], key
+    assert [row["lr"] for row in many["epochs"]] == [row["lr"] for row in one["epochs"]]
+    assert len({row["lr"] for row in one["epochs"]}) > 1  # the plateau schedule reduced the rate
+    for a, b in zip(one["epochs"], many["epochs"]):
+        assert b["val_accuracy"] == a["val_accuracy"]
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
+    assert many["test_loss"] == pytest.approx(one["test_loss"], rel=1e-5)
+    assert many["data"]["classes"] == ["no", "yes"] and many["data"]["standardized"]
+    printed = done.stdout.splitlines()  # rank 0 only: the first line, the epochs, the stop and the result
+    assert len(printed) == 1 + len(many["epochs"]) + 2 and printed[-2].startswith("early stopping at epoch")
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["best.safetensors", "checkpoint.safetensors",
+                                                                     "curves.png", "metrics.csv", "metrics.json"]
+    best = tg.load(tmp_path / "many" / "best.safetensors")
+    assert best["epoch"] == many["best_epoch"]
+    np.testing.assert_allclose(best["scaler"]["mean"], tg.load(tmp_path / "one" / "best.safetensors")["scaler"]["mean"])
 
 
 FAILING = """
