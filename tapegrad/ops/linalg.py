@@ -69,6 +69,8 @@ def _matmul_vjp_b(xp, g, ans, a, b):
     if a.ndim == 1:
         if b.ndim == 1:
             return g * a
+        if b.ndim == 2:  # the outer product a g^T, as one einsum (batched by vmap into one for every example)
+            return xp.einsum(a, g, subscripts="i,j->ij")
         return _with_unit_axis(xp, a, -1) * _with_unit_axis(xp, g, -2)
     if b.ndim == 1:
         product = xp.matmul(_swap_last(xp, a), _with_unit_axis(xp, g, -1))
