@@ -11,6 +11,7 @@ from . import (
     activation,
     arithmetic,
     attention,
+    complex_numbers,  # issue 18: complex numbers
     conv,
     elementwise,
     elementwise2,
@@ -38,6 +39,7 @@ MODULES = (
     special,  # issue 15: scipy.special
     signal,  # issue 15: scipy.signal.convolve
     linalg_scipy,  # issue 15: scipy.linalg
+    complex_numbers,  # issue 18: complex numbers
 )
 
 
@@ -59,4 +61,5 @@ __all__ = [
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
     "special", "signal", "linalg_scipy",  # issue 15
+    "complex_numbers",  # issue 18
 ]
