@@ -163,14 +163,15 @@ HOLOMORPHIC = (
     A.multiply, A.divide, A.power, E.exp, E.log, E.log1p, E.expm1, E.sqrt, E.sin, E.cos, E.tan, E.tanh,
     R.prod, L.matmul, L.einsum, SC.cumprod,
     E2.arcsin, E2.arccos, E2.arctan, E2.sinh, E2.cosh, E2.arccosh, E2.arctanh, E2.log2, E2.log10, E2.exp2,
-    E2.square, E2.sinc,
+    E2.square, E2.sinc, signal.convolve, LN.inv, LN.solve, LN.det,
 )
 #: Primitives whose rules are right for complex values as written: linear with real coefficients (sums,
-#: reshapes, indexing, differences), or written for complex values (``abs``, ``var``, ``astype``).
+#: reshapes, indexing, differences), or written for complex values (``abs``, ``var``, ``astype``, ``logabsdet``).
 WRITTEN = (
     A.add, A.subtract, A.where, E.negative, E.absolute, R.sum_, R.mean, R.var,
     S.reshape, S.transpose, S.broadcast_to, S.sum_to, S.getitem, S.scatter_add, S.setitem, S.concatenate, S.pad,
     S.flip, S.astype, S.copy, S.assign_view, SC.cumsum, SC.diff, SC.trace, SC.take_sorted, SC.put_sorted,
+    LN.logabsdet,
 )
 
 
