@@ -56,6 +56,7 @@ from .ops import arithmetic as A
 from .ops import complex_numbers as C
 from .ops import elementwise as E
 from .ops import elementwise2 as E2
+from .ops import fft as FF
 from .ops import linalg as L
 from .ops import linalg_numpy as LN
 from .ops import nn as N
@@ -84,14 +85,15 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
 
     Returns:
         A new Tensor holding the result; it requires grad when the operation was recorded (grad mode
-        on, some input requires grad, the primitive has VJP rules and the result is floating).
+        on, some input requires grad, the primitive has VJP rules and the result is floating or complex).
 
     Raises:
         ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
             dtypes, and what the operation expects (a TapegradError the primitive raises itself, such
             as an ArgumentError for a bad parameter, passes as it is).
         ArgumentError: if ``prim`` is not a Primitive.
-        DroppedGradientError: for a complex result of an input that requires grad.
+        DTypeError: for a complex result that needs a gradient of a primitive that does not differentiate
+            complex values (see tapegrad.ops.complex_numbers).
     """
     if prim.__class__ is not Primitive and not isinstance(prim, Primitive):
         raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
@@ -2030,6 +2032,20 @@ FUNCTIONS.update({
     np.real: lambda val: _lift(val).real, np.imag: lambda val: _lift(val).imag,
     np.angle: lambda z, deg=False: _lift(z).angle(deg), np.real_if_close: _real_if_close,
 })
+
+
+# numpy.fft (issue 18): the compositions of tapegrad/ops/fft.py in the graph namespace.
+def _fourier(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``np.fft.<name>(a, ...)`` as ``function(GRAPH, a, ...)``; ``out=`` is not supported."""
+    def call(a: Any, *args: Any, out: Any = None, **options: Any) -> Any:
+        _unsupported_options(f"fft.{name}", {"out": out}, ())
+        return function(GRAPH, _lift(a), *args, **options)
+    return call
+
+
+FUNCTIONS.update({getattr(np.fft, name): _fourier(getattr(FF, name), name) for name in (
+    "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2", "rfftn", "irfftn",
+    "fftshift", "ifftshift")})
 
 
 def _unsupported_svd() -> Any:

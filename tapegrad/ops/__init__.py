@@ -15,6 +15,7 @@ from . import (
     conv,
     elementwise,
     elementwise2,
+    fft,  # issue 18: numpy.fft
     linalg,
     linalg_numpy,
     linalg_scipy,
@@ -40,6 +41,7 @@ MODULES = (
     signal,  # issue 15: scipy.signal.convolve
     linalg_scipy,  # issue 15: scipy.linalg
     complex_numbers,  # issue 18: complex numbers
+    fft,  # issue 18: numpy.fft
 )
 
 
@@ -61,5 +63,5 @@ __all__ = [
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
     "special", "signal", "linalg_scipy",  # issue 15
-    "complex_numbers",  # issue 18
+    "complex_numbers", "fft",  # issue 18
 ]
