@@ -220,3 +220,26 @@ def test_compiled_complex_functions_give_eager_gradients():
     for e, c in zip(eager, compiled):
         np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12)
         assert c.grad.dtype == e.grad.dtype
+
+
+LINALG = {
+    "inv": (lambda a: np.linalg.inv(a), lambda a: torch.linalg.inv(a)),
+    "det": (lambda a: np.linalg.det(a), lambda a: torch.linalg.det(a)),
+    "logabsdet": (lambda a: np.linalg.slogdet(a)[1], lambda a: torch.linalg.slogdet(a)[1]),
+    "solve": (lambda a: np.linalg.solve(a, a[..., :1] * 2 + 1j), lambda a: torch.linalg.solve(a, a[..., :1] * 2 + 1j)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linear_algebra_of_complex_matrices_matches_pytorch(name):
+    a = _complex((2, 3, 3), 0.3) + 2 * np.eye(3)
+    ours, theirs = LINALG[name]
+    compare(ours, [a], torch_fn=theirs)
+
+
+def test_the_sign_of_slogdet_is_complex_and_takes_no_gradient():
+    a = tg.tensor(_complex((3, 3), 0.3) + 2 * np.eye(3), requires_grad=True)
+    sign, logabs = np.linalg.slogdet(a)
+    expected = np.linalg.slogdet(a.detach().numpy())
+    np.testing.assert_allclose(sign.numpy(), expected[0], rtol=1e-12)
+    assert not sign.requires_grad and logabs.requires_grad and logabs.dtype == np.float64
