@@ -1,14 +1,16 @@
 """The discrete Fourier transform (``numpy.fft``, issue 18): three primitives closed under differentiation,
 and NumPy's functions composed from them against ``xp``.
 
-Primitives (each transforms exactly the input it gets; the functions below crop or zero-pad first, as
-NumPy's ``n`` and ``s`` say):
+Primitives:
 
-* ``fft_c2c(x, axes, inverse, norm)``: the complex transform over ``axes`` (``fftn`` or ``ifftn``);
-* ``fft_r2c(x, axes, norm, doubled)``: the real-input transform (``rfftn``): the full transform over
+* ``fft_c2c(x, axes, inverse, norm, sizes)``: the complex transform over ``axes`` (``fftn`` or ``ifftn``) of
+  ``x`` cropped or zero-padded to ``sizes`` there (NumPy's ``s``; None: as it is), which NumPy does as it
+  transforms, without a padded copy;
+* ``fft_r2c(x, axes, norm, doubled, sizes)``: the real-input transform (``rfftn``): the full transform over
   ``axes[:-1]`` and the half spectrum, ``n // 2 + 1`` entries, along ``axes[-1]``;
 * ``fft_c2r(x, axes, n, norm, halved)``: its inverse (``irfftn``), a real result of length ``n`` along
-  ``axes[-1]`` from ``n // 2 + 1`` entries, which it reads as the half of a Hermitian spectrum.
+  ``axes[-1]`` from exactly ``n // 2 + 1`` entries (the functions below crop or pad the input first), which it
+  reads as the half of a Hermitian spectrum.
 
 Every one is linear, so its VJP is its adjoint (for the real inner product on complex numbers: PyTorch's
 conjugate Wirtinger gradient) and its JVP itself. The adjoint of a transform in one direction with scale
@@ -20,9 +22,12 @@ imaginary parts of the two others, so
 * the VJP of ``rfft`` is ``irfft`` of the gradient with its interior *halved*, and
 * the VJP of ``irfft`` is ``rfft`` of the gradient with its interior *doubled*.
 
-Both factors are a flag of the primitive (``doubled``, ``halved``: the doubling is done in place on the
-transform's own result, the halving on a copy of the input), so the four variants are each other's VJPs
-and no rule multiplies by a weight array: every order of derivative is one transform.
+Both factors are a flag of the primitive (``doubled``, ``halved``), applied in place to the transform's own
+result (for ``halved`` along one axis, as ``0.5 irfft(x)`` plus half the zero and Nyquist frequencies' terms;
+over several axes on a copy of the input), so the four variants are each other's VJPs and no rule multiplies
+by a weight array or allocates beyond the transform: every order of derivative is one transform (a large
+array's allocation costs as much as a pass over it: its pages are faulted in afresh). A cropping or padding
+``sizes`` is undone in the VJP by cropping (a view) or zero-padding the gradient.
 
 A real input of ``fft_c2c`` (or ``fft_c2r``) takes the real part of its complex gradient. ``float32`` and
 ``complex64`` stay single precision (NumPy 2's pocketfft computes in them).
@@ -56,18 +61,24 @@ def _real_if(xp, g, x):
     return xp.real(g) if x.dtype.kind != "c" else g
 
 
-def _c2c(x, axes, inverse=False, norm="backward"):
-    return (np.fft.ifftn if inverse else np.fft.fftn)(x, axes=axes, norm=norm)
+def _c2c(x, axes, inverse=False, norm="backward", sizes=None):
+    return (np.fft.ifftn if inverse else np.fft.fftn)(x, s=sizes, axes=axes, norm=norm)
 
 
-def _r2c(x, axes, norm="backward", doubled=False):
+def _r2c(x, axes, norm="backward", doubled=False, sizes=None):
     if np.iscomplexobj(x):
         raise DTypeError(f"rfft: got a complex input ({np.asarray(x).dtype}); expected real numbers (fft takes "
                          "complex ones)")
-    out = np.fft.rfftn(x, axes=axes, norm=norm)
+    out = np.fft.rfftn(x, s=sizes, axes=axes, norm=norm)
     if doubled:
-        out[_along(axes[-1] % out.ndim, out.ndim, _interior(np.shape(x)[axes[-1]]))] *= 2
+        n = np.shape(x)[axes[-1]] if sizes is None else sizes[-1]
+        out[_along(axes[-1] % out.ndim, out.ndim, _interior(n))] *= 2
     return out
+
+
+def _scale(norm: str, n: int) -> float:
+    """The factor of an inverse transform of ``n`` points under ``norm``."""
+    return {"backward": 1.0 / n, "ortho": 1.0 / np.sqrt(n), "forward": 1.0}[norm]
 
 
 def _c2r(x, axes, n, norm="backward", halved=False):
@@ -76,19 +87,42 @@ def _c2r(x, axes, n, norm="backward", halved=False):
     if x.shape[last] != n // 2 + 1:
         raise ShapeError(f"irfft: {x.shape[last]} entries along axis {last} of shape {x.shape} for a result of "
                          f"length {n}; expected n // 2 + 1 = {n // 2 + 1}")
-    if halved:
+    if halved and len(axes) > 1:  # over several axes: the interior halved on a copy of the input
         x = np.array(x, dtype=np.result_type(x, 1j))
         x[_along(last, x.ndim, _interior(n))] *= 0.5
     sizes = [x.shape[a] for a in axes[:-1]] + [n]
-    return np.fft.irfftn(x, s=sizes, axes=axes, norm=norm)
+    out = np.fft.irfftn(x, s=sizes, axes=axes, norm=norm)
+    if halved and len(axes) == 1:
+        # irfft of the halved interior = (irfft(x) + the zero and Nyquist frequencies' terms) / 2: in place
+        half = 0.5 * _scale(norm, n)
+        out *= 0.5
+        zero = np.real(x[_along(last, x.ndim, slice(0, 1))]) * half
+        if n % 2 == 0:  # the Nyquist frequency's term alternates in sign: even and odd entries take one each
+            nyquist = np.real(x[_along(last, x.ndim, slice(n // 2, n // 2 + 1))]) * half
+            out[_along(last, out.ndim, slice(0, None, 2))] += zero + nyquist
+            out[_along(last, out.ndim, slice(1, None, 2))] += zero - nyquist
+        else:
+            out += zero
+    return out
 
 
-def _c2c_vjp(xp, g, ans, x, axes, inverse=False, norm="backward"):
-    return _real_if(xp, xp.fft_c2c(g, axes=axes, inverse=not inverse, norm=DUAL[norm]), x)
+def _restored(xp, g, x, axes):
+    """The gradient ``g`` of a transform of ``x`` cropped or zero-padded along ``axes``, as ``x``'s: cropped (a
+    view) where ``x`` was padded, zero-padded where it was cropped."""
+    for axis in axes:
+        g = _resized(xp, g, axis % x.ndim, x.shape[axis])
+    return g
 
 
-def _r2c_vjp(xp, g, ans, x, axes, norm="backward", doubled=False):
-    return xp.fft_c2r(g, axes=axes, n=x.shape[axes[-1]], norm=DUAL[norm], halved=not doubled)
+def _c2c_vjp(xp, g, ans, x, axes, inverse=False, norm="backward", sizes=None):
+    back = _real_if(xp, xp.fft_c2c(g, axes=axes, inverse=not inverse, norm=DUAL[norm]), x)
+    return back if sizes is None else _restored(xp, back, x, axes)
+
+
+def _r2c_vjp(xp, g, ans, x, axes, norm="backward", doubled=False, sizes=None):
+    n = x.shape[axes[-1]] if sizes is None else sizes[-1]
+    back = xp.fft_c2r(g, axes=axes, n=n, norm=DUAL[norm], halved=not doubled)
+    return back if sizes is None else _restored(xp, back, x, axes)
 
 
 def _c2r_vjp(xp, g, ans, x, axes, n, norm="backward", halved=False):
@@ -97,20 +131,22 @@ def _c2r_vjp(xp, g, ans, x, axes, n, norm="backward", halved=False):
 
 fft_c2c = Primitive(
     "fft_c2c", _c2c, vjps=(_c2c_vjp,),
-    jvps=(lambda xp, t, ans, x, axes, inverse=False, norm="backward": xp.fft_c2c(t, axes=axes, inverse=inverse,
-                                                                                 norm=norm),),
+    jvps=(lambda xp, t, ans, x, axes, inverse=False, norm="backward", sizes=None: xp.fft_c2c(
+        t, axes=axes, inverse=inverse, norm=norm, sizes=sizes),),
     saves_inputs=False, complex="written", derivatives=("the transform in the other direction",),
     expects="a non-empty input along the transformed axes",
-    doc="The complex DFT over ``axes`` (``inverse``: the inverse DFT), scaled as ``norm`` says.",
+    doc="The complex DFT over ``axes`` (``inverse``: the inverse DFT) of the input cropped or zero-padded to "
+        "``sizes`` there (None: as it is), scaled as ``norm`` says.",
 )
 
 fft_r2c = Primitive(
     "fft_r2c", _r2c, vjps=(_r2c_vjp,),
-    jvps=(lambda xp, t, ans, x, axes, norm="backward", doubled=False: xp.fft_r2c(t, axes=axes, norm=norm,
-                                                                                 doubled=doubled),),
+    jvps=(lambda xp, t, ans, x, axes, norm="backward", doubled=False, sizes=None: xp.fft_r2c(
+        t, axes=axes, norm=norm, doubled=doubled, sizes=sizes),),
     saves_inputs=False, complex="written", derivatives=("irfft of the half spectrum, its interior halved",),
     expects="a real input, non-empty along the transformed axes",
-    doc="``rfftn``: the half spectrum along ``axes[-1]``; ``doubled``: its interior entries times 2.",
+    doc="``rfftn`` (of the input cropped or zero-padded to ``sizes``): the half spectrum along ``axes[-1]``; "
+        "``doubled``: its interior entries times 2.",
 )
 
 fft_c2r = Primitive(
@@ -158,6 +194,12 @@ def _resized(xp, x, axis: int, n: int):
         return xp.getitem(x, index=_along(axis, x.ndim, slice(0, n)))
     widths = tuple((0, n - have) if a == axis else (0, 0) for a in range(x.ndim))
     return xp.pad(x, pad_width=widths)
+
+
+def _sizes(a, sizes, axes) -> tuple[int, ...] | None:
+    """The primitives' ``sizes``: None where every transformed length is the input's (or not given)."""
+    sizes = tuple(a.shape[axis] if size is None else size for size, axis in zip(sizes, axes))
+    return None if sizes == tuple(a.shape[axis] for axis in axes) else sizes
 
 
 def _nonempty(x, axes, op: str) -> None:
@@ -214,9 +256,9 @@ def fft(xp, a, n=None, axis=-1, norm=None, *, inverse=False, op="fft"):
     """``numpy.fft.fft`` (``ifft`` with ``inverse``): the 1-D complex transform along ``axis``."""
     axis, n = _axis_args(a, n, axis, op)
     norm = norm_arg(norm, op)
-    x = a if n is None else _resized(xp, a, axis, n)
-    _nonempty(x, (axis,), op)
-    return xp.fft_c2c(x, axes=(axis,), inverse=inverse, norm=norm)
+    if n is None:
+        _nonempty(a, (axis,), op)
+    return xp.fft_c2c(a, axes=(axis,), inverse=inverse, norm=norm, sizes=_sizes(a, (n,), (axis,)))
 
 
 def ifft(xp, a, n=None, axis=-1, norm=None):
@@ -230,10 +272,7 @@ def fftn(xp, a, s=None, axes=None, norm=None, *, inverse=False, op="fftn"):
     norm = norm_arg(norm, op)
     if not axes:
         return a
-    x = a
-    for size, axis in zip(sizes, axes):
-        x = _resized(xp, x, axis, size)
-    return xp.fft_c2c(x, axes=tuple(axes), inverse=inverse, norm=norm)
+    return xp.fft_c2c(a, axes=tuple(axes), inverse=inverse, norm=norm, sizes=_sizes(a, sizes, axes))
 
 
 def ifftn(xp, a, s=None, axes=None, norm=None):
@@ -261,9 +300,9 @@ def rfft(xp, a, n=None, axis=-1, norm=None):
     _real_input(a, "rfft")
     axis, n = _axis_args(a, n, axis, "rfft")
     norm = norm_arg(norm, "rfft")
-    x = a if n is None else _resized(xp, a, axis, n)
-    _nonempty(x, (axis,), "rfft")
-    return xp.fft_r2c(x, axes=(axis,), norm=norm)
+    if n is None:
+        _nonempty(a, (axis,), "rfft")
+    return xp.fft_r2c(a, axes=(axis,), norm=norm, sizes=_sizes(a, (n,), (axis,)))
 
 
 def irfft(xp, a, n=None, axis=-1, norm=None):
@@ -286,11 +325,7 @@ def rfftn(xp, a, s=None, axes=None, norm=None, op="rfftn"):
     norm = norm_arg(norm, op)
     if not axes:
         raise ShapeError(f"{op}: no axes to transform; expected at least one")
-    x = a
-    for size, axis in zip(sizes, axes):
-        x = _resized(xp, x, axis, size)
-    _nonempty(x, axes, op)
-    return xp.fft_r2c(x, axes=tuple(axes), norm=norm)
+    return xp.fft_r2c(a, axes=tuple(axes), norm=norm, sizes=_sizes(a, sizes, axes))
 
 
 def irfftn(xp, a, s=None, axes=None, norm=None, op="irfftn"):

@@ -1,8 +1,9 @@
 """Samplers for the FFT primitives (tapegrad/ops/fft.py, issue 18): inputs of 1 to 3 dimensions, a drawn
-non-empty set of axes (in a drawn order, negative or not), each ``norm``, both directions and both weightings
-of the half spectrum (``doubled``, ``halved``); ``fft_c2c`` and ``fft_c2r`` get complex inputs (sometimes
-real ones, whose gradient is the real part), ``fft_r2c`` real ones. Inside size_zero_sides() an axis that
-is not transformed has size 0 (a transformed one must not be empty)."""
+non-empty set of axes (in a drawn order, negative or not), lengths that crop or zero-pad them (``sizes``),
+each ``norm``, both directions and both weightings of the half spectrum (``doubled``, ``halved``);
+``fft_c2c`` and ``fft_c2r`` get complex inputs (sometimes real ones, whose gradient is the real part),
+``fft_r2c`` real ones. Inside size_zero_sides() an axis that is not transformed has size 0 (a transformed
+one must not be empty)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def _shape_and_axes(draw) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(shape), axes
 
 
+def _sizes(draw, shape, axes):
+    """None (the input's lengths), or lengths that crop or zero-pad some transformed axes (NumPy's ``s``)."""
+    if draw(st.booleans()):
+        return None
+    return tuple(draw(st.integers(1, 6)) if draw(st.booleans()) else shape[a] or 1 for a in axes)
+
+
 def _maybe_complex(draw, r, shape):
     return complex_values(r, shape) if draw(st.integers(0, 3)) else values(r, shape)
 
@@ -37,13 +45,15 @@ def _c2c(draw) -> Case:
     shape, axes = _shape_and_axes(draw)
     r = rng(draw)
     return Case([_maybe_complex(draw, r, shape)],
-                {"axes": axes, "inverse": draw(st.booleans()), "norm": draw(st.sampled_from(NORMS))})
+                {"axes": axes, "inverse": draw(st.booleans()), "norm": draw(st.sampled_from(NORMS)),
+                 "sizes": _sizes(draw, shape, axes)})
 
 
 def _r2c(draw) -> Case:
     shape, axes = _shape_and_axes(draw)
     return Case([values(rng(draw), shape)],
-                {"axes": axes, "norm": draw(st.sampled_from(NORMS)), "doubled": draw(st.booleans())})
+                {"axes": axes, "norm": draw(st.sampled_from(NORMS)), "doubled": draw(st.booleans()),
+                 "sizes": _sizes(draw, shape, axes)})
 
 
 def _c2r(draw) -> Case:
