@@ -167,11 +167,16 @@ def _rule_inputs(node: Node, xp: Namespace, create_graph: bool) -> tuple[tuple, 
 
 
 def _match_input(g: Any, parent: Any, xp: Namespace, create_graph: bool) -> Any:
-    """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value."""
+    """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value (its real part for
+    a real value: the gradient of a real input of a complex result)."""
     target = parent if parent.__class__ is Node else parent.data  # a Node or a leaf's array
     if g.shape != target.shape:
         g = xp.sum_to(g, shape=target.shape) if create_graph else sum_to_forward(g, target.shape)
     if g.dtype is not target.dtype and g.dtype != target.dtype:  # dtypes are mostly singletons
+        if g.dtype.kind == "c" and target.dtype.kind != "c":  # a real input of a complex result: dL/dRe
+            g = xp.real(g)
+            if g.dtype == target.dtype:
+                return g
         g = xp.astype(g, dtype=target.dtype)
     return g
 
