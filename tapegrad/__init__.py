@@ -152,6 +152,11 @@ __all__ = [
     "split", "sqrt", "squeeze", "stack", "std", "sum", "swapaxes", "take_along_axis", "tan", "tanh",
     "tile", "transpose", "unsqueeze", "var", "where",
 ]
+# issue 18: complex numbers and numpy.fft (tg.fft)
+from . import fft  # noqa: E402
+from .functions import angle, complex, conj, conjugate, imag, real  # noqa: E402
+
+__all__ += ["real", "imag", "conj", "conjugate", "angle", "complex", "fft"]
 # issue 16: data-parallel training over MPI (imports no MPI)
 from . import distributed  # noqa: E402
 

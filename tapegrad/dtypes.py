@@ -13,7 +13,7 @@ __all__ = [
     "get_default_dtype", "set_default_dtype", "is_differentiable", "DIFFERENTIABLE_KINDS"
 ]
 
-DIFFERENTIABLE_KINDS = "f"  # float16, float32, float64 (and wider floats NumPy offers)
+DIFFERENTIABLE_KINDS = "fc"  # float16, float32, float64 (and wider floats NumPy offers); complex64, complex128
 
 _state = threading.local()
 _FLOAT32 = np.dtype(np.float32)
@@ -48,5 +48,5 @@ def set_default_dtype(dtype) -> None:
 
 
 def is_differentiable(dtype: np.dtype) -> bool:
-    """Whether values of this dtype can require gradients (floating dtypes only)."""
+    """Whether values of this dtype can require gradients (floating and complex dtypes)."""
     return dtype.kind in DIFFERENTIABLE_KINDS

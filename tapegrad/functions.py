@@ -21,6 +21,7 @@ import numpy as np
 from .creation import operand
 from .errors import ArgumentError, ShapeError
 from .ops import arithmetic as A
+from .ops import complex_numbers as C
 from .ops import linalg as L
 from .ops import shape as S
 from .tensor import Tensor, apply, apply_view, as_array, where_mask
@@ -30,7 +31,8 @@ __all__ = [
     "relu", "leaky_relu", "elu", "sum", "mean", "var", "std", "prod", "max", "min", "logsumexp", "argmax",
     "argmin", "softmax", "log_softmax", "reshape", "flatten", "squeeze", "unsqueeze", "expand_dims", "transpose",
     "permute", "swapaxes", "broadcast_to", "flip", "pad", "repeat", "tile", "split", "take_along_axis", "matmul",
-    "dot", "maximum", "minimum", "clip", "where", "concatenate", "cat", "stack", "outer", "einsum"
+    "dot", "maximum", "minimum", "clip", "where", "concatenate", "cat", "stack", "outer", "einsum",
+    "real", "imag", "conj", "conjugate", "angle", "complex",  # issue 18
 ]
 
 
@@ -194,3 +196,32 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     shapes = [x.shape if isinstance(x, (Tensor, np.ndarray)) else as_array(x, op="einsum").shape for x in operands]
     explicit = L.canonical_einsum(subscripts, shapes)
     return apply(L.einsum, *operands, subscripts=explicit)
+
+
+# -- complex numbers (issue 18) ------------------------------------------------------------------------
+
+
+def real(x: Any) -> Tensor:
+    """The real part of ``x`` (a copy); of a real tensor, a copy of it."""
+    return operand(x, "real").real
+
+
+def imag(x: Any) -> Tensor:
+    """The imaginary part of ``x`` (a copy); of a real tensor, zeros."""
+    return operand(x, "imag").imag
+
+
+conj, conjugate, angle = _method("conj"), _method("conjugate"), _method("angle")
+
+
+def complex(real: Any, imag: Any) -> Tensor:  # noqa: A001 (PyTorch's and NumPy's name)
+    """``real + 1j * imag`` from two real values whose shapes broadcast, as ``torch.complex``.
+
+    Returns:
+        A complex64 tensor for float32 (or narrower) parts, else complex128; differentiable in both parts
+        (the real part takes the gradient's real part, the imaginary part its imaginary part).
+
+    Raises:
+        DTypeError: if a part is complex or not numeric. ShapeError: if the shapes do not broadcast.
+    """
+    return apply(C.complex_, _first(real, imag, op="complex"), _first(imag, real, op="complex"))

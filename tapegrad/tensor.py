@@ -56,8 +56,10 @@ from .errors import (
 from .ops import REGISTRY, Namespace, Primitive
 from .ops import arithmetic as A
 from .ops import attention as ATT
+from .ops import complex_numbers as C
 from .ops import elementwise as E
 from .ops import elementwise2 as E2
+from .ops import fft as FF
 from .ops import linalg as L
 from .ops import linalg_numpy as LN
 from .ops import nn as N
@@ -67,6 +69,7 @@ from .ops import shape as S
 from .ops import shapes_numpy as SN
 from .ops import signal as SG
 from .ops import special as SP
+from .ops.complex_numbers import for_complex
 from .ops.shape import NUMERIC, dtype_arg, shown
 
 __all__ = [
@@ -87,14 +90,15 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
 
     Returns:
         A new Tensor holding the result; it requires grad when the operation was recorded (grad mode
-        on, some input requires grad, the primitive has VJP rules and the result is floating).
+        on, some input requires grad, the primitive has VJP rules and the result is floating or complex).
 
     Raises:
         ShapeError, DTypeError: when NumPy rejects the operands, with the operation, the shapes and
             dtypes, and what the operation expects (a TapegradError the primitive raises itself, such
             as an ArgumentError for a bad parameter, passes as it is).
         ArgumentError: if ``prim`` is not a Primitive.
-        DroppedGradientError: for a complex result of an input that requires grad.
+        DTypeError: for a complex result that needs a gradient of a primitive that does not differentiate
+            complex values (see tapegrad.ops.complex_numbers).
     """
     if prim.__class__ is not Primitive and not isinstance(prim, Primitive):
         raise ArgumentError(f"apply: prim={shown(prim)} is a {type(prim).__name__}; expected a Primitive "
@@ -130,16 +134,20 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Tensor:
     result.grad = result._node = result._name = None
     result.requires_grad = False
     if special:
+        recording = recording and _mode.enabled
+    dtype = out.dtype
+    kind = dtype.kind
+    if kind != "f":
+        if kind not in "fbiuc":
+            _check_unusual_result(prim, args, dtype)
+        elif kind == "c" and recording and prim.vjps is not None:
+            prim = complex_rules(prim, args)  # the rules a complex node runs; DTypeError if it has none
+    if special:
         if _mode.anomaly and prim.vjps is not None:  # (not conversions, comparisons, positions)
             check_result(prim, args, out)
         if _mode.observer is not None:
             _mode.observer.operation(prim, args, params, result)
-        recording = recording and _mode.enabled
-    dtype = out.dtype
-    if not recording or prim.vjps is None or dtype.kind != "f":
-        if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, args, dtype, recording)
-    else:
+    if recording and prim.vjps is not None and kind in "fc":
         result._node = record(prim, tuple(parents), tuple(arrays), out, params)
         result.requires_grad = True
         if special and _mode.anomaly:
@@ -176,7 +184,11 @@ def apply_unary(prim: Primitive, x: Any, **params: Any) -> Tensor:
     dtype = out.dtype
     if not (x.requires_grad and recordable) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
         if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, (x,), dtype, x.requires_grad and recordable)
+            if dtype.kind != "c":
+                _check_unusual_result(prim, (x,), dtype)
+            elif x.requires_grad and recordable and prim.vjps is not None:
+                result._node = record(complex_rules(prim, (x,)), (x._node or x,), (data,), out, params)
+                result.requires_grad = True
         return result
     result._node = record(prim, (x._node or x,), (data,), out, params)
     result.requires_grad = True
@@ -217,7 +229,12 @@ def apply_binary(prim: Primitive, x: Any, y: Any) -> Tensor:
     dtype = out.dtype
     if (x_parent is None and y_parent is None) or prim.vjps is None or (dtype is not _FLOAT64 and dtype.kind != "f"):
         if dtype.kind not in "fbiu":
-            _check_unusual_result(prim, (x, y), dtype, x_parent is not None or y_parent is not None)
+            if dtype.kind != "c":
+                _check_unusual_result(prim, (x, y), dtype)
+            elif (x_parent is not None or y_parent is not None) and prim.vjps is not None:
+                result._node = record(complex_rules(prim, (x, y)), (x_parent, y_parent), (x_data, y_data), out,
+                                      _NO_PARAMS)
+                result.requires_grad = True
         return result
     # What record() decides and Node() makes, written out for two inputs: the one inlined copy of them.
     # The operators are the commonest operations, and it saves a sixth of their cost (a Python
@@ -348,7 +365,8 @@ def _apply_batched(prim: Primitive, args: tuple, params: dict) -> Tensor | None:
         rule = _unmapped_rule
     out = _run_rule(rule, prim, level, tuple(flags), physical, params)
     result = batched(out, level, mapped)
-    if prim.vjps is not None and result.dtype.kind == "f" and _mode.enabled:
+    kind = result.dtype.kind
+    if prim.vjps is not None and kind in "fc" and _mode.enabled:
         parents, recording = [], False
         for arg in args:
             if isinstance(arg, Tensor) and arg.requires_grad:
@@ -358,7 +376,8 @@ def _apply_batched(prim: Primitive, args: tuple, params: dict) -> Tensor | None:
                 parents.append(None)
         if recording:
             saved = tuple([_saved_value(arg) for arg in args])
-            result._node = record(prim, tuple(parents), saved, batched(out, level, mapped), params)
+            rules = complex_rules(prim, args) if kind == "c" else prim  # as apply records a complex node
+            result._node = record(rules, tuple(parents), saved, batched(out, level, mapped), params)
             result.requires_grad = True
     if FORWARD.levels:
         carry_tangents(prim, args, params, result)
@@ -423,23 +442,21 @@ def _operation_error(prim: Primitive, args: tuple, params: dict, exc: Exception)
     return DTypeError(message) if isinstance(exc, TypeError) else ShapeError(message)
 
 
-def _check_unusual_result(prim: Primitive, args: tuple, dtype: np.dtype, gradient_wanted: bool) -> None:
-    """For a result that is neither floating, integer nor boolean: raise unless it is complex and
-    no gradient was wanted.
+def _check_unusual_result(prim: Primitive, args: tuple, dtype: np.dtype) -> None:
+    """Raises DTypeError for a result that is not numbers (object, string), e.g. from an object array operand."""
+    operands = " and ".join(describe(a) for a in args)
+    raise DTypeError(f"{prim.name}: {operands} give a result of dtype {dtype}; expected numeric operands "
+                     "(bool, integer, floating or complex arrays, tensors or numbers)")
+
+
+def complex_rules(prim: Primitive, args: tuple) -> Primitive:
+    """The primitive whose rules a node of ``prim`` with a complex result runs (see
+    :func:`tapegrad.ops.complex_numbers.for_complex`).
 
     Raises:
-        DTypeError: for a result that is not numbers (object, string), e.g. from an object array operand.
-        DroppedGradientError: for a complex result of an input that requires grad.
+        DTypeError: naming ``prim`` when it does not differentiate complex values.
     """
-    operands = " and ".join(describe(a) for a in args)
-    if dtype.kind not in "c":
-        raise DTypeError(f"{prim.name}: {operands} give a result of dtype {dtype}; expected numeric operands "
-                         "(bool, integer, floating or complex arrays, tensors or numbers)")
-    if gradient_wanted and prim.vjps is not None:
-        raise DroppedGradientError(
-            f"{prim.name}: a tensor that requires grad ({operands}) gives a complex result, and tapegrad does "
-            "not differentiate complex numbers yet: its gradient would be dropped. Keep the real and "
-            "imaginary parts as two real tensors, or compute this part without gradient (.detach()).")
+    return for_complex(prim, " and ".join(describe(a) for a in args))
 
 
 
@@ -540,12 +557,12 @@ class Tensor:
         """Set ``requires_grad`` on a leaf, in place; returns the tensor.
 
         Raises:
-            DTypeError: for a non-floating dtype.
+            DTypeError: for a dtype that is neither floating nor complex.
             BackwardError: when turning it off on a non-leaf.
         """
         if requires_grad and not is_differentiable(self.dtype):
-            raise DTypeError(f"requires_grad: only floating tensors can require gradients "
-                             f"(float16, float32, float64); this one is {self.dtype}")
+            raise DTypeError(f"requires_grad: only floating and complex tensors can require gradients "
+                             f"(float16, float32, float64, complex64, complex128); this one is {self.dtype}")
         if not requires_grad and self._node is not None:
             raise BackwardError("requires_grad_(False) on a non-leaf tensor; use .detach() instead")
         self.requires_grad = bool(requires_grad)
@@ -1085,6 +1102,29 @@ class Tensor:
         """Dot product of 1-D tensors, or matrix product of 2-D ones."""
         return apply_binary(L.matmul, self, other)
 
+    # -- complex numbers (issue 18) -----------------------------------------------------------------
+    @property
+    def real(self) -> Tensor:
+        """The real part (a copy; of a real tensor, a copy of it). Its gradient reaches a complex tensor
+        as a complex gradient with imaginary part 0."""
+        return apply_unary(C.real, self)
+
+    @property
+    def imag(self) -> Tensor:
+        """The imaginary part (a copy; of a real tensor, zeros)."""
+        return apply_unary(C.imag, self)
+
+    def conj(self) -> Tensor:
+        """The complex conjugate (a copy; of a real tensor, a copy of it)."""
+        return apply_unary(C.conjugate, self)
+
+    conjugate = conj
+
+    def angle(self, deg: bool = False) -> Tensor:
+        """The argument of each entry, in radians in (-pi, pi] (degrees with ``deg=True``), as ``numpy.angle``:
+        0 or pi for real entries, whose gradient is 0 (as at 0)."""
+        return apply_unary(C.angle, self, deg=bool(deg))
+
     # -- in-place changes ------------------------------------------------------------------------
     def _in_place(self, prim: Primitive, label: str, value: Any, **params: Any) -> Tensor:
         """Change the data in place as ``prim(self, value)`` would, and bump the version.
@@ -1387,8 +1427,9 @@ def is_traced(tensor: Tensor) -> bool:
 
 
 def as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tensor") -> np.ndarray:
-    """``data`` as a numeric ndarray; Python floats become the default dtype unless ``dtype`` says
-    otherwise. A Tensor's data is converted as an operation (its array, or a copy).
+    """``data`` as a numeric ndarray; Python floats become the default dtype (Python complex numbers its
+    complex counterpart: complex64 beside float32) unless ``dtype`` says otherwise. A Tensor's data is
+    converted as an operation (its array, or a copy).
 
     Raises:
         ShapeError: for ragged nested sequences.
@@ -1413,8 +1454,10 @@ def as_array(data: Any, dtype: Any = None, copy: bool = False, op: str = "Tensor
         what = f"cannot make a numeric tensor from {shown(data)} ({type(data).__name__})" \
             if array.dtype == object else f"data of dtype {array.dtype} ({shown(data)})"
         raise DTypeError(f"{op}: {what}; expected numbers (bool, integer, floating or complex)")
-    if dtype is None and not from_numpy and array.dtype.kind == "f":
-        array = array.astype(get_default_dtype(), copy=False)
+    if dtype is None and not from_numpy and array.dtype.kind in "fc":
+        default = get_default_dtype()  # Python complex numbers: complex64 beside float32, as in PyTorch
+        wanted = default if array.dtype.kind == "f" else np.result_type(default, np.complex64)
+        array = array.astype(wanted, copy=False)
     return array
 
 
@@ -1449,14 +1492,23 @@ def unpack_outputs(packed: Any, shapes: Sequence[tuple], dtypes: Sequence[np.dty
     array (a gradient to split), or a Tensor, whose pieces are then operations on it, so that their
     gradients flow back into the one Node."""
     if len(shapes) == 1:
-        return [packed if packed.dtype == dtypes[0] else packed.astype(dtypes[0])]
+        return [_cast_piece(packed, dtypes[0])]
     pieces, start = [], 0
     for shape, dtype in zip(shapes, dtypes):
         size = math.prod(shape)
-        piece = packed[start:start + size].reshape(shape)
-        pieces.append(piece if piece.dtype == dtype else piece.astype(dtype))
+        pieces.append(_cast_piece(packed[start:start + size].reshape(shape), dtype))
         start += size
     return pieces
+
+
+def _cast_piece(piece: Any, dtype: np.dtype) -> Any:
+    """A piece of packed outputs (or their gradients) in ``dtype``: the real part of a complex piece for a
+    real output (outputs packed with a complex one are complex)."""
+    if piece.dtype == dtype:
+        return piece
+    if piece.dtype.kind == "c" and dtype.kind != "c":
+        piece = piece.real if isinstance(piece, Tensor) else np.real(piece)
+    return piece if piece.dtype == dtype else piece.astype(dtype)
 
 
 def tensor_of_node(data: np.ndarray, node: Node) -> Tensor:
@@ -1717,7 +1769,7 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
     computed with only the outer levels active, on Tensors, so outer ``jvp``s and reverse mode see
     (and can differentiate) the tangent computation itself.
     """
-    if prim.jvps is None or result.dtype.kind != "f":
+    if prim.jvps is None or result.dtype.kind not in "fc":
         return
     levels = FORWARD.levels
     for depth in range(len(levels) - 1, -1, -1):
@@ -1725,6 +1777,8 @@ def carry_tangents(prim: Primitive, args: tuple, params: dict, result: Tensor) -
         tangents = [tangent_in(level, tangent_key(a)) if isinstance(a, Tensor) else None for a in args]
         if all(t is None for t in tangents):
             continue
+        if result.dtype.kind == "c":
+            prim = complex_rules(prim, args)  # DTypeError unless its JVP rules take complex values
         FORWARD.levels = levels[:depth]
         try:
             total = None
@@ -1798,6 +1852,11 @@ def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"backward: the output has shape {output.shape}; a gradient can be created implicitly "
                 "only for a single value. Pass gradient= with the same shape, or reduce first "
                 "(e.g. y.sum().backward()).")
+        if output.dtype.kind == "c":
+            raise BackwardError(
+                f"backward: the output is complex ({output.dtype}); a gradient can be created implicitly only for a "
+                "real loss (the gradient of a complex value is that of a real function of it: take abs(y)**2, "
+                "y.real, ... or pass gradient=)")
         # One example's 1 (shared by every example, for a batched output inside tg.vmap).
         return np.array(1, output.dtype) if output.ndim == 0 else np.ones(output.shape, output.dtype)
     if isinstance(gradient, Tensor) and (create_graph or gradient.__class__ is Batched):
@@ -1810,8 +1869,9 @@ def _root_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     except ValueError as exc:  # a ragged list
         raise ShapeError(f"backward: gradient= must be an array of the output's shape {output.shape}; "
                          f"NumPy cannot make one from it ({exc})") from None
-    if gradient.dtype.kind not in "fiub":
-        raise DTypeError(f"backward: gradient= must hold real numbers for an output of shape {output.shape} "
+    if gradient.dtype.kind not in ("fiubc" if output.dtype.kind == "c" else "fiub"):
+        kind = "complex or real" if output.dtype.kind == "c" else "real"
+        raise DTypeError(f"backward: gradient= must hold {kind} numbers for an output of shape {output.shape} "
                          f"{output.dtype}; got an array of dtype {gradient.dtype}"
                          + (" (None or other objects in a list?)" if gradient.dtype == object else ""))
     if gradient.shape != output.shape:
@@ -1916,6 +1976,8 @@ UFUNCS = {
     np.arctan2: E2.arctan2, np.hypot: E2.hypot, np.logaddexp: E2.logaddexp, np.logaddexp2: E2.logaddexp2,
     np.remainder: E2.remainder, np.fmod: E2.fmod, np.fmax: E2.fmax, np.fmin: E2.fmin, np.copysign: E2.copysign,
     np.floor: E2.floor, np.ceil: E2.ceil, np.trunc: E2.trunc, np.rint: E2.rint, np.heaviside: E2.heaviside,
+    # issue 18: complex numbers (np.conj is np.conjugate)
+    np.conjugate: C.conjugate,
 }
 # Ufuncs composed from primitives.
 UFUNC_COMPOSITES: dict[Any, Callable[..., Any]] = {
@@ -2315,6 +2377,39 @@ FUNCTIONS.update({
 })
 
 
+# Complex numbers (issue 18).
+def _real_if_close(a: Any, tol: Any = 100) -> Any:
+    """``np.real_if_close``: the real part when every imaginary part is below ``tol`` (times the dtype's
+    machine epsilon when ``tol > 1``), else ``a``; its result's dtype follows the values (tg.compile refuses it)."""
+    x = _lift(a)
+    if x.dtype.kind != "c":
+        return x
+    note_unrecorded("numpy.real_if_close (a result dtype that follows the values)")
+    tol = S.real_arg(tol, "real_if_close", "tol", 0)
+    limit = tol * np.finfo(x.dtype).eps if tol > 1 else tol
+    return x.real if np.all(np.abs(x.data.imag) < limit) else x
+
+
+FUNCTIONS.update({
+    np.real: lambda val: _lift(val).real, np.imag: lambda val: _lift(val).imag,
+    np.angle: lambda z, deg=False: _lift(z).angle(deg), np.real_if_close: _real_if_close,
+})
+
+
+# numpy.fft (issue 18): the compositions of tapegrad/ops/fft.py in the graph namespace.
+def _fourier(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``np.fft.<name>(a, ...)`` as ``function(GRAPH, a, ...)``; ``out=`` is not supported."""
+    def call(a: Any, *args: Any, out: Any = None, **options: Any) -> Any:
+        _unsupported_options(f"fft.{name}", {"out": out}, ())
+        return function(GRAPH, _lift(a), *args, **options)
+    return call
+
+
+FUNCTIONS.update({getattr(np.fft, name): _fourier(getattr(FF, name), name) for name in (
+    "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2", "rfftn", "irfftn",
+    "fftshift", "ifftshift")})
+
+
 def _unsupported_svd() -> Any:
     raise _NotSupported("numpy.linalg.svd on a Tensor: full_matrices=True of a non-square matrix is not supported "
                         "(its extra singular vectors are not unique; pass full_matrices=False)")
@@ -2322,8 +2417,9 @@ def _unsupported_svd() -> Any:
 
 # Functions that only read shapes or make new constants: answered from the data, never differentiated.
 ON_DATA = (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.allclose,
-           np.isclose, np.array_equal, np.result_type, np.may_share_memory, np.shares_memory)
-READ_VALUES = (np.allclose, np.isclose, np.array_equal)  # of those, the ones whose answer depends on values
+           np.isclose, np.array_equal, np.result_type, np.may_share_memory, np.shares_memory,
+           np.iscomplexobj, np.isrealobj, np.iscomplex, np.isreal)  # issue 18: the last four
+READ_VALUES = (np.allclose, np.isclose, np.array_equal, np.iscomplex, np.isreal)  # answers that depend on values
 
 
 def raw(value: Any) -> Any:

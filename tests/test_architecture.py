@@ -25,7 +25,7 @@ LAYERS = [
     ["errors"],
     ["ops"],
     ["engine", "dtypes"],
-    ["tensor", "creation", "functions", "serialization"],  # the Tensor, and the functions made of it
+    ["tensor", "creation", "functions", "serialization", "fft"],  # the Tensor, and the functions made of it
     ["autograd", "scipy"],  # scipy: SciPy's functions on Tensors (issue 15)
     ["compile"],
     # distributed: data-parallel training over MPI (issue 16); func: torch.func's names, functional_call (issue 17)

@@ -371,6 +371,9 @@ VALID_FOR.update({**{name: {"input": X} for name in ("gelu", "silu", "hardtanh",
 TENSOR_PARAMS |= {"query", "key", "value", "attn_mask"}
 SIZE_PARAMS |= {"padding_idx"}
 NUMBER_PARAMS |= {"min_val", "max_val", "dropout_p", "scale"}
+# complex numbers (issue 18): tg.complex's parts, angle's deg
+VALID.update({"real": X, "imag": X / 2, "deg": False})
+TENSOR_PARAMS |= {"real", "imag"}
 
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(

@@ -1,6 +1,6 @@
 """A gradient is never silently dropped: converting a tensor that requires grad to a NumPy array,
-NumPy and SciPy code that converts its arguments, and complex results all raise
-``DroppedGradientError``, saying what to do instead."""
+NumPy and SciPy code that converts its arguments all raise ``DroppedGradientError``, saying what to do
+instead; an operation that does not differentiate complex values raises ``DTypeError`` naming itself."""
 
 from __future__ import annotations
 
@@ -80,10 +80,26 @@ def test_values_without_gradient_convert_when_asked_explicitly():
     lambda x, y: np.exp(x) + np.array([1j, 0]),
     lambda x, y: (1j * y).sum(),
 ], ids=["x + 1j*y", "times a complex scalar", "plus a complex array", "scaled then summed"])
-def test_a_complex_result_of_a_tensor_requiring_grad_raises(make):
+def test_a_complex_result_of_a_tensor_requiring_grad_carries_its_gradient(make):
+    # issue 18: complex results are differentiated (tests/test_complex.py checks the values against PyTorch)
     x, y = _leaf([1.0, 2.0]), _leaf([3.0, 4.0])
-    with pytest.raises(DroppedGradientError, match="complex"):
-        make(x, y)
+    result = make(x, y)
+    assert result.requires_grad and result.dtype == np.complex128
+    (abs(result) ** 2).sum().backward()
+    assert (x.grad is not None or y.grad is not None)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda z: np.maximum(z, 0), "maximum"),
+    (lambda z: tg.sigmoid(z), "sigmoid"),
+    (lambda z: np.sort(z), "sort"),
+], ids=["maximum", "sigmoid", "sort"])
+def test_an_operation_without_complex_rules_raises_dtype_error_naming_it(make, name):
+    z = tg.tensor(np.array([1 + 2j, 3 - 1j]), requires_grad=True)
+    with pytest.raises(tg.DTypeError, match=rf"^{name}: does not differentiate complex numbers"):
+        make(z)
+    with tg.no_grad():  # without gradient, NumPy's values
+        np.testing.assert_array_equal(make(z).numpy(), make(z.detach().numpy()))
 
 
 def test_complex_values_without_gradient_still_compute():

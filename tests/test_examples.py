@@ -127,3 +127,12 @@ def test_gaussian_process_recovers_its_hyperparameters(monkeypatch):
     assert final <= at_truth and norm < 0.5  # the maximum-likelihood fit beats the truth on its own data
     losses = [float(v) for v in re.findall(r"NLML ([-\d.]+)\n", out)]
     assert len(losses) >= 10 and losses[-1] < losses[0] / 10
+
+
+def test_phase_retrieval_recovers_the_complex_object_from_fourier_magnitudes():  # issue 18
+    out = run("phase_retrieval", "--seed", "3")
+    assert float(re.search(r"relative error ([\d.e+-]+) after", out).group(1)) < 1e-8
+    start = float(re.search(r"spectral start: error ([\d.]+)", out).group(1))
+    assert start > 0.1  # the start is far from the object: the gradient descent does the work
+    losses = [float(x) for x in re.findall(r"loss ([\d.e+-]+)", out)]
+    assert len(losses) >= 5 and losses[-1] < 1e-20 * losses[0]

@@ -31,7 +31,7 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
     """A Tensor to differentiate with respect to, and whether it hangs on an outer transform's graph."""
     level = vmap_level()
     if isinstance(leaf, Tensor):
-        if leaf.dtype.kind != "f":
+        if leaf.dtype.kind not in "fc":
             raise DTypeError(f"{name}: cannot differentiate with respect to a {leaf.dtype} input")
         if (leaf.requires_grad or tangent_of(tangent_key(leaf)) is not None) and (
                 level is None or of_level(leaf, level)):
@@ -44,9 +44,9 @@ def _as_input(leaf: Any, name: str) -> tuple[Tensor, bool]:
         # inputs carries two tangents (forward mode tells values apart by their array objects).
         return Tensor(leaf.data.view(), requires_grad=True), False
     array = np.asarray(leaf)
-    if array.dtype.kind != "f":
+    if array.dtype.kind not in "fc":
         raise DTypeError(f"{name}: cannot differentiate with respect to {type(leaf).__name__} input of dtype "
-                         f"{array.dtype}; pass floats (e.g. 1.0, not 1)")
+                         f"{array.dtype}; pass floats (e.g. 1.0, not 1) or complex numbers")
     if level is not None:
         return batched_input(Tensor(array), level), False
     return Tensor(array.view(), requires_grad=True), False
@@ -60,7 +60,9 @@ def _as_kind(value: Any, like: Any) -> Any:
     data = value.data
     if isinstance(like, (int, float)) and not isinstance(like, bool):
         return float(data)
-    return np.asarray(data, dtype=np.asarray(like).dtype if np.asarray(like).dtype.kind == "f" else None)
+    if isinstance(like, complex):
+        return complex(data)
+    return np.asarray(data, dtype=np.asarray(like).dtype if np.asarray(like).dtype.kind in "fc" else None)
 
 
 def _plain(value: Any, nested: bool) -> Any:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import TracingError
 from ..ops import NUMPY
+from ..ops.complex_numbers import for_complex
 from ..ops.registry import Primitive
 from ..ops.shape import sum_to_forward
 from ..tensor import Tensor, pack_outputs, unpack_outputs
@@ -353,8 +354,8 @@ class Plan:
         """
         self.shapes = {slot: value.shape for slot, value in traced.items()}
         dtypes = self.dtypes = {slot: value.dtype for slot, value in traced.items()}
-        self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind == "f"]
-        namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward, "changed": _changed}
+        self.seeded = [i for i, slot in enumerate(self.outputs) if dtypes[slot].kind in "fc"]
+        namespace: dict[str, Any] = {"NUMPY": NUMPY, "sum_to": sum_to_forward, "changed": _changed, "real": np.real}
         # Per operation: its parameters fixed by the trace, and the source of those that hold a value
         # computed at every call (an index array), e.g. ", index=(v3, p5_index_1, )".
         self._static, self._dynamic = [], []
@@ -389,6 +390,8 @@ class Plan:
             prim, arguments, params, out_slot = self.schedule[k]
             if out_slot not in assigned or not prim.differentiable:
                 continue
+            if dtypes[out_slot].kind == "c":  # traced under no_grad: the rules of a complex node chosen here
+                prim = for_complex(prim, f"a complex result of shape {shapes[out_slot]}")
             rules = prim.vjp_rules(len(arguments))
             targets = [j for j, a in enumerate(arguments)
                        if a.__class__ is Slot and a.index in self.needs_grad and rules[j] is not None]
@@ -441,6 +444,8 @@ class Plan:
                     expression = f"sum_to({expression}, {shapes[target]!r})"
                 if dtype != dtypes[target] or dtypes[out_slot] != dtypes[target]:
                     namespace[f"d{target}"] = dtypes[target]
+                    if (dtype is None or dtype.kind == "c") and dtypes[target].kind != "c":
+                        expression = f"real({expression})"  # a real input of a complex result: dL/dRe
                     expression = f"({expression}).astype(d{target})"
                 if target in assigned:
                     lines.append(f"    g{target} = g{target} + {expression}")

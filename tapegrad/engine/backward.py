@@ -169,10 +169,15 @@ def _rule_inputs(node: Node, xp: Namespace, create_graph: bool) -> tuple[tuple, 
 
 def _match_input(g: Any, parent: Any, xp: Namespace, recorded: bool) -> Any:
     """``g`` summed over the axes broadcasting added and cast to the dtype of ``parent``'s value (a Node's
-    or a leaf Tensor's shape: inside tg.vmap, one example's, so that the sum is over an example's axes)."""
+    or a leaf Tensor's shape: inside tg.vmap, one example's, so that the sum is over an example's axes; its
+    real part for a real value: the gradient of a real input of a complex result)."""
     if g.shape != parent.shape:
         g = xp.sum_to(g, shape=parent.shape) if recorded else sum_to_forward(g, parent.shape)
     if g.dtype is not parent.dtype and g.dtype != parent.dtype:  # dtypes are mostly singletons
+        if g.dtype.kind == "c" and parent.dtype.kind != "c":  # a real input of a complex result: dL/dRe
+            g = xp.real(g)
+            if g.dtype == parent.dtype:
+                return g
         g = xp.astype(g, dtype=parent.dtype)
     return g
 

@@ -11,9 +11,11 @@ from . import (
     activation,
     arithmetic,
     attention,
+    complex_numbers,  # issue 18: complex numbers
     conv,
     elementwise,
     elementwise2,
+    fft,  # issue 18: numpy.fft
     linalg,
     linalg_numpy,
     linalg_scipy,
@@ -38,6 +40,8 @@ MODULES = (
     special,  # issue 15: scipy.special
     signal,  # issue 15: scipy.signal.convolve
     linalg_scipy,  # issue 15: scipy.linalg
+    complex_numbers,  # issue 18: complex numbers
+    fft,  # issue 18: numpy.fft
 )
 
 
@@ -59,4 +63,5 @@ __all__ = [
     "conv", "elementwise", "elementwise2", "linalg", "linalg_numpy", "nn", "normalization", "pool",
     "random", "reduce", "rnn", "scans", "shape",
     "special", "signal", "linalg_scipy",  # issue 15
+    "complex_numbers", "fft",  # issue 18
 ]

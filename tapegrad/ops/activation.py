@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from ..errors import DTypeError
 from .registry import Primitive
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -84,6 +85,9 @@ def _erfc_tail(z: np.ndarray) -> np.ndarray:
 
 
 def _as_float64(x: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(x):  # issue 18: the real error function (and gelu, built on it) of a complex value
+        raise DTypeError(f"erf: got dtype {np.asarray(x).dtype}; expected real numbers (tapegrad's erf, erfc and "
+                         "gelu are real functions)")
     return np.asarray(x, dtype=np.float64)
 
 

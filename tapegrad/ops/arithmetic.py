@@ -6,6 +6,7 @@ shape. Ties in ``maximum``/``minimum`` split the gradient equally between the tw
 
 from __future__ import annotations
 
+import cmath
 import math
 import operator
 
@@ -24,7 +25,7 @@ def _zeros_like(xp, g):
 def _pow_dbase(xp, g, ans, x, y):
     # d(x**y)/dx = y * x**(y-1), and exactly 0 where y == 0: at x == 0 the formula is 0 * 0**-1 = NaN.
     # A number exponent (x**2, x**0.5, the rule's own x**(y-1)) is decided here, with no array work.
-    if y.__class__ is int or y.__class__ is float:
+    if y.__class__ is int or y.__class__ is float or y.__class__ is complex:
         if y == 2:  # the square, as in every squared loss: 2x as x + x (exact, no power)
             return g * (x + x)
         if y == 0:
@@ -38,12 +39,17 @@ def _pow_dbase(xp, g, ans, x, y):
 
 def _pow_dexponent(xp, g, ans, x, y):
     # d(x**y)/dy = x**y * log(x); at x == 0 the limit is 0 (for y > 0), not 0 * -inf.
-    if x.__class__ is float or x.__class__ is int:  # a number base (2.0 ** t): decided here
+    if x.__class__ is float or x.__class__ is int or x.__class__ is complex:  # a number base (2.0 ** t): here
         if x == 0:
             return _zeros_like(xp, g)
-        return g * ans * (math.log(x) if x > 0 else math.nan)  # a negative base: NaN, as np.log gives
+        if x.__class__ is not complex and x > 0:
+            return g * ans * math.log(x)
+        # a negative base: NaN, as np.log gives, unless the exponent (so the result) is complex
+        return g * ans * (cmath.log(x) if ans.dtype.kind == "c" else math.nan)
     zero = x == 0
     safe_x = xp.where(zero, 1, x)
+    if ans.dtype.kind == "c" and safe_x.dtype.kind != "c":  # a real base, a complex exponent: log of x + 0j
+        safe_x = xp.astype(safe_x, dtype=ans.dtype)
     return xp.where(zero, 0, g * ans * xp.log(safe_x))
 
 

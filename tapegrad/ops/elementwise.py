@@ -41,7 +41,21 @@ log1p = unary("log1p", np.log1p, lambda xp, g, ans, x: g / (1 + x), derivative="
 expm1 = unary("expm1", np.expm1, lambda xp, g, ans, x: g * (ans + 1), needs_ans=True, derivative="exp({a})")
 sqrt = unary("sqrt", np.sqrt, lambda xp, g, ans, x: g * (0.5 / ans), needs_ans=True,
              derivative="1/(2 sqrt({a}))")
-absolute = unary("abs", np.abs, lambda xp, g, ans, x: g * xp.sign(x),
+
+
+def _abs_rule(xp, v, ans, x):
+    """``v * sign(x)`` for real ``x``: the VJP and the JVP. For complex ``x`` they differ, and the dtype of
+    ``v`` tells them apart: the VJP gets a real ``g`` (abs is real) and gives ``g * x/|x|``; the JVP gets a
+    complex tangent ``t`` and gives ``Re(conj(x/|x|) t)`` (both 0 at ``x == 0``)."""
+    if x.dtype.kind != "c":
+        return v * xp.sign(x)
+    size = xp.abs(x)
+    zero = size == 0
+    unit = xp.where(zero, 0, x / xp.where(zero, 1, size))
+    return xp.real(xp.conjugate(unit) * v) if v.dtype.kind == "c" else v * unit
+
+
+absolute = unary("abs", np.abs, _abs_rule,
                  doc="The gradient at 0 is 0, as in PyTorch and JAX.", derivative="sign({a})")
 sin = unary("sin", np.sin, lambda xp, g, ans, x: g * xp.cos(x), derivative="cos({a})")
 cos = unary("cos", np.cos, lambda xp, g, ans, x: g * -xp.sin(x), derivative="-sin({a})")

@@ -35,7 +35,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..errors import ArgumentError, LinAlgError, ShapeError
+from ..errors import ArgumentError, DTypeError, LinAlgError, ShapeError
 from . import batching as B
 from .registry import Primitive
 from .shape import shown
@@ -59,9 +59,9 @@ def check_matrix(a, op: str) -> None:
 
 
 def check_float(a, op: str) -> None:
-    """Raises ArgumentError for a dtype NumPy's LAPACK routines do not take here (complex, object)."""
+    """Raises DTypeError for a dtype NumPy's LAPACK routines do not take here (complex, object)."""
     if np.asarray(a).dtype.kind not in "biuf":
-        raise ArgumentError(f"{op}: got dtype {np.asarray(a).dtype}; expected real numbers")
+        raise DTypeError(f"{op}: got dtype {np.asarray(a).dtype}; expected real numbers")
 
 
 def _lapack(op: str, func, *arrays, **options):
@@ -347,10 +347,22 @@ def _logabsdet(a):
     return _lapack("slogdet", np.linalg.slogdet, a)[1]
 
 
+def _logabsdet_vjp(xp, g, ans, a):
+    inverse_t = _mT(xp, xp.inv(a))
+    if a.dtype.kind == "c":  # d log|det a| = Re(tr(a^-1 da)): the gradient is a^-H
+        inverse_t = xp.conjugate(inverse_t)
+    return _col(xp, _col(xp, g)) * inverse_t
+
+
+def _logabsdet_jvp(xp, t, ans, a):
+    change = _trace(xp, xp.solve(a, t))
+    return xp.real(change) if change.dtype.kind == "c" else change
+
+
 logabsdet = Primitive(
     "logabsdet", _logabsdet, batch=B.leading,
-    vjps=(lambda xp, g, ans, a: _col(xp, _col(xp, g)) * _mT(xp, xp.inv(a)),),
-    jvps=(lambda xp, t, ans, a: _trace(xp, xp.solve(a, t)),),
+    vjps=(_logabsdet_vjp,),
+    jvps=(_logabsdet_jvp,),
     derivatives=("{a}^-T",),
     expects_says_nonfinite=True,
     expects="a stack of square invertible matrices (log|det| is -inf at a singular one)",

@@ -80,6 +80,8 @@ def _var_vjp(xp, g, ans, x, axis=None, keepdims=False, ddof=0):
 
 
 def _var_jvp(xp, t, ans, x, axis=None, keepdims=False, ddof=0):
+    if x.dtype.kind == "c":  # var = mean(|x - mean|**2): the real part of conj(2 (x - mean)/n) t
+        return xp.sum(xp.real(xp.conjugate(_centered_scaled(xp, x, axis, ddof)) * t), axis=axis, keepdims=keepdims)
     return xp.sum(t * _centered_scaled(xp, x, axis, ddof), axis=axis, keepdims=keepdims)
 
 

@@ -78,6 +78,14 @@ class Primitive:
         batch: the batching rule (``tg.vmap``): ``batch(xp, prim, size, batched, *inputs, **params)``
             computes the results of ``size`` examples at once (see :mod:`tapegrad.ops.batching`);
             derived from ``elementwise`` when not given (:func:`~tapegrad.ops.batching.elementwise`).
+        complex: how the rules treat complex values (see :mod:`tapegrad.ops.complex_numbers`): ``""`` (the
+            default) when they do not, so that a complex input or result that needs a gradient raises
+            ``DTypeError``; ``"holomorphic"`` when the rules compute the complex derivative as they would
+            the real one (``g * f'(z)``, ``g @ b.T``: the VJP then runs them between two conjugations,
+            giving PyTorch's conjugate Wirtinger gradient); ``"written"`` when the rules are right for
+            complex values as written (sums, reshapes, indexing; ``real``, ``abs``, the FFTs). The
+            primitives declared before complex numbers were supported are listed in one table in
+            :mod:`tapegrad.ops.complex_numbers` instead.
     """
 
     name: str
@@ -98,6 +106,7 @@ class Primitive:
     vjp_all: Rule | None = None
     expects_says_nonfinite: bool = False
     batch: Rule | None = None
+    complex: str = ""
 
     def __post_init__(self) -> None:
         if self.batch is None and self.elementwise:
@@ -108,6 +117,9 @@ class Primitive:
             object.__setattr__(self, "vjps", tuple(_pick(self.vjp_all, i) for i in range(len(self.jvps))))
         if self.vjps is not None and (self.jvps is None or len(self.jvps) != len(self.vjps)):
             raise ValueError(f"primitive {self.name!r}: every VJP rule needs its JVP rule beside it")
+        if self.complex not in ("", "holomorphic", "written"):
+            raise ValueError(f"primitive {self.name!r}: complex={self.complex!r}; expected '', 'holomorphic' or "
+                             "'written'")
         if self.saves_ans and not self.saves_inputs:
             # Higher-order backward recomputes ``ans`` from the inputs, so they must be kept.
             raise ValueError(f"primitive {self.name!r}: saves_ans requires saves_inputs")

@@ -510,7 +510,8 @@ flip = Primitive(
 
 astype = Primitive(
     "astype", _astype,
-    vjps=(lambda xp, g, ans, x, dtype: xp.astype(g, dtype=x.dtype),),
+    vjps=(lambda xp, g, ans, x, dtype: xp.astype(xp.real(g) if g.dtype.kind == "c" and x.dtype.kind != "c" else g,
+                                                  dtype=x.dtype),),
     jvps=(lambda xp, t, ans, x, dtype: xp.astype(t, dtype=dtype),),
     saves_inputs=False, expects="a NumPy dtype", batch=B.leading,
 )

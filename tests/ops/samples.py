@@ -424,3 +424,9 @@ SAMPLERS.update(_stats.SAMPLERS)
 from .samples_signal import SAMPLERS as _SIGNAL_SAMPLERS  # noqa: E402 (scipy.signal.convolve: issue 15)
 
 SAMPLERS.update(_SIGNAL_SAMPLERS)
+from .samples_complex import SAMPLERS as _COMPLEX_SAMPLERS  # noqa: E402 (complex numbers: issue 18)
+
+SAMPLERS.update(_COMPLEX_SAMPLERS)
+from .samples_fft import SAMPLERS as _FFT_SAMPLERS  # noqa: E402 (numpy.fft: issue 18)
+
+SAMPLERS.update(_FFT_SAMPLERS)

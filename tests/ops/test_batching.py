@@ -154,7 +154,13 @@ DERIVATIVES = settings(max_examples=max(1, EXAMPLES // 2), deadline=None, suppre
 
 
 def _differentiated(case: Case) -> list[int]:
-    return [i for i, a in enumerate(case.args) if isinstance(a, np.ndarray) and a.dtype == np.float64]
+    return [i for i, a in enumerate(case.args) if isinstance(a, np.ndarray) and a.dtype in (np.float64, np.complex128)]
+
+
+def _random_like(r, shape, dtype):
+    """A random float64 or complex128 array of ``shape`` (a cotangent or tangent)."""
+    values = r.standard_normal(shape)
+    return values + 1j * r.standard_normal(shape) if np.dtype(dtype).kind == "c" else values
 
 
 def _with(args, positions, values):
@@ -179,10 +185,11 @@ def _derivative_case(draw, name):
         outs = [_forward(prim, ex, case.params) for ex in examples]
     except (TapegradError, ValueError, np.linalg.LinAlgError):
         assume(False)
-    assume(outs[0].dtype.kind == "f")
+    assume(outs[0].dtype.kind in "fc")
     r = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    cotangents = np.stack([r.standard_normal(outs[0].shape) for _ in range(size)])
-    tangents = [np.stack([r.standard_normal(case.args[i].shape) for _ in range(size)]) for i in floats]
+    cotangents = np.stack([_random_like(r, outs[0].shape, outs[0].dtype) for _ in range(size)])
+    tangents = [np.stack([_random_like(r, case.args[i].shape, case.args[i].dtype) for _ in range(size)])
+                for i in floats]
     return prim, case, floats, mapped, size, examples, cotangents, tangents
 
 

@@ -18,12 +18,16 @@ from hypothesis import strategies as st
 import tapegrad as tg
 from tapegrad.ops import NUMPY, REGISTRY
 from tapegrad.ops import linalg as L
+from tapegrad.ops.complex_numbers import complex_kind, for_complex
 from tapegrad.ops.shape import sum_to_forward
 from tapegrad.tensor import apply, apply_binary, apply_unary
 
 from .samples import NEVER_EMPTY, SAMPLERS, Case, size_zero_sides
+from .samples_complex import complexified
 
 DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if prim.differentiable)
+#: Primitives whose samplers draw complex values themselves (issue 18).
+_COMPLEX_NATIVE = frozenset({"real", "imag", "conjugate", "angle", "complex", "fft_c2c", "fft_r2c", "fft_c2r"})
 NOT_DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if not prim.differentiable)
 MAY_BE_EMPTY = [name for name in DIFFERENTIABLE if name not in NEVER_EMPTY]
 
@@ -85,7 +89,7 @@ def test_a_sweep_fails_naming_the_primitive_when_too_few_examples_had_something_
 
 
 def _differentiable(value) -> bool:
-    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+    return isinstance(value, np.ndarray) and value.dtype.kind in "fc"
 
 
 def _jacobian_entries(prim, case: Case, differentiated=_differentiable) -> int:
@@ -95,8 +99,8 @@ def _jacobian_entries(prim, case: Case, differentiated=_differentiable) -> int:
 
 
 def _gradchecked(value) -> bool:
-    """What tg.gradcheck differentiates: floating arrays and floats."""
-    return isinstance(value, (np.ndarray, float)) and np.asarray(value).dtype.kind == "f"
+    """What tg.gradcheck differentiates: floating and complex arrays, floats."""
+    return isinstance(value, (np.ndarray, float)) and np.asarray(value).dtype.kind in "fc"
 
 
 def test_every_differentiable_primitive_has_a_sampler():
@@ -154,13 +158,20 @@ def _jvp(prim, args, tangents, params):
     return np.broadcast_to(out, np.shape(ans))
 
 
+def _random_like(r, value):
+    """Standard normal values shaped like ``value``: complex (both parts drawn) for a complex one."""
+    drawn = r.standard_normal(np.shape(value))
+    return drawn + 1j * r.standard_normal(np.shape(value)) if np.asarray(value).dtype.kind == "c" else drawn
+
+
 def check_jvp(name: str, case: Case) -> int:
-    """The JVP rules of ``name`` on ``case`` against central differences and against its VJP rules;
-    returns the number of Jacobian entries the tangents reach."""
+    """The JVP rules of ``name`` on ``case`` against central differences and against its VJP rules (complex
+    values as pairs of reals: the inner product is ``Re(sum(conj(a) b))``); returns the number of Jacobian
+    entries the tangents reach."""
     prim = REGISTRY[name]
     r = np.random.default_rng(1)
-    floating = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in case.args]
-    tangents = [r.standard_normal(np.shape(a)) if f else None for a, f in zip(case.args, floating)]
+    floating = [isinstance(a, np.ndarray) and a.dtype.kind in "fc" for a in case.args]
+    tangents = [_random_like(r, a) if f else None for a, f in zip(case.args, floating)]
     eps = 1e-6
     shifted = [[a + s * eps * t if t is not None else a for a, t in zip(case.args, tangents)] for s in (1, -1)]
     numerical = (prim.forward(*shifted[0], **case.params) - prim.forward(*shifted[1], **case.params)) / (2 * eps)
@@ -168,13 +179,15 @@ def check_jvp(name: str, case: Case) -> int:
     np.testing.assert_allclose(forward, numerical, rtol=1e-4, atol=1e-6)
     # <v, J t> == <J^T v, t>: the JVP and VJP rules describe the same Jacobian.
     ans = prim.forward(*case.args, **case.params)
-    v = r.standard_normal(np.shape(ans))
+    v = _random_like(r, ans)
+    if np.iscomplexobj(ans) or any(np.iscomplexobj(a) for a in case.args):
+        prim = for_complex(prim)  # the VJP rules a complex node runs
     adjoint = 0.0
     for position, (rule, tangent) in enumerate(zip(prim.vjp_rules(len(case.args)), tangents)):
         if rule is not None and tangent is not None:
             g = rule(NUMPY, v, ans, *case.args, **case.params)
-            adjoint += np.sum(sum_to_forward(g, np.shape(case.args[position])) * tangent)
-    np.testing.assert_allclose(np.sum(v * forward), adjoint, rtol=1e-9, atol=1e-9)
+            adjoint += np.sum(np.real(np.conj(sum_to_forward(g, np.shape(case.args[position]))) * tangent))
+    np.testing.assert_allclose(np.sum(np.real(np.conj(v) * forward)), adjoint, rtol=1e-9, atol=1e-9)
     return _jacobian_entries(prim, case)
 
 
@@ -227,11 +240,12 @@ def check_compiled(name: str, case: Case) -> int:
     run = _function(REGISTRY[name], case.params)
 
     def loss(*args):
-        return run(*args).sin().sum()
+        total = run(*args).sin().sum()
+        return total.real + total.imag if total.dtype.kind == "c" else total
 
     def inputs():
-        return [tg.tensor(a, requires_grad=a.dtype == np.float64) if isinstance(a, np.ndarray) else a
-                for a in case.args]
+        return [tg.tensor(a, requires_grad=a.dtype in (np.float64, np.complex128)) if isinstance(a, np.ndarray)
+                else a for a in case.args]
 
     eager_inputs, compiled_inputs = inputs(), inputs()
     eager, compiled = loss(*eager_inputs), tg.compile(loss)(*compiled_inputs)
@@ -244,7 +258,8 @@ def check_compiled(name: str, case: Case) -> int:
         if isinstance(e, tg.Tensor) and e.requires_grad:
             assert c.grad.dtype == e.grad.dtype and c.grad.shape == e.grad.shape
             np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=1e-12, atol=1e-12)
-    return _jacobian_entries(REGISTRY[name], case, lambda a: isinstance(a, np.ndarray) and a.dtype == np.float64)
+    return _jacobian_entries(REGISTRY[name], case,
+                             lambda a: isinstance(a, np.ndarray) and a.dtype in (np.float64, np.complex128))
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
@@ -279,3 +294,49 @@ def test_size_zero_inputs_pass_every_check(name, data):
     assert _has_size_zero(name, case), f"{name}: the size-0 sampler drew non-empty inputs {case}"
     for check in (check_first_derivatives, check_second_derivatives, check_jvp, check_compiled):
         check(name, case)
+
+
+# -- complex values (issue 18) ---------------------------------------------------------------------------
+# Every primitive that takes complex values, swept again with its cases made complex (an imaginary part on
+# its floating inputs, or on some of them where real and complex operands meet): first and second
+# derivatives against finite differences on the real and imaginary parts, the JVP rules against finite
+# differences and the VJP rules, tg.compile against eager. The primitives of complex numbers and those
+# whose samplers draw complex values already (the FFTs) go through the sweeps above.
+TAKES_COMPLEX = sorted(name for name in DIFFERENTIABLE if complex_kind(REGISTRY[name])
+                       and name not in _COMPLEX_NATIVE)
+REFUSES_COMPLEX = sorted(name for name in DIFFERENTIABLE if not complex_kind(REGISTRY[name]))
+COMPLEX_CHECKS = {"first": check_first_derivatives, "second": check_second_derivatives, "jvp": check_jvp,
+                  "compiled": check_compiled}
+
+
+@pytest.mark.parametrize("check", sorted(COMPLEX_CHECKS))
+@pytest.mark.parametrize("name", TAKES_COMPLEX)
+@SWEEP
+@given(data=st.data())
+def test_complex_inputs_pass_every_check(name, check, data, examples):
+    case = complexified(name, SAMPLERS[name])(data.draw)
+    assert any(np.iscomplexobj(a) for a in case.args), f"{name}: the complexified case has no complex input"
+    examples.begin()
+    examples.passed_with(COMPLEX_CHECKS[check](name, case))
+
+
+@pytest.mark.parametrize("name", REFUSES_COMPLEX)
+@settings(max_examples=5)
+@given(data=st.data())
+def test_primitives_without_complex_rules_refuse_complex_values_that_need_a_gradient(name, data):
+    # The check that makes the table in tapegrad/ops/complex_numbers.py sound: apply looks at complex
+    # *results* only (the real fast path pays nothing), so no primitive that refuses complex values may
+    # turn complex inputs into a real result, whose gradient would silently be wrong.
+    case = complexified(name, SAMPLERS[name])(data.draw)
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(REGISTRY[name].forward(*case.args, **case.params))
+    except (ValueError, TypeError, IndexError, ArithmeticError, tg.TapegradError):
+        return  # NumPy (or the primitive) refuses complex inputs itself: apply raises its error
+    assert out.dtype.kind == "c" or not any(np.iscomplexobj(a) for a in case.args), (
+        f"{name} turns complex inputs into a {out.dtype} result: declare how it treats complex values "
+        "(complex= in its declaration, or the table in tapegrad/ops/complex_numbers.py)")
+    inputs = [tg.tensor(a, requires_grad=True) if isinstance(a, np.ndarray) and a.dtype.kind in "fc" else a
+              for a in case.args]
+    with pytest.raises(tg.TapegradError, match=f"^{name}: "):
+        apply(REGISTRY[name], *inputs, **case.params)
