@@ -371,9 +371,11 @@ VALID_FOR.update({**{name: {"input": X} for name in ("gelu", "silu", "hardtanh",
 TENSOR_PARAMS |= {"query", "key", "value", "attn_mask"}
 SIZE_PARAMS |= {"padding_idx"}
 NUMBER_PARAMS |= {"min_val", "max_val", "dropout_p", "scale"}
-# complex numbers (issue 18): tg.complex's parts, angle's deg
+# complex numbers (issue 18): tg.complex's parts, angle's deg; tg.fft's functions (found in tg.fft.__all__)
 VALID.update({"real": X, "imag": X / 2, "deg": False})
 TENSOR_PARAMS |= {"real", "imag"}
+SIZE_PARAMS |= {"s"}
+NUMBER_PARAMS |= {"d"}
 
 ARRAY_CASES = {
     "int": np.arange(9).reshape(3, 3), "bool": X > 0.5, "complex": X + 1j, "nan_inf": np.array(
@@ -408,6 +410,12 @@ def _public_functions():
         obj = getattr(tg, name)
         if name == "Tensor" or (callable(obj) and not inspect.isclass(obj) and name not in NOT_TENSOR_FUNCTIONS):
             yield "tg.", name, obj
+
+
+def _fft_functions():  # issue 18
+    """(prefix, name, function) for tg.fft's functions."""
+    for name in tg.fft.__all__:
+        yield "tg.fft.", name, getattr(tg.fft, name)
 
 
 def _functional_functions():
@@ -457,7 +465,7 @@ def _parameters(name, fn, method):
 
 def _cases():
     """(id, name, call) for every callable, its valid call ("valid") and each bad value of each parameter."""
-    functions = [*_public_functions(), *_functional_functions(), *_loss_modules()]
+    functions = [*_public_functions(), *_functional_functions(), *_loss_modules(), *_fft_functions()]
     for method, prefix, name, fn in [(False, *f) for f in functions] + [
             (True, "Tensor.", *m) for m in _public_methods()]:
         valid = {**VALID, **VALID_FOR.get(name, {}), **next(
@@ -507,7 +515,7 @@ def _cases():
 def _tables_for(pname, name, annotation=None, valid=None):
     if valid is LABELS:
         return [ARGUMENT_CASES, LABEL_CASES]
-    if pname == "reduction":
+    if pname in ("reduction", "norm"):  # norm: tg.fft's (issue 18)
         return [CHOICE_CASES]
     if pname == "parameters":
         return [PARAMETERS_CASES]

@@ -20,18 +20,9 @@ import pytest
 import tapegrad as tg
 from tapegrad.cli import main
 
+from .test_cli import _run  # main(argv) -> (exit status, stdout, the one stderr line)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run(argv, capsys):
-    """main(argv) -> (exit status, stdout, the one stderr line)."""
-    try:
-        code = main(argv)
-    except SystemExit as stopped:
-        code = stopped.code
-    out, err = capsys.readouterr()
-    assert len(err.strip().splitlines()) <= 1 and "Traceback" not in err, err
-    return code, out, err.strip()
 
 
 def _metrics(folder: Path) -> dict:

@@ -243,3 +243,25 @@ def test_the_sign_of_slogdet_is_complex_and_takes_no_gradient():
     expected = np.linalg.slogdet(a.detach().numpy())
     np.testing.assert_allclose(sign.numpy(), expected[0], rtol=1e-12)
     assert not sign.requires_grad and logabs.requires_grad and logabs.dtype == np.float64
+
+
+@pytest.mark.parametrize("name, options", [("SGD", {"lr": 0.01, "momentum": 0.5}), ("Adam", {"lr": 0.05}),
+                                           ("AdamW", {"lr": 0.05, "weight_decay": 0.1}), ("RMSprop", {"lr": 0.05}),
+                                           ("Adagrad", {"lr": 0.05})])
+def test_optimizers_update_complex_parameters_as_pytorchs_do(name, options):
+    # PyTorch's optimizers treat a complex parameter as its real and imaginary parts (view_as_real)
+    start = _complex((2, 3), 0.5)
+    ours = tg.tensor(start, requires_grad=True)
+    theirs = torch.tensor(start, requires_grad=True)
+    optimizer, optimizer_t = getattr(tg.optim, name)([ours], **options), getattr(torch.optim, name)([theirs], **options)
+    for step in range(15):
+        if step == 7:  # the state (real moments of a complex parameter) survives a round trip
+            optimizer.load_state_dict(optimizer.state_dict())
+        optimizer.zero_grad()
+        (abs(ours * ours - 1j) ** 2).sum().backward()
+        optimizer.step()
+        optimizer_t.zero_grad()
+        (torch.abs(theirs * theirs - 1j) ** 2).sum().backward()
+        optimizer_t.step()
+    assert np.all(np.isfinite(ours.numpy())) and not np.allclose(ours.numpy(), start)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ArgumentError, DTypeError, ShapeError
 from . import batching as B
 from .registry import Primitive
-from .shape import axes_arg, axis_arg, int_arg, shown
+from .shape import MAX_SIZE, axes_arg, axis_arg, int_arg, shown
 
 NORMS = ("backward", "ortho", "forward")
 #: The norm of the adjoint transform (the other direction, the same scale).
@@ -207,6 +207,8 @@ def _length(n, op: str, arg: str = "n") -> int:
     n = int_arg(n, op, arg)
     if n < 1:
         raise ArgumentError(f"{op}: {arg}={n}; expected a number of points >= 1")
+    if n > MAX_SIZE // 16:  # no complex array of that length fits in memory
+        raise ArgumentError(f"{op}: {arg}={n}; expected a number of points an array can hold (below 2**59)")
     return n
 
 
@@ -251,6 +253,8 @@ def _nd_args(x, s, axes, op: str, real_inverse: bool = False) -> tuple[list[int]
     """
     if x.ndim == 0:
         raise ShapeError(f"{op}: a 0-d input has no axis to transform; expected at least 1 dimension")
+    if s is not None and not isinstance(s, (list, tuple, np.ndarray)):
+        raise ArgumentError(f"{op}: s={shown(s)}; expected a sequence of lengths, one per transformed axis")
     if axes is None:
         axes = list(range(x.ndim)) if s is None else list(range(x.ndim - len(s), x.ndim))
         if s is not None and len(s) > x.ndim:
@@ -261,7 +265,7 @@ def _nd_args(x, s, axes, op: str, real_inverse: bool = False) -> tuple[list[int]
     if s is None:
         sizes = [None] * len(axes)
     else:
-        sizes = list(s) if isinstance(s, (list, tuple)) else [s]
+        sizes = list(s)
         if len(sizes) != len(axes):
             raise ShapeError(f"{op}: s={shown(s)} and axes={axes} have different lengths; expected one length per "
                              "transformed axis")

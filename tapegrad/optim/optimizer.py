@@ -71,7 +71,10 @@ class Optimizer:
                         scale = self._shrink(group)
                         if scale != 1.0:
                             p *= scale
-                        p -= self._update(p.data, p.grad.data, state, group)
+                        if p.dtype.kind == "c":  # issue 18: a complex parameter as its real and imaginary parts
+                            p -= self._update(_as_reals(p.data), _as_reals(p.grad.data), state, group).view(p.dtype)
+                        else:
+                            p -= self._update(p.data, p.grad.data, state, group)
 
     def _shrink(self, group: dict[str, Any]) -> float:
         """The factor that multiplies the parameters before each update (decoupled weight decay); 1 for none."""
@@ -110,7 +113,8 @@ class Optimizer:
         self.state = {}
         for position, values in state_dict["state"].items():
             p = by_position[int(position)]
-            self.state[id(p)] = {k: (np.array(v, dtype=p.dtype) if isinstance(v, np.ndarray) else v)
+            dtype = np.finfo(p.dtype).dtype  # a complex parameter's state is real (see _as_reals)
+            self.state[id(p)] = {k: (np.array(v, dtype=dtype) if isinstance(v, np.ndarray) else v)
                                  for k, v in values.items()}
 
     def __repr__(self) -> str:
@@ -140,6 +144,13 @@ def _check_hyperparameter(optimizer: str, name: str, value: Any) -> None:
     else:
         for beta in value:
             real_arg(beta, optimizer, "betas", low, high, high_open=high_open)
+
+
+def _as_reals(array: np.ndarray) -> np.ndarray:
+    """A complex array as real numbers, each entry's real and imaginary parts side by side along the last axis
+    (PyTorch's ``view_as_real``, flattened): the optimizers update a complex parameter as the pairs of reals it
+    is, as PyTorch's do, with its gradient ``dL/dRe + i dL/dIm`` as their gradients."""
+    return np.ascontiguousarray(array).view(np.finfo(array.dtype).dtype)
 
 
 def _decayed(g: np.ndarray, p: np.ndarray, weight_decay: float) -> np.ndarray:
