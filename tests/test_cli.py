@@ -21,7 +21,8 @@ from .data.test_data import _write_idx
 def test_default_training_run_reaches_97_percent_and_writes_its_files(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path), "--no-progress"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert len(metrics["epochs"]) == 30 and metrics["test_accuracy"] >= 0.97
+    assert len(metrics["epochs"]) == 30 and metrics["test_accuracy"] >= 0.975  # 0.9833 at the default seed
+    assert metrics["data"]["standardized"] is True  # the MLP on the digits standardizes by default
     assert set(metrics["epochs"][0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                                          "seconds"}
     assert metrics["epochs"][-1]["train_loss"] < metrics["epochs"][0]["train_loss"]

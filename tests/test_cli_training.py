@@ -309,9 +309,14 @@ def test_standardization_uses_the_training_split_only_and_evaluate_applies_it(fi
                          "--out", str(tmp_path / "off")], capsys)
     assert code == 0 and "standardized" not in out.splitlines()[0]
     assert tg.load(tmp_path / "off" / "checkpoint.safetensors")["scaler"] is None
-    code, out, _ = _run(["train", "--epochs", "1", "--standardize", "--no-progress", "--out", str(tmp_path / "d")],
+    code, out, _ = _run(["train", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "d")], capsys)
+    assert code == 0 and "359 test, standardized)" in out  # the MLP on the digits, by default
+    code, out, _ = _run(["train", "--epochs", "1", "--no-standardize", "--no-progress", "--out", str(tmp_path / "e")],
                         capsys)
-    assert code == 0 and "359 test, standardized)" in out  # the digits too, when asked
+    assert code == 0 and "359 test)" in out and tg.load(tmp_path / "e" / "checkpoint.safetensors")["scaler"] is None
+    code, out, _ = _run(["train", "--model", "cnn", "--channels", "4", "--epochs", "1", "--no-progress",
+                         "--out", str(tmp_path / "c")], capsys)
+    assert code == 0 and "359 test)" in out  # the CNN reads the pixels as an image
 
 
 def test_minus_one_one_labels_semicolons_and_text_labels_keep_their_names(files, tmp_path, capsys):
