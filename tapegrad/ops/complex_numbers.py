@@ -147,14 +147,18 @@ HOLOMORPHIC = (
     R.prod, L.matmul, L.einsum, SC.cumprod,
     E2.arcsin, E2.arccos, E2.arctan, E2.sinh, E2.cosh, E2.arccosh, E2.arctanh, E2.log2, E2.log10, E2.exp2,
     E2.square, E2.sinc, signal.convolve, LN.inv, LN.solve, LN.det,
+    E2.arcsinh, LN.solve_triangular,  # arcsinh's rule has a complex branch (hypot takes real values only)
 )
 #: Primitives whose rules are right for complex values as written: linear with real coefficients (sums,
-#: reshapes, indexing, differences), or written for complex values (``abs``, ``var``, ``astype``, ``logabsdet``).
+#: reshapes, indexing, differences), or written for complex values (``abs``, ``var``, ``astype``, ``logabsdet``,
+#: and numpy.linalg's decompositions of Hermitian and general complex matrices: conjugate transposes, real
+#: diagonals, the phases of eigenvectors and singular vectors; see tapegrad/ops/linalg_numpy.py).
 WRITTEN = (
     A.add, A.subtract, A.where, E.negative, E.absolute, R.sum_, R.mean, R.var,
     S.reshape, S.transpose, S.broadcast_to, S.sum_to, S.getitem, S.scatter_add, S.setitem, S.concatenate, S.pad,
     S.flip, S.astype, S.copy, S.assign_view, SC.cumsum, SC.diff, SC.trace, SC.take_sorted, SC.put_sorted,
     LN.logabsdet,
+    LN.cholesky, LN.cholesky_backward, LN.eigh, LN.qr, LN.svd, LN.pinv,
 )
 
 
@@ -223,4 +227,5 @@ def for_complex(prim: Primitive, operands: str = "") -> Primitive:
     raise DTypeError(f"{prim.name}: does not differentiate complex numbers, and a complex value{of} needs a "
                      "gradient through it; expected real operands (tapegrad differentiates complex values "
                      "through arithmetic, exp, log, sqrt, the trigonometric and hyperbolic functions, abs, sums, "
-                     "products, shapes, matmul, einsum, real, imag, conj, angle and the FFTs: see the README)")
+                     "products, shapes, matmul, einsum, numpy.linalg, real, imag, conj, angle and the FFTs: see the "
+                     "README)")

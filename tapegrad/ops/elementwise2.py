@@ -47,8 +47,16 @@ arccos = unary("arccos", np.arccos, lambda xp, g, ans, x: -g / xp.sqrt((1 - x) *
 arctan = unary("arctan", np.arctan, lambda xp, g, ans, x: g / (1 + x * x), derivative="1/(1 + {a}**2)")
 sinh = unary("sinh", np.sinh, lambda xp, g, ans, x: g * xp.cosh(x), derivative="cosh({a})")
 cosh = unary("cosh", np.cosh, lambda xp, g, ans, x: g * xp.sinh(x), derivative="sinh({a})")
-# hypot(x, 1) = sqrt(x**2 + 1) without overflowing for large x.
-arcsinh = unary("arcsinh", np.arcsinh, lambda xp, g, ans, x: g / xp.hypot(x, 1), derivative="1/sqrt({a}**2 + 1)")
+def _arcsinh_slope(xp, g, ans, x):
+    # hypot(x, 1) = sqrt(x**2 + 1) without overflowing for large x. hypot takes real values only: of a complex
+    # z, cosh(arcsinh(z)), which is the principal sqrt(z**2 + 1) (Re >= 0, the cuts of arcsinh) without
+    # overflowing either.
+    if x.dtype.kind == "c":
+        return g / xp.cosh(xp.arcsinh(x))
+    return g / xp.hypot(x, 1)
+
+
+arcsinh = unary("arcsinh", np.arcsinh, _arcsinh_slope, derivative="1/sqrt({a}**2 + 1)")
 arccosh = unary("arccosh", np.arccosh, lambda xp, g, ans, x: g / (xp.sqrt(x - 1) * xp.sqrt(x + 1)),
                 derivative="1/sqrt({a}**2 - 1)", expects="values >= 1")
 arctanh = unary("arctanh", np.arctanh, lambda xp, g, ans, x: g / ((1 - x) * (1 + x)),

@@ -25,17 +25,28 @@ both triangles.
 Where a derivative does not exist (repeated eigenvalues or singular values, a singular matrix) the
 rules give inf or NaN as PyTorch and JAX do, and each primitive's ``expects`` text names the cause,
 which ``tg.detect_anomaly()`` quotes.
+
+Complex matrices (issue 18) get PyTorch's conjugate Wirtinger gradients: ``inv``, ``solve``,
+``solve_triangular`` and ``det`` are holomorphic (their rules run between two conjugations, see
+tapegrad/ops/complex_numbers.py); the others' rules are written for complex values: the real formulas with
+each transpose of a factor or gradient made the conjugate transpose (:func:`_mH`, a plain transpose of real
+values, so that real matrices run the same operations as before). ``cholesky`` and ``eigh`` read a Hermitian
+matrix from one triangle and the real part of the diagonal, as LAPACK does; eigenvalues and singular values are
+real (the real parts of their entries in the packed complex output). Eigenvectors and singular vectors are fixed
+only up to a phase each, which LAPACK picks: a loss that depends on the phases has no gradient, and the VJPs
+raise BackwardError for one, as PyTorch's do (:func:`_check_phases`).
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 
-from ..errors import ArgumentError, DTypeError, LinAlgError, ShapeError
+from ..errors import ArgumentError, BackwardError, DTypeError, LinAlgError, ShapeError, TapegradError
 from . import batching as B
 from .registry import Primitive
 from .shape import shown
@@ -62,6 +73,12 @@ def check_float(a, op: str) -> None:
     """Raises DTypeError for a dtype NumPy's LAPACK routines do not take here (complex, object)."""
     if np.asarray(a).dtype.kind not in "biuf":
         raise DTypeError(f"{op}: got dtype {np.asarray(a).dtype}; expected real numbers")
+
+
+def check_numbers(a, op: str) -> None:
+    """Raises DTypeError for a dtype LAPACK does not take (object, strings): real or complex numbers pass."""
+    if np.asarray(a).dtype.kind not in "biufc":
+        raise DTypeError(f"{op}: got dtype {np.asarray(a).dtype}; expected real or complex numbers")
 
 
 def _lapack(op: str, func, *arrays, **options):
@@ -109,16 +126,42 @@ def _tri_mask(n: int, lower: bool, k: int = 0) -> np.ndarray:
     return mask
 
 
+def _complex(x) -> bool:
+    return x.dtype.kind == "c"
+
+
+def _conj(xp, x):
+    """``conj(x)``; ``x`` itself when it is real (no copy: the real rules run as before complex support)."""
+    return xp.conjugate(x) if x.dtype.kind == "c" else x
+
+
+def _mH(xp, x):
+    """The conjugate transpose of the last two axes (the transpose of a real ``x``)."""
+    return xp.conjugate(_mT(xp, x)) if x.dtype.kind == "c" else _mT(xp, x)
+
+
+def _solve_lower_h(xp, low, b):
+    """``L^-H b`` for a lower triangular ``L`` (``L^-T b`` when real): the transposed solve with ``conj(L)``."""
+    return xp.solve_triangular(_conj(xp, low), b, lower=True, trans=True)
+
+
 def _read_triangle(xp, t, lower: bool):
-    """The symmetric matrix a function that reads only one triangle of ``t`` sees."""
+    """The symmetric (Hermitian) matrix a function that reads only one triangle of ``t`` sees. Of a complex
+    ``t``, LAPACK reads the real part of the diagonal only (the imaginary parts of a Hermitian matrix's
+    diagonal are 0), so the diagonal's imaginary part is dropped."""
     n = t.shape[-1]
+    if t.dtype.kind == "c":
+        strict = t * _tri_mask(n, lower, -1)
+        return strict + _mH(xp, strict) + xp.real(t) * np.eye(n, dtype=bool)
     return t * _tri_mask(n, lower) + _mT(xp, t * _tri_mask(n, lower, -1))
 
 
 def _to_triangle(xp, g, lower: bool):
-    """The adjoint of :func:`_read_triangle`: a gradient with respect to the symmetric matrix, moved
-    onto the triangle that was read."""
+    """The adjoint of :func:`_read_triangle`: a gradient with respect to the symmetric (Hermitian) matrix,
+    moved onto the triangle that was read (for complex values: the real part of the diagonal)."""
     n = g.shape[-1]
+    if g.dtype.kind == "c":
+        return (g + _mH(xp, g)) * _tri_mask(n, lower, -1) + xp.real(g) * np.eye(n, dtype=bool)
     return g * _tri_mask(n, lower) + _mT(xp, g) * _tri_mask(n, lower, -1)
 
 
@@ -215,7 +258,8 @@ def scipy_blas_lapack() -> tuple[ModuleType, ModuleType] | None:
 
 
 def lapack_dtype(*arrays) -> np.dtype:
-    """The floating dtype LAPACK computes in for these inputs: float32 stays float32, integers give float64."""
+    """The floating dtype LAPACK computes in for these inputs: float32 stays float32 (complex64 complex64),
+    integers give float64."""
     dtype = np.result_type(*arrays)
     return np.dtype(np.float64) if dtype.kind in "biu" else np.result_type(dtype, np.float32)
 
@@ -228,11 +272,16 @@ def _column_major(a):
     return (a if a.flags.c_contiguous else np.ascontiguousarray(a)).T, True
 
 
+_TRSM = {np.dtype(np.float64): "dtrsm", np.dtype(np.float32): "strsm", np.dtype(np.complex128): "ztrsm",
+         np.dtype(np.complex64): "ctrsm"}
+
+
 def _trsm(blas, a, b, lower, trans, unit):
     """``op(a)^-1 b`` for one triangular ``(n, n)`` matrix and an ``(n, k)`` right-hand side of one float
-    dtype, by BLAS's trsm; neither operand is copied to change its layout (a row-major array is the
-    column-major transpose: then ``x^T = b^T op(a)^-T`` is solved from the right)."""
-    trsm = blas.dtrsm if a.dtype == np.float64 else blas.strsm
+    (or complex) dtype, by BLAS's trsm; neither operand is copied to change its layout (a row-major array is
+    the column-major transpose: then ``x^T = b^T op(a)^-T`` is solved from the right). ``op`` transposes
+    without conjugating."""
+    trsm = getattr(blas, _TRSM[a.dtype])
     m, flip = _column_major(a)
     if b.flags.f_contiguous:
         return trsm(1.0, m, b, side=0, lower=int(lower != flip), trans_a=int(trans != flip), diag=int(unit))
@@ -257,8 +306,8 @@ def _gemm(a, b):
 
 def _solve_triangular(a, b, lower=True, trans=False, unit_diagonal=False):
     check_square(a, "solve_triangular")
-    check_float(a, "solve_triangular")
-    check_float(b, "solve_triangular")
+    check_numbers(a, "solve_triangular")
+    check_numbers(b, "solve_triangular")
     if np.ndim(b) < 2 or np.shape(b)[-2] != np.shape(a)[-1]:
         raise ShapeError(f"solve_triangular: a has shape {np.shape(a)} and b {np.shape(b)}; expected b of shape "
                          f"(..., {np.shape(a)[-1]}, k)")
@@ -377,11 +426,15 @@ def _cholesky(a, upper=False):
     modules = scipy_blas_lapack()
     n = np.shape(a)[-1]
     count = math.prod(np.shape(a)[:-2])
-    if modules is None or n == 0 or count == 0 or (count > 1 and n < 32) or np.asarray(a).dtype.kind not in "f":
+    kind = np.asarray(a).dtype.kind
+    if modules is None or n == 0 or count == 0 or (count > 1 and n < 32) or kind not in "fc" \
+            or kind == "c" and a.dtype not in _TRSM:
         return _lapack("cholesky", np.linalg.cholesky, a, upper=upper)
     # LAPACK's potrf through SciPy: twice as fast as np.linalg.cholesky on large matrices. A row-major
-    # matrix is the column-major transpose: its lower factor is the upper factor of what potrf sees.
-    potrf = modules[1].dpotrf if a.dtype == np.float64 else modules[1].spotrf
+    # matrix is the column-major transpose: its lower factor is the upper factor of what potrf sees (for a
+    # complex matrix too: that transpose is conj(A) = (L^T)^H L^T, whose upper factor is L^T).
+    potrf = getattr(modules[1], {np.float64: "d", np.complex128: "z", np.complex64: "c"}.get(a.dtype.type, "s")
+                    + "potrf")
 
     def one(m):
         col, flip = _column_major(m)
@@ -412,44 +465,52 @@ def _phi(x):
 
 
 def _sym_to_lower(xp, s):
-    """What a function reading the lower triangle gets from the gradient ``s`` of the symmetric matrix it sees:
-    ``(s + s^T)/2`` on the diagonal, ``s + s^T`` below it, 0 above."""
+    """What a function reading the lower triangle gets from the gradient ``s`` of the symmetric (Hermitian)
+    matrix it sees: ``(s + s^H)/2`` on the diagonal (real), ``s + s^H`` below it, 0 above."""
     n = s.shape[-1]
-    return (s + _mT(xp, s)) * _phi_mask(n, np.dtype(s.dtype))
+    return (s + _mH(xp, s)) * _phi_mask(n, np.dtype(s.dtype))
+
+
+# Complex matrices (Hermitian, A = L L^H): every rule below is the real one with each transpose of a factor
+# or gradient made the conjugate transpose (_mH, and L^-H solves as transposed solves with conj(L)); the
+# diagonal of dL stays real because Phi of a Hermitian matrix has a real diagonal. For real matrices these are
+# the plain transposes, at the cost they always had.
 
 
 def _cholesky_vjp(xp, g, ans, a, upper=False):
-    # Work with the lower factor L (A = L L^T); for upper=True the output is L^T, the gradient the transpose.
+    # Work with the lower factor L (A = L L^H); for upper=True the output is L^H, the gradient its conjugate
+    # transpose (the adjoint of X -> X^H for the real inner product Re(sum(conj(a) b))).
     if upper:
-        return _mT(xp, xp.cholesky_backward(_mT(xp, ans), _mT(xp, g)))
+        return _mH(xp, xp.cholesky_backward(_mH(xp, ans), _mH(xp, g)))
     return xp.cholesky_backward(ans, g)
 
 
 def _cholesky_jvp(xp, t, ans, a, upper=False):
-    low = _mT(xp, ans) if upper else ans
+    low = _mH(xp, ans) if upper else ans
     sym = _read_triangle(xp, t, not upper)
     half = xp.solve_triangular(low, sym, lower=True)  # L^-1 T
-    inner = _mT(xp, xp.solve_triangular(low, _mT(xp, half), lower=True))  # L^-1 T L^-T
+    inner = _mH(xp, xp.solve_triangular(low, _mH(xp, half), lower=True))  # L^-1 T L^-H
     dlow = xp.matmul(low, _phi(inner))
-    return _mT(xp, dlow) if upper else dlow
+    return _mH(xp, dlow) if upper else dlow
 
 
 cholesky = Primitive(
     "cholesky", _cholesky, batch=B.leading, saves_ans=True, vjps=(_cholesky_vjp,), jvps=(_cholesky_jvp,),
     expects_says_nonfinite=True,
-    expects="a stack of symmetric positive-definite matrices (only the lower triangle is read, the upper one "
-            "with upper=True)",
+    expects="a stack of symmetric (Hermitian) positive-definite matrices (only the lower triangle is read, the "
+            "upper one with upper=True; of a complex diagonal, the real part)",
 )
 
 
 # -- cholesky_backward: the VJP of cholesky, as a primitive of its own ------------------------------------
 #
 # cholesky_backward(L, G) is the gradient, on the lower triangle of A, of <G, cholesky(A)> where L = cholesky(A):
-# F(L, G) = T(L^-T Phi(L^T G) L^-1), T(S) = _sym_to_lower(S) (Murray 2016, eq. 10). Only the lower triangles
-# of L and G are read. Its forward runs Murray's blocked algorithm (the reverse of LAPACK's blocked potrf):
-# about 2n^3/3 flops in matrix products, where the formula costs 3n^3 in a product and two triangular
-# solves with n right-hand sides. Its own rules (second and higher derivatives of cholesky) are the
-# formula's derivatives, written against xp.
+# F(L, G) = T(L^-T Phi(L^T G) L^-1), T(S) = _sym_to_lower(S) (Murray 2016, eq. 10); for complex values
+# (A = L L^H, the gradient of Re<G, cholesky(A)>) F(L, G) = T(L^-H Phi(L^H G) L^-1), T(S) = (S + S^H) o phi.
+# Only the lower triangles of L and G are read. Its forward runs Murray's blocked algorithm (the reverse of
+# LAPACK's blocked potrf): about 2n^3/3 flops in matrix products, where the formula costs 3n^3 in a product
+# and two triangular solves with n right-hand sides. Its own rules (second and higher derivatives of
+# cholesky) are the formula's derivatives, written against xp.
 
 
 _BLOCK = 128  # the block size of the blocked algorithm (the formula below it)
@@ -459,20 +520,27 @@ def _solve_lower(low, b, trans=False):
     return _solve_triangular(low, b, lower=True, trans=trans)
 
 
+def _h(x):
+    """The conjugate transpose of a NumPy array's last two axes (a view for real ones)."""
+    x = np.swapaxes(x, -1, -2)
+    return x.conj() if x.dtype.kind == "c" else x
+
+
 def _cholesky_backward_formula(low, g):
     """F(L, G) by the formula, in NumPy (stacks of matrices at once)."""
     low = low * _tri_mask(low.shape[-1], True)
-    p = _phi(np.matmul(np.swapaxes(low, -1, -2), g))
-    left = _solve_lower(low, p, trans=True)  # L^-T P
-    s = np.swapaxes(_solve_lower(low, np.swapaxes(left, -1, -2), trans=True), -1, -2)  # L^-T P L^-1
-    return (s + np.swapaxes(s, -1, -2)) * _phi_mask(s.shape[-1], np.dtype(s.dtype))
+    p = _phi(np.matmul(_h(low), g))
+    left = _solve_lower(low.conj() if low.dtype.kind == "c" else low, p, trans=True)  # L^-H P
+    s = np.swapaxes(_solve_lower(low, np.swapaxes(left, -1, -2), trans=True), -1, -2)  # L^-H P L^-1
+    return (s + _h(s)) * _phi_mask(s.shape[-1], np.dtype(s.dtype))
 
 
 def _cholesky_backward_blocked(low, g):
     """F(L, G) for one matrix by the reverse of the blocked (left-looking) Cholesky factorization: block
     column J = [j, e) of L is chol(A_JJ - R R^T) on the diagonal and (A_KJ - B R^T) L_JJ^-T below it, with
     R = L[J, :j], B = L[e:, :j]; going through the blocks backwards, each step turns the gradient of block
-    column J into the gradient of A's block column J and takes its share from the gradients of R and B."""
+    column J into the gradient of A's block column J and takes its share from the gradients of R and B. For
+    complex values (A = L L^H) every transpose is the conjugate transpose."""
     n = low.shape[-1]
     abar = np.array(g, order="C")  # the upper triangle is zeroed block row by block row (it is not read)
     eye = np.eye(min(_BLOCK, n), dtype=low.dtype)
@@ -484,15 +552,15 @@ def _cholesky_backward_blocked(low, g):
         if e < n:
             cbar = _gemm(abar[e:, j:e], inv)  # the gradient of A_KJ - B R^T
             abar[e:, j:e] = cbar
-            abar[j:e, j:e] -= _gemm(cbar.T, low[e:, j:e])
+            abar[j:e, j:e] -= _gemm(_h(cbar), low[e:, j:e])
             if j:
                 abar[e:, :j] -= _gemm(cbar, low[j:e, :j])
         # the gradient of A_JJ - R R^T: F(L_JJ, Gbar_JJ) by the formula
-        s = _gemm(_gemm(inv.T, _phi(_gemm(ljj.T, abar[j:e, j:e]))), inv)
-        dbar = (s + s.T) * _phi_mask(e - j, np.dtype(s.dtype))
+        s = _gemm(_gemm(_h(inv), _phi(_gemm(_h(ljj), abar[j:e, j:e]))), inv)
+        dbar = (s + _h(s)) * _phi_mask(e - j, np.dtype(s.dtype))
         abar[j:e, j:e] = dbar
         if j:  # the shares of R (through A_JJ - R R^T and A_KJ - B R^T), in one product
-            left = dbar + dbar.T if e == n else np.concatenate([dbar + dbar.T, cbar.T], axis=1)
+            left = dbar + _h(dbar) if e == n else np.concatenate([dbar + _h(dbar), _h(cbar)], axis=1)
             abar[j:e, :j] -= _gemm(left, low[j:, :j])
     return abar
 
@@ -517,18 +585,18 @@ def _cholesky_backward_vjp_all(xp, h, ans, low, g):
     tril = _tri_mask(n, True)
     r = _read_triangle(xp, h, True)  # the adjoint of _sym_to_lower
     half = xp.solve_triangular(low, r, lower=True)  # L^-1 R
-    phy = _phi(_mT(xp, xp.solve_triangular(low, _mT(xp, half), lower=True)))  # Phi(L^-1 R L^-T)
-    ssym = (ans + _mT(xp, ans)) * 0.5  # the symmetric part of S (ans is T(S))
-    first = _mT(xp, xp.solve_triangular(low, xp.matmul(r, ssym), lower=True))  # S_sym R L^-T
-    gl = (xp.matmul(g, _mT(xp, phy)) - 2 * first) * tril
+    phy = _phi(_mH(xp, xp.solve_triangular(low, _mH(xp, half), lower=True)))  # Phi(L^-1 R L^-H)
+    ssym = (ans + _mH(xp, ans)) * 0.5  # the symmetric (Hermitian) part of S (ans is T(S))
+    first = _mH(xp, xp.solve_triangular(low, xp.matmul(r, ssym), lower=True))  # S_sym R L^-H
+    gl = (xp.matmul(g, _mH(xp, phy)) - 2 * first) * tril
     return gl, xp.matmul(low * tril, phy)
 
 
 def _cholesky_backward_jvp_l(xp, t, ans, low, g):
     n = low.shape[-1]
     dl = t * _tri_mask(n, True)
-    ssym = (ans + _mT(xp, ans)) * 0.5
-    inner = xp.solve_triangular(low, _phi(xp.matmul(_mT(xp, dl), g)), lower=True, trans=True)
+    ssym = (ans + _mH(xp, ans)) * 0.5
+    inner = _solve_lower_h(xp, low, _phi(xp.matmul(_mH(xp, dl), g)))  # L^-H Phi(dL^H G)
     total = inner - 2 * xp.matmul(ssym, dl)  # times L^-1 from the right:
     s = _mT(xp, xp.solve_triangular(low, _mT(xp, total), lower=True, trans=True))
     return _sym_to_lower(xp, s)
@@ -557,31 +625,97 @@ def eigh_shapes(n: int) -> list[tuple[int, ...]]:
     return [(n,), (n, n)]
 
 
+# Complex (Hermitian) matrices, A = V W V^H: the packed output is complex, its eigenvalues' entries real (their
+# imaginary parts are 0 and take no gradient: the rules read the real parts). Each eigenvector is fixed only
+# up to a phase exp(i phi) (LAPACK picks one); the JVP gives the change with V^H dV of zero diagonal, and a
+# loss is well defined only if it does not depend on the phases, i.e. Im(diag(V^H gV)) = 0. As PyTorch does,
+# the VJP raises BackwardError when it can read that the loss does (see _check_phases).
+
+#: How far a loss may seem to depend on the phases of complex eigenvectors or singular vectors (relative to the
+#: norm of each vector's gradient) before the VJP refuses it: far above rounding (PyTorch allows 1e-2, absolute).
+PHASE_TOLERANCE = 1e-3
+
+
+def _readable(x) -> np.ndarray | None:
+    """The values of ``x`` (an array, or a Tensor's own array of its shape), or None where they are not
+    at hand (a value batched by vmap)."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        data = getattr(x, "data", None)
+    except TapegradError:  # a batched value (one per example) has no single array
+        return None
+    return data if isinstance(data, np.ndarray) and data.shape == tuple(x.shape) else None
+
+
+#: The input matrices of eigh and svd nodes that a recorded backward pass (create_graph) went through. That
+#: pass recomputes the node's result from its inputs (tapegrad.engine.backward), so that a later pass through
+#: its graph (a second derivative) reaches the decomposition twice, through the node and through the
+#: recomputation, each with a part of the cotangent: parts that need not be phase-invariant on their own, though
+#: their sum is (and the rules drop the phases' part of each, so the sum is right). The check skips those.
+_RECORDED: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def _check_phases(op: str, what: str, a, products, norms) -> None:
+    """Raises BackwardError when the imaginary parts of the diagonals of ``products`` (``V^H gV``, for svd
+    ``U^H gU`` and ``V^H gV`` summed: the loss's derivative along each vector's phase) exceed
+    :data:`PHASE_TOLERANCE` times ``norms`` (those of the vectors' gradients), where the values are at hand
+    and the cotangent is the whole of the loss's (not after a recorded backward pass through the node)."""
+    matrix = _readable(a)
+    if matrix is None or _RECORDED.get(id(matrix)) is matrix:
+        return
+    values = [_readable(p) for p in products]
+    scale = [_readable(n) for n in norms]
+    if any(v is None for v in values + scale):
+        return
+    drift = abs(sum(np.diagonal(v, axis1=-2, axis2=-1).imag for v in values))
+    size = sum(np.linalg.norm(n, axis=-2) for n in scale)
+    if np.any(drift > PHASE_TOLERANCE * size):
+        raise BackwardError(
+            f"{op}: the loss depends on the phases of the complex {what}, which are arbitrary (each is fixed "
+            "only up to a factor exp(i phi), LAPACK picks one), so its gradient is not defined; use a loss "
+            "that does not depend on them (as PyTorch requires), e.g. of abs(v), of v v^H or of the values "
+            f"(derivative along a phase: up to {float(np.max(drift / np.maximum(size, 1e-300))):.3g} times the "
+            "norm of the vector's gradient)")
+    if not isinstance(products[0], np.ndarray):  # a recorded pass
+        _RECORDED[id(matrix)] = matrix
+
+
 def _eigh_vjp(xp, g, ans, a, UPLO="L"):  # noqa: N803
     n = a.shape[-1]
     w, v = unpack(xp, ans, eigh_shapes(n))
     gw, gv = unpack(xp, g, eigh_shapes(n))
+    if _complex(ans):
+        w, gw = xp.real(w), xp.real(gw)
     inner = _row(xp, gw) * np.eye(n, dtype=bool)
     if not _unused(gv):
-        inner = inner + _inverse_gaps(xp, w) * xp.matmul(_mT(xp, v), gv)
-    full = xp.matmul(xp.matmul(v, inner), _mT(xp, v))
+        vg = xp.matmul(_mH(xp, v), gv)
+        if _complex(vg):
+            _check_phases("eigh", "eigenvectors", a, [vg], [gv])
+        inner = inner + _inverse_gaps(xp, w) * vg
+    full = xp.matmul(xp.matmul(v, inner), _mH(xp, v))
     return _to_triangle(xp, full, UPLO == "L")
 
 
 def _eigh_jvp(xp, t, ans, a, UPLO="L"):  # noqa: N803
     n = a.shape[-1]
     w, v = unpack(xp, ans, eigh_shapes(n))
-    m = xp.matmul(xp.matmul(_mT(xp, v), _read_triangle(xp, t, UPLO == "L")), v)
+    m = xp.matmul(xp.matmul(_mH(xp, v), _read_triangle(xp, t, UPLO == "L")), v)
+    if _complex(ans):
+        w, dw = xp.real(w), xp.astype(xp.real(_diagonal(xp, m)), dtype=ans.dtype)
+    else:
+        dw = _diagonal(xp, m)
     dv = xp.matmul(v, _inverse_gaps(xp, w) * m)
-    return pack(xp, [_diagonal(xp, m), dv])
+    return pack(xp, [dw, dv])
 
 
 eigh = Primitive(
     "eigh", _eigh, batch=B.leading, saves_ans=True, vjps=(_eigh_vjp,), jvps=(_eigh_jvp,),
     expects_says_nonfinite=True,
-    expects="a stack of symmetric matrices (one triangle read, as UPLO says); where eigenvalues repeat the "
-            "gradient of the eigenvectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
-            "eigenvalues (eigvalsh), or separate them",
+    expects="a stack of symmetric (Hermitian) matrices (one triangle read, as UPLO says); where eigenvalues "
+            "repeat the gradient of the eigenvectors does not exist (inf or NaN, as in PyTorch and JAX): use only "
+            "the eigenvalues (eigvalsh), or separate them; of complex eigenvectors only losses that do not "
+            "depend on their phases",
 )
 
 
@@ -600,24 +734,32 @@ def qr_shapes(m: int, n: int) -> list[tuple[int, ...]]:
     return [(m, k), (k, n)]
 
 
+# Complex matrices: LAPACK's R has a real diagonal, which makes the factorization unique near a full-rank
+# matrix (no phase to choose) and dR's diagonal real; the rules are the real ones with conjugate transposes,
+# Q^H dQ skew-Hermitian (its diagonal imaginary, copyltu Hermitian with a real diagonal).
+
+
 def _copyltu(xp, m):
-    """The symmetric matrix whose lower triangle is ``m``'s."""
+    """The symmetric (Hermitian: real diagonal) matrix whose lower triangle is ``m``'s."""
     n = m.shape[-1]
     low = m * _tri_mask(n, True, -1)
-    return low + _mT(xp, low) + m * np.eye(n, dtype=bool)
+    diagonal = (xp.real(m) if _complex(m) else m) * np.eye(n, dtype=bool)
+    return low + _mH(xp, low) + diagonal
 
 
 def _qr_tall_vjp(xp, gq, gr, q, r):
-    m = xp.matmul(r, _mT(xp, gr)) - xp.matmul(_mT(xp, gq), q)
+    m = xp.matmul(r, _mH(xp, gr)) - xp.matmul(_mH(xp, gq), q)
     b = gq + xp.matmul(q, _copyltu(xp, m))
-    return _mT(xp, xp.solve_triangular(r, _mT(xp, b), lower=False))  # b R^-T
+    return _mH(xp, xp.solve_triangular(r, _mH(xp, b), lower=False))  # b R^-H
 
 
 def _qr_tall_jvp(xp, t, q, r):
     d = _mT(xp, xp.solve_triangular(_mT(xp, r), _mT(xp, t), lower=True))  # dA R^-1
-    c = xp.matmul(_mT(xp, q), d)
+    c = xp.matmul(_mH(xp, q), d)
     low = c * _tri_mask(c.shape[-1], True, -1)
-    omega = low - _mT(xp, low)
+    omega = low - _mH(xp, low)  # Q^H dQ; for complex values also i Im(diag(c)) (dR R^-1 has a real diagonal)
+    if _complex(c):
+        omega = omega + (xp.imag(c) * np.eye(c.shape[-1], dtype=bool)) * 1j
     return d - xp.matmul(q, c - omega), xp.matmul(c - omega, r)
 
 
@@ -632,7 +774,7 @@ def _qr_vjp(xp, g, ans, a):
     r1 = xp.getitem(r, index=(Ellipsis, slice(None, m)))
     gr1 = xp.getitem(gr, index=(Ellipsis, slice(None, m)))
     gr2 = xp.getitem(gr, index=(Ellipsis, slice(m, None)))
-    gx = _qr_tall_vjp(xp, gq + xp.matmul(y, _mT(xp, gr2)), gr1, q, r1)
+    gx = _qr_tall_vjp(xp, gq + xp.matmul(y, _mH(xp, gr2)), gr1, q, r1)
     return xp.concatenate(gx, xp.matmul(q, gr2), axis=-1)
 
 
@@ -644,7 +786,7 @@ def _qr_jvp(xp, t, ans, a):
     y = xp.getitem(a, index=(Ellipsis, slice(m, None)))
     r1 = xp.getitem(r, index=(Ellipsis, slice(None, m)))
     dq, dr1 = _qr_tall_jvp(xp, xp.getitem(t, index=(Ellipsis, slice(None, m))), q, r1)
-    dr2 = xp.matmul(_mT(xp, dq), y) + xp.matmul(_mT(xp, q), xp.getitem(t, index=(Ellipsis, slice(m, None))))
+    dr2 = xp.matmul(_mH(xp, dq), y) + xp.matmul(_mH(xp, q), xp.getitem(t, index=(Ellipsis, slice(m, None))))
     return pack(xp, [dq, xp.concatenate(dr1, dr2, axis=-1)])
 
 
@@ -671,26 +813,41 @@ def svd_shapes(m: int, n: int) -> list[tuple[int, ...]]:
     return [(m, k), (k,), (k, n)]
 
 
+# Complex matrices, A = U S V^H: the rules are the real ones with conjugate transposes, and two more terms. The
+# singular values' entries of the packed output are real (the rules read the real parts). A pair of singular
+# vectors (u_j, v_j) is fixed only up to one common phase exp(i phi): the JVP splits the change of
+# Im(diag(U^H dA V)) / S evenly between the phases of U and V (as PyTorch does), the VJP is its adjoint, and a
+# loss that depends on the phases (Im(diag(U^H gU + V^H gV)) != 0) raises BackwardError (see _check_phases).
+
+
 def _svd_vjp(xp, g, ans, a):
     m, n = a.shape[-2:]
     u, s, vh = unpack(xp, ans, svd_shapes(m, n))
     gu, gs, gvh = unpack(xp, g, svd_shapes(m, n))
+    complex_ = _complex(ans)
+    if complex_:
+        s, gs = xp.real(s), xp.real(gs)
     k = min(m, n)
     eye = np.eye(k, dtype=bool)
     inner = _row(xp, gs) * eye
-    v = _mT(xp, vh)
+    v = _mH(xp, vh)
     with np.errstate(divide="ignore"):
         if not _unused(gu) or not _unused(gvh):
             f = _inverse_gaps(xp, s, squared=True)
-            ug = xp.matmul(_mT(xp, u), gu)
-            vg = xp.matmul(vh, _mT(xp, gvh))  # V^T gV, with gV = gVh^T
-            # (F o (U^T gU - gU^T U)) S + S (F o (V^T gV - gV^T V))
-            inner = inner + (f * (ug - _mT(xp, ug))) * _row(xp, s) + _col(xp, s) * (f * (vg - _mT(xp, vg)))
+            ug = xp.matmul(_mH(xp, u), gu)
+            vg = xp.matmul(vh, _mH(xp, gvh))  # V^H gV, with gV = gVh^H
+            # (F o (U^H gU - gU^H U)) S + S (F o (V^H gV - gV^H V))
+            inner = inner + (f * (ug - _mH(xp, ug))) * _row(xp, s) + _col(xp, s) * (f * (vg - _mH(xp, vg)))
+            if complex_:
+                _check_phases("svd", "singular vectors", a, [ug, vg], [gu, _mH(xp, gvh)])
+                # the phases' term: i (Im(diag(U^H gU)) - Im(diag(V^H gV))) / 2S on the diagonal
+                phases = (_diagonal(xp, xp.imag(ug)) - _diagonal(xp, xp.imag(vg))) / (2 * s)
+                inner = inner + (_row(xp, phases) * eye) * 1j
         grad = xp.matmul(xp.matmul(u, inner), vh)
-        if not _unused(gu) and m > k:  # (I - U U^T) gU S^-1 V^T
-            proj = gu - xp.matmul(u, xp.matmul(_mT(xp, u), gu))
+        if not _unused(gu) and m > k:  # (I - U U^H) gU S^-1 V^H
+            proj = gu - xp.matmul(u, xp.matmul(_mH(xp, u), gu))
             grad = grad + xp.matmul(proj / _row(xp, s), vh)
-        if not _unused(gvh) and n > k:  # U S^-1 gV^T (I - V V^T)
+        if not _unused(gvh) and n > k:  # U S^-1 gV^H (I - V V^H)
             proj = gvh - xp.matmul(xp.matmul(gvh, v), vh)
             grad = grad + xp.matmul(u, proj / _col(xp, s))
     return grad
@@ -699,21 +856,29 @@ def _svd_vjp(xp, g, ans, a):
 def _svd_jvp(xp, t, ans, a):
     m, n = a.shape[-2:]
     u, s, vh = unpack(xp, ans, svd_shapes(m, n))
-    v = _mT(xp, vh)
+    complex_ = _complex(ans)
+    if complex_:
+        s = xp.real(s)
+    v = _mH(xp, vh)
     k = min(m, n)
     with np.errstate(divide="ignore"):
         f = _inverse_gaps(xp, s, squared=True)
-        dp = xp.matmul(xp.matmul(_mT(xp, u), t), v)
+        dp = xp.matmul(xp.matmul(_mH(xp, u), t), v)
         ds = _diagonal(xp, dp)
-        du = xp.matmul(u, f * (dp * _row(xp, s) + _col(xp, s) * _mT(xp, dp)))
-        dv = xp.matmul(v, f * (_col(xp, s) * dp + _mT(xp, dp) * _row(xp, s)))
+        du = xp.matmul(u, f * (dp * _row(xp, s) + _col(xp, s) * _mH(xp, dp)))
+        dv = xp.matmul(v, f * (_col(xp, s) * dp + _mH(xp, dp) * _row(xp, s)))
+        if complex_:
+            ds = xp.astype(xp.real(ds), dtype=ans.dtype)
+            phases = _row(xp, xp.imag(_diagonal(xp, dp)) / (2 * s)) * 1j  # half of Im(dP_jj) / s_j each
+            du = du + u * phases
+            dv = dv - v * phases
         if m > k:
             tv = xp.matmul(t, v)
-            du = du + (tv - xp.matmul(u, xp.matmul(_mT(xp, u), tv))) / _row(xp, s)
+            du = du + (tv - xp.matmul(u, xp.matmul(_mH(xp, u), tv))) / _row(xp, s)
         if n > k:
-            tu = xp.matmul(_mT(xp, t), u)
+            tu = xp.matmul(_mH(xp, t), u)
             dv = dv + (tu - xp.matmul(v, xp.matmul(vh, tu))) / _row(xp, s)
-    return pack(xp, [du, ds, _mT(xp, dv)])
+    return pack(xp, [du, ds, _mH(xp, dv)])
 
 
 svd = Primitive(
@@ -721,7 +886,8 @@ svd = Primitive(
     expects_says_nonfinite=True,
     expects="a stack of matrices; where singular values repeat (or are 0 for a non-square matrix) the gradient "
             "of the singular vectors does not exist (inf or NaN, as in PyTorch and JAX): use only the "
-            "singular values, or separate them",
+            "singular values, or separate them; of complex singular vectors only losses that do not depend on "
+            "their phases",
 )
 
 
@@ -734,19 +900,20 @@ def _pinv(a, rcond):
 
 
 def _pinv_vjp(xp, g, ans, a, rcond):
-    # the derivative of the pseudo-inverse at constant rank (Golub and Pereyra 1973), transposed
-    p, pt = ans, _mT(xp, ans)
+    # the derivative of the pseudo-inverse at constant rank (Golub and Pereyra 1973), transposed (for complex
+    # matrices with conjugate transposes: A P and P A are Hermitian projections)
+    p, pt = ans, _mH(xp, ans)
     eye_m, eye_n = np.eye(a.shape[-2], dtype=a.dtype), np.eye(a.shape[-1], dtype=a.dtype)
-    gt = _mT(xp, g)
+    gt = _mH(xp, g)
     return (-xp.matmul(xp.matmul(pt, g), pt)
             + xp.matmul(xp.matmul(eye_m - xp.matmul(a, p), gt), xp.matmul(p, pt))
             + xp.matmul(xp.matmul(pt, p), xp.matmul(gt, eye_n - xp.matmul(p, a))))
 
 
 def _pinv_jvp(xp, t, ans, a, rcond):
-    p, pt = ans, _mT(xp, ans)
+    p, pt = ans, _mH(xp, ans)
     eye_m, eye_n = np.eye(a.shape[-2], dtype=a.dtype), np.eye(a.shape[-1], dtype=a.dtype)
-    tt = _mT(xp, t)
+    tt = _mH(xp, t)
     return (-xp.matmul(xp.matmul(p, t), p)
             + xp.matmul(xp.matmul(p, pt), xp.matmul(tt, eye_m - xp.matmul(a, p)))
             + xp.matmul(xp.matmul(eye_n - xp.matmul(p, a), tt), xp.matmul(pt, p)))
@@ -798,11 +965,13 @@ def slogdet(xp, a):
 
 
 def eigh_pair(xp, a, UPLO="L"):  # noqa: N803
-    """``(eigenvalues, eigenvectors)`` in ascending order, as ``numpy.linalg.eigh``."""
+    """``(eigenvalues, eigenvectors)`` in ascending order, as ``numpy.linalg.eigh``: the eigenvalues real
+    also of a complex (Hermitian) matrix."""
     if UPLO not in ("L", "U"):
         raise ArgumentError(f"eigh: UPLO={shown(UPLO)}; expected 'L' or 'U'")
     check_square(a, "eigh")
-    return tuple(unpack(xp, xp.eigh(a, UPLO=UPLO), eigh_shapes(a.shape[-1])))
+    w, v = unpack(xp, xp.eigh(a, UPLO=UPLO), eigh_shapes(a.shape[-1]))
+    return (xp.real(w) if _complex(w) else w), v
 
 
 def qr_pair(xp, a, mode="reduced"):
@@ -814,9 +983,11 @@ def qr_pair(xp, a, mode="reduced"):
 
 
 def svd_parts(xp, a, compute_uv=True):
-    """``(U, S, Vh)`` of the thin SVD, or ``S`` alone."""
+    """``(U, S, Vh)`` of the thin SVD, or ``S`` alone; ``S`` real also of a complex matrix."""
     check_matrix(a, "svd")
     u, s, vh = unpack(xp, xp.svd(a), svd_shapes(*a.shape[-2:]))
+    if _complex(s):
+        s = xp.real(s)
     return (u, s, vh) if compute_uv else s
 
 
@@ -847,10 +1018,11 @@ def lstsq(xp, a, b, rcond=None):
     rank = xp.sum(s > xp.max(s) * cut) if s.shape[0] else xp.sum(s > 0)
     if int(rank.item()) == n and m > n:
         r = b - xp.matmul(a, x)
-        residuals = xp.sum(r * r, axis=0)
+        residuals = xp.sum(xp.real(r * xp.conjugate(r)) if _complex(r) else r * r, axis=0)  # |r|^2
         residuals = residuals if b.ndim == 2 else xp.reshape(residuals, shape=(1,))
-    else:  # NumPy's empty residuals
+    else:  # NumPy's empty residuals (real, also for complex values)
         residuals = xp.getitem(xp.reshape(x, shape=(x.size,)), index=slice(0, 0))
+        residuals = xp.real(residuals) if _complex(residuals) else residuals
     return x, residuals, rank, s
 
 
@@ -947,7 +1119,11 @@ def _vector_norm(xp, x, ord, axes, keepdims):  # noqa: A002
     scale = xp.max(xp.abs(x), axis=axes, keepdims=True)
     scale = xp.where(scale == 0, 1, scale)
     y = x / scale
-    total = xp.sum(y * y if p == 2 else xp.abs(y) ** p, axis=axes, keepdims=True)
+    if p != 2:
+        powers = xp.abs(y) ** p
+    else:
+        powers = xp.real(y * xp.conjugate(y)) if _complex(y) else y * y  # |y|^2
+    total = xp.sum(powers, axis=axes, keepdims=True)
     zero = total == 0
     safe = xp.where(zero, 1, total)
     root = xp.sqrt(safe) if p == 2 else safe ** (1.0 / p)

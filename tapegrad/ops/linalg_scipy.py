@@ -29,7 +29,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..errors import ArgumentError, LinAlgError, ShapeError
+from ..errors import ArgumentError, DTypeError, LinAlgError, ShapeError
 from . import batching as B
 from .linalg_numpy import _col, _mT, _tri_mask, check_float, check_square, lapack_dtype
 from .optional import scipy_module
@@ -489,10 +489,20 @@ def _vector_back(xp, x, vector: bool):
     return xp.reshape(x, shape=tuple(x.shape[:-1])) if vector else x
 
 
+def _real_only(op: str, *values) -> None:
+    """Raises DTypeError for complex (or non-numeric) values: tapegrad.scipy.linalg takes real matrices."""
+    for value in values:
+        dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+        if dtype.kind not in "biuf":
+            raise DTypeError(f"{op}: got dtype {dtype}; expected real numbers (tapegrad.scipy.linalg takes real "
+                             "matrices)")
+
+
 def solve_triangular_any(xp, a, b, trans=0, lower=False, unit_diagonal=False):
     """``scipy.linalg.solve_triangular``: ``op(a) x = b`` with ``a`` triangular (only the ``lower`` (default
     upper) triangle is read, without its diagonal if ``unit_diagonal``), ``op`` set by ``trans``."""
     check_square(a, "solve_triangular")
+    _real_only("solve_triangular", a, b)  # trans=2 ('C'), the conjugate transpose, is not supported
     transposed = trans_arg(trans, "solve_triangular")
     lower, unit = flag(lower, "solve_triangular", "lower"), flag(unit_diagonal, "solve_triangular", "unit_diagonal")
     rhs, vector = _matrix_rhs(xp, b, a.shape[-1], "solve_triangular", a.shape)
@@ -503,6 +513,7 @@ def solve_triangular_any(xp, a, b, trans=0, lower=False, unit_diagonal=False):
 def cho_factor_any(xp, a, lower=False):
     """``scipy.linalg.cho_factor``: ``(c, lower)`` with ``c`` the Cholesky factor (the other triangle 0)."""
     check_square(a, "cho_factor")
+    _real_only("cho_factor", a)  # real matrices (cho_solve solves with real factors only)
     lower = flag(lower, "cho_factor", "lower")
     return xp.cholesky(a, upper=not lower), lower
 
@@ -514,6 +525,7 @@ def cho_solve_any(xp, c_and_lower, b):
                             "cho_factor returns")
     c, lower = c_and_lower
     check_square(c, "cho_solve")
+    _real_only("cho_solve", c, b)  # A = L L^T: transposes, not the conjugate transposes complex factors need
     lower = flag(lower, "cho_solve", "lower")
     rhs, vector = _matrix_rhs(xp, b, c.shape[-1], "cho_solve", c.shape, "c")
     # A = L L^T: L y = b, L^T x = y; A = U^T U: U^T y = b, U x = y

@@ -8,7 +8,9 @@ drawn by its own sampler and made complex: an imaginary part added to its floati
 or for the primitives in :data:`MIXED` to a drawn non-empty subset, so that real and complex operands meet).
 The imaginary parts are at least 0.2 away from 0 (off the real axis, where the branch cuts of ``log``,
 ``sqrt``, ``arcsin``, ... and the kinks of ``abs`` and ``angle`` lie); for matrices small, so that the
-well-conditioned matrices of the linear-algebra samplers stay so.
+well-conditioned matrices of the linear-algebra samplers stay so. The numpy.linalg primitives that need
+Hermitian matrices, distinct singular values or full rank draw their complex cases themselves
+(tests/ops/samples_complex_linalg.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ def complex_values(r: np.random.Generator, shape: tuple) -> np.ndarray:
 
 
 def complexified(name: str, sampler: Callable[[Any], Case]) -> Callable[[Any], Case]:
-    """``sampler``'s cases with complex floating inputs (see the module's docstring)."""
+    """``sampler``'s cases with complex floating inputs (see the module's docstring); for the numpy.linalg
+    primitives that need Hermitian or specially built matrices, their own complex sampler
+    (tests/ops/samples_complex_linalg.py)."""
+    from .samples_complex_linalg import SAMPLERS as linalg_samplers  # (it imports this package's samples)
+
+    if name in linalg_samplers:
+        return linalg_samplers[name]
+
     def sample(draw) -> Case:
         case = sampler(draw)
         r = rng(draw)

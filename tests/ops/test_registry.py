@@ -24,6 +24,7 @@ from tapegrad.tensor import apply, apply_binary, apply_unary
 
 from .samples import NEVER_EMPTY, SAMPLERS, Case, size_zero_sides
 from .samples_complex import complexified
+from .samples_complex_linalg import GAUGE_INVARIANT
 
 DIFFERENTIABLE = sorted(name for name, prim in REGISTRY.items() if prim.differentiable)
 #: Primitives whose samplers draw complex values themselves (issue 18).
@@ -107,27 +108,31 @@ def test_every_differentiable_primitive_has_a_sampler():
     assert sorted(SAMPLERS) == DIFFERENTIABLE
 
 
-def _function(prim, params):
-    """The primitive as users reach it: the fast paths of the methods and operators where they apply."""
+def _function(prim, params, post=None, case=None):
+    """The primitive as users reach it: the fast paths of the methods and operators where they apply; its
+    result passed through ``post(result, case)`` if given (a function of it that does not depend on the
+    phases of complex eigenvectors, see tests/ops/samples_complex_linalg.py)."""
     def run(*args):
         if len(args) == 1:
-            return apply_unary(prim, *args, **params)
-        if len(args) == 2 and not params:
-            return apply_binary(prim, *args)
-        return apply(prim, *args, **params)
+            out = apply_unary(prim, *args, **params)
+        elif len(args) == 2 and not params:
+            out = apply_binary(prim, *args)
+        else:
+            out = apply(prim, *args, **params)
+        return out if post is None else post(out, case)
     return run
 
 
-def check_first_derivatives(name: str, case: Case) -> int:
-    """gradcheck ``name`` on ``case``; returns the number of Jacobian entries compared."""
-    assert tg.gradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-6, rtol=1e-4)
+def check_first_derivatives(name: str, case: Case, post=None) -> int:
+    """gradcheck ``name`` (then ``post``) on ``case``; returns the number of Jacobian entries compared."""
+    assert tg.gradcheck(_function(REGISTRY[name], case.params, post, case), case.args, atol=1e-6, rtol=1e-4)
     return _jacobian_entries(REGISTRY[name], case, _gradchecked)
 
 
-def check_second_derivatives(name: str, case: Case) -> int:
-    """gradgradcheck ``name`` on ``case``; returns the number of first-order Jacobian entries (when 0,
-    the map ``(x, v) -> v^T J`` is constant and nothing of the second derivative is compared)."""
-    assert tg.gradgradcheck(_function(REGISTRY[name], case.params), case.args, atol=1e-5, rtol=1e-3)
+def check_second_derivatives(name: str, case: Case, post=None) -> int:
+    """gradgradcheck ``name`` (then ``post``) on ``case``; returns the number of first-order Jacobian entries
+    (when 0, the map ``(x, v) -> v^T J`` is constant and nothing of the second derivative is compared)."""
+    assert tg.gradgradcheck(_function(REGISTRY[name], case.params, post, case), case.args, atol=1e-5, rtol=1e-3)
     return _jacobian_entries(REGISTRY[name], case, _gradchecked)
 
 
@@ -164,10 +169,12 @@ def _random_like(r, value):
     return drawn + 1j * r.standard_normal(np.shape(value)) if np.asarray(value).dtype.kind == "c" else drawn
 
 
-def check_jvp(name: str, case: Case) -> int:
+def check_jvp(name: str, case: Case, post=None) -> int:
     """The JVP rules of ``name`` on ``case`` against central differences and against its VJP rules (complex
     values as pairs of reals: the inner product is ``Re(sum(conj(a) b))``); returns the number of Jacobian
-    entries the tangents reach."""
+    entries the tangents reach. With ``post``, through the engine (:func:`_check_jvp_through`)."""
+    if post is not None:
+        return _check_jvp_through(name, case, post)
     prim = REGISTRY[name]
     r = np.random.default_rng(1)
     floating = [isinstance(a, np.ndarray) and a.dtype.kind in "fc" for a in case.args]
@@ -189,6 +196,43 @@ def check_jvp(name: str, case: Case) -> int:
             adjoint += np.sum(np.real(np.conj(sum_to_forward(g, np.shape(case.args[position]))) * tangent))
     np.testing.assert_allclose(np.sum(np.real(np.conj(v) * forward)), adjoint, rtol=1e-9, atol=1e-9)
     return _jacobian_entries(prim, case)
+
+
+def _check_jvp_through(name: str, case: Case, post) -> int:
+    """check_jvp for ``post`` after ``name``: forward mode (tg.jvp, which runs the JVP rules) against central
+    differences of the function on arrays, and against reverse mode (tg.vjp, the VJP rules)."""
+    function = _function(REGISTRY[name], case.params, post, case)
+    r = np.random.default_rng(1)
+    positions = [i for i, a in enumerate(case.args) if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
+    tangents = [_random_like(r, case.args[i]) for i in positions]
+
+    def at(values):
+        args = list(case.args)
+        for i, v in zip(positions, values):
+            args[i] = v
+        return args
+
+    def value(values):
+        return function(*[tg.tensor(a) if isinstance(a, np.ndarray) else a for a in at(values)]).numpy()
+
+    eps = 1e-6
+    primals = [case.args[i] for i in positions]
+    numerical = (value([p + eps * t for p, t in zip(primals, tangents)])
+                 - value([p - eps * t for p, t in zip(primals, tangents)])) / (2 * eps)
+
+    def differentiated(*values):
+        return function(*at(values))
+
+    out, forward = tg.jvp(differentiated, tuple(primals), tuple(tangents))
+    forward = np.asarray(forward)
+    np.testing.assert_allclose(forward, numerical, rtol=1e-4, atol=1e-6)
+    v = _random_like(r, np.asarray(out))
+    _, pullback = tg.vjp(differentiated, *primals)
+    grads = pullback(v)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    adjoint = sum(np.sum(np.real(np.conj(np.asarray(g)) * t)) for g, t in zip(grads, tangents))
+    np.testing.assert_allclose(np.sum(np.real(np.conj(v) * forward)), adjoint, rtol=1e-9, atol=1e-9)
+    return _jacobian_entries(REGISTRY[name], case)
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
@@ -234,10 +278,10 @@ def test_matmul_of_two_matrices_equals_numpy_matmul_in_value_and_dtype(dtypes):
         L.matmul.forward(a, a)
 
 
-def check_compiled(name: str, case: Case) -> int:
-    """``name`` through tg.compile against eager, in value and gradients; returns the number of
+def check_compiled(name: str, case: Case, post=None) -> int:
+    """``name`` (then ``post``) through tg.compile against eager, in value and gradients; returns the number of
     Jacobian entries behind the gradients compared (0 when there are none)."""
-    run = _function(REGISTRY[name], case.params)
+    run = _function(REGISTRY[name], case.params, post, case)
 
     def loss(*args):
         total = run(*args).sin().sum()
@@ -301,7 +345,10 @@ def test_size_zero_inputs_pass_every_check(name, data):
 # its floating inputs, or on some of them where real and complex operands meet): first and second
 # derivatives against finite differences on the real and imaginary parts, the JVP rules against finite
 # differences and the VJP rules, tg.compile against eager. The primitives of complex numbers and those
-# whose samplers draw complex values already (the FFTs) go through the sweeps above.
+# whose samplers draw complex values already (the FFTs) go through the sweeps above. The numpy.linalg
+# primitives draw Hermitian, full-rank or well-separated complex matrices (tests/ops/samples_complex_linalg.py),
+# and eigh and svd are checked through a function of their result that does not depend on the phases of the
+# eigenvectors and singular vectors (which LAPACK picks, and which a loss may not depend on).
 TAKES_COMPLEX = sorted(name for name in DIFFERENTIABLE if complex_kind(REGISTRY[name])
                        and name not in _COMPLEX_NATIVE)
 REFUSES_COMPLEX = sorted(name for name in DIFFERENTIABLE if not complex_kind(REGISTRY[name]))
@@ -317,7 +364,7 @@ def test_complex_inputs_pass_every_check(name, check, data, examples):
     case = complexified(name, SAMPLERS[name])(data.draw)
     assert any(np.iscomplexobj(a) for a in case.args), f"{name}: the complexified case has no complex input"
     examples.begin()
-    examples.passed_with(COMPLEX_CHECKS[check](name, case))
+    examples.passed_with(COMPLEX_CHECKS[check](name, case, post=GAUGE_INVARIANT.get(name)))
 
 
 @pytest.mark.parametrize("name", REFUSES_COMPLEX)
