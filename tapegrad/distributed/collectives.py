@@ -10,14 +10,14 @@ all-reduce (the "check message") whose size every rank knows without asking: a h
 rank, where rank ``r`` writes a digest of what it passes (collective, shape, dtype, op, root) in its own
 16 bytes and the op's identity in the others', so that after the all-reduce every rank holds every
 rank's digest and compares them with its own. ``all_reduce`` sends its array in the same message, after
-the header, in the array's dtype and op, up to the message's capacity; a larger array sends the rest
-only once every rank has found every digest equal. The capacity (at most 4 KiB) follows the sizes of the
-recent checked ``all_reduce`` calls, which every rank has seen alike (they passed the check): it grows at
-once to hold a larger array and shrinks after 16 smaller ones in a row. So a loop that reduces the same
-array sends one message of its size. Ranks that pass different shapes, dtypes, ops or collectives
-therefore never start MPI collectives of different sizes (MPICH ends the job on those, "Message
-truncated", or hangs): the digests differ, or arrive garbled when the ranks reduced different dtypes or
-ops, and every rank raises the same error listing every rank's arguments.
+the header, in the array's dtype and op, when it fits the message's capacity; a larger array follows
+(in place, or its rest beyond the capacity) only once every rank has found every digest equal. The
+capacity (see _SMALL) follows the sizes of the recent checked ``all_reduce`` calls, which every rank
+has seen alike (they passed the check), so a loop that reduces the same small array sends one message
+of its size. Ranks that pass different shapes, dtypes, ops or collectives therefore never start MPI
+collectives of different sizes (MPICH ends the job on those, "Message truncated", or hangs): the
+digests differ, or arrive garbled when the ranks reduced different dtypes or ops, and every rank raises
+the same error listing every rank's arguments.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ _FAST = {(op, dtype) for op in OPS for dtype in _BITS if dtype.kind in _KINDS[op
 _REGION = 16  # bytes of the check message's header per rank
 # How much of all_reduce's array travels in the check message (the "capacity"). An all-reduce of 4 KiB
 # costs little more than one of 16 bytes between two processes here (latency-bound), so the capacity
-# holds up to 4 KiB as soon as a call needs it, and shrinks to what the calls need only after _SHRINK
-# calls in a row that needed less. Up to 64 KiB, copying the array in and out of the message costs less
-# than the second message (BENCHMARKS.md, "all_reduce against mpi4py"), but a small call that meets a
-# message of 64 KiB pays for it: the capacity grows past 4 KiB only after _RUN calls in a row that needed
-# more, and returns to 4 KiB at the first call that needs no more (or that is larger than 64 KiB, whose
-# rest travels in place anyway).
+# grows to hold up to 4 KiB as soon as a call needs it, and shrinks to what the calls need only after
+# _SHRINK calls in a row that needed less. Up to 64 KiB, copying the array in and out of the message
+# costs less than a second message (BENCHMARKS.md, "all_reduce against mpi4py"), but a small call that
+# meets a message of 64 KiB pays for it: the capacity grows past 4 KiB only after _RUN calls in a row
+# that needed more, and drops back to 4 KiB at the first call that needs no more. An array larger than
+# 64 KiB needs none: the header alone goes first, then the array in place.
 _SMALL, _LARGE = 4096, 65536
 _SHRINK, _RUN = 16, 4
 _CACHED = 4096  # the most digests and plans kept per world
@@ -110,9 +110,10 @@ class _World:
 
     def needed(self, nbytes: int) -> int:
         """The capacity this world gives an array of ``nbytes``: the smallest that holds it, up to ``large``;
-        ``small`` for a larger array (whose first ``small`` bytes travel in the check message)."""
+        none for a larger array (the header alone costs less than carrying part of it: a message of 4 KiB
+        takes 40% longer than one of 16 bytes here)."""
         needed = -(-(self.header + nbytes) // self.unit) * self.unit - self.header
-        return needed if needed <= self.large else self.small
+        return needed if needed <= self.large else 0
 
     def sent(self, needed: int) -> None:
         """Follow a checked all_reduce whose array needed ``needed`` bytes of capacity (on every rank alike;
@@ -339,6 +340,8 @@ def _agree(world: _World, name: str, array: np.ndarray, detail: str = "") -> Non
     world.comm.Allreduce(world.mpi.IN_PLACE, world.message(_INT64, world.capacity), world.mpi.SUM)
     if buffer[:len(sent) // 8].tobytes() != expected:
         _mismatch(world, name, array, detail)
+    if world.small >= 0:
+        world.sent(0)  # it carried no data: a run of such calls shrinks the message to the header
 
 
 def _mismatch(world: _World, name: str, array: np.ndarray, detail: str) -> None:
@@ -425,6 +428,11 @@ def _plan(world: _World, op: Any, array: np.ndarray, check: bool) -> Callable[[n
 
         def split(x: np.ndarray, carried: int, message: list) -> None:
             # the header and the array's first `carried` elements, then the rest once every rank agreed
+            if not carried:
+                check_message(message)
+                world.sent(needed)
+                send(x)
+                return
             flat = x.reshape(-1)
             head, data = flat[:carried], buffer[start:start + carried]
             data[...] = head
@@ -507,25 +515,26 @@ def all_reduce(x: Any, op: str = "sum", check: bool = True) -> Any:
     """Combine ``x`` over the ranks, elementwise, into ``x`` itself on every rank: the ``"sum"``, the
     ``"mean"`` (the sum divided by the world's size), the ``"max"`` or the ``"min"``.
 
-    ``x`` is a NumPy array or a Tensor (its ``.data`` is changed in place, as an optimizer step does); a
-    C-contiguous array larger than 4 KiB is reduced in its own memory (``MPI.IN_PLACE``; its first 4 KiB
-    travel with the check), a smaller one is copied into the check's message and back, any other goes
-    through a contiguous copy. In a world of one, ``x`` is left as it is.
+    ``x`` is a NumPy array or a Tensor (its ``.data`` is changed in place, as an optimizer step does). With
+    the check, an array of up to 64 KiB travels in the check's message (copied in and out: one message in
+    all once the recent calls have sized it; see the module's text), a larger C-contiguous one is reduced
+    in its own memory (``MPI.IN_PLACE``) after the check; any other goes through a contiguous copy. In a
+    world of one, ``x`` is left as it is.
 
     Args:
         x: the array or Tensor, of the same shape and dtype on every rank.
         op: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
-        check: compare the ranks' shapes, dtypes and ``op`` (a header in the same message as the array
-            up to 4 KiB; for a larger one, in the message that carries its first 4 KiB). A caller that has
-            checked its arrays' layout once, as ``DistributedDataParallel`` does, may skip it.
+        check: compare the ranks' shapes, dtypes and ``op`` (a digest of them in a header before the data).
+            A caller that has checked its arrays' layout once, as ``DistributedDataParallel`` does, may
+            skip it; then ``x`` (C-contiguous) is reduced in its own memory in one message.
 
     Returns:
         ``x``, holding the result.
 
     Raises:
-        ArgumentError: for an ``op`` not in :data:`OPS`, a read-only array (up to 4 KiB: after the
-            collective, which the other ranks complete), or ranks that passed different ops or called
-            different collectives.
+        ArgumentError: for an ``op`` not in :data:`OPS`, a read-only array (one that travels in the check's
+            message: after the collective, which the other ranks complete), or ranks that passed different
+            ops or called different collectives.
         ShapeError: if the ranks passed arrays of different shapes (raised on every rank).
         DTypeError: for a dtype the operation cannot reduce (bool; integers for ``"mean"``; complex for
             ``"max"``/``"min"``), or ranks that passed different dtypes.

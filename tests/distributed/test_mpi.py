@@ -148,14 +148,15 @@ def test_the_check_message_follows_the_recent_sizes_alike_on_every_rank(checks):
         expected = np.arange(2048, dtype=np.float32) * 3 + 2 * step
         np.testing.assert_array_equal(first[f"run_{step}"], expected)
         np.testing.assert_array_equal(second[f"run_{step}"], expected)
-    for key in ("capacities", "small_capacity", "capacity_after_mismatches"):
+    for key in ("capacities", "small_capacity", "capacity_after_broadcasts", "capacity_after_mismatches"):
         assert notes[key] == theirs[key], key
     if mode == "header only":
-        assert notes["capacities"] == [-1] * 8 and notes["small_capacity"] == -1
+        assert notes["capacities"] == [-1] * 8 and notes["small_capacity"] == notes["capacity_after_broadcasts"] == -1
         return
     # 8 KiB calls travel in two messages until a run of them makes the check message carry them whole
     assert notes["capacities"][0] < 8192 <= notes["capacities"][-1] <= 65536
     assert notes["small_capacity"] == 32  # after 20 calls of 24 bytes: the header (2 x 16 bytes) and 32 bytes
+    assert notes["capacity_after_broadcasts"] == 0  # after 20 broadcasts: their check messages carry no data
     assert notes["capacity_after_mismatches"] == 4096 and "changed in place" in notes["tensor_version_error"]
 
 
@@ -215,7 +216,7 @@ def test_the_check_message_has_a_size_that_no_dtype_splits_unevenly():
             message = world.header + capacity
             assert message % (16 * size) == 0 and message % (16 * power) == 0, (size, capacity)
         assert 4096 <= world.small < 4096 + world.unit and 65536 <= world.large < 65536 + world.unit
-        assert world.needed(10**6) == world.small  # a large array's first small bytes travel with the check
+        assert world.needed(10**6) == 0  # a larger array sends the header alone first, then itself in place
     assert without_data[:3] == [33, 35, 37] and not {1, 2, 3, 4, 8, 12, 16, 24, 32, 64, 128, 256} & set(without_data)
 
 

@@ -230,6 +230,9 @@ def _checked_results(arrays: dict, notes: dict, rank: int) -> None:
     for _ in range(20):  # back to small arrays: the message shrinks to their size
         dist.all_reduce(np.ones(3))
     notes["small_capacity"] = world.capacity
+    for _ in range(20):  # checks that carry no data: the message shrinks to the header
+        dist.broadcast(np.ones(3))
+    notes["capacity_after_broadcasts"] = world.capacity
     # a Tensor: its data reduced in place, its version bumped (a graph that saved it refuses to reuse it)
     t = tg.tensor(np.full(4, rank + 1.0), requires_grad=True)
     saved = (t * t).sum()
