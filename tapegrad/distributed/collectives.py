@@ -173,12 +173,11 @@ class _World:
         if found is None:
             per_rank, bits = _REGION // dtype.itemsize, _BITS[dtype]
             mine = np.array([((digest >> (bits * i)) & ((1 << bits) - 1)) + 1 for i in range(per_rank)]).astype(dtype)
-            if op in ("max", "min"):
-                info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
-                identity = (-np.inf if dtype.kind == "f" else info.min) if op == "max" else (
-                    np.inf if dtype.kind == "f" else info.max)
-            else:
-                identity = 0
+            identity: Any = 0
+            if op == "max":
+                identity = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+            elif op == "min":
+                identity = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
             sent = np.full(per_rank * self.size, identity, dtype=dtype)
             sent[self.rank * per_rank:(self.rank + 1) * per_rank] = mine
             found = (sent.tobytes(), np.tile(mine, self.size).tobytes())
