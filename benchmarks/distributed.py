@@ -9,16 +9,21 @@ whether overlapping the gradients' messages with backward can pay here, and a pa
    (2-rank throughput / twice the 1-rank one); runs alternate 1, 2, 1, 2, ... and the medians are kept.
 2. ``tg.distributed.all_reduce`` (with its per-call check of the ranks' shapes, and without) against
    mpi4py's own ``Allreduce(MPI.IN_PLACE, ...)`` on the same buffers, and ``torch.distributed.all_reduce``
-   with gloo on the same 2 processes (over the loopback address), float32 sums of 1 KB to 64 MB.
+   with gloo on the same 2 processes (over the loopback address), float32 sums of 1 KB to 64 MB; the four
+   interleaved in each round (each one first in turn), medians over the rounds, and the ratio to mpi4py
+   taken within each round ("paired", its median: the machine's load falls on the four of a round alike).
 3. Overlap: a 64 MB ``Iallreduce`` started before a matmul of backward's size and waited for after it,
    against the two one after the other, with and without MPICH's progress thread.
-4. A paper model of step time against ranks: ring all-reduce ``2 (p-1)/p x bytes / bandwidth`` plus
+4. What chose ``all_reduce``'s check message (``--skip`` all but ``design``): an all-reduce's cost against
+   its size, an array sent whole in the check message against the header first and the array in place,
+   and the steps of a checked call of 1 KiB one at a time.
+5. A paper model of step time against ranks: ring all-reduce ``2 (p-1)/p x bytes / bandwidth`` plus
    ``2 (p-1)`` message latencies, from the measured 1-rank step times, for 2 to 256 ranks on 10 and
    100 Gbit/s networks.
 
 Run: ``python benchmarks/distributed.py [--steps 10] [--repeats 3]`` (needs the ``mpi`` extra; the figures
 go to BENCHMARKS.md). The script starts ``mpiexec`` itself; under ``mpiexec`` it runs one part
-(``distributed.py worker train|allreduce|overlap``).
+(``distributed.py worker train|allreduce|overlap|design``).
 """
 
 from __future__ import annotations
@@ -126,8 +131,12 @@ def worker_allreduce(rounds: int) -> dict:
         }
         calls = max(1, min(200, (4 * 2**20) // size))  # about 4 MB moved per timed block
         samples: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(rounds):
-            for name, run in runs.items():  # interleaved: the machine's noise falls on every one alike
+        names = list(runs)
+        for round_ in range(rounds):
+            # interleaved, the first one changing from round to round: the machine's noise and what the
+            # previous call left in the caches fall on every one alike
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                run = runs[name]
                 run()
                 comm.Barrier()
                 began = time.perf_counter()
@@ -137,6 +146,9 @@ def worker_allreduce(rounds: int) -> dict:
                 buffer[...] = 1.0  # sums of ones grow: keep the values small and finite
                 tensor.fill_(1.0)
         results[size] = {name: statistics.median(values) for name, values in samples.items()}
+        for name in ("tapegrad", "tapegrad, check=False"):  # the ratio within each round, then its median
+            results[size][f"{name} / mpi4py, paired"] = statistics.median(
+                a / b for a, b in zip(samples[name], samples["mpi4py"]))
     torch_dist.destroy_process_group()
     return results
 
@@ -169,6 +181,100 @@ def worker_overlap(rounds: int) -> dict:
             samples[name].append(time.perf_counter() - began)
             gradient[...] = 1.0
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _paired(runs: dict, rounds: int, calls: int, reset=None) -> dict:
+    """Each run's median seconds per call and its median ratio to the first run within a round (the runs
+    interleaved, each one first in turn)."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    names = list(runs)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            run = runs[name]
+            run()
+            comm.Barrier()
+            began = time.perf_counter()
+            for _ in range(calls):
+                run()
+            samples[name].append((time.perf_counter() - began) / calls)
+            if reset is not None:
+                reset()
+    first = samples[names[0]]
+    return {name: {"median": statistics.median(values),
+                   "paired": statistics.median(a / b for a, b in zip(values, first))}
+            for name, values in samples.items()}
+
+
+def worker_design(rounds: int) -> dict:
+    """What chose all_reduce's check message (tapegrad/distributed/collectives.py): the cost of an all-reduce
+    against its size; an array sent whole in the check message (copied in and out) against the header alone
+    first and the array in place after; and the steps of a checked call of 1 KiB, one added at a time."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD.Dup()
+    in_place, total, single = MPI.IN_PLACE, MPI.SUM, MPI.FLOAT
+    header = 16 * comm.Get_size()
+    result: dict = {}
+    sizes = [1024, 16, 256, 2048, 4096, 8192, 16384]
+    buffers = {size: np.ones(size // 4, np.float32) for size in sizes}
+    result["latency"] = _paired({str(size): (lambda b=buffers[size]: comm.Allreduce(in_place, b, total))
+                                 for size in sizes}, rounds * 3, 20)
+    heads = np.zeros(header // 4, np.float32)
+    head_message, template = [MPI.buffer(heads), single], bytes(header)
+    head_bytes = memoryview(heads.view(np.uint8))
+    result["whole"] = {}
+    for size in (8192, 16384, 32768, 65536, 131072, 262144):
+        x = np.ones(size // 4, np.float32)
+        message = np.zeros((header + size) // 4, np.float32)
+        whole, message_bytes = message[header // 4:], memoryview(message.view(np.uint8))[:header]
+        sent = [MPI.buffer(message), single]
+
+        def header_first(x=x) -> None:
+            head_bytes[:] = template
+            comm.Allreduce(in_place, head_message, total)
+            heads.tobytes()
+            comm.Allreduce(in_place, [x, single], total)
+
+        def copied(x=x, whole=whole, message_bytes=message_bytes, sent=sent, message=message) -> None:
+            whole[...] = x
+            message_bytes[:] = template
+            comm.Allreduce(in_place, sent, total)
+            message[:header // 4].tobytes()
+            x[...] = whole
+
+        result["whole"][str(size)] = _paired(
+            {"mpi4py": lambda x=x: comm.Allreduce(in_place, x, total), "header first": header_first,
+             "whole, copied": copied}, rounds, 10, reset=lambda x=x: x.fill(1.0))
+    # the steps of a checked all_reduce of 1 KiB, as the plan takes them
+    dist = tg.distributed
+    x = np.ones(256, np.float32)
+    for _ in range(40):
+        dist.all_reduce(x)
+    world = dist.collectives._world
+    plan = world.plans["sum", x.dtype, x.shape]
+    message = world.message(x.dtype, world.needed(x.nbytes))
+    buffer = world.buffer(x.dtype)
+    whole = buffer[world.header // 4:world.header // 4 + x.size]
+    head = memoryview(buffer.view(np.uint8))[:world.header]
+    template, received, reduce = bytes(head), buffer[:world.header // 4], world.comm.Allreduce
+    steps = {
+        "mpi4py": lambda: comm.Allreduce(in_place, x, total),
+        "the check message alone": lambda: reduce(in_place, message, total),
+        "+ copy in": lambda: (whole.__setitem__(Ellipsis, x), reduce(in_place, message, total)),
+        "+ header": lambda: (whole.__setitem__(Ellipsis, x), head.__setitem__(slice(None), template),
+                             reduce(in_place, message, total)),
+        "+ compare": lambda: (whole.__setitem__(Ellipsis, x), head.__setitem__(slice(None), template),
+                              reduce(in_place, message, total), received.tobytes()),
+        "+ copy out": lambda: (whole.__setitem__(Ellipsis, x), head.__setitem__(slice(None), template),
+                               reduce(in_place, message, total), received.tobytes(), x.__setitem__(Ellipsis, whole)),
+        "the plan": lambda: plan(x),
+        "all_reduce": lambda: dist.all_reduce(x),
+    }
+    result["steps"] = _paired(steps, rounds * 2, 20, reset=lambda: x.fill(1.0))
+    return result
 
 
 # -- the driver ---------------------------------------------------------------------------------------
@@ -221,6 +327,8 @@ def _ms(seconds: float) -> str:
 
 
 def _size(nbytes: float) -> str:
+    if nbytes < 2**10:
+        return f"{nbytes:.0f} B"
     return f"{nbytes / 2**20:.3g} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.3g} KiB"
 
 
@@ -258,14 +366,15 @@ def scaling(steps: int, repeats: int) -> dict:
 def allreduce(rounds: int) -> dict:
     results = _launch(2, "allreduce", str(rounds))
     print("\n## all_reduce on 2 ranks, float32 sum, median ms per call\n")
-    print("| size | tapegrad | tapegrad, check=False | mpi4py Allreduce | gloo | tapegrad / mpi4py | "
-          "check=False / mpi4py | gloo / tapegrad |")
+    print("| size | tapegrad | tapegrad, check=False | mpi4py Allreduce | gloo | tapegrad / mpi4py (paired) | "
+          "check=False / mpi4py (paired) | gloo / tapegrad |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in SIZES:
         r = results[str(size)]
         print(f"| {_size(size)} | {r['tapegrad'] * 1e3:.4f} | {r['tapegrad, check=False'] * 1e3:.4f} | "
-              f"{r['mpi4py'] * 1e3:.4f} | {r['gloo'] * 1e3:.4f} | {r['tapegrad'] / r['mpi4py']:.2f} | "
-              f"{r['tapegrad, check=False'] / r['mpi4py']:.2f} | {r['gloo'] / r['tapegrad']:.1f} |")
+              f"{r['mpi4py'] * 1e3:.4f} | {r['gloo'] * 1e3:.4f} | {r['tapegrad'] / r['mpi4py']:.2f} "
+              f"({r['tapegrad / mpi4py, paired']:.2f}) | {r['tapegrad, check=False'] / r['mpi4py']:.2f} "
+              f"({r['tapegrad, check=False / mpi4py, paired']:.2f}) | {r['gloo'] / r['tapegrad']:.1f} |")
     return results
 
 
@@ -279,6 +388,20 @@ def overlap(rounds: int) -> None:
         serial = r["compute"] + r["all_reduce"]
         print(f"| {label} | {_ms(r['compute'])} | {_ms(r['all_reduce'])} | {_ms(serial)} | {_ms(r['overlapped'])} | "
               f"{serial / r['overlapped']:.2f}x |")
+
+
+def design(rounds: int) -> None:
+    r = _launch(2, "design", str(rounds))
+    print("\n## What chose the check message: 2 ranks, median us per call (median paired ratio)\n")
+    print("all-reduce of float32 against its size, paired to 1 KiB: " + "; ".join(
+        f"{_size(int(size))}: {v['median'] * 1e6:.2f} us ({v['paired']:.2f})" for size, v in r["latency"].items()))
+    print("\n| size | mpi4py | header first, then the array in place | the array whole in the check message |")
+    print("| --- | --- | --- | --- |")
+    for size, v in r["whole"].items():
+        print(f"| {_size(int(size))} | " + " | ".join(f"{v[k]['median'] * 1e6:.1f} ({v[k]['paired']:.2f})"
+                                                  for k in ("mpi4py", "header first", "whole, copied")) + " |")
+    print("\nA checked all_reduce of 1 KiB, step by step, paired to mpi4py: " + "; ".join(
+        f"{name} {v['median'] * 1e6:.2f} us ({v['paired']:.2f})" for name, v in r["steps"].items()))
 
 
 def paper_model(measured: dict, small_message: float) -> None:
@@ -312,6 +435,8 @@ def main() -> None:
             result = worker_train(sys.argv[3], int(sys.argv[4]))
         elif part == "allreduce":
             result = worker_allreduce(int(sys.argv[3]))
+        elif part == "design":
+            result = worker_design(int(sys.argv[3]))
         else:
             result = worker_overlap(int(sys.argv[3]))
         if tg.distributed.rank() == 0:
@@ -321,7 +446,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs of 1 and of 2 ranks, alternating")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of each all_reduce")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["scaling", "allreduce", "overlap"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["scaling", "allreduce", "overlap", "design"])
     parser.add_argument("--compute", nargs="*", default=[], metavar="MODEL=MS",
                         help="the paper model from these 1-rank step times (e.g. mlp=78.9 cnn=54.6, measured on a "
                              "quiet machine) instead of this run's")
@@ -333,6 +458,8 @@ def main() -> None:
     results = allreduce(args.rounds) if "allreduce" not in args.skip else None
     if "overlap" not in args.skip:
         overlap(args.rounds)
+    if "design" not in args.skip:
+        design(args.rounds)
     for item in args.compute:
         kind, _, ms = item.partition("=")
         model, _, _ = _model(kind)

@@ -3,17 +3,31 @@
 A process started by an MPI launcher (``mpiexec``, ``mpirun``, ``srun``) finds its rank and the world's
 size here; any other process is a world of one, and then nothing imports MPI. The collectives work on
 the memory of the arrays they are given (``Allreduce`` with ``MPI.IN_PLACE`` on a C-contiguous buffer:
-no copy), and before each one the ranks compare a 16-byte digest of what they pass (collective, shape,
-dtype, operation, root) in one small collective, so that ranks that pass different arrays get an
-error naming each rank's shape and dtype instead of a silently wrong sum.
+no copy of a large array).
+
+How the ranks check that they pass the same arguments. Each checked collective starts with one
+all-reduce (the "check message") whose size every rank knows without asking: a header of 16 bytes per
+rank, where rank ``r`` writes a digest of what it passes (collective, shape, dtype, op, root) in its own
+16 bytes and the op's identity in the others', so that after the all-reduce every rank holds every
+rank's digest and compares them with its own. ``all_reduce`` sends its array in the same message, after
+the header, in the array's dtype and op, when it fits the message's capacity; a larger array follows
+(in place, or its rest beyond the capacity) only once every rank has found every digest equal. The
+capacity (see _SMALL) follows the sizes of the recent checked ``all_reduce`` calls, which every rank
+has seen alike (they passed the check), so a loop that reduces the same small array sends one message
+of its size. Ranks that pass different shapes, dtypes, ops or collectives therefore never start MPI
+collectives of different sizes (MPICH ends the job on those, "Message truncated", or hangs): the
+digests differ, or arrive garbled when the ranks reduced different dtypes or ops, and every rank raises
+the same error listing every rank's arguments.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,10 +47,26 @@ OPS = ("sum", "mean", "max", "min")
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "PMI_FD", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _KINDS = {"sum": "iufc", "mean": "fc", "max": "iuf", "min": "iuf"}  # the dtype kinds each op reduces
 _DETAILS = {op: f"op={op}" for op in OPS}
-# (op, dtype) pairs all_reduce takes straight to MPI (native byte order)
-_FAST = {(op, np.dtype(t)) for op in OPS for t in (np.float16, np.float32, np.float64, np.complex64, np.complex128,
-                                                  np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-                                                  np.uint32, np.uint64) if np.dtype(t).kind in _KINDS[op]}
+# (op, dtype) pairs all_reduce takes straight to MPI (native byte order), with the bits of a digest that
+# one element of the dtype holds exactly (a float's mantissa, a positive integer below the largest; a
+# complex number's real part)
+_BITS = {np.dtype(t): bits for t, bits in ((np.float16, 10), (np.float32, 23), (np.float64, 52), (np.complex64, 23),
+                                           (np.complex128, 52), (np.int8, 6), (np.int16, 14), (np.int32, 30),
+                                           (np.int64, 62), (np.uint8, 6), (np.uint16, 14), (np.uint32, 30),
+                                           (np.uint64, 62))}
+_FAST = {(op, dtype) for op in OPS for dtype in _BITS if dtype.kind in _KINDS[op]}
+_REGION = 16  # bytes of the check message's header per rank
+# How much of all_reduce's array travels in the check message (the "capacity"). An all-reduce of 4 KiB
+# costs little more than one of 16 bytes between two processes here (latency-bound), so the capacity
+# grows to hold up to 4 KiB as soon as a call needs it, and shrinks to what the calls need only after
+# _SHRINK calls in a row that needed less. Up to 64 KiB, copying the array in and out of the message
+# costs less than a second message (BENCHMARKS.md, "all_reduce against mpi4py"), but a small call that
+# meets a message of 64 KiB pays for it: the capacity grows past 4 KiB only after _RUN calls in a row
+# that needed more, and drops back to 4 KiB at the first call that needs no more. An array larger than
+# 64 KiB needs none: the header alone goes first, then the array in place.
+_SMALL, _LARGE = 4096, 65536
+_SHRINK, _RUN = 16, 4
+_CACHED = 4096  # the most digests and plans kept per world
 
 
 class DistributedError(TapegradError, RuntimeError):
@@ -48,12 +78,121 @@ class _World:
         self.comm: Any = None  # an MPI communicator, or None in a world of one
         self.mpi: Any = None  # the mpi4py.MPI module
         self.rank, self.size = 0, 1
-        self.check = np.zeros(2, dtype=np.int64)  # the digest check's buffer, reused
         self.ops: dict[str, Any] = {}  # all_reduce's op names -> MPI's ops
         self.digests: dict[tuple, int] = {}  # (collective, dtype, shape, option) -> its digest, computed once
+        # (op, dtype, shape) -> the function that reduces such an array, with (plans) or without (unchecked)
+        # the check
+        self.plans, self.unchecked = _PLANS, _UNCHECKED
+        self.headers: dict[tuple, tuple[bytes, bytes]] = {}  # (digest, dtype, op) -> (what to send, to expect)
+        self.scratch: dict[np.dtype, np.ndarray] = {}  # dtype -> the check message's buffer, at its largest
+        self.messages: dict[tuple, list] = {}  # (dtype, bytes of data) -> the message mpi4py sends
+        # The check message: a header of `header` bytes, then `capacity` bytes of data (-1: never any, in a
+        # world whose MPI could split a mixed-dtype message unevenly). `small`, `large`: the capacities that
+        # hold _SMALL and _LARGE bytes. `steady` is `capacity` while a call that needs exactly `capacity`
+        # changes nothing, else -1. `smaller`, `smaller_needed`: the calls in a row that needed less than a
+        # small capacity, and the most that they needed; `run`, `run_needed`: the same for calls that needed
+        # more than `small`. Every rank holds the same values.
+        self.header = self.unit = 0
+        self.small = self.large = self.capacity = self.steady = -1
+        self.smaller = self.smaller_needed = self.run = self.run_needed = 0
+
+    def set_up(self) -> None:
+        """Size the check message: a header of 16 bytes per rank, then data, in a multiple of ``unit`` bytes,
+        so that MPI splits it (among the ranks, or a power of two of them) into parts of the same number of
+        bytes for every dtype; in a world where that multiple is too large, the header alone, in int64."""
+        self.header = _REGION * self.size
+        largest_power = 1 << (self.size.bit_length() - 1)
+        self.unit = _REGION * math.lcm(self.size, largest_power)
+        small = -(-(self.header + _SMALL) // self.unit) * self.unit - self.header
+        if small + self.header <= 2 * (self.header + _SMALL):
+            self.small = self.capacity = self.steady = small
+            self.large = max(small, -(-(self.header + _LARGE) // self.unit) * self.unit - self.header)
+
+    def needed(self, nbytes: int) -> int:
+        """The capacity this world gives an array of ``nbytes``: the smallest that holds it, up to ``large``;
+        none for a larger array (the header alone costs less than carrying part of it: a message of 4 KiB
+        takes 40% longer than one of 16 bytes here)."""
+        needed = -(-(self.header + nbytes) // self.unit) * self.unit - self.header
+        return needed if needed <= self.large else 0
+
+    def sent(self, needed: int) -> None:
+        """Follow a checked all_reduce whose array needed ``needed`` bytes of capacity (on every rank alike;
+        see _SMALL)."""
+        if needed > self.small:
+            if needed > self.capacity:
+                self.run += 1
+                self.run_needed = max(self.run_needed, needed)
+                if self.run >= _RUN:
+                    self.capacity = self.run_needed
+                    self.run = self.run_needed = self.smaller = self.smaller_needed = 0
+        else:
+            self.run = self.run_needed = 0
+            if self.capacity > self.small:
+                self.capacity = self.small
+            if needed >= self.capacity:
+                self.capacity = needed
+                self.smaller = self.smaller_needed = 0
+            else:
+                self.smaller += 1
+                self.smaller_needed = max(self.smaller_needed, needed)
+                if self.smaller >= _SHRINK:
+                    self.capacity = self.smaller_needed
+                    self.smaller = self.smaller_needed = 0
+        quiet = self.capacity > self.small or not (self.smaller or self.run)
+        self.steady = self.capacity if quiet else -1
+
+    def forget(self) -> None:
+        """Back to the first check message, on every rank after the same failed check."""
+        self.capacity = self.steady = self.small
+        self.smaller = self.smaller_needed = self.run = self.run_needed = 0
+        for buffer in self.scratch.values():
+            buffer[...] = 0  # the other ranks' bytes, garbled if they reduced another dtype or op
+
+    def buffer(self, dtype: np.dtype) -> np.ndarray:
+        """The check message's buffer in ``dtype``, large enough for the largest message."""
+        found = self.scratch.get(dtype)
+        if found is None:
+            found = self.scratch[dtype] = np.zeros((self.header + max(self.large, 0)) // dtype.itemsize, dtype)
+        return found
+
+    def message(self, dtype: np.dtype, capacity: int) -> list:
+        """The check message of ``capacity`` bytes of data in ``dtype``, as mpi4py sends it."""
+        found = self.messages.get((dtype, capacity))
+        if found is None:
+            count = (self.header + max(capacity, 0)) // dtype.itemsize
+            found = [self.mpi.buffer(self.buffer(dtype)[:count]), self.mpi.Datatype.fromcode(dtype.char)]
+            self.messages[dtype, capacity] = found
+        return found
+
+    def identities(self, digest: int, dtype: np.dtype, op: str) -> tuple[bytes, bytes]:
+        """What this rank writes in the check message's header (its digest in its own 16 bytes, the op's
+        identity in the others') and what the header holds after the all-reduce if every rank sent the
+        same digest."""
+        key = (digest, dtype, op)
+        found = self.headers.get(key)
+        if found is None:
+            per_rank, bits = _REGION // dtype.itemsize, _BITS[dtype]
+            mine = np.array([((digest >> (bits * i)) & ((1 << bits) - 1)) + 1 for i in range(per_rank)]).astype(dtype)
+            identity: Any = 0
+            if op == "max":
+                identity = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+            elif op == "min":
+                identity = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+            sent = np.full(per_rank * self.size, identity, dtype=dtype)
+            sent[self.rank * per_rank:(self.rank + 1) * per_rank] = mine
+            found = (sent.tobytes(), np.tile(mine, self.size).tobytes())
+            if len(self.headers) >= _CACHED:
+                self.headers.clear()
+            self.headers[key] = found
+        return found
 
 
 _world: _World | None = None
+# The world's plans (see _plan), here for all_reduce to find them with the fewest steps; empty in a world
+# of one, which has none.
+_PLANS: dict[tuple, Callable[[np.ndarray], None]] = {}
+_UNCHECKED: dict[tuple, Callable[[np.ndarray], None]] = {}
+_LAST: tuple = (None,) * 5  # (op, check, dtype, shape, plan) of the last array all_reduce found a plan for
 
 
 def launched() -> bool:
@@ -96,6 +235,7 @@ def init(abort_on_exception: bool = True) -> None:
         world.mpi, world.comm = MPI, MPI.COMM_WORLD.Dup()
         world.ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         world.rank, world.size = world.comm.Get_rank(), world.comm.Get_size()
+        world.set_up()
         if abort_on_exception and world.size > 1:
             _install_abort_hook(world)
     _world = world
@@ -174,22 +314,40 @@ def _array(x: Any, name: str, writable: bool) -> np.ndarray:
     return array
 
 
-def _agree(world: _World, name: str, array: np.ndarray, detail: str = "") -> None:
-    """Check that every rank passes the same collective, shape, dtype and option (``detail``): one
-    Allreduce of a digest and its negation with MAX (equal everywhere iff max == -max(-digest)); on a
-    mismatch every rank learns every rank's arguments and raises the same error."""
+def _digest(world: _World, name: str, array: np.ndarray, detail: str) -> int:
+    """A 128-bit digest of what this rank passes to a collective (computed once per signature)."""
     key = (name, array.dtype, array.shape, detail)
     digest = world.digests.get(key)
     if digest is None:
         signature = f"{name}|{array.dtype.str}|{array.shape}|{detail}".encode()
-        digest = int.from_bytes(hashlib.blake2b(signature, digest_size=8).digest(), "little", signed=True) >> 1
-        if len(world.digests) < 4096:
-            world.digests[key] = digest
-    check = world.check
-    check[0], check[1] = digest, -digest
-    world.comm.Allreduce(world.mpi.IN_PLACE, check, op=world.mpi.MAX)
-    if check[0] == -check[1]:
-        return
+        digest = int.from_bytes(hashlib.blake2b(signature, digest_size=16).digest(), "little")
+        if len(world.digests) >= _CACHED:
+            world.digests.clear()
+        world.digests[key] = digest
+    return digest
+
+
+_INT64 = np.dtype(np.int64)
+
+
+def _agree(world: _World, name: str, array: np.ndarray, detail: str = "") -> None:
+    """Check that every rank passes the same collective, shape, dtype and option (``detail``): the check
+    message without data, in int64 (for the collectives that send their data apart); on a mismatch every
+    rank learns every rank's arguments and raises the same error."""
+    buffer = world.buffer(_INT64)
+    sent, expected = world.identities(_digest(world, name, array, detail), _INT64, "sum")
+    memoryview(buffer.view(np.uint8))[:len(sent)] = sent
+    world.comm.Allreduce(world.mpi.IN_PLACE, world.message(_INT64, world.capacity), world.mpi.SUM)
+    if buffer[:len(sent) // 8].tobytes() != expected:
+        _mismatch(world, name, array, detail)
+    if world.small >= 0:
+        world.sent(0)  # it carried no data: a run of such calls shrinks the message to the header
+
+
+def _mismatch(world: _World, name: str, array: np.ndarray, detail: str) -> None:
+    """Raise, on every rank (each one calls this after the same check message), the error that lists what
+    every rank passed."""
+    world.forget()
     passed = world.comm.allgather((name, array.shape, str(array.dtype), detail))
     listing = "; ".join(f"rank {r}: {what} of shape {shape} {dtype}{', ' + extra if extra else ''}"
                         for r, (what, shape, dtype, extra) in enumerate(passed))
@@ -203,7 +361,144 @@ def _agree(world: _World, name: str, array: np.ndarray, detail: str = "") -> Non
         raise ShapeError(message)
     if len({p[2] for p in passed}) > 1:
         raise DTypeError(message)
+    if len(set(passed)) == 1:  # equal arguments, yet the digests differed: the MPI library garbled them
+        raise DistributedError(f"tg.distributed.{name}: the ranks passed the same arguments ({listing}) but the "
+                               "check message arrived changed; the MPI library does not deliver what was sent")
     raise ArgumentError(message)
+
+
+def _read_only(array: np.ndarray) -> ArgumentError:
+    return ArgumentError(f"tg.distributed.all_reduce: the array (shape {array.shape}, {array.dtype}) is read-only; "
+                         "the collective writes its result into it")
+
+
+def _plan(world: _World, op: Any, array: np.ndarray, check: bool) -> Callable[[np.ndarray], None] | None:
+    """The function that all-reduces an array of ``array``'s dtype and shape with ``op`` (with or without the
+    check), built once per signature; None for what the general path must take (an op or dtype it does not
+    know). A plan raises BufferError, before any message, for an array it cannot send in place (not
+    C-contiguous, read-only) when it would have to: the general path then copies it."""
+    dtype, shape = array.dtype, array.shape
+    if (op, dtype) not in _FAST:
+        return None
+    mpi = world.mpi
+    allreduce, in_place, mpi_op = world.comm.Allreduce, mpi.IN_PLACE, world.ops[op]
+    mpi_type = mpi.Datatype.fromcode(dtype.char)
+    mean, divisor, count, itemsize = op == "mean", dtype.type(world.size), math.prod(shape), dtype.itemsize
+    detail = _DETAILS[op]
+
+    def send(x: np.ndarray) -> None:  # the array alone, in place
+        if count:
+            allreduce(in_place, [x, mpi_type], mpi_op)
+            if mean:
+                np.divide(x, divisor, out=x)
+
+    def contiguous(x: np.ndarray) -> None:
+        flags = x.flags
+        if not (flags.c_contiguous and flags.writeable):
+            raise BufferError
+
+    if not check:
+        if len(shape) < 2:
+            plan = send  # mpi4py itself refuses a strided or read-only vector (BufferError)
+        else:
+            def plan(x: np.ndarray) -> None:
+                if not x.flags.c_contiguous:  # mpi4py would take Fortran order: elements out of step
+                    raise BufferError
+                send(x)
+    elif world.small < 0:
+        def plan(x: np.ndarray) -> None:
+            contiguous(x)
+            _agree(world, "all_reduce", x, detail)
+            send(x)
+    else:
+        buffer = world.buffer(dtype)
+        sent, expected = world.identities(_digest(world, "all_reduce", array, detail), dtype, op)
+        header = memoryview(buffer.view(np.uint8))[:len(sent)]
+        received = buffer[:len(sent) // itemsize]
+        start = received.size
+        nbytes = count * itemsize
+        needed = world.needed(nbytes)
+        exact = world.message(dtype, needed)
+
+        def check_message(message: list) -> None:
+            header[:] = sent
+            allreduce(in_place, message, mpi_op)
+            if received.tobytes() != expected:
+                _mismatch(world, "all_reduce", array, detail)
+
+        def split(x: np.ndarray, carried: int, message: list) -> None:
+            # the header and the array's first `carried` elements, then the rest once every rank agreed
+            if not carried:
+                check_message(message)
+                world.sent(needed)
+                send(x)
+                return
+            flat = x.reshape(-1)
+            head, data = flat[:carried], buffer[start:start + carried]
+            data[...] = head
+            check_message(message)
+            world.sent(needed)
+            allreduce(in_place, [flat[carried:], mpi_type], mpi_op)
+            head[...] = data
+            if mean:
+                np.divide(flat, divisor, out=flat)
+
+        def adapt(x: np.ndarray) -> None:  # the check message's capacity is not the one this array needs
+            carried = max(world.capacity, 0) // itemsize
+            message = world.message(dtype, world.capacity)
+            if carried < count:
+                contiguous(x)
+                split(x, carried, message)
+                return
+            whole[...] = x
+            check_message(message)
+            world.sent(needed)
+            copy_out(x)
+
+        def copy_out(x: np.ndarray) -> None:
+            try:
+                if mean:
+                    np.divide(whole, divisor, out=x)
+                else:
+                    x[...] = whole
+            except ValueError:  # read-only: the collective is over on every rank, only this one raises
+                raise _read_only(x) from None
+
+        if nbytes <= world.large:  # the whole array can travel in the check message
+            whole = buffer[start:start + count].reshape(shape)
+
+            def plan(x: np.ndarray) -> None:
+                if world.steady != needed:
+                    adapt(x)
+                    return
+                whole[...] = x
+                header[:] = sent
+                allreduce(in_place, exact, mpi_op)
+                if received.tobytes() != expected:
+                    _mismatch(world, "all_reduce", x, detail)
+                try:
+                    if mean:
+                        np.divide(whole, divisor, out=x)
+                    else:
+                        x[...] = whole
+                except ValueError:
+                    raise _read_only(x) from None
+        else:
+            whole = None
+            first = needed // itemsize
+
+            def plan(x: np.ndarray) -> None:
+                contiguous(x)
+                if world.steady != needed:
+                    adapt(x)
+                else:
+                    split(x, first, exact)
+
+    plans = world.plans if check else world.unchecked
+    if len(plans) >= _CACHED:
+        plans.clear()
+    plans[op, dtype, shape] = plan
+    return plan
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
@@ -220,41 +515,61 @@ def all_reduce(x: Any, op: str = "sum", check: bool = True) -> Any:
     """Combine ``x`` over the ranks, elementwise, into ``x`` itself on every rank: the ``"sum"``, the
     ``"mean"`` (the sum divided by the world's size), the ``"max"`` or the ``"min"``.
 
-    ``x`` is a NumPy array or a Tensor (its ``.data`` is changed in place, as an optimizer step does); a
-    C-contiguous array is reduced in its own memory (``MPI.IN_PLACE``), any other goes through a
-    contiguous copy. In a world of one, ``x`` is left as it is.
+    ``x`` is a NumPy array or a Tensor (its ``.data`` is changed in place, as an optimizer step does). With
+    the check, an array of up to 64 KiB travels in the check's message (copied in and out: one message in
+    all once the recent calls have sized it; see the module's text), a larger C-contiguous one is reduced
+    in its own memory (``MPI.IN_PLACE``) after the check; any other goes through a contiguous copy. In a
+    world of one, ``x`` is left as it is.
 
     Args:
         x: the array or Tensor, of the same shape and dtype on every rank.
         op: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
-        check: compare the ranks' shapes, dtypes and ``op`` first (one 16-byte collective). A caller
-            that has checked its arrays' layout once, as ``DistributedDataParallel`` does, may skip it.
+        check: compare the ranks' shapes, dtypes and ``op`` (a digest of them in a header before the data).
+            A caller that has checked its arrays' layout once, as ``DistributedDataParallel`` does, may
+            skip it; then ``x`` (C-contiguous) is reduced in its own memory in one message.
 
     Returns:
         ``x``, holding the result.
 
     Raises:
-        ArgumentError: for an ``op`` not in :data:`OPS`, a read-only array, or ranks that passed different
+        ArgumentError: for an ``op`` not in :data:`OPS`, a read-only array (one that travels in the check's
+            message: after the collective, which the other ranks complete), or ranks that passed different
             ops or called different collectives.
         ShapeError: if the ranks passed arrays of different shapes (raised on every rank).
         DTypeError: for a dtype the operation cannot reduce (bool; integers for ``"mean"``; complex for
             ``"max"``/``"min"``), or ranks that passed different dtypes.
     """
-    world = _world
-    if type(x) is np.ndarray and world is not None and world.comm is not None:  # the fast path: ~0.3 us
-        flags = x.flags
+    global _LAST
+    last = _LAST  # the signature of the last array, and its plan: a loop finds it again without hashing
+    if op is last[0] and check is last[1] and type(x) is np.ndarray and x.dtype is last[2] and x.shape == last[3]:
         try:
-            fast = flags.c_contiguous and flags.writeable and (op, x.dtype) in _FAST
-        except TypeError:  # an unhashable op
-            fast = False
-        if fast:
-            if check:
-                _agree(world, "all_reduce", x, _DETAILS[op])
-            if x.size:
-                world.comm.Allreduce(world.mpi.IN_PLACE, x, world.ops[op])
-                if op == "mean":
-                    np.divide(x, world.size, out=x)
-            return x
+            last[4](x)
+        except BufferError:
+            return _all_reduce(x, op, check)
+        return x
+    try:  # the plan for this signature, if one was built (only in a world of several processes)
+        plan = (_PLANS if check else _UNCHECKED)[op, x.dtype, x.shape]
+    except (KeyError, TypeError, AttributeError):  # none yet, an unhashable op, not an array
+        return _all_reduce(x, op, check)
+    if type(x) is np.ndarray:
+        _LAST = (op, check, x.dtype, x.shape, plan)
+        try:
+            plan(x)
+        except BufferError:  # not C-contiguous, or read-only: the general path copies it
+            return _all_reduce(x, op, check)
+        return x
+    if isinstance(x, Tensor) and type(x.data) is np.ndarray:
+        try:
+            plan(x.data)
+        except BufferError:
+            return _all_reduce(x, op, check)
+        if x.data.size:
+            _mark_changed(x, "tg.distributed.all_reduce")
+        return x
+    return _all_reduce(x, op, check)
+
+
+def _all_reduce(x: Any, op: Any, check: bool) -> Any:
     array = _array(x, "all_reduce", writable=True)
     kinds = _KINDS.get(op) if isinstance(op, str) else None
     if kinds is None:
@@ -264,20 +579,25 @@ def all_reduce(x: Any, op: str = "sum", check: bool = True) -> Any:
                 "min": "a real (not bool, not complex)"}[op]
         raise DTypeError(f"tg.distributed.all_reduce: op={op!r} needs {need} dtype, got {array.dtype} "
                          f"(shape {array.shape})")
-    world = _world if _world is not None else _get()
+    world = _get()
     if world.comm is None:
         return x
-    if check:
-        _agree(world, "all_reduce", array, _DETAILS[op])
-    if array.size:
-        buffer = array if array.flags.c_contiguous else np.ascontiguousarray(array)
-        world.comm.Allreduce(world.mpi.IN_PLACE, buffer, world.ops[op])
-        if op == "mean":
-            np.divide(buffer, world.size, out=buffer)
-        if buffer is not array:
-            array[...] = buffer
-        if x is not array:
-            _mark_changed(x, "tg.distributed.all_reduce")
+    buffer = _contiguous(array)
+    plan = (world.plans if check else world.unchecked).get((op, buffer.dtype, buffer.shape))
+    plan = plan or _plan(world, op, buffer, check)
+    if plan is not None:
+        plan(buffer)
+    else:  # a dtype without a plan (long double): the check message, then the array
+        if check:
+            _agree(world, "all_reduce", buffer, _DETAILS[op])
+        if buffer.size:
+            world.comm.Allreduce(world.mpi.IN_PLACE, buffer, world.ops[op])
+            if op == "mean":
+                np.divide(buffer, world.size, out=buffer)
+    if buffer is not array:
+        array[...] = buffer
+    if x is not array and array.size:
+        _mark_changed(x, "tg.distributed.all_reduce")
     return x
 
 

@@ -20,6 +20,8 @@ import pytest
 import tapegrad as tg
 from tapegrad.cli import main
 
+from . import worker
+
 WORKER = Path(__file__).with_name("worker.py")
 ROOT = Path(__file__).parents[2]
 
@@ -89,6 +91,133 @@ def test_ranks_that_pass_different_arrays_all_get_the_same_named_error(collectiv
         assert "called different collectives" in notes["kind_error"]
         assert "root=1" in notes["root_error"]
         assert notes["after_errors"] == 3  # and no rank was left waiting
+
+
+# -- all_reduce's check message: the digests travel with the data ----------------------------------------------
+
+@pytest.fixture(scope="module", params=["with data", "header only"])
+def checks(request, tmp_path_factory):
+    """Two ranks run worker.checks: every dtype and op on both sides of each size threshold, then calls that differ
+    between the ranks; "header only" forces the int64 check message without data (the fallback of a world whose
+    MPI could split a mixed-dtype message unevenly)."""
+    folder = tmp_path_factory.mktemp("checks")
+    extra = ["header-only"] if request.param == "header only" else []
+    done = _run(2, str(WORKER), "checks", str(folder), *extra, timeout=240)
+    assert done.returncode == 0, done.stderr
+    return request.param, _ranks(folder, "checks", 2)
+
+
+def test_all_reduce_gives_every_op_and_dtype_on_both_sides_of_each_threshold(checks):
+    _, ranks = checks
+    compared = 0
+    for name in worker.DTYPES:
+        dtype = np.dtype(name)
+        for op, kinds in worker.KINDS.items():
+            if dtype.kind not in kinds:
+                continue
+            for count in worker._counts(dtype):
+                inputs = [worker._inputs(dtype, op, count, rank) for rank in range(2)]
+                expected = {"sum": lambda a, b: a + b, "mean": lambda a, b: (a + b) / dtype.type(2),
+                            "max": np.maximum, "min": np.minimum}[op](*inputs)
+                for check in (True, False) if name in worker.UNCHECKED else (True,):
+                    key = worker._key(name, op, count, check)
+                    for arrays, _ in ranks:
+                        got = arrays[key]
+                        assert got.dtype == dtype and got.shape == (count,), key
+                        np.testing.assert_array_equal(got, expected, err_msg=key)
+                        compared += 1
+    assert compared > 300
+
+
+def test_all_reduce_of_scalars_empty_strided_and_fortran_arrays(checks):
+    _, ranks = checks
+    for arrays, _ in ranks:
+        np.testing.assert_array_equal(arrays["shape_0_1"], 2.0)  # mean of 1.5 and 2.5
+        assert arrays["shape_1_0"].shape == (0,) and arrays["shape_2_0"].shape == (0, 3)
+        for rows in (3, 3000):
+            base = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4)
+            np.testing.assert_array_equal(arrays[f"strided_{rows}"], (base * 3)[:, ::2])
+            np.testing.assert_array_equal(arrays[f"fortran_{rows}"], base * 2)
+        np.testing.assert_array_equal(arrays["tensor"], np.full(4, 3.0))
+
+
+def test_the_check_message_follows_the_recent_sizes_alike_on_every_rank(checks):
+    mode, ranks = checks
+    (first, notes), (second, theirs) = ranks
+    for step in range(8):
+        expected = np.arange(2048, dtype=np.float32) * 3 + 2 * step
+        np.testing.assert_array_equal(first[f"run_{step}"], expected)
+        np.testing.assert_array_equal(second[f"run_{step}"], expected)
+    for key in ("capacities", "small_capacity", "capacity_after_broadcasts", "capacity_after_mismatches"):
+        assert notes[key] == theirs[key], key
+    if mode == "header only":
+        assert notes["capacities"] == [-1] * 8 and notes["small_capacity"] == notes["capacity_after_broadcasts"] == -1
+        return
+    # 8 KiB calls travel in two messages until a run of them makes the check message carry them whole
+    assert notes["capacities"][0] < 8192 <= notes["capacities"][-1] <= 65536
+    assert notes["small_capacity"] == 32  # after 20 calls of 24 bytes: the header (2 x 16 bytes) and 32 bytes
+    assert notes["capacity_after_broadcasts"] == 0  # after 20 broadcasts: their check messages carry no data
+    assert notes["capacity_after_mismatches"] == 4096 and "changed in place" in notes["tensor_version_error"]
+
+
+MISMATCHES = {  # case -> (error class, what the message names)
+    "shape_small": ("ShapeError", ["rank 0: all_reduce of shape (5,) float32", "rank 1: all_reduce of shape (6,)"]),
+    "dtype_small": ("DTypeError", ["(5,) float32, op=sum", "(5,) float64, op=sum"]),
+    "dtype_int8_complex128": ("DTypeError", ["int8", "complex128"]),
+    "dtype_float16_int64": ("DTypeError", ["float16", "int64"]),
+    "dtype_uint8_float32": ("DTypeError", ["uint8", "float32"]),
+    "op_sum_max": ("ArgumentError", ["op=sum", "op=max"]),
+    "op_max_min": ("ArgumentError", ["int32, op=max", "int32, op=min"]),
+    "op_sum_mean": ("ArgumentError", ["op=sum", "op=mean"]),
+    "op_dtype": ("DTypeError", ["int8, op=max", "float64, op=sum"]),
+    "scalar_vector": ("ShapeError", ["shape () float64", "shape (1,) float64"]),
+    "empty_small": ("ShapeError", ["shape (0,)", "shape (3,)"]),
+    "small_large": ("ShapeError", ["shape (1000,)", "shape (100000,)"]),
+    "large_large": ("ShapeError", ["shape (100000,)", "shape (100001,)"]),
+    "large_dtype": ("DTypeError", ["(100000,) float32", "(100000,) float64"]),
+    "after_growth": ("ShapeError", ["shape (2048,)", "shape (256,)"]),
+    "reduce_broadcast": ("ArgumentError", ["called different collectives", "broadcast of shape (5,)"]),
+    "large_gather": ("ArgumentError", ["called different collectives", "all_gather of shape (100000,)"]),
+    "gather_broadcast": ("ArgumentError", ["called different collectives", "root=0"]),
+}
+
+
+def test_ranks_that_pass_different_arguments_all_raise_and_the_world_goes_on(checks):
+    _, ranks = checks
+    for _, notes in ranks:
+        for case, (error, parts) in MISMATCHES.items():
+            message = notes[f"mismatch_{case}"]
+            assert message.startswith(f"{error}: tg.distributed."), (case, message)
+            for part in parts:
+                assert part in message, (case, part, message)
+            assert notes[f"after_{case}"] == 2, case  # a sum over both ranks right after: nobody was left behind
+        for count in (5, 100_000):
+            assert notes[f"read_only_{count}"].startswith("ArgumentError: tg.distributed.all_reduce: the array")
+            assert "read-only" in notes[f"read_only_{count}"] and notes[f"after_read_only_{count}"] == 2
+
+
+def test_the_check_message_has_a_size_that_no_dtype_splits_unevenly():
+    """MPI splits a message among the ranks (or a power of two of them) by elements: the check message's size
+    is a multiple of 16 bytes times both, so ranks that reduce it in different dtypes exchange the same bytes; a
+    world where that multiple outgrows the message sends the header alone, in int64."""
+    from tapegrad.distributed.collectives import _World
+
+    without_data = []
+    for size in range(1, 257):
+        world = _World()
+        world.size = size
+        world.set_up()
+        assert world.header == 16 * size
+        if world.small < 0:
+            without_data.append(size)
+            continue
+        power = 1 << (size.bit_length() - 1)
+        for capacity in (world.small, world.large, world.needed(24), world.needed(5000)):
+            message = world.header + capacity
+            assert message % (16 * size) == 0 and message % (16 * power) == 0, (size, capacity)
+        assert 4096 <= world.small < 4096 + world.unit and 65536 <= world.large < 65536 + world.unit
+        assert world.needed(10**6) == 0  # a larger array sends the header alone first, then itself in place
+    assert without_data[:3] == [33, 35, 37] and not {1, 2, 3, 4, 8, 12, 16, 24, 32, 64, 128, 256} & set(without_data)
 
 
 @pytest.fixture(scope="module")

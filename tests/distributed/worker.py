@@ -153,10 +153,152 @@ def ddp(out: Path) -> None:
     _save(out, "ddp", rank, arrays, notes)
 
 
+# -- all_reduce's check message (tests/distributed/test_mpi.py: test_all_reduce_*) ------------------------------
+
+DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
+          "complex64", "complex128")
+KINDS = {"sum": "iufc", "mean": "fc", "max": "iuf", "min": "iuf"}
+UNCHECKED = ("float16", "float32", "int64")  # also reduced with check=False
+
+
+def _key(name: str, op: str, count: int, check: bool) -> str:
+    return f"{name}_{op}_{count}_{'checked' if check else 'unchecked'}"
+
+
+def _inputs(dtype: np.dtype, op: str, count: int, rank: int) -> np.ndarray:
+    """Small whole numbers (sums and means exact in every dtype), with the dtype's extremes (and infinities)
+    for max and min: values equal to the op's identity in the check message's header must not matter."""
+    rng = np.random.default_rng([rank, count, dtype.num, len(op)])
+    if dtype.kind == "u":
+        x = rng.integers(0, 60, count)
+    else:
+        x = rng.integers(-30, 30, count)
+    x = x.astype(dtype)
+    if dtype.kind == "c":
+        x += 1j * rng.integers(-30, 30, count).astype(dtype)
+    if op in ("max", "min") and count >= 2:
+        low, high = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (-np.inf, np.inf)
+        x[rank % count] = low
+        x[(rank + 1) % count] = high
+    return x
+
+
+def _counts(dtype: np.dtype) -> list[int]:
+    """Both sides of each threshold: a scalar, a few elements, 4 KiB (the check message's usual capacity)
+    and one element more, 64 KiB (the most it carries) and one more, and 300 KB (the rest in place)."""
+    size = dtype.itemsize
+    counts = [1, 5, 4096 // size, 4096 // size + 1, 65536 // size, 65536 // size + 1]
+    if dtype.name in ("float32", "complex128"):
+        counts.append(300_000 // size)
+    return counts
+
+
+def _checked_results(arrays: dict, notes: dict, rank: int) -> None:
+    world = dist.collectives._world
+    for name in DTYPES:
+        dtype = np.dtype(name)
+        for op in dist.OPS:
+            if dtype.kind not in KINDS[op]:
+                continue
+            for count in _counts(dtype):
+                for check in (True, False) if name in UNCHECKED else (True,):
+                    x = _inputs(dtype, op, count, rank)
+                    address = x.__array_interface__["data"][0]
+                    assert dist.all_reduce(x, op, check=check) is x
+                    assert x.__array_interface__["data"][0] == address
+                    arrays[_key(name, op, count, check)] = x
+    # 0-d, empty, strided and Fortran-ordered arrays, on both sides of 4 KiB
+    for shape in ((), (0,), (0, 3)):
+        x = np.full(shape, rank + 1.5)
+        arrays[f"shape_{len(shape)}_{x.size}"] = dist.all_reduce(x, "mean")
+    for rows in (3, 3000):
+        base = np.arange(rows * 4, dtype=np.float32).reshape(rows, 4) * (rank + 1)
+        strided = base[:, ::2]
+        dist.all_reduce(strided, "sum")
+        arrays[f"strided_{rows}"] = strided
+        fortran = np.asfortranarray(np.arange(rows * 4, dtype=np.float32).reshape(rows, 4) * (rank + 1))
+        dist.all_reduce(fortran, "max", check=False)
+        arrays[f"fortran_{rows}"] = fortran
+    # a run of 8 KiB calls: the check message grows to carry them whole after a few; the results stay right
+    capacities = []
+    for step in range(8):
+        x = np.arange(2048, dtype=np.float32) * (rank + 1) + step
+        dist.all_reduce(x)
+        arrays[f"run_{step}"] = x
+        capacities.append(world.capacity)
+    notes["capacities"] = capacities
+    for _ in range(20):  # back to small arrays: the message shrinks to their size
+        dist.all_reduce(np.ones(3))
+    notes["small_capacity"] = world.capacity
+    for _ in range(20):  # checks that carry no data: the message shrinks to the header
+        dist.broadcast(np.ones(3))
+    notes["capacity_after_broadcasts"] = world.capacity
+    # a Tensor: its data reduced in place, its version bumped (a graph that saved it refuses to reuse it)
+    t = tg.tensor(np.full(4, rank + 1.0), requires_grad=True)
+    saved = (t * t).sum()
+    dist.all_reduce(t, "sum")
+    arrays["tensor"] = t.data
+    notes["tensor_version_error"] = _error(lambda: saved.backward())
+
+
+def _mismatches(notes: dict, rank: int) -> None:
+    """Pairs of calls that differ between the two ranks; every rank must raise, and the world must go on."""
+    def pick(mine, theirs):
+        return mine if rank == 0 else theirs
+
+    def run_of_8kib():
+        for _ in range(5):
+            dist.all_reduce(np.ones(2048, np.float32))
+
+    cases = {
+        "shape_small": lambda: dist.all_reduce(np.ones(pick(5, 6), np.float32)),
+        "dtype_small": lambda: dist.all_reduce(np.ones(5, pick(np.float32, np.float64))),
+        "dtype_int8_complex128": lambda: dist.all_reduce(np.ones(5, pick(np.int8, np.complex128))),
+        "dtype_float16_int64": lambda: dist.all_reduce(np.ones(7, pick(np.float16, np.int64))),
+        "dtype_uint8_float32": lambda: dist.all_reduce(np.ones(64, pick(np.uint8, np.float32))),
+        "op_sum_max": lambda: dist.all_reduce(np.ones(5, np.float32), pick("sum", "max")),
+        "op_max_min": lambda: dist.all_reduce(np.ones(5, np.int32), pick("max", "min")),
+        "op_sum_mean": lambda: dist.all_reduce(np.ones(5), pick("sum", "mean")),
+        "op_dtype": lambda: dist.all_reduce(np.ones(5, pick(np.int8, np.float64)), pick("max", "sum")),
+        "scalar_vector": lambda: dist.all_reduce(pick(np.ones(()), np.ones(1))),
+        "empty_small": lambda: dist.all_reduce(np.ones(pick(0, 3))),
+        "small_large": lambda: dist.all_reduce(np.ones(pick(1000, 100_000), np.float32)),
+        "large_large": lambda: dist.all_reduce(np.ones(pick(100_000, 100_001), np.float32)),
+        "large_dtype": lambda: dist.all_reduce(np.ones(100_000, pick(np.float32, np.float64))),
+        "after_growth": lambda: (run_of_8kib(), dist.all_reduce(np.ones(pick(2048, 256), np.float32))),
+        "reduce_broadcast": lambda: dist.all_reduce(np.ones(5)) if rank else dist.broadcast(np.ones(5)),
+        "large_gather": lambda: dist.all_reduce(np.ones(100_000)) if rank else dist.all_gather(np.ones(100_000)),
+        "gather_broadcast": lambda: dist.all_gather(np.ones(3)) if rank else dist.broadcast(np.ones(3)),
+    }
+    for name, case in cases.items():
+        notes[f"mismatch_{name}"] = _error(case)
+        notes[f"after_{name}"] = int(dist.all_reduce(np.ones(1), "sum")[0])  # the world still works
+    world = dist.collectives._world
+    notes["capacity_after_mismatches"] = world.capacity
+    # read-only on every rank: up to 4 KiB after the message (which completes everywhere), beyond before it
+    for count in (5, 100_000):
+        x = np.ones(count)
+        x.flags.writeable = False
+        notes[f"read_only_{count}"] = _error(lambda: dist.all_reduce(x))
+        notes[f"after_read_only_{count}"] = int(dist.all_reduce(np.ones(1), "sum")[0])
+
+
+def checks(out: Path) -> None:
+    rank = dist.rank()
+    arrays, notes = {}, {"rank": rank}
+    if len(sys.argv) > 3 and sys.argv[3] == "header-only":  # a world whose check message carries no data
+        dist.init()
+        world = dist.collectives._world
+        world.small = world.large = world.capacity = world.steady = -1
+    _checked_results(arrays, notes, rank)
+    _mismatches(notes, rank)
+    _save(out, "checks", rank, arrays, notes)
+
+
 def _save(out: Path, name: str, rank: int, arrays: dict, notes: dict) -> None:
     np.savez(out / f"{name}-{rank}.npz", **arrays)
     (out / f"{name}-{rank}.json").write_text(json.dumps(notes))
 
 
 if __name__ == "__main__":
-    {"collectives": collectives, "ddp": ddp}[sys.argv[1]](Path(sys.argv[2]))
+    {"collectives": collectives, "ddp": ddp, "checks": checks}[sys.argv[1]](Path(sys.argv[2]))
