@@ -36,9 +36,12 @@ class FirstTokenRecall(tg.nn.Module):
         return self.head(h_n[-1])
 
 
-def train(steps: int = 500, length: int = 8, tokens: int = 4, hidden: int = 32, batch: int = 64,
+def train(steps: int = 500, length: int = 8, tokens: int = 4, hidden: int = 64, batch: int = 64,
           lr: float = 0.01, seed: int = 0, report_every: int = 50) -> dict:
-    """Train on fresh batches; returns the losses and the accuracy on 1,000 held-out sequences."""
+    """Train on fresh batches; returns the losses and the accuracy on 1,000 held-out sequences.
+
+    With 64 hidden units every seed from 0 to 7 learns the task in 500 steps (accuracy 1.0); with 32, seeds 5
+    and 6 stay at 0.75 (three tokens of four) even after 1,000 steps, and seed 0 depends on rounding."""
     tg.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = FirstTokenRecall(tokens, hidden)
