@@ -108,62 +108,42 @@ def _backward(xp, g_out, ans, x, w_hh, h0, c0):
 
 
 def _backward_arrays(g_out, ans, x, w_hh, h0, c0):
-    """:func:`_backward` on arrays (the fast path, nothing recorded): the same sums, in place. What does
-    not depend on dh and dc (the activations' derivatives times their multipliers) is computed for all
-    steps at once before the loop, as (time, batch, 4, hidden) blocks, leaving a few operations on a
-    step's contiguous blocks per step."""
+    """:func:`_backward` on arrays (the fast path, nothing recorded): the same sums, in place, one
+    step at a time (on arrays of a step's size, which stay in the cache)."""
     _, steps, batch, hidden = ans.shape
     dtype = np.result_type(g_out, ans, x, w_hh, h0, c0)
     h, c, i, f, g, o = ans
-    # d(loss)/da_t = [dc * g * i', dc * c_prev * f', dc * i * g', dh * tanh(c) * o'] (+ the gates' own
-    # incoming gradients times their derivatives), with sigmoid' = s (1 - s), tanh' = 1 - g**2
-    tanh_c = np.tanh(c)
-    factors = np.empty((steps, batch, 4, hidden), dtype)
-    scratch = np.empty((steps, batch, hidden), dtype)
-    derivative = []  # the activations' derivatives, kept only when the gates have incoming gradients
     gates_incoming = bool(g_out[2:].any())  # usually not: only h and c feed the loss
-    for k, (gate, multiplier) in enumerate(((i, g), (f, None), (g, i), (o, tanh_c))):
-        if k == 2:
-            np.multiply(gate, gate, out=scratch)
-            np.subtract(1.0, scratch, out=scratch)
-        else:
-            np.subtract(1.0, gate, out=scratch)
-            scratch *= gate
-        if gates_incoming:
-            derivative.append(scratch.copy())
-        if multiplier is None:  # c of the step before
-            np.multiply(scratch[1:], c[:-1], out=factors[1:, :, 1])
-            np.multiply(scratch[:1], c0, out=factors[:1, :, 1])
-        else:
-            np.multiply(scratch, multiplier, out=factors[:, :, k])
-    incoming = None
-    if gates_incoming:
-        incoming = np.stack([g_out[2 + k] * derivative[k] for k in range(4)], axis=2)
-    through_h = scratch  # dc_t / dh_t = o * (1 - tanh(c)**2)
-    np.multiply(tanh_c, tanh_c, out=through_h)
-    np.subtract(1.0, through_h, out=through_h)
-    through_h *= o
-    g_h, g_c = g_out[0], g_out[1]
-    c_incoming = bool(g_c.any())
     dx = np.empty((steps, batch, 4 * hidden), dtype)
     dh = np.zeros((batch, hidden), dtype)
     dc = np.zeros((batch, hidden), dtype)
-    step = np.empty((batch, hidden), dtype)
-    spread = np.empty((batch, 4, hidden), dtype)  # dc, dc, dc, dh: one product with the step's factors
+    scratch = np.empty((batch, hidden), dtype)
     for t in range(steps - 1, -1, -1):
-        dh += g_h[t]
-        np.multiply(dh, through_h[t], out=step)
-        dc += step
-        if c_incoming:
-            dc += g_c[t]
-        spread[:, :3] = dc[:, None]
-        spread[:, 3] = dh
-        da = dx[t].reshape(batch, 4, hidden)
-        np.multiply(spread, factors[t], out=da)
-        if incoming is not None:
-            da += incoming[t]
+        da = dx[t]
+        tanh_c = np.tanh(c[t])
+        dh += g_out[0, t]
+        np.multiply(tanh_c, tanh_c, out=scratch)
+        np.subtract(1.0, scratch, out=scratch)
+        scratch *= o[t]
+        scratch *= dh
+        dc += scratch
+        dc += g_out[1, t]
+        # da_k = (d * multiplier_k + incoming_k) * activation_k'; d is dc for i, f, g and dh for o
+        for k, (d, multiplier, gate) in enumerate(((dc, g[t], i[t]), (dc, c0 if t == 0 else c[t - 1], f[t]),
+                                                   (dc, i[t], g[t]), (dh, tanh_c, o[t]))):
+            piece = da[:, k * hidden:(k + 1) * hidden]
+            np.multiply(d, multiplier, out=piece)
+            if gates_incoming:
+                piece += g_out[2 + k, t]
+            if k == 2:  # tanh' = 1 - g**2
+                np.multiply(gate, gate, out=scratch)
+                np.subtract(1.0, scratch, out=scratch)
+            else:  # sigmoid' = s (1 - s)
+                np.subtract(1.0, gate, out=scratch)
+                scratch *= gate
+            piece *= scratch
         dc *= f[t]
-        np.matmul(dx[t], w_hh, out=dh)
+        dh = da @ w_hh
     h_prev = np.concatenate([h0[None], h[:-1]], axis=0).reshape(steps * batch, hidden)
     dw = dx.reshape(steps * batch, 4 * hidden).T @ h_prev
     return dx, dw, dh, dc
