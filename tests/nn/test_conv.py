@@ -12,6 +12,7 @@ import torch
 import tapegrad as tg
 from tapegrad import nn
 from tapegrad.nn import functional as F
+from tapegrad.ops import conv as conv_ops
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-5}
 
@@ -180,6 +181,105 @@ def test_float32_stays_float32_and_large_inputs_stay_finite():
     assert out.dtype == np.float32 and np.isfinite(out.numpy()).all()
     out.sum().backward()
     assert x.grad.dtype == w.grad.dtype == np.float32
+
+
+# -- stride 1, output as large as the input: the image-major path (tapegrad/ops/conv.py, _Same) ------------
+
+# (input, weight, padding, dilation); every one has at least 16 positions per image, so it takes the path
+SAME = [
+    ((3, 4, 9, 8), (5, 4, 3, 3), 1, 1),
+    ((2, 3, 8, 9), (4, 3, 4, 4), "same", 1),            # even kernel: the odd zero at the end
+    ((3, 3, 10, 7), (4, 3, 3, 2), "same", (2, 3)),      # dilated, taps that leave the image entirely
+    ((2, 6, 5, 6), (7, 6, 1, 1), 0, 1),                  # 1x1: one tap, nothing cleared
+    ((3, 2, 4, 20), (3, 2, 5, 5), 2, 1),                 # a kernel taller than the image
+]
+
+
+def _image_major_calls(monkeypatch, chunk, per_image):
+    """Count the calls of the image-major functions; ``chunk`` images per chunk ("all": the default)."""
+    if chunk != "all":
+        monkeypatch.setattr(conv_ops, "SAME_CHUNK_BYTES", chunk * per_image)
+    calls = []
+
+    def spy(name):
+        original = getattr(conv_ops, name)
+
+        def counted(*args):
+            calls.append(name)
+            return original(*args)
+        return counted
+
+    for name in ("_conv_same", "_transpose_same", "_weight_same"):
+        monkeypatch.setattr(conv_ops, name, spy(name))
+    return calls
+
+
+@pytest.mark.parametrize("chunk", [1, 2, "all"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("x_shape, w_shape, padding, dilation", SAME)
+def test_same_size_convolutions_match_pytorch_on_the_image_major_path(monkeypatch, x_shape, w_shape, padding,
+                                                                      dilation, dtype, chunk):
+    per_image = math.prod(w_shape[2:]) * x_shape[1] * math.prod(x_shape[2:]) * np.dtype(dtype).itemsize
+    calls = _image_major_calls(monkeypatch, chunk, per_image)
+    arrays = _arrays(x_shape, w_shape, (w_shape[0],))
+    _compare(lambda x, w, b: F.conv2d(x, w, b, 1, padding, dilation),
+             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, 1, padding, dilation), arrays, dtype)
+    assert sorted(set(calls)) == ["_conv_same", "_transpose_same", "_weight_same"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_same_size_conv1d_and_conv_transpose2d_match_pytorch_on_the_image_major_path(monkeypatch, dtype):
+    calls = _image_major_calls(monkeypatch, 2, 3 * 4 * 30 * np.dtype(dtype).itemsize)
+    arrays = _arrays((5, 4, 30), (6, 4, 3), (6,))
+    _compare(lambda x, w, b: F.conv1d(x, w, b, padding="same", dilation=2),
+             lambda x, w, b: torch.nn.functional.conv1d(x, w, b, padding="same", dilation=2), arrays, dtype)
+    # stride 1, padding 1 with a 3x3 kernel: the transpose keeps the size (its VJP for the input is conv2d)
+    arrays = _arrays((3, 5, 6, 7), (5, 4, 3, 3), (4,))
+    _compare(lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1),
+             lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, padding=1), arrays, dtype)
+    assert sorted(set(calls)) == ["_conv_same", "_transpose_same", "_weight_same"]
+
+
+def test_second_derivatives_match_pytorch_on_the_image_major_path(monkeypatch):
+    calls = _image_major_calls(monkeypatch, "all", 0)
+    x, w, b = _arrays((3, 4, 6, 5), (5, 4, 3, 3), (5,))
+    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out_o = F.conv2d(ox, ow, ob, padding=(1, 2), dilation=(1, 2))
+    out_t = torch.nn.functional.conv2d(tx, tw, tb, padding=(1, 2), dilation=(1, 2))
+    gx, gw = tg.autograd.grad((out_o ** 2).sum(), [ox, ow], create_graph=True)
+    hx, hw = torch.autograd.grad((out_t ** 2).sum(), [tx, tw], create_graph=True)
+    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
+    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
+    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
+        _close(ours, theirs, np.float64)
+    assert sorted(set(calls)) == ["_conv_same", "_transpose_same", "_weight_same"]
+
+
+def test_the_image_major_path_gives_the_strided_windows_results(monkeypatch):
+    # every stride-1 "same" geometry of a few small sizes, both paths, all three primitives
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(conv_ops, "SAME_MIN_POSITIONS", 1)
+    image_major = conv_ops._same
+    for trial in range(150):
+        dims = 1 + trial % 2
+        kernel = tuple(int(k) for k in rng.integers(1, 6, dims))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, dims))
+        before = tuple(int(p) for p in rng.integers(0, 5, dims))
+        size = tuple(int(i) for i in rng.integers(1, 9, dims))
+        padding = tuple((p, d * (k - 1) - p) for p, d, k in zip(before, dilation, kernel))  # the end may be cut
+        x = rng.standard_normal((2, 3) + size)
+        w = rng.standard_normal((4, 3) + kernel)
+        g = rng.standard_normal((2, 4) + size)
+        common = {"stride": (1,) * dims, "dilation": dilation, "groups": 1, "dims": dims, "name": "conv"}
+        results = []
+        for path in (image_major, lambda *args: False):
+            monkeypatch.setattr(conv_ops, "_same", path)
+            results.append([conv_ops._conv_forward(x, w, padding=padding, **common),
+                            conv_ops._transpose_forward(g, w, padding=before, size=size, **common),
+                            conv_ops._weight_forward(x, g, padding=before, size=kernel, **common)])
+        for fast, windows in zip(*results):
+            np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
 
 
 # -- the layers -------------------------------------------------------------------------------------------
