@@ -123,32 +123,22 @@ def worker_allreduce(rounds: int) -> dict:
     for size in SIZES:
         buffer = np.ones(size // 4, dtype=np.float32)
         tensor = torch.from_numpy(buffer.copy())
-        runs = {
+        runs = {  # mpi4py first: the paired ratios are to it
+            "mpi4py": lambda: comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM),
             "tapegrad": lambda: dist.all_reduce(buffer, "sum"),
             "tapegrad, check=False": lambda: dist.all_reduce(buffer, "sum", check=False),
-            "mpi4py": lambda: comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM),
             "gloo": lambda: torch_dist.all_reduce(tensor),
         }
+
+        def reset() -> None:
+            buffer[...] = 1.0  # sums of ones grow: keep the values small and finite
+            tensor.fill_(1.0)
+
         calls = max(1, min(200, (4 * 2**20) // size))  # about 4 MB moved per timed block
-        samples: dict[str, list[float]] = {name: [] for name in runs}
-        names = list(runs)
-        for round_ in range(rounds):
-            # interleaved, the first one changing from round to round: the machine's noise and what the
-            # previous call left in the caches fall on every one alike
-            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-                run = runs[name]
-                run()
-                comm.Barrier()
-                began = time.perf_counter()
-                for _ in range(calls):
-                    run()
-                samples[name].append((time.perf_counter() - began) / calls)
-                buffer[...] = 1.0  # sums of ones grow: keep the values small and finite
-                tensor.fill_(1.0)
-        results[size] = {name: statistics.median(values) for name, values in samples.items()}
+        timed = _paired(runs, rounds, calls, reset)
+        results[size] = {name: figures["median"] for name, figures in timed.items()}
         for name in ("tapegrad", "tapegrad, check=False"):  # the ratio within each round, then its median
-            results[size][f"{name} / mpi4py, paired"] = statistics.median(
-                a / b for a, b in zip(samples[name], samples["mpi4py"]))
+            results[size][f"{name} / mpi4py, paired"] = timed[name]["paired"]
     torch_dist.destroy_process_group()
     return results
 
