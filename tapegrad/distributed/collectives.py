@@ -420,23 +420,23 @@ def _plan(world: _World, op: Any, array: np.ndarray, check: bool) -> Callable[[n
         needed = world.needed(nbytes)
         exact = world.message(dtype, needed)
 
-        def check_message(message: list) -> None:
+        def check_message(message: list, x: np.ndarray) -> None:  # x, not array: a plan keeps no array alive
             header[:] = sent
             allreduce(in_place, message, mpi_op)
             if received.tobytes() != expected:
-                _mismatch(world, "all_reduce", array, detail)
+                _mismatch(world, "all_reduce", x, detail)
 
         def split(x: np.ndarray, carried: int, message: list) -> None:
             # the header and the array's first `carried` elements, then the rest once every rank agreed
             if not carried:
-                check_message(message)
+                check_message(message, x)
                 world.sent(needed)
                 send(x)
                 return
             flat = x.reshape(-1)
             head, data = flat[:carried], buffer[start:start + carried]
             data[...] = head
-            check_message(message)
+            check_message(message, x)
             world.sent(needed)
             allreduce(in_place, [flat[carried:], mpi_type], mpi_op)
             head[...] = data
@@ -451,7 +451,7 @@ def _plan(world: _World, op: Any, array: np.ndarray, check: bool) -> Callable[[n
                 split(x, carried, message)
                 return
             whole[...] = x
-            check_message(message)
+            check_message(message, x)
             world.sent(needed)
             copy_out(x)
 

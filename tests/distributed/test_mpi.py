@@ -141,6 +141,12 @@ def test_all_reduce_of_scalars_empty_strided_and_fortran_arrays(checks):
         np.testing.assert_array_equal(arrays["tensor"], np.full(4, 3.0))
 
 
+def test_checked_all_reduce_keeps_no_array_alive(checks):
+    _, ranks = checks
+    for _, notes in ranks:
+        assert notes["kept_alive"] == []
+
+
 def test_the_check_message_follows_the_recent_sizes_alike_on_every_rank(checks):
     mode, ranks = checks
     (first, notes), (second, theirs) = ranks

@@ -292,7 +292,28 @@ def checks(out: Path) -> None:
         world.small = world.large = world.capacity = world.steady = -1
     _checked_results(arrays, notes, rank)
     _mismatches(notes, rank)
+    notes["kept_alive"] = _arrays_kept_alive()
     _save(out, "checks", rank, arrays, notes)
+
+
+def _arrays_kept_alive() -> list[int]:
+    """Sizes (in float32 elements) of arrays that a checked all_reduce still holds once their owner let go:
+    the plans cached per signature must keep none (in the message, beside it, larger than the message)."""
+    import gc
+    import weakref
+
+    kept = []
+    for count in (5, 1024, 20000, 100000):
+        references = []
+        for _ in range(6):  # the first call builds the signature's plan; enough calls for the message to grow
+            array = np.ones(count, np.float32)
+            dist.all_reduce(array, "sum")
+            references.append(weakref.ref(array))
+        del array
+        gc.collect()
+        if any(reference() is not None for reference in references):
+            kept.append(count)
+    return kept
 
 
 def _save(out: Path, name: str, rank: int, arrays: dict, notes: dict) -> None:
