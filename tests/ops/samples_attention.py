@@ -61,6 +61,7 @@ def _embedding_backward(draw) -> Case:
 SAMPLERS: dict[str, Callable[[Any], Case]] = {
     "erf": unary(lambda r, s: r.uniform(-3, 3, s)),
     "gelu": _gelu,
+    "gelu_derivative": unary(lambda r, s: r.uniform(-4, 4, s)),
     "silu": unary(lambda r, s: r.uniform(-6, 6, s)),
     "hardtanh": _hardtanh,
     "softsign": unary(away_from_zero),
