@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as TF
 
 import tapegrad as tg
+from tapegrad import nn
+from tapegrad.errors import ArgumentError, ShapeError
 from tapegrad.nn import functional as F
 
 rng = np.random.default_rng(1414)
@@ -50,3 +52,70 @@ def test_a_max_pool_window_of_minus_inf_at_the_edge_keeps_its_gradient():
     assert indices.numpy().min() >= 0
     out.sum().backward()
     assert x.grad.numpy().sum() == out.size  # every window's gradient reaches the input
+
+
+# -- ConvTranspose1d/2d.forward(input, output_size): PyTorch's way of choosing among the output sizes -----
+
+@pytest.mark.parametrize("dims, kwargs", [
+    (1, dict(stride=3, padding=1, dilation=2)),
+    (2, dict(stride=(3, 2), padding=(1, 0), groups=2, output_padding=1)),
+    (2, dict(stride=2)),
+])
+def test_transposed_convolution_layers_take_pytorchs_output_size(dims, kwargs):
+    theirs = (torch.nn.ConvTranspose1d if dims == 1 else torch.nn.ConvTranspose2d)(4, 6, 3, **kwargs).double()
+    ours = (nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d)(4, 6, 3, dtype=np.float64, **kwargs)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((2, 4, 5, 4)[: dims + 2])
+    stride = np.broadcast_to(kwargs["stride"], (dims,))
+    smallest = np.array(theirs(torch.tensor(x), output_size=None).shape[2:]) - np.array(ours.output_padding)
+    for extra in range(int(stride.max())):
+        size = [int(n) for n in smallest + np.minimum(extra, stride - 1)]
+        for output_size, data in ((size, x), ([2, 6, *size], x), (size, x[0])):
+            xt = torch.tensor(data, requires_grad=True)
+            xx = tg.tensor(data, requires_grad=True)
+            yt, y = theirs(xt, output_size=output_size), ours(xx, output_size=output_size)
+            assert y.shape == tuple(yt.shape) and list(y.shape[-dims:]) == size
+            np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+            g = rng.standard_normal(y.shape)
+            yt.backward(torch.tensor(g))
+            y.backward(g)
+            np.testing.assert_allclose(xx.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+            for name, parameter in theirs.named_parameters():
+                np.testing.assert_allclose(getattr(ours, name).grad.numpy(), parameter.grad.numpy(), rtol=1e-10,
+                                           atol=1e-12)
+            ours.zero_grad()
+            theirs.zero_grad()
+
+
+def test_an_output_size_the_input_cannot_give_is_a_named_error():
+    layer = nn.ConvTranspose2d(2, 3, 3, stride=2)
+    x = tg.tensor(np.zeros((1, 2, 5, 4), np.float32))
+    with pytest.raises(ArgumentError, match=r"ConvTranspose2d\(2, 3.*output_size=\(20, 9\).*from \(11, 9\) to "
+                                            r"\(12, 10\)"):
+        layer(x, output_size=(20, 9))
+    with pytest.raises(ArgumentError, match=r"expected 2 spatial sizes"):
+        layer(x, output_size=(11, 9, 1))
+    with pytest.raises(ArgumentError, match=r"must be an integer, got 11.0"):
+        layer(x, output_size=(11.0, 9))
+
+
+# -- PyTorch's ``device`` constructor argument (accepted: tapegrad computes on the CPU) ---------------------
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.Conv1d(2, 3, 3, device="cpu"), lambda m: m.Conv2d(2, 3, 3, device="cpu"),
+    lambda m: m.ConvTranspose1d(2, 3, 3, device="cpu"), lambda m: m.ConvTranspose2d(2, 3, 3, device="cpu"),
+    lambda m: m.RNN(2, 3, device="cpu"), lambda m: m.LSTM(2, 3, device="cpu"), lambda m: m.GRU(2, 3, device="cpu"),
+    lambda m: m.RNNCell(2, 3, device="cpu"), lambda m: m.LSTMCell(2, 3, device="cpu"),
+    lambda m: m.GRUCell(2, 3, device="cpu"),
+])
+def test_layers_take_pytorchs_device_argument(make):
+    ours, theirs = make(nn), make(torch.nn)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+
+
+def test_a_recurrent_state_of_the_wrong_shape_is_named_in_plain_words():
+    with pytest.raises(ShapeError, match=r"for a batched input$"):
+        nn.GRU(2, 3)(tg.tensor(np.zeros((4, 5, 2), np.float32)), tg.tensor(np.zeros((1, 4, 3), np.float32)))
+    with pytest.raises(ShapeError, match=r"for an unbatched input$"):
+        nn.GRU(2, 3)(tg.tensor(np.zeros((4, 2), np.float32)), tg.tensor(np.zeros((1, 4, 3), np.float32)))
