@@ -119,3 +119,42 @@ def test_a_recurrent_state_of_the_wrong_shape_is_named_in_plain_words():
         nn.GRU(2, 3)(tg.tensor(np.zeros((4, 5, 2), np.float32)), tg.tensor(np.zeros((1, 4, 3), np.float32)))
     with pytest.raises(ShapeError, match=r"for an unbatched input$"):
         nn.GRU(2, 3)(tg.tensor(np.zeros((4, 2), np.float32)), tg.tensor(np.zeros((1, 4, 3), np.float32)))
+
+
+# -- Embedding: PyTorch's argument order (max_norm was taken positionally as ``device`` and ignored) --------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("max_norm, norm_type, padding_idx", [(1.0, 2.0, None), (0.5, 1, 1), (2.0, np.inf, None),
+                                                               (1.5, 3.0, 6)])
+def test_embedding_max_norm_renormalises_the_rows_read_as_pytorch(dtype, max_norm, norm_type, padding_idx):
+    weight = (rng.standard_normal((7, 4)) * 1.5).astype(dtype)
+    indices = np.array([[0, 1, 1, 6], [6, 3, 3, 0]])
+    # positionally, as PyTorch's signature orders them
+    theirs = torch.nn.Embedding(7, 4, padding_idx, max_norm, norm_type, _weight=torch.tensor(weight).clone())
+    ours = nn.Embedding(7, 4, padding_idx, max_norm, norm_type, _weight=weight.copy())
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for _ in range(2):
+        yt, y = theirs(torch.tensor(indices)), ours(indices)
+        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), **tol)
+        np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), **tol)  # changed in place
+        g = rng.standard_normal(y.shape).astype(dtype)
+        yt.backward(torch.tensor(g))
+        y.backward(g)
+        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), **tol)
+        ours.zero_grad()
+        theirs.zero_grad()
+    assert ours.weight.dtype == dtype
+
+
+def test_embedding_takes_pytorchs_arguments_and_refuses_what_it_does_not_offer():
+    pretrained = nn.Embedding.from_pretrained(np.full((3, 2), 3.0), True, None, 1.0)
+    pretrained(np.array([0]))
+    np.testing.assert_allclose(np.linalg.norm(pretrained.weight.numpy(), axis=1), [1.0, 18 ** 0.5, 18 ** 0.5],
+                               rtol=1e-6)  # only the row read is renormalised
+    assert nn.Embedding(3, 2, device="cpu").weight.shape == (3, 2)
+    with pytest.raises(ArgumentError, match=r"Embedding: sparse=True; tapegrad does not offer it"):
+        nn.Embedding(3, 2, sparse=True)
+    with pytest.raises(ArgumentError, match=r"embedding: scale_grad_by_freq=True"):
+        F.embedding(np.array([0]), tg.tensor(np.ones((3, 2))), scale_grad_by_freq=True)
+    with pytest.raises(ArgumentError, match=r"Embedding: max_norm=-1.0"):
+        nn.Embedding(3, 2, max_norm=-1.0)
