@@ -158,3 +158,26 @@ def test_embedding_takes_pytorchs_arguments_and_refuses_what_it_does_not_offer()
         F.embedding(np.array([0]), tg.tensor(np.ones((3, 2))), scale_grad_by_freq=True)
     with pytest.raises(ArgumentError, match=r"Embedding: max_norm=-1.0"):
         nn.Embedding(3, 2, max_norm=-1.0)
+
+
+# -- gelu(approximate="tanh"): its gradient was NaN for huge |x| (x * x overflowed next to a 0) ---------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tanh_gelu_gradient_stays_finite_for_huge_inputs(dtype):
+    huge = [1e20, -1e20, 3e38, -3e38] + ([1e160, -1e160, 1e300, -1e300] if dtype == np.float64 else [])
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 3.0, 30.0, 1e8, -1e8, *huge], dtype)
+    ours = tg.tensor(x, requires_grad=True)
+    y = F.gelu(ours, approximate="tanh")
+    y.backward(np.ones_like(x), create_graph=True)
+    first = ours.grad
+    assert first.dtype == dtype and np.isfinite(first.numpy()).all()
+    np.testing.assert_array_equal(first.numpy()[-len(huge):], (x[-len(huge):] > 0).astype(dtype))  # the limits
+    theirs = torch.tensor(x[:-len(huge)], requires_grad=True)
+    (gt,) = torch.autograd.grad(TF.gelu(theirs, approximate="tanh").sum(), theirs, create_graph=True)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first.numpy()[:-len(huge)], gt.detach().numpy(), **tol)
+    ours.grad = None
+    first.sum().backward()
+    gt.sum().backward()
+    assert np.isfinite(ours.grad.numpy()).all()
+    np.testing.assert_allclose(ours.grad.numpy()[:-len(huge)], theirs.grad.numpy(), **tol)
