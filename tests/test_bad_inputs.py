@@ -371,6 +371,7 @@ VALID_FOR.update({**{name: {"input": X} for name in ("gelu", "silu", "hardtanh",
 TENSOR_PARAMS |= {"query", "key", "value", "attn_mask"}
 SIZE_PARAMS |= {"padding_idx"}
 NUMBER_PARAMS |= {"min_val", "max_val", "dropout_p", "scale"}
+NUMBER_PARAMS |= {"max_norm", "norm_type"}  # embedding's (the issue 14 audit)
 # complex numbers (issue 18): tg.complex's parts, angle's deg; tg.fft's functions (found in tg.fft.__all__)
 VALID.update({"real": X, "imag": X / 2, "deg": False})
 TENSOR_PARAMS |= {"real", "imag"}

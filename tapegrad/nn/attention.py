@@ -13,7 +13,8 @@ from ..functions import where
 from ..ops.shape import int_arg
 from ..tensor import Tensor
 
-__all__ = ["attention", "attention_bias", "add_bias", "embedding_indices", "padding_index"]
+__all__ = ["attention", "attention_bias", "add_bias", "embedding_indices", "padding_index",
+           "unsupported_embedding_options"]
 
 
 def embedding_indices(indices: Any, op: str) -> Tensor:
@@ -35,6 +36,18 @@ def padding_index(padding_idx: Any, num_embeddings: int, op: str) -> int | None:
         raise ArgumentError(f"{op}: padding_idx={index} for {num_embeddings} embeddings; expected an index in "
                             f"[{-num_embeddings}, {num_embeddings})")
     return index % num_embeddings
+
+
+def unsupported_embedding_options(scale_grad_by_freq: Any, sparse: Any, op: str) -> None:
+    """Refuse PyTorch's embedding options that tapegrad does not offer (only their default False passes).
+
+    Raises:
+        ArgumentError: naming ``op`` for ``scale_grad_by_freq`` or ``sparse`` other than False.
+    """
+    for arg, value in (("scale_grad_by_freq", scale_grad_by_freq), ("sparse", sparse)):
+        if value is not False and not (isinstance(value, np.bool_) and not value):
+            raise ArgumentError(f"{op}: {arg}={value!r}; tapegrad does not offer it (gradients are dense and "
+                                "unscaled): expected False")
 
 
 def attention_bias(mask: Any, op: str, arg: str, dtype: np.dtype, shape: tuple[int, ...],

@@ -1,5 +1,6 @@
 """Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, with PyTorch's constructor
-arguments, attribute names (``weight``, ``bias``), weight layouts and default initialisation."""
+arguments, attribute names (``weight``, ``bias``), weight layouts and default initialisation. ``device`` is
+accepted for PyTorch's signature (tapegrad computes with NumPy on the CPU)."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ class _ConvNd(Module):
 class _Conv(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, dtype)
 
@@ -131,14 +132,50 @@ class _ConvTranspose(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
-                 padding_mode: str = "zeros", dtype: Any = None) -> None:
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, dtype, output_padding)
 
-    def _run(self, x: Tensor) -> Tensor:
+    def _run(self, x: Tensor, output_size: Any = None) -> Tensor:
         function = F.conv_transpose1d if self.dims == 1 else F.conv_transpose2d
-        return function(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
-                        self.dilation)
+        output_padding = self.output_padding if output_size is None else self._output_padding(x, output_size)
+        return function(x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups,
+                         self.dilation)
+
+    def forward(self, input: Any, output_size: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+        """The transposed convolution of ``input``; ``output_size`` (the spatial sizes, or the whole output
+        shape) picks the output_padding that gives that size, instead of the layer's ``output_padding``, as
+        PyTorch does.
+
+        Raises:
+            ArgumentError: for an ``output_size`` of another length, or a size outside the range of sizes
+                this input can give, ``(n - 1) stride - 2 padding + dilation (kernel - 1) + 1`` to
+                ``stride - 1`` more (naming that range).
+            ShapeError, DTypeError: as the layer's function.
+        """
+        try:
+            return self._run(input, output_size)
+        except TapegradError as error:  # the layer's name and settings before the function's message
+            raise type(error)(f"{self!r}: {error}") from None
+
+    def _output_padding(self, x: Any, output_size: Any) -> tuple[int, ...]:
+        dims = self.dims
+        shape = tuple(getattr(x, "shape", np.shape(x)))
+        sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
+        lead = len(shape) - dims  # the batch and channel axes (the channel axis alone unbatched)
+        if len(sizes) == lead + dims:
+            sizes = sizes[lead:]
+        if len(sizes) != dims or len(shape) not in (dims + 1, dims + 2):
+            raise ArgumentError(f"output_size={shown(output_size)} for an input of shape {shape}; expected "
+                                f"{dims} spatial sizes (or the whole output shape)")
+        sizes = tuple(int_arg(n, "output_size", "each size") for n in sizes)
+        smallest = tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                         zip(shape[-dims:], self.stride, self.padding, self.dilation, self.kernel_size))
+        largest = tuple(low + s - 1 for low, s in zip(smallest, self.stride))
+        if any(not low <= n <= high for n, low, high in zip(sizes, smallest, largest)):
+            raise ArgumentError(f"output_size={shown(output_size)}: the spatial size {sizes} is not one this input "
+                                f"of shape {shape} gives; expected sizes from {smallest} to {largest}")
+        return tuple(n - low for n, low in zip(sizes, smallest))
 
 
 class Conv1d(_Conv):

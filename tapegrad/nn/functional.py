@@ -846,7 +846,13 @@ import math  # noqa: E402
 
 from ..ops import activation as ACT  # noqa: E402
 from ..ops import attention as ATT  # noqa: E402
-from .attention import attention, attention_bias, embedding_indices, padding_index  # noqa: E402
+from .attention import (  # noqa: E402
+    attention,
+    attention_bias,
+    embedding_indices,
+    padding_index,
+    unsupported_embedding_options,
+)
 
 _ANY_RANK = tuple(range(33))
 
@@ -895,16 +901,23 @@ def logsigmoid(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
     return _activation(ACT.log_sigmoid, input, "logsigmoid")
 
 
-def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+def embedding(input: Any, weight: Any, padding_idx: int | None = None, max_norm: float | None = None,  # noqa: A002 (PyTorch's name)
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """The rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input``: a tensor of
     shape ``input.shape + (embedding_dim,)``. The row ``padding_idx`` takes no gradient; repeated
     indices accumulate theirs.
+
+    With ``max_norm``, each row the indices read whose ``norm_type``-norm exceeds ``max_norm`` is first
+    scaled down, in place and without gradient, to norm ``max_norm`` (``max_norm / (norm + 1e-7)``), as
+    PyTorch does. ``scale_grad_by_freq`` and ``sparse`` (sparse gradients) are PyTorch's arguments that
+    tapegrad does not offer: only their defaults are accepted.
 
     Raises:
         DTypeError: for indices that are not integers or a weight that is not floating-point.
         ShapeError: for a weight that is not 2-D, or an index outside ``[0, num_embeddings)`` (naming the
             range of the indices and the number of embeddings).
-        ArgumentError: for a ``padding_idx`` out of range.
+        ArgumentError: for a ``padding_idx`` out of range, a ``max_norm`` or ``norm_type`` that is not a
+            real number (``max_norm`` >= 0), or ``scale_grad_by_freq`` or ``sparse`` set.
     """
     op = "embedding"
     idx = embedding_indices(input, op)
@@ -913,7 +926,22 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
         raise DTypeError(f"{op}: weight of dtype {w.dtype}; expected a floating-point tensor")
     if w.ndim != 2:
         raise ShapeError(f"{op}: weight of shape {w.shape}; expected (num_embeddings, embedding_dim)")
-    return apply(ATT.embedding, w, idx, padding_idx=padding_index(padding_idx, w.shape[0], op))
+    padding_idx = padding_index(padding_idx, w.shape[0], op)
+    unsupported_embedding_options(scale_grad_by_freq, sparse, op)
+    if max_norm is not None:
+        max_norm = float(real_arg(max_norm, op, "max_norm", 0.0))
+        if not (isinstance(norm_type, (int, float, np.integer, np.floating)) and norm_type == math.inf):
+            norm_type = real_arg(norm_type, op, "norm_type")
+        ATT.check_indices(idx.data, w.shape[0], op)
+        rows = np.unique(idx.data)
+        if rows.size:
+            norms = np.linalg.norm(w.data[rows], ord=float(norm_type), axis=1)
+            large = norms > max_norm
+            if large.any():
+                rows, scale = rows[large], max_norm / (norms[large] + 1e-7)
+                with no_grad():
+                    w[rows] = (w.data[rows] * scale[:, None]).astype(w.dtype, copy=False)
+    return apply(ATT.embedding, w, idx, padding_idx=padding_idx)
 
 
 def _attention_operand(value: Any, op: str, arg: str) -> Tensor:

@@ -4,6 +4,7 @@ Each layer ``l`` and direction holds ``weight_ih_l{l}`` (gates * hidden, input),
 (gates * hidden, hidden) and, with ``bias``, ``bias_ih_l{l}`` and ``bias_hh_l{l}`` (the reverse
 direction's end in ``_reverse``), gates stacked in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n),
 so a PyTorch ``state_dict`` loads as it is. Every parameter starts uniform in ``±1/sqrt(hidden_size)``.
+``device`` is accepted for PyTorch's signature (tapegrad computes with NumPy on the CPU).
 
 Each layer and direction runs as one matrix product for the input projection of every time step, then
 one primitive for the recurrence (tapegrad/ops/rnn.py: ``rnn``, ``gru``, ``lstm``), whose backward pass
@@ -167,8 +168,8 @@ class RNNBase(Module):
         expected = (count, batch, self.hidden_size) if batched else (count, self.hidden_size)
         if state.shape != expected:
             raise ShapeError(f"{self._name()}: {what} has shape {state.shape}; expected {expected} (num_layers * "
-                             f"directions, {'batch, ' if batched else ''}hidden_size) for an "
-                             f"{'' if batched else 'un'}batched input")
+                             f"directions, {'batch, ' if batched else ''}hidden_size) for "
+                             f"{'a ' if batched else 'an un'}batched input")
         return state if batched else state.unsqueeze(1)
 
     def _name(self) -> str:
@@ -248,7 +249,7 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          nonlinearity, dtype)
 
@@ -273,7 +274,7 @@ class GRU(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          dtype=dtype)
 
@@ -301,7 +302,7 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, dtype: Any = None) -> None:
+                 proj_size: int = 0, device: Any = None, dtype: Any = None) -> None:
         if proj_size != 0:
             raise ArgumentError(f"LSTM: proj_size={shown(proj_size)}; LSTM with projections is not supported "
                                 "(only proj_size=0)")
@@ -382,7 +383,7 @@ class RNNCell(_CellBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__("RNN", input_size, hidden_size, bias, nonlinearity, dtype)
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
@@ -402,7 +403,8 @@ class GRUCell(_CellBase):
         ShapeError: for an input or state of the wrong shape.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__("GRU", input_size, hidden_size, bias, "tanh", dtype)
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
@@ -421,7 +423,8 @@ class LSTMCell(_CellBase):
         ArgumentError: for ``hx`` that is not a pair. ShapeError: for an input or state of the wrong shape.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__("LSTM", input_size, hidden_size, bias, "tanh", dtype)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:  # noqa: A002 (PyTorch's name)

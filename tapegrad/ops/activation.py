@@ -233,13 +233,18 @@ _FLOAT64_LIMIT = 40.0
 
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x))
+        with np.errstate(over="ignore"):  # x**3 -> inf for huge |x|: tanh(+-inf) = +-1, the limit
+            inner = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x))
         return 0.5 * x * (1.0 + np.tanh(inner))
     return _gelu_exact(x, "gelu")
 
 
 def _gelu_rule(xp, g, ans, x, approximate="none"):
     if approximate == "tanh":
+        # Beyond |x| = 1e9 the tanh is +-1 exactly and the slope 1 or 0, but x * x could overflow to inf
+        # beside a 0 (0 * inf = NaN, as PyTorch gives beyond |x| ~ 1e19 in float32): the slope reads x
+        # clipped there (the clip's derivative, 0 outside, is the slope's there too).
+        x = xp.clip(x, -1e9, 1e9)
         th = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x)))
         slope = 0.5 * (1.0 + th) + (0.5 * x) * (1.0 - th * th) * (
             _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * (x * x)))

@@ -126,13 +126,30 @@ def _window_argmax(padded, w):
     for _, index in offsets:
         best = padded[index].copy() if best is None else np.maximum(best, padded[index], out=best)
     if padded.dtype.kind == "f" and np.isnan(best).any():
-        return _window_argmax_with_nan(padded, offsets)
-    # Masked assignments (np.where, copyto with where=) cost ten times an arithmetic pass here, so the
-    # offsets are visited last to first and each equal one overwrites by arithmetic: the first wins.
-    arg = np.zeros(best.shape, np.int8 if len(offsets) < 128 else np.int32)
+        arg = _window_argmax_with_nan(padded, offsets)
+    else:
+        # Masked assignments (np.where, copyto with where=) cost ten times an arithmetic pass here, so the
+        # offsets are visited last to first and each equal one overwrites by arithmetic: the first wins.
+        arg = np.zeros(best.shape, np.int8 if len(offsets) < 128 else np.int32)
+        for position, index in reversed(offsets):
+            arg -= (padded[index] == best) * (arg - position)
+    return _first_inside_where_all_neginf(arg, best, w, offsets)
+
+
+def _first_inside_where_all_neginf(arg, best, w, offsets):
+    """``arg`` with each window whose maximum is -inf pointing at its first entry inside the input.
+
+    The padding is -inf too, so there it would tie with the input's -inf entries and could win; PyTorch
+    starts each window at its first entry inside the input and moves only to a larger value (or a NaN),
+    so such a window's maximum is that entry: its index and its gradient go there, never to the padding.
+    """
+    if not (any(w.padding) or any(w.after)) or not np.isneginf(best).any():
+        return arg
+    inside = w.pad(np.ones(w.size, bool), False)
+    first = np.full(best.shape[-2:], -1, arg.dtype)
     for position, index in reversed(offsets):
-        arg -= (padded[index] == best) * (arg - position)
-    return arg
+        np.copyto(first, position, where=inside[index[1:]])
+    return np.where(np.isneginf(best) & (first >= 0), first, arg).astype(arg.dtype, copy=False)
 
 
 def _window_argmax_with_nan(padded, offsets):
