@@ -90,6 +90,9 @@ def test_ranks_that_pass_different_arrays_all_get_the_same_named_error(collectiv
         assert notes["op_error"].startswith("ArgumentError") and "op=max" in notes["op_error"]
         assert "called different collectives" in notes["kind_error"]
         assert "root=1" in notes["root_error"]
+        # barrier() is checked too: a rank in barrier() beside one in all_reduce() used to wait for ever
+        assert notes["barrier_error"].startswith("ArgumentError") and "called different collectives" in notes[
+            "barrier_error"] and "rank 1: barrier; rank 2: barrier" in notes["barrier_error"]
         assert notes["after_errors"] == 3  # and no rank was left waiting
 
 
@@ -415,6 +418,25 @@ def test_a_failing_rank_ends_the_job_with_its_message_and_the_checkpoint_stays_v
     assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--no-progress"]) == 0
 
 
+RAISING_EARLY = """
+import os
+import numpy as np
+import tapegrad as tg
+
+if os.environ.get("PMI_RANK") == "1":
+    raise RuntimeError("rank 1 cannot read its data")  # before anything sets up the world
+tg.distributed.all_reduce(np.ones(3))
+"""
+
+
+def test_a_rank_that_raises_before_the_world_is_set_up_still_ends_the_job():
+    began = time.perf_counter()
+    done = _run(2, "-c", RAISING_EARLY, timeout=60)  # rank 0 used to wait in MPI's start-up for ever
+    assert time.perf_counter() - began < 30
+    assert done.returncode != 0
+    assert "rank 1 of 2: RuntimeError: rank 1 cannot read its data" in done.stderr
+
+
 # -- a world of one ------------------------------------------------------------------------------------------------
 
 def test_without_a_launcher_the_world_is_one_process_and_mpi_is_not_imported():
@@ -425,7 +447,8 @@ def test_without_a_launcher_the_world_is_one_process_and_mpi_is_not_imported():
             "assert d.all_reduce(x, 'mean') is x and x.tolist() == [0, 1, 2]\n"
             "assert d.broadcast(x) is x and [a.tolist() for a in d.all_gather(x)] == [[0, 1, 2]]\n"
             "d.barrier()\n"
-            "assert 'mpi4py' not in sys.modules\n")
+            "assert 'mpi4py' not in sys.modules\n"
+            "assert sys.excepthook is sys.__excepthook__\n")  # the abort hook is for launched processes only
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI", "MV2", "TAPEGRAD_MPI"))}
     done = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=60)

@@ -53,6 +53,7 @@ def collectives(out: Path) -> None:
     notes["op_error"] = _error(lambda: dist.all_reduce(np.zeros(3), "max" if rank == 1 else "sum"))
     notes["kind_error"] = _error(lambda: dist.all_reduce(np.zeros(3)) if rank else dist.broadcast(np.zeros(3)))
     notes["root_error"] = _error(lambda: dist.broadcast(np.zeros(2), root=rank % 2))
+    notes["barrier_error"] = _error(lambda: dist.barrier() if rank else dist.all_reduce(np.zeros(3)))
     dist.barrier()
     notes["after_errors"] = int(dist.all_reduce(np.ones(1), "sum")[0])  # the world still works
     _save(out, "collectives", rank, arrays, notes)
