@@ -276,6 +276,12 @@ def test_every_rank_holds_identical_weights_after_training(ddp):
     assert not np.array_equal(first["trained.body.0.weight"], first["wrapped.body.0.weight"])
 
 
+def test_buffers_that_are_views_with_gaps_get_rank_0s_values_at_each_forward(ddp):
+    for arrays, _ in ddp:  # rank 1's sliced buffer used to keep its own values; the transposed one raised
+        np.testing.assert_array_equal(arrays["gappy.sliced"], np.full((3, 2), 1.0))
+        np.testing.assert_array_equal(arrays["gappy.transposed"], np.full((3, 2), 2.0))
+
+
 def test_unused_parameters_and_different_models_are_named_errors(ddp):
     for _, notes in ddp:
         assert notes["unused_error"].startswith("BackwardError") and "(unused)" in notes["unused_error"]
