@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -422,6 +423,30 @@ def test_a_failing_rank_ends_the_job_with_its_message_and_the_checkpoint_stays_v
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     assert tg.load(checkpoint)["epoch"] == 1
     assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--no-progress"]) == 0
+
+
+def test_ctrl_c_ends_every_rank_and_the_checkpoint_stays_valid(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"
+    job = subprocess.Popen([_mpiexec(), "-n", "3", sys.executable, "-m", "tapegrad.cli", *TRAIN[:2], "200",
+                            *TRAIN[3:], "--distributed", "--out", str(tmp_path / "run")], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.perf_counter() + 60
+        while not checkpoint.exists() and time.perf_counter() < deadline and job.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        assert job.poll() is None, job.stderr.read()
+        job.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
+        began = time.perf_counter()
+        _, err = job.communicate(timeout=30)  # the ranks still inside a collective used to wait for ever
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert time.perf_counter() - began < 15
+    assert job.returncode != 0
+    assert tg.load(checkpoint)["epoch"] >= 1
 
 
 RAISING_EARLY = """
