@@ -1478,12 +1478,18 @@ def train(args: argparse.Namespace) -> int:
                 break
     except KeyboardInterrupt:
         progress.close()
-        if not lead:
-            return 130
-        print(f"\ninterrupted during epoch {epoch}; the checkpoint holds epoch {epoch - 1} "
-              f"({checkpoint}); continue with: tapegrad train --resume {checkpoint} --epochs {config['epochs']}",
-              file=sys.stderr)
-        record.finish(history, out, best, stopped)
+        if lead:
+            print(f"\ninterrupted during epoch {epoch}; the checkpoint holds epoch {epoch - 1} "
+                  f"({checkpoint}); continue with: tapegrad train --resume {checkpoint} --epochs {config['epochs']}",
+                  file=sys.stderr)
+            record.finish(history, out, best, stopped)
+        if ranks > 1:
+            # mpiexec passes Ctrl-C to every rank, but a rank inside a collective only sees it when the
+            # collective returns, which it never does once the others have left: end them all (rank 0 once
+            # it has written its record, another rank a few seconds later if rank 0 is the one left waiting)
+            if not lead:
+                time.sleep(5)
+            distributed.abort(130)
         return 130
     progress.close()
     if stopped is not None and lead:

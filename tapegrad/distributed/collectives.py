@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -214,12 +216,15 @@ def init(abort_on_exception: bool = True) -> None:
     Args:
         abort_on_exception: in a world of more than one, an exception that ends the program on one rank
             prints that rank's traceback (prefixed by ``rank R of N``) and aborts every rank
-            (``MPI_Abort``) instead of leaving the others waiting in their next collective.
+            (``MPI_Abort``) instead of leaving the others waiting in their next collective. The hook is
+            in place from the import of tapegrad in a process an MPI launcher started, so it also covers
+            an exception raised before the world is set up (that rank then ends itself with SIGTERM, which
+            makes the launcher end the job: there is no MPI_Abort before MPI_Init); ``False`` turns it off.
 
     Raises:
         DistributedError: if a launcher started this process but mpi4py cannot be imported.
     """
-    global _world
+    global _world, _ABORT
     if _world is not None:
         return
     world = _World()
@@ -236,9 +241,8 @@ def init(abort_on_exception: bool = True) -> None:
         world.ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         world.rank, world.size = world.comm.Get_rank(), world.comm.Get_size()
         world.set_up()
-        if abort_on_exception and world.size > 1:
-            _install_abort_hook(world)
     _world = world
+    _ABORT = bool(abort_on_exception)
 
 
 def is_initialized() -> bool:
@@ -263,10 +267,22 @@ def world_size() -> int:
     return _get().size
 
 
-def barrier() -> None:
-    """Wait until every rank has called ``barrier()``."""
+def barrier(check: bool = True) -> None:
+    """Wait until every rank has called ``barrier()``.
+
+    With the check, the wait is the check message itself (an all-reduce ends on no rank before every rank
+    has joined it), so a rank that meets another rank's ``all_reduce``, ``broadcast`` or ``all_gather``
+    instead gets the error that lists what every rank called rather than waiting for ever.
+
+    Raises:
+        ArgumentError: if the ranks called different collectives (raised on every rank).
+    """
     world = _get()
-    if world.comm is not None:
+    if world.comm is None:
+        return
+    if check:
+        _agree(world, "barrier", _NOTHING)
+    else:
         world.comm.Barrier()
 
 
@@ -281,20 +297,42 @@ def abort(exit_code: int = 1) -> None:
     raise SystemExit(exit_code)
 
 
-def _install_abort_hook(world: _World) -> None:
-    previous = sys.excepthook
+def _launcher_says(names: tuple[str, ...]) -> str | None:
+    return next((os.environ[name] for name in names if name in os.environ), None)
 
-    def hook(kind: type[BaseException], value: BaseException, trace: Any) -> None:
-        if issubclass(kind, KeyboardInterrupt):  # mpiexec passes Ctrl-C to every rank
-            previous(kind, value, trace)
-            return
-        text = "".join(traceback.format_exception(kind, value, trace))
-        sys.stderr.write("".join(f"rank {world.rank} of {world.size}: {line}\n" for line in text.splitlines()))
-        sys.stderr.flush()
-        sys.stdout.flush()
+
+def _end_this_rank(kind: type[BaseException], value: BaseException, trace: Any) -> None:
+    """The hook on an uncaught exception in a process that an MPI launcher started (installed when this
+    module is imported, so that it also covers an exception raised before the world is set up)."""
+    world = _world
+    if world is None:  # MPI is not initialized (nor imported): the launcher's numbers
+        rank_of = _launcher_says(("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")) or "?"
+        size = _launcher_says(("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")) or "several"
+        several = size != "1"
+    else:
+        rank_of, size, several = str(world.rank), str(world.size), world.comm is not None and world.size > 1
+    if issubclass(kind, KeyboardInterrupt) or not several or not _ABORT:  # mpiexec passes Ctrl-C to every rank
+        _PREVIOUS_HOOK[0](kind, value, trace)
+        return
+    text = "".join(traceback.format_exception(kind, value, trace))
+    sys.stderr.write("".join(f"rank {rank_of} of {size}: {line}\n" for line in text.splitlines()))
+    sys.stderr.flush()
+    sys.stdout.flush()
+    if world is not None:
         world.comm.Abort(1)
+        return
+    # Before MPI_Init there is no MPI_Abort, and a rank that merely exits with an error leaves the others
+    # waiting in their first collective: a rank ended by a signal makes the launcher end the whole job.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
-    sys.excepthook = hook
+
+_ABORT = True  # init(abort_on_exception=False) turns the hook off
+_PREVIOUS_HOOK = [sys.excepthook]
+if launched():
+    sys.excepthook = _end_this_rank
 
 
 # -- the collectives --------------------------------------------------------------------------------
@@ -328,6 +366,7 @@ def _digest(world: _World, name: str, array: np.ndarray, detail: str) -> int:
 
 
 _INT64 = np.dtype(np.int64)
+_NOTHING = np.zeros(0, np.uint8)  # what barrier() passes to the check
 
 
 def _agree(world: _World, name: str, array: np.ndarray, detail: str = "") -> None:
@@ -349,7 +388,8 @@ def _mismatch(world: _World, name: str, array: np.ndarray, detail: str) -> None:
     every rank passed."""
     world.forget()
     passed = world.comm.allgather((name, array.shape, str(array.dtype), detail))
-    listing = "; ".join(f"rank {r}: {what} of shape {shape} {dtype}{', ' + extra if extra else ''}"
+    listing = "; ".join(f"rank {r}: {what}" + ("" if what == "barrier" else
+                                               f" of shape {shape} {dtype}{', ' + extra if extra else ''}")
                         for r, (what, shape, dtype, extra) in enumerate(passed))
     kinds = {p[0] for p in passed}
     message = (f"tg.distributed.{name}: the ranks passed different arrays or options ({listing}); every rank "

@@ -213,13 +213,14 @@ class DistributedDataParallel(Module):
         buffers = [b.data for _, b in self.module.named_buffers()]
         if not buffers:
             return
-        # one message: the buffers' bytes end to end (running means and the int64 batch counters alike)
-        flat = np.concatenate([b.reshape(-1).view(np.uint8) for b in buffers])
+        # one message: the buffers' bytes end to end (running means and the int64 batch counters alike); a
+        # buffer that is a view with gaps is copied out and back (reshape would give a copy to write into)
+        flat = np.concatenate([np.ascontiguousarray(b).reshape(-1).view(np.uint8) for b in buffers])
         distributed.broadcast(flat, root=0)
         if distributed.rank() != 0:
             offset = 0
             for buffer in buffers:
-                buffer.reshape(-1).view(np.uint8)[...] = flat[offset:offset + buffer.nbytes]
+                buffer[...] = flat[offset:offset + buffer.nbytes].view(buffer.dtype).reshape(buffer.shape)
                 offset += buffer.nbytes
 
     def _hook_for(self, parameter: Parameter) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -90,6 +91,9 @@ def test_ranks_that_pass_different_arrays_all_get_the_same_named_error(collectiv
         assert notes["op_error"].startswith("ArgumentError") and "op=max" in notes["op_error"]
         assert "called different collectives" in notes["kind_error"]
         assert "root=1" in notes["root_error"]
+        # barrier() is checked too: a rank in barrier() beside one in all_reduce() used to wait for ever
+        assert notes["barrier_error"].startswith("ArgumentError") and "called different collectives" in notes[
+            "barrier_error"] and "rank 1: barrier; rank 2: barrier" in notes["barrier_error"]
         assert notes["after_errors"] == 3  # and no rank was left waiting
 
 
@@ -273,6 +277,12 @@ def test_every_rank_holds_identical_weights_after_training(ddp):
     assert not np.array_equal(first["trained.body.0.weight"], first["wrapped.body.0.weight"])
 
 
+def test_buffers_that_are_views_with_gaps_get_rank_0s_values_at_each_forward(ddp):
+    for arrays, _ in ddp:  # rank 1's sliced buffer used to keep its own values; the transposed one raised
+        np.testing.assert_array_equal(arrays["gappy.sliced"], np.full((3, 2), 1.0))
+        np.testing.assert_array_equal(arrays["gappy.transposed"], np.full((3, 2), 2.0))
+
+
 def test_unused_parameters_and_different_models_are_named_errors(ddp):
     for _, notes in ddp:
         assert notes["unused_error"].startswith("BackwardError") and "(unused)" in notes["unused_error"]
@@ -415,6 +425,49 @@ def test_a_failing_rank_ends_the_job_with_its_message_and_the_checkpoint_stays_v
     assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--no-progress"]) == 0
 
 
+def test_ctrl_c_ends_every_rank_and_the_checkpoint_stays_valid(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"
+    job = subprocess.Popen([_mpiexec(), "-n", "3", sys.executable, "-m", "tapegrad.cli", *TRAIN[:2], "200",
+                            *TRAIN[3:], "--distributed", "--out", str(tmp_path / "run")], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.perf_counter() + 60
+        while not checkpoint.exists() and time.perf_counter() < deadline and job.poll() is None:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        assert job.poll() is None, job.stderr.read()
+        job.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
+        began = time.perf_counter()
+        _, err = job.communicate(timeout=30)  # the ranks still inside a collective used to wait for ever
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert time.perf_counter() - began < 15
+    assert job.returncode != 0
+    assert tg.load(checkpoint)["epoch"] >= 1
+
+
+RAISING_EARLY = """
+import os
+import numpy as np
+import tapegrad as tg
+
+if os.environ.get("PMI_RANK") == "1":
+    raise RuntimeError("rank 1 cannot read its data")  # before anything sets up the world
+tg.distributed.all_reduce(np.ones(3))
+"""
+
+
+def test_a_rank_that_raises_before_the_world_is_set_up_still_ends_the_job():
+    began = time.perf_counter()
+    done = _run(2, "-c", RAISING_EARLY, timeout=60)  # rank 0 used to wait in MPI's start-up for ever
+    assert time.perf_counter() - began < 30
+    assert done.returncode != 0
+    assert "rank 1 of 2: RuntimeError: rank 1 cannot read its data" in done.stderr
+
+
 # -- a world of one ------------------------------------------------------------------------------------------------
 
 def test_without_a_launcher_the_world_is_one_process_and_mpi_is_not_imported():
@@ -425,7 +478,8 @@ def test_without_a_launcher_the_world_is_one_process_and_mpi_is_not_imported():
             "assert d.all_reduce(x, 'mean') is x and x.tolist() == [0, 1, 2]\n"
             "assert d.broadcast(x) is x and [a.tolist() for a in d.all_gather(x)] == [[0, 1, 2]]\n"
             "d.barrier()\n"
-            "assert 'mpi4py' not in sys.modules\n")
+            "assert 'mpi4py' not in sys.modules\n"
+            "assert sys.excepthook is sys.__excepthook__\n")  # the abort hook is for launched processes only
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI", "MV2", "TAPEGRAD_MPI"))}
     done = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=60)

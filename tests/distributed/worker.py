@@ -53,6 +53,7 @@ def collectives(out: Path) -> None:
     notes["op_error"] = _error(lambda: dist.all_reduce(np.zeros(3), "max" if rank == 1 else "sum"))
     notes["kind_error"] = _error(lambda: dist.all_reduce(np.zeros(3)) if rank else dist.broadcast(np.zeros(3)))
     notes["root_error"] = _error(lambda: dist.broadcast(np.zeros(2), root=rank % 2))
+    notes["barrier_error"] = _error(lambda: dist.barrier() if rank else dist.all_reduce(np.zeros(3)))
     dist.barrier()
     notes["after_errors"] = int(dist.all_reduce(np.ones(1), "sum")[0])  # the world still works
     _save(out, "collectives", rank, arrays, notes)
@@ -150,6 +151,14 @@ def ddp(out: Path) -> None:
     notes["unused_error"] = _error(lambda: unused(tg.Tensor(x[:4])))
     # ranks that wrap different models
     notes["model_error"] = _error(lambda: DistributedDataParallel(nn.Linear(3, 2 + rank)))
+    # buffers that are views with gaps (a slice, a transpose): each forward copies rank 0's into them too
+    gappy = nn.Linear(2, 2)
+    gappy.register_buffer("sliced", tg.Tensor(np.zeros((3, 4))[:, :2]))
+    gappy.register_buffer("transposed", tg.Tensor(np.zeros((2, 3)).T))
+    wrapped_gappy = DistributedDataParallel(gappy)
+    gappy.sliced.data[...], gappy.transposed.data[...] = rank + 1.0, rank + 2.0
+    wrapped_gappy(tg.Tensor(np.ones((1, 2))))
+    arrays["gappy.sliced"], arrays["gappy.transposed"] = gappy.sliced.data, gappy.transposed.data
     _save(out, "ddp", rank, arrays, notes)
 
 
