@@ -1304,8 +1304,10 @@ def _apply_changes(changes: list[tuple[str, Any, Any]], config: dict[str, Any], 
 
 
 def train(args: argparse.Namespace) -> int:
-    require_io()  # the run ends in a checkpoint: say now, not after training, if it cannot be written
+    # first: from here on an error on one rank ends every rank (a rank that failed before the others had
+    # joined would leave them waiting in MPI's start-up)
     rank, ranks = (distributed.rank(), distributed.world_size()) if args.distributed else (0, 1)
+    require_io()  # the run ends in a checkpoint: say now, not after training, if it cannot be written
     lead = rank == 0  # the rank that prints and writes
     given = given_options(args)
     source = args.resume

@@ -25,9 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -216,15 +214,15 @@ def init(abort_on_exception: bool = True) -> None:
     Args:
         abort_on_exception: in a world of more than one, an exception that ends the program on one rank
             prints that rank's traceback (prefixed by ``rank R of N``) and aborts every rank
-            (``MPI_Abort``) instead of leaving the others waiting in their next collective. The hook is
-            in place from the import of tapegrad in a process an MPI launcher started, so it also covers
-            an exception raised before the world is set up (that rank then ends itself with SIGTERM, which
-            makes the launcher end the job: there is no MPI_Abort before MPI_Init); ``False`` turns it off.
+            (``MPI_Abort``) instead of leaving the others waiting in their next collective. It covers what
+            happens after this call; call ``init()`` first in a script (``tapegrad train --distributed``
+            does), or run it as ``python -m mpi4py script.py``, whose runner aborts the job on an exception
+            raised even before tapegrad is imported.
 
     Raises:
         DistributedError: if a launcher started this process but mpi4py cannot be imported.
     """
-    global _world, _ABORT
+    global _world
     if _world is not None:
         return
     world = _World()
@@ -241,8 +239,9 @@ def init(abort_on_exception: bool = True) -> None:
         world.ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         world.rank, world.size = world.comm.Get_rank(), world.comm.Get_size()
         world.set_up()
+        if abort_on_exception and world.size > 1:
+            _install_abort_hook(world)
     _world = world
-    _ABORT = bool(abort_on_exception)
 
 
 def is_initialized() -> bool:
@@ -297,42 +296,22 @@ def abort(exit_code: int = 1) -> None:
     raise SystemExit(exit_code)
 
 
-def _launcher_says(names: tuple[str, ...]) -> str | None:
-    return next((os.environ[name] for name in names if name in os.environ), None)
+def _install_abort_hook(world: _World) -> None:
+    """Make an exception that ends the program on this rank print its traceback (``rank R of N: ...``) and
+    abort every rank, instead of leaving the others waiting in their next collective."""
+    previous = sys.excepthook
 
-
-def _end_this_rank(kind: type[BaseException], value: BaseException, trace: Any) -> None:
-    """The hook on an uncaught exception in a process that an MPI launcher started (installed when this
-    module is imported, so that it also covers an exception raised before the world is set up)."""
-    world = _world
-    if world is None:  # MPI is not initialized (nor imported): the launcher's numbers
-        rank_of = _launcher_says(("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")) or "?"
-        size = _launcher_says(("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")) or "several"
-        several = size != "1"
-    else:
-        rank_of, size, several = str(world.rank), str(world.size), world.comm is not None and world.size > 1
-    if issubclass(kind, KeyboardInterrupt) or not several or not _ABORT:  # mpiexec passes Ctrl-C to every rank
-        _PREVIOUS_HOOK[0](kind, value, trace)
-        return
-    text = "".join(traceback.format_exception(kind, value, trace))
-    sys.stderr.write("".join(f"rank {rank_of} of {size}: {line}\n" for line in text.splitlines()))
-    sys.stderr.flush()
-    sys.stdout.flush()
-    if world is not None:
+    def hook(kind: type[BaseException], value: BaseException, trace: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):  # mpiexec passes Ctrl-C to every rank
+            previous(kind, value, trace)
+            return
+        text = "".join(traceback.format_exception(kind, value, trace))
+        sys.stderr.write("".join(f"rank {world.rank} of {world.size}: {line}\n" for line in text.splitlines()))
+        sys.stderr.flush()
+        sys.stdout.flush()
         world.comm.Abort(1)
-        return
-    # Before MPI_Init there is no MPI_Abort, and a rank that merely exits with an error leaves the others
-    # waiting in their first collective: a rank ended by a signal makes the launcher end the whole job.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(5)
-    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
-
-_ABORT = True  # init(abort_on_exception=False) turns the hook off
-_PREVIOUS_HOOK = [sys.excepthook]
-if launched():
-    sys.excepthook = _end_this_rank
+    sys.excepthook = hook
 
 
 # -- the collectives --------------------------------------------------------------------------------
