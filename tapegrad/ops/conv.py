@@ -16,7 +16,9 @@ each are the other two (or itself): the family is closed under differentiation, 
 The forward passes read the padded input through a strided window view (``as_strided``; no copy),
 which one reshape copies into columns (im2col) and one batched ``matmul`` contracts with the weight.
 Convolutions with stride 1, groups 1 and an output as large as the input (3x3 kernels with padding 1)
-take a faster path instead: image-major columns made by one flat copy per kernel tap (see ``_Same``).
+take a faster path instead: image-major columns made by one flat copy per kernel tap (see ``_Same``);
+the gradients of depthwise ones (one input channel per group) with stride 1 another: shifted products
+on rows of the padded width (see ``_Wide``).
 ``conv_transpose`` multiplies first and then adds each kernel tap's columns into its strided place in
 the output: a loop over the kernel's few taps (9 for 3x3), which measured faster than the
 alternative without a loop (a convolution of the zero-extended gradient, whose im2col copy is
@@ -85,11 +87,17 @@ def _columns(windows: np.ndarray, groups: int) -> np.ndarray:
     return windows.transpose(order).reshape(groups, (c // groups) * taps, n * positions)
 
 
+def _ranges(n: int, per_example: int, budget: int) -> list[tuple[int, int]]:
+    """Ranges of the batch's ``n`` examples of about ``budget`` bytes each (``per_example`` each), at least
+    one example per range."""
+    step = max(1, budget // max(1, per_example))
+    return [(first, min(n, first + step)) for first in range(0, n, step)]
+
+
 def _chunks(n: int, per_example: int) -> list[tuple[int, int]]:
     """Batch ranges of about ``CHUNK_BYTES`` of columns each (at least one example): the columns of a
     range are made, used and dropped while they are in the cache, and never exist for the whole batch."""
-    step = max(1, CHUNK_BYTES // max(1, per_example))
-    return [(first, min(n, first + step)) for first in range(0, n, step)]
+    return _ranges(n, per_example, CHUNK_BYTES)
 
 
 CHUNK_BYTES = 1 << 21
@@ -151,6 +159,10 @@ def _transpose_forward(g, w, *, stride, padding, dilation, groups, size, dims, n
                          f"expects {w.shape[0]} (divisible by groups)")
     if _same(tuple(size), out, stride, groups, n, cg, o, kernel, np.result_type(g, w).itemsize):
         return _transpose_same(g, w, _Same(out, kernel, tuple(padding), dilation)).reshape((n, cg) + tuple(size))
+    if _depthwise(groups, groups * cg, cg, stride, dims):
+        layout = _Wide(tuple(size), out, kernel, tuple(padding), dilation)
+        if layout.fits():
+            return _transpose_wide(g, w, groups, layout).reshape((n, groups) + tuple(size))
     taps, positions = math.prod(kernel), math.prod(out)
     gt = _batch_inner(g, groups)  # (groups, O/groups, N * positions)
     # (groups, taps * C/groups, O/groups): the taps first, so that each tap's columns are one block
@@ -183,6 +195,10 @@ def _weight_forward(x, g, *, stride, padding, dilation, groups, size, dims, name
     if _same(x.shape[2:], g.shape[2:], stride, groups, n, c, o, tuple(size), np.result_type(x, g).itemsize):
         layout = _Same(g.shape[2:], tuple(size), tuple(padding), dilation)
         return _weight_same(x, g, layout, np.result_type(x, g)).reshape((o, c) + tuple(size))
+    if _depthwise(groups, c, c // groups, stride, dims):
+        layout = _Wide(x.shape[2:], g.shape[2:], tuple(size), tuple(padding), dilation)
+        if layout.fits():
+            return _weight_wide(x, g, groups, layout).reshape((o, 1) + tuple(size))
     windows = _windows(x, padding, tuple(size), stride, dilation, g.shape[2:])
     grad = np.zeros((groups, o // groups, (c // groups) * math.prod(size)), dtype=np.result_type(x, g))
     per_example = c * math.prod(size) * math.prod(g.shape[2:]) * grad.itemsize
@@ -225,8 +241,7 @@ class _Same:
 
     def images(self, n: int, per_image: int) -> list[tuple[int, int]]:
         """Ranges of about ``SAME_CHUNK_BYTES`` (``per_image`` bytes each), at least one image each."""
-        step = max(1, SAME_CHUNK_BYTES // max(1, per_image))
-        return [(first, min(n, first + step)) for first in range(0, n, step)]
+        return _ranges(n, per_image, SAME_CHUNK_BYTES)
 
     def clear(self, block: np.ndarray) -> None:
         """Zero the positions of ``block`` (images, taps, channels, *size; contiguous) whose tap reads
@@ -336,6 +351,116 @@ def _weight_same(x, g, layout: _Same, dtype) -> np.ndarray:
         total += np.matmul(cols, grad[first:last].transpose(0, 2, 1)).sum(axis=0)
     # (taps, C, O) -> (O, C, taps)
     return np.ascontiguousarray(total.reshape(taps, c, o).transpose(2, 1, 0))
+
+
+# -- stride 1, one input channel per group (depthwise): the gradients on "wide" rows -----------------------
+# The gradients of a depthwise convolution (groups = input channels, each output channel reading one input
+# channel) have no product worth a BLAS call: per position a few multiply-adds with one channel's own
+# weights. With stride 1, each image's padded plane, flattened with its full padded width Wp, is read by
+# kernel tap (a, b) at the constant offset a * dh * Wp + b * dw from output position y * Wp + x. Widening
+# the output's gradient to rows of Wp entries (zeros past each row's real outputs) makes every tap one
+# multiply and one add at its offset over contiguous rows of every channel of a few images at once, in the
+# cache, for the input's gradient, and one sum of products for the weight's. Measured on (32, 64, 28, 28)
+# with a 3x3 kernel, one thread (thread time, minimum of 7): the input's gradient 17 against 75 ms for the
+# strided windows with one product per group, the weight's 6-8 against 12 ms. The forward pass computed
+# the same way measured 13-17 against 13 ms for the strided windows, which it keeps.
+
+class _Wide:
+    """The padded, flattened planes of a stride-1 convolution with input ``size`` and output ``out`` (1 or 2
+    axes; a 1-d one has a first axis of size 1), ``befores`` zeros in front of each axis."""
+
+    def __init__(self, size, out, kernel, befores, dilation):
+        if len(size) == 1:
+            size, out, kernel, dilation = ((1,) + tuple(a) for a in (size, out, kernel, dilation))
+            befores = (0,) + tuple(befores)
+        self.size, self.out, self.befores = tuple(size), tuple(out), tuple(befores)
+        (kh, kw), (dh, dw) = kernel, dilation
+        self.padded = (out[0] + dh * (kh - 1), out[1] + dw * (kw - 1))  # rows, width Wp
+        width = self.padded[1]
+        self.length = out[0] * width  # the wide output rows of one channel
+        self.plane = self.padded[0] * width + dw * (kw - 1)  # room for the last row's reads past its end
+        self.offsets = [a * dh * width + b * dw for a in range(kh) for b in range(kw)]
+
+    def fits(self) -> bool:
+        """Whether the input lies inside the padded plane (no padding after it is negative)."""
+        return all(b >= 0 and b + s <= p for b, s, p in zip(self.befores, self.size, self.padded))
+
+    def images(self, n: int, per_image: int) -> list[tuple[int, int]]:
+        """Ranges of about ``WIDE_CHUNK_BYTES`` (``per_image`` bytes each), at least one image each."""
+        return _ranges(n, per_image, WIDE_CHUNK_BYTES)
+
+    def interior(self, planes: np.ndarray) -> np.ndarray:
+        """The input's place in ``planes`` (k, C, plane): a (k, C, *size) view."""
+        (rows, width), (top, left) = self.padded, self.befores
+        grid = planes[..., :rows * width].reshape(planes.shape[:2] + (rows, width))
+        return grid[:, :, top:top + self.size[0], left:left + self.size[1]]
+
+    def widened(self, wide: np.ndarray) -> np.ndarray:
+        """The real outputs of ``wide`` (..., length) rows: a (..., *out) view."""
+        return wide.reshape(wide.shape[:-1] + (self.out[0], self.padded[1]))[..., :self.out[1]]
+
+
+WIDE_CHUNK_BYTES = 1 << 17
+
+
+def _depthwise(groups, c, cg, stride, dims) -> bool:
+    """Whether a convolution's gradients take the wide-row path: stride 1, every group one input channel."""
+    return cg == 1 and groups == c and groups > 1 and all(s == 1 for s in stride) and dims in (1, 2)
+
+
+def _widened_gradient(g, first, last, c, m, layout: _Wide, buffer: np.ndarray) -> np.ndarray:
+    """Images ``first:last`` of ``g`` (N, C * m, *out) in ``buffer`` (zeros past each row's real outputs):
+    (k, C, m, length)."""
+    k = last - first
+    wide = buffer[:k]
+    layout.widened(wide)[...] = g[first:last].reshape((k, c, m) + layout.out)
+    return wide
+
+
+def _transpose_wide(g, w, groups: int, layout: _Wide) -> np.ndarray:
+    """conv_transpose(g, w): (N, C, *size), C = groups."""
+    n, c = g.shape[0], groups
+    m = w.shape[0] // c
+    dtype = np.result_type(g, w)
+    weights = w.reshape(c, m, len(layout.offsets)).astype(dtype, copy=False)
+    result = np.empty((n, c) + layout.size, dtype)
+    chunks = layout.images(n, c * (m + 1) * layout.length * result.itemsize)
+    step = chunks[0][1] - chunks[0][0] if chunks else 0  # no chunk: a batch of 0
+    gradient = np.zeros((step, c, m, layout.length), dtype)
+    planes = np.empty((step, c, layout.plane), dtype)
+    term = np.empty((step, c, layout.length), dtype)
+    for first, last in chunks:
+        k = last - first
+        wide = _widened_gradient(g, first, last, c, m, layout, gradient)
+        sums, add = planes[:k], term[:k]
+        sums[...] = 0
+        for t, offset in enumerate(layout.offsets):
+            if m == 1:
+                np.multiply(wide[:, :, 0], weights[:, 0, t, None], out=add)
+            else:
+                np.einsum("kcml,cm->kcl", wide, weights[:, :, t], out=add)
+            sums[:, :, offset:offset + layout.length] += add
+        result[first:last] = layout.interior(sums).reshape(result[first:last].shape)
+    return result
+
+
+def _weight_wide(x, g, groups: int, layout: _Wide) -> np.ndarray:
+    """conv_weight(x, g): (O, 1, taps), O = C * m."""
+    n, c = x.shape[0], groups
+    m = g.shape[1] // c
+    dtype = np.result_type(x, g)
+    total = np.zeros((c, m, len(layout.offsets)), dtype)
+    chunks = layout.images(n, c * (m + 1) * layout.length * np.dtype(dtype).itemsize)
+    step = chunks[0][1] - chunks[0][0] if chunks else 0  # no chunk: a batch of 0
+    gradient = np.zeros((step, c, m, layout.length), dtype)
+    planes = np.zeros((step, c, layout.plane), dtype)
+    for first, last in chunks:
+        k = last - first
+        wide = _widened_gradient(g, first, last, c, m, layout, gradient)
+        layout.interior(planes[:k])[...] = x[first:last].reshape((k, c) + layout.size)
+        for t, offset in enumerate(layout.offsets):
+            total[:, :, t] += np.einsum("kcml,kcl->cm", wide, planes[:k, :, offset:offset + layout.length])
+    return total.reshape(c * m, 1, len(layout.offsets))
 
 
 def _befores(padding) -> tuple[int, ...]:

@@ -282,6 +282,113 @@ def test_the_image_major_path_gives_the_strided_windows_results(monkeypatch):
             np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
 
 
+# -- depthwise convolutions with stride 1: the wide-row path (conv_ops._Wide) --------------------------------
+
+def _wide_calls(monkeypatch, chunk_bytes):
+    if chunk_bytes is not None:
+        monkeypatch.setattr(conv_ops, "WIDE_CHUNK_BYTES", chunk_bytes)
+    calls = []
+
+    def spy(name):
+        original = getattr(conv_ops, name)
+
+        def counted(*args):
+            calls.append(name)
+            return original(*args)
+        return counted
+
+    for name in ("_transpose_wide", "_weight_wide"):
+        monkeypatch.setattr(conv_ops, name, spy(name))
+    return calls
+
+
+# (input shape, weight shape, padding, dilation): groups = the input's channels
+DEPTHWISE = [
+    ((3, 6, 9, 11), (6, 1, 3, 3), 1, 1),
+    ((2, 4, 7, 8), (8, 1, 3, 3), 1, 1),                 # multiplier 2
+    ((2, 3, 9, 7), (9, 1, 5, 3), (2, 0), (1, 2)),       # multiplier 3, uneven padding and dilation
+    ((2, 4, 6, 6), (4, 1, 4, 4), "same", 1),            # even kernel: the odd zero at the end
+    ((2, 5, 8, 9), (5, 1, 3, 3), 0, 2),                 # "valid", dilated
+    ((2, 3, 5, 5), (3, 1, 5, 5), 0, 1),                 # the kernel covers the input
+    ((2, 4, 6, 7), (4, 1, 1, 1), 0, 1),
+]
+
+
+@pytest.mark.parametrize("chunk", [1, None])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("x_shape, w_shape, padding, dilation", DEPTHWISE)
+def test_depthwise_convolutions_match_pytorch_on_the_wide_row_path(monkeypatch, x_shape, w_shape, padding, dilation,
+                                                                   dtype, chunk):
+    calls = _wide_calls(monkeypatch, chunk)  # chunk 1: one image at a time
+    groups = x_shape[1]
+    arrays = _arrays(x_shape, w_shape, (w_shape[0],))
+    _compare(lambda x, w, b: F.conv2d(x, w, b, 1, padding, dilation, groups),
+             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, 1, padding, dilation, groups), arrays, dtype)
+    assert sorted(set(calls)) == ["_transpose_wide", "_weight_wide"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_depthwise_conv1d_and_conv_transpose2d_match_pytorch_on_the_wide_row_path(monkeypatch, dtype):
+    calls = _wide_calls(monkeypatch, 1)
+    arrays = _arrays((3, 4, 30), (8, 1, 5), (8,))
+    _compare(lambda x, w, b: F.conv1d(x, w, b, padding=3, dilation=2, groups=4),
+             lambda x, w, b: torch.nn.functional.conv1d(x, w, b, padding=3, dilation=2, groups=4), arrays, dtype)
+    assert sorted(set(calls)) == ["_transpose_wide", "_weight_wide"]
+    calls.clear()
+    # a depthwise transposed convolution with stride 1 is the transpose primitive itself
+    arrays = _arrays((2, 4, 6, 7), (4, 2, 3, 3), (8,))
+    _compare(lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1, groups=4),
+             lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, padding=1, groups=4), arrays, dtype)
+    arrays = _arrays((2, 4, 6, 7), (4, 1, 3, 3), (4,))
+    _compare(lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1, groups=4),
+             lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, padding=1, groups=4), arrays, dtype)
+    assert "_transpose_wide" in calls
+
+
+def test_second_derivatives_match_pytorch_on_the_wide_row_path(monkeypatch):
+    calls = _wide_calls(monkeypatch, None)
+    x, w, b = _arrays((3, 4, 6, 5), (8, 1, 3, 3), (8,))
+    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out_o = F.conv2d(ox, ow, ob, padding=(1, 2), dilation=(1, 2), groups=4)
+    out_t = torch.nn.functional.conv2d(tx, tw, tb, padding=(1, 2), dilation=(1, 2), groups=4)
+    gx, gw = tg.autograd.grad((out_o ** 2).sum(), [ox, ow], create_graph=True)
+    hx, hw = torch.autograd.grad((out_t ** 2).sum(), [tx, tw], create_graph=True)
+    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
+    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
+    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
+        _close(ours, theirs, np.float64)
+    assert sorted(set(calls)) == ["_transpose_wide", "_weight_wide"]
+
+
+def test_the_wide_row_path_gives_the_strided_windows_results(monkeypatch):
+    # random stride-1 depthwise geometries, both paths, all three primitives
+    rng = np.random.default_rng(4)
+    for trial in range(120):
+        dims = 1 + trial % 2
+        kernel = tuple(int(k) for k in rng.integers(1, 6, dims))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, dims))
+        before = tuple(int(p) for p in rng.integers(0, 4, dims))
+        after = tuple(int(p) for p in rng.integers(0, 4, dims))
+        size = tuple(int(i) for i in rng.integers(1, 9, dims))
+        out = tuple(i + p + q - d * (k - 1) for i, p, q, d, k in zip(size, before, after, dilation, kernel))
+        if min(out) < 1:
+            continue
+        channels, multiplier = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+        x = rng.standard_normal((2, channels) + size)
+        w = rng.standard_normal((channels * multiplier, 1) + kernel)
+        g = rng.standard_normal((2, channels * multiplier) + out)
+        common = {"stride": (1,) * dims, "dilation": dilation, "groups": channels, "dims": dims, "name": "conv"}
+        results = []
+        for path in (conv_ops._depthwise, lambda *args: False):
+            monkeypatch.setattr(conv_ops, "_depthwise", path)
+            results.append([conv_ops._conv_forward(x, w, padding=tuple(zip(before, after)), **common),
+                            conv_ops._transpose_forward(g, w, padding=before, size=size, **common),
+                            conv_ops._weight_forward(x, g, padding=before, size=kernel, **common)])
+        for fast, windows in zip(*results):
+            np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
+
+
 # -- the layers -------------------------------------------------------------------------------------------
 
 LAYERS = [
