@@ -57,3 +57,25 @@ from . import parallel  # noqa: E402
 from .stateless import functional_call  # noqa: E402
 
 __all__ += ["parallel"]
+
+# PyTorch's signatures throughout tg.nn (the familiar pass): the activations, losses and layers that
+# PyTorch tutorials and small CNN/transformer scripts use
+from .layers import (  # noqa: E402
+                     CELU,
+                     GLU,
+                     SELU,
+                     CosineSimilarity,
+                     Hardsigmoid,
+                     Hardswish,
+                     Mish,
+                     PairwiseDistance,
+                     ReLU6,
+                     Softmax2d,
+                     Softmin,
+                     Unflatten,
+)
+from .losses import BCELoss, KLDivLoss, SmoothL1Loss  # noqa: E402
+from .normalization import RMSNorm  # noqa: E402
+
+__all__ += ["ReLU6", "SELU", "CELU", "Mish", "Hardsigmoid", "Hardswish", "GLU", "Softmin", "Softmax2d", "Unflatten",
+            "BCELoss", "SmoothL1Loss", "KLDivLoss", "CosineSimilarity", "PairwiseDistance", "RMSNorm"]

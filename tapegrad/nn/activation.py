@@ -3,6 +3,8 @@ GELU, SiLU, Hardtanh, Softsign, LogSigmoid (each calls its function in :mod:`tap
 
 from __future__ import annotations
 
+import warnings
+
 from ..errors import ArgumentError
 from ..ops.shape import real_arg
 from ..tensor import Tensor
@@ -27,17 +29,29 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """``x * sigmoid(x)``."""
+    """``x * sigmoid(x)``. ``inplace`` is accepted for PyTorch's signature; the result is a new tensor."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
 
 class Hardtanh(Module):
-    """``x`` clipped to ``[min_val, max_val]``."""
+    """``x`` clipped to ``[min_val, max_val]``. ``inplace`` is accepted for PyTorch's signature (the result
+    is a new tensor); ``min_value`` and ``max_value`` are PyTorch's deprecated names of the bounds."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None) -> None:
         super().__init__()
+        if min_value is not None or max_value is not None:
+            warnings.warn("Hardtanh: keyword arguments min_value and max_value are deprecated; use min_val and "
+                          "max_val", DeprecationWarning, stacklevel=2)
+            min_val = min_val if min_value is None else min_value
+            max_val = max_val if max_value is None else max_value
+        self.inplace = inplace
         self.min_val = float(real_arg(min_val, "Hardtanh", "min_val"))
         self.max_val = float(real_arg(max_val, "Hardtanh", "max_val", self.min_val))
 

@@ -1,7 +1,9 @@
-"""Loss functions, each with ``reduction`` = "mean" (default), "sum" or "none".
+"""PyTorch's ``torch.nn.functional``: the same names, parameter names, order and defaults.
 
-Class labels are integer arrays (or integer Tensors) of shape (batch,); scores and logits have shape
-(batch, classes). Every loss is built from tapegrad's primitives, so it is differentiated exactly.
+Losses take ``reduction`` = "mean" (default), "sum" or "none". Class labels are integer arrays (or
+integer Tensors) of shape (batch,); scores and logits have shape (batch, classes). Every function is
+built from tapegrad's primitives, so it is differentiated exactly. (tapegrad's own NumPy-style API,
+``tg.softmax(x, axis=...)`` and the Tensor methods, keeps ``axis``; only ``tg.nn`` follows PyTorch.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..creation import operand
 from ..errors import ArgumentError, DTypeError, ShapeError
-from ..functions import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401
+from ..functions import where as _where
 from ..ops import batching as batching_ops
 from ..ops import conv as conv_ops
 from ..ops.registry import Primitive
@@ -80,9 +82,11 @@ def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
     return loss
 
 
-def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
-    """The class labels ``target`` as an integer array of shape (batch,), for ``scores`` of shape
-    (batch, classes).
+def _labels(target: Any, scores: Tensor, name: str, ignore_index: int | None = None) -> np.ndarray | Tensor:
+    """The class labels ``target`` for ``scores`` of shape (batch, classes): an integer array of shape
+    (batch,), or for a Tensor ``target`` the checked Tensor (an operation, so that tg.compile checks and
+    reads the labels at every call; see :func:`_index`). Labels equal to ``ignore_index`` may lie outside
+    ``[0, classes)``.
 
     Raises:
         DTypeError: naming the loss ``name`` for labels that are not integers.
@@ -93,70 +97,245 @@ def _labels(target: Any, scores: Tensor, name: str) -> np.ndarray:
         raise DTypeError(f"{name}: class labels must be integers, got dtype {labels.dtype}")
     if scores.ndim != 2 or labels.shape != scores.shape[:1]:
         raise ShapeError(f"{name}: scores of shape {scores.shape} and target labels of shape {labels.shape}; "
-                         f"expected scores of shape (batch, classes) and labels of shape (batch,)")
-    if isinstance(target, Tensor):  # an operation, so that tg.compile checks the labels at every call
-        checked = apply(_CHECKED_LABELS, target, classes=scores.shape[1], name=name)
-        return checked if checked.__class__ is Batched else checked.data  # inside tg.vmap: each example's
-    return _in_range(labels, scores.shape[1], name)
+                         f"expected scores of shape (batch, classes) and labels of shape (batch,), or scores "
+                         f"(batch, classes, d1, ...) and labels (batch, d1, ...), or scores (classes,) and one label")
+    if isinstance(target, Tensor):
+        return apply(_CHECKED_LABELS, target, classes=scores.shape[1], name=name, ignore_index=ignore_index)
+    return _in_range(labels, scores.shape[1], name, ignore_index)
 
 
-def _in_range(labels: np.ndarray, classes: int, name: str) -> np.ndarray:
-    """``labels`` itself; raises ShapeError naming the loss if one is not in ``[0, classes)``."""
+def _in_range(labels: np.ndarray, classes: int, name: str, ignore_index: int | None = None) -> np.ndarray:
+    """``labels`` itself; raises ShapeError naming the loss if one is not in ``[0, classes)`` (and not
+    ``ignore_index``)."""
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
-                         f"{labels.min()} to {labels.max()}")
+        kept = labels if ignore_index is None else labels[labels != ignore_index]
+        if kept.size and (kept.min() < 0 or kept.max() >= classes):
+            raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
+                             f"{kept.min()} to {kept.max()}")
     return labels
 
 
 _CHECKED_LABELS = Primitive("check labels", _in_range, saves_inputs=False, batch=batching_ops.leading)
 
 
-def _picked(scores: Tensor, labels: np.ndarray) -> Tensor:
-    return scores[np.arange(len(labels)), labels]
+def _index(labels: np.ndarray | Tensor) -> Any:
+    """Labels as an index: an array, the array of a checked Tensor (which tg.compile links to the
+    operation that made it), or inside tg.vmap the batched Tensor itself."""
+    return labels.data if isinstance(labels, Tensor) and labels.__class__ is not Batched else labels
 
 
-def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of the labels, given log-probabilities (e.g. from ``log_softmax``).
+def _picked(scores: Tensor, labels: np.ndarray | Tensor) -> Tensor:
+    return scores[np.arange(len(labels)), _index(labels)]
 
-    Returns the loss (a scalar, or per sample with ``reduction="none"``). Raises ArgumentError for
+
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: Any, name: str) -> str:
+    """``reduction``, or PyTorch's deprecated ``size_average`` / ``reduce`` turned into one as PyTorch
+    does when either is given (``reduce=False``: "none"; else ``size_average=False``: "sum"; else "mean").
+
+    Raises:
+        ArgumentError: naming ``name`` for a bad ``reduction``, or ``size_average``/``reduce`` that are
+            neither None nor a bool.
+    """
+    if size_average is None and reduce is None:
+        return _check_reduction(reduction, name)
+    for arg, value in (("size_average", size_average), ("reduce", reduce)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ArgumentError(f"{name}: {arg}={shown(value)}; expected None or a bool (deprecated: use reduction)")
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def _class_weight(weight: Any, classes: int, dtype: np.dtype, name: str) -> Tensor | None:
+    """A loss's per-class ``weight`` (None, or a floating tensor of ``classes`` entries) as a tensor.
+
+    Raises:
+        DTypeError: naming ``name`` for a weight that is not floating-point. ShapeError: for another shape.
+    """
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{name}: weight")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{name}: weight of dtype {w.dtype}; expected a floating-point tensor")
+    if w.shape != (classes,):
+        raise ShapeError(f"{name}: weight of shape {w.shape} for {classes} classes; expected shape ({classes},)")
+    return w if w.dtype == dtype else w.astype(dtype)
+
+
+def _elementwise_weight(weight: Any, input: Tensor, name: str, arg: str = "weight") -> Tensor | None:  # noqa: A002
+    """A loss's elementwise ``weight`` (None, or a floating tensor that broadcasts to the input's shape).
+
+    Raises:
+        DTypeError: naming ``name`` for a weight that is not floating-point. ShapeError: for a shape that
+            does not broadcast to the input's.
+    """
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{name}: {arg}")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{name}: {arg} of dtype {w.dtype}; expected a floating-point tensor")
+    try:
+        fits = np.broadcast_shapes(w.shape, input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{name}: {arg} of shape {w.shape} does not broadcast to the input's shape {input.shape}")
+    return w if w.dtype == input.dtype else w.astype(input.dtype)
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a target (a Tensor, array, number or nested list), None for ragged or other data."""
+    if isinstance(value, (Tensor, np.ndarray)):
+        return value.shape
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        return np.shape(value)
+    except ValueError:
+        return None
+
+
+def _class_rows(scores: Tensor, target: Any, name: str) -> tuple[Tensor, Any, tuple[int, ...] | None]:
+    """Scores (classes,) or (batch, classes, d1, ...) as rows (n, classes), the target as n labels, and
+    the shape of the per-element loss (None: (batch,), nothing to restore)."""
+    shape = _shape(target)
+    if scores.ndim == 1 and shape == ():
+        return scores.reshape(1, -1), target.reshape(1) if isinstance(target, Tensor) else np.reshape(target, 1), ()
+    if scores.ndim > 2 and shape == scores.shape[:1] + scores.shape[2:]:
+        rows = scores.permute(0, *range(2, scores.ndim), 1).reshape(-1, scores.shape[1])
+        return rows, target.reshape(-1) if isinstance(target, Tensor) else np.reshape(target, -1), shape
+    return scores, target, None
+
+
+def _probabilities(target: Any, scores: Tensor) -> bool:
+    """Whether a cross_entropy ``target`` is class probabilities: floating-point, of the scores' shape."""
+    if isinstance(target, Tensor):
+        return target.dtype.kind == "f" and target.shape == scores.shape
+    if isinstance(target, np.ndarray):
+        return target.dtype.kind == "f" and target.shape == scores.shape
+    if isinstance(target, (list, tuple)):
+        try:
+            array = np.asarray(target)
+        except ValueError:
+            return False
+        return array.dtype.kind == "f" and array.shape == scores.shape
+    return False
+
+
+def _kept(labels: np.ndarray | Tensor, ignore_index: int) -> tuple[Any, Any]:
+    """``labels`` with those equal to ``ignore_index`` replaced by 0, and the mask of the others
+    (None when none is ignored; always a Tensor for Tensor labels, whose values tg.compile may change)."""
+    valid = labels != ignore_index
+    if isinstance(labels, Tensor):
+        return _where(valid, labels, 0), valid
+    if valid.all():
+        return labels, None
+    return np.where(valid, labels, 0), valid
+
+
+def _class_loss(name: str, input: Any, target: Any, weight: Any, ignore_index: Any, reduction: str,  # noqa: A002
+                label_smoothing: float, from_logits: bool) -> Tensor:
+    """nll_loss and cross_entropy (``from_logits``): PyTorch's weighting, ignore_index, label smoothing,
+    (batch, classes, d1, ...) layouts and (cross_entropy) class-probability targets."""
+    scores = _scores(input, name, "input")
+    ignore_index = int_arg(ignore_index, name, "ignore_index")
+    if from_logits and scores.ndim and _probabilities(target, scores):
+        # class probabilities (PyTorch's second kind of target): -sum_c w_c p_c log q_c per element
+        probs = target if isinstance(target, Tensor) else Tensor(np.asarray(target, scores.dtype))
+        axis = 1 if scores.ndim > 1 else 0
+        w = _class_weight(weight, scores.shape[axis], scores.dtype, name)
+        if label_smoothing:
+            probs = probs * (1 - label_smoothing) + label_smoothing / scores.shape[axis]
+        terms = scores.log_softmax(axis=axis) * probs
+        if w is not None:
+            terms = terms * w.reshape((-1,) + (1,) * (scores.ndim - 2))
+        return _reduce(-terms.sum(axis=axis), reduction, name)
+    rows, target, shape = _class_rows(scores, target, name)
+    labels = _labels(target, rows, name, ignore_index)
+    classes = rows.shape[1]
+    w = _class_weight(weight, classes, rows.dtype, name)
+    log_probs = rows.log_softmax(axis=1) if from_logits else rows
+    safe, valid = _kept(labels, ignore_index)
+    loss = -_picked(log_probs, safe)
+    smooth = None
+    if label_smoothing:
+        smooth = -(log_probs * w).sum(axis=1) if w is not None else -log_probs.sum(axis=1)
+    if w is not None:
+        loss = loss * w[_index(safe)]
+    if valid is not None:
+        loss = _where(valid, loss, 0.0)
+        smooth = None if smooth is None else _where(valid, smooth, 0.0)
+    if reduction == "mean" and (w is not None or valid is not None):
+        if w is not None:
+            total = w[_index(safe)]
+            total = (_where(valid, total, 0.0) if valid is not None else total).sum()
+        else:
+            total = valid.astype(rows.dtype).sum() if isinstance(valid, Tensor) else float(valid.sum())
+        loss = loss.sum() / total
+        if smooth is not None:
+            loss = (1 - label_smoothing) * loss + (label_smoothing / classes) * (smooth.sum() / total)
+        return loss
+    if smooth is not None:
+        loss = (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth
+    if reduction == "none" and shape is not None:
+        return loss.reshape(shape)
+    return _reduce(loss, reduction, name)
+
+
+def nll_loss(input: Any, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002 (PyTorch's names)
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of the labels, given log-probabilities (e.g. from ``log_softmax``), with
+    PyTorch's arguments: ``input`` (batch, classes), (classes,) or (batch, classes, d1, ...) and labels
+    (batch,), () or (batch, d1, ...); ``weight`` (classes,) scales each class's terms (the mean is then
+    divided by the sum of the weights of the labels); labels equal to ``ignore_index`` add nothing (and
+    do not count in the mean). ``size_average`` and ``reduce`` are PyTorch's deprecated form of
+    ``reduction``.
+
+    Returns the loss (a scalar, or per element with ``reduction="none"``). Raises ArgumentError for
     a bad ``reduction``, DTypeError and ShapeError for inputs that are not as the module docstring
     says (each naming the loss).
     """
-    _check_reduction(reduction, "nll_loss")
-    log_probs = _scores(log_probs, "nll_loss", "log_probs")
-    labels = _labels(target, log_probs, "nll_loss")
-    return _reduce(-_picked(log_probs, labels), reduction, "nll_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction, "nll_loss")
+    return _class_loss("nll_loss", input, target, weight, ignore_index, reduction, 0.0, False)
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy from raw scores, stable for logits of any size.
+def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002 (PyTorch's names)
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy from raw scores (``input``), stable for logits of any size, with PyTorch's
+    arguments: ``weight``, ``ignore_index`` and the layouts as :func:`nll_loss`; the target may also be
+    class probabilities of the input's shape (floating-point).
 
     With ``label_smoothing`` = e in [0, 1], the target puts 1 - e on the label and e spread evenly
     over all classes (as in PyTorch). Returns the loss; raises as :func:`nll_loss` does, and
     ArgumentError for ``label_smoothing`` outside [0, 1].
     """
-    _check_reduction(reduction, "cross_entropy")
-    real_arg(label_smoothing, "cross_entropy", "label_smoothing", 0.0, 1.0)
-    logits = _scores(logits, "cross_entropy", "logits")
-    labels = _labels(target, logits, "cross_entropy")
-    log_probs = logits.log_softmax(axis=1)
-    loss = -_picked(log_probs, labels)
-    if label_smoothing:
-        loss = (1 - label_smoothing) * loss - label_smoothing * log_probs.mean(axis=1)
-    return _reduce(loss, reduction, "cross_entropy")
+    reduction = _legacy_reduction(size_average, reduce, reduction, "cross_entropy")
+    label_smoothing = real_arg(label_smoothing, "cross_entropy", "label_smoothing", 0.0, 1.0)
+    return _class_loss("cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing, True)
 
 
-def _hinge(scores: Tensor, target: Any, margin: float, name: str) -> tuple[Tensor, int]:
-    """Per sample, sum over j != y of max(0, s_j - s_y + margin), after checking the arguments;
-    and the number of classes."""
+def _hinge(scores: Tensor, target: Any, margin: float, name: str, p: int = 1,
+           weight: Any = None) -> tuple[Tensor, int]:
+    """Per sample, sum over j != y of max(0, s_j - s_y + margin) ** p (times ``weight[y]``), after
+    checking the arguments; and the number of classes."""
     real_arg(margin, name, "margin")
-    scores = _scores(scores, name, "scores")
+    scores = _scores(scores, name, "input" if name == "multi_margin_loss" else "scores")
+    if scores.ndim == 1 and _shape(target) == ():
+        scores = scores.reshape(1, -1)
+        target = target.reshape(1) if isinstance(target, Tensor) else np.reshape(target, 1)
     labels = _labels(target, scores, name)
+    w = _class_weight(weight, scores.shape[1], scores.dtype, name)
     correct = _picked(scores, labels).reshape(-1, 1)
     margins = (scores - correct + margin).relu()
+    if p == 2:
+        margins = margins * margins
     # A Tensor for Tensor labels, so that tg.compile recomputes it at every call.
     others = (target if isinstance(target, Tensor) else labels).reshape(-1, 1) != np.arange(scores.shape[1])
-    return (margins * others).sum(axis=1), scores.shape[1]
+    per_sample = (margins * others).sum(axis=1)
+    if w is not None:
+        per_sample = per_sample * w[_index(labels)]
+    return per_sample, scores.shape[1]
 
 
 def svm_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -169,63 +348,104 @@ def svm_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = 
     return _reduce(_hinge(scores, target, margin, "svm_loss")[0], reduction, "svm_loss")
 
 
-def multi_margin_loss(scores: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
-    """PyTorch's MultiMarginLoss: the SVM loss divided by the number of classes.
+def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0, weight: Any = None,  # noqa: A002
+                      size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """PyTorch's MultiMarginLoss: per sample, the sum over j != y of
+    ``weight[y] * max(0, margin - x_y + x_j) ** p`` divided by the number of classes (``p`` 1 or 2).
 
-    Returns the loss; raises as :func:`svm_loss` does.
+    Returns the loss; raises as :func:`svm_loss` does, and ArgumentError for ``p`` other than 1 or 2.
     """
-    _check_reduction(reduction, "multi_margin_loss")
-    per_sample, classes = _hinge(scores, target, margin, "multi_margin_loss")
-    return _reduce(per_sample / classes, reduction, "multi_margin_loss")
+    name = "multi_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction, name)
+    if not isinstance(p, (int, np.integer)) or isinstance(p, (bool, np.bool_)) or p not in (1, 2):
+        raise ArgumentError(f"{name}: p={shown(p)}; expected 1 or 2")
+    per_sample, classes = _hinge(input, target, margin, name, int(p), weight)
+    loss = per_sample / classes
+    return _reduce(loss.reshape(()) if _shape(target) == () and reduction == "none" else loss, reduction, name)
 
 
-def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Logistic loss from raw scores: ``log(1 + exp(x)) - x * t``, stable for any x.
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+                                     reduce: Any = None, reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """Logistic loss from raw scores: ``log(1 + exp(x)) - x * t``, stable for any x; with PyTorch's
+    ``pos_weight`` (broadcast along the last axis: ``-[pos_weight * t * log σ(x) + (1 - t) log σ(-x)]``)
+    and ``weight`` (multiplies each element; both broadcast to the input's shape).
 
-    ``target`` (probabilities, bools or 0/1 integers) has the shape of ``logits``; an array is
-    taken in the dtype of ``logits``. Returns the loss; raises ArgumentError for a bad ``reduction``,
-    DTypeError for non-floating logits or non-real targets, ShapeError for mismatched shapes.
+    ``target`` (probabilities, bools or 0/1 integers) has the shape of ``input``; an array is
+    taken in the dtype of ``input``. Returns the loss; raises ArgumentError for a bad ``reduction``,
+    DTypeError for non-floating logits, weights or non-real targets, ShapeError for mismatched shapes.
     """
     name = "binary_cross_entropy_with_logits"
-    _check_reduction(reduction, name)
-    logits = _scores(logits, name, "logits")
+    reduction = _legacy_reduction(size_average, reduce, reduction, name)
+    logits = _scores(input, name, "input")
     given_as_tensor = isinstance(target, Tensor)
-    target = _targets(target, logits, name, "logits")
+    target = _targets(target, logits, name, "input")
     if not given_as_tensor and target.dtype != logits.dtype:
         target = Tensor(target.data.astype(logits.dtype))
-    return _reduce(logits.softplus() - logits * target, reduction, name)
+    w = _elementwise_weight(weight, logits, name)
+    pw = _elementwise_weight(pos_weight, logits, name, "pos_weight")
+    if pw is None:
+        loss = logits.softplus() - logits * target
+    else:
+        loss = pw * target * (-logits).softplus() + (1 - target) * logits.softplus()
+    return _reduce(loss if w is None else loss * w, reduction, name)
 
 
-def mse_loss(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean squared error between ``prediction`` and a ``target`` of its shape.
+def _weighted(loss: Tensor, weight: Any, reduction: str, name: str, by_weights: bool) -> Tensor:
+    """``loss`` times the elementwise ``weight`` (of the input's shape, as PyTorch requires) and reduced;
+    a weighted mean divides by the sum of the weights when ``by_weights`` (mse_loss, l1_loss) and by the
+    number of elements otherwise (huber_loss), as PyTorch does."""
+    if weight is None:
+        return _reduce(loss, reduction, name)
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{name}: weight")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{name}: weight of dtype {w.dtype}; expected a floating-point tensor")
+    if w.shape != loss.shape:
+        raise ShapeError(f"{name}: weight of shape {w.shape} for an input of shape {loss.shape}; expected the "
+                         "input's shape")
+    loss = loss * w
+    if reduction == "mean" and by_weights:
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction, name)
+
+
+def mse_loss(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002 (PyTorch's names)
+             reduction: str = "mean", weight: Any = None) -> Tensor:
+    """Mean squared error between ``input`` and a ``target`` of its shape (``weight``, of that shape too,
+    scales each element; the mean is then divided by the sum of the weights, as PyTorch does).
 
     Returns the loss; raises ArgumentError for a bad ``reduction``, DTypeError for a non-floating
-    prediction or non-real target, ShapeError for mismatched shapes (never broadcast).
+    input or weight or non-real target, ShapeError for mismatched shapes (never broadcast).
     """
-    _check_reduction(reduction, "mse_loss")
-    prediction = _scores(prediction, "mse_loss", "prediction")
-    return _reduce((prediction - _targets(target, prediction, "mse_loss")) ** 2, reduction, "mse_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction, "mse_loss")
+    prediction = _scores(input, "mse_loss", "input")
+    loss = (prediction - _targets(target, prediction, "mse_loss", "input")) ** 2
+    return _weighted(loss, weight, reduction, "mse_loss", True)
 
 
-def l1_loss(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002 (PyTorch's names)
+            reduction: str = "mean", weight: Any = None) -> Tensor:
     """Mean absolute error; returns and raises as :func:`mse_loss` does."""
-    _check_reduction(reduction, "l1_loss")
-    prediction = _scores(prediction, "l1_loss", "prediction")
-    return _reduce((prediction - _targets(target, prediction, "l1_loss")).abs(), reduction, "l1_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction, "l1_loss")
+    prediction = _scores(input, "l1_loss", "input")
+    loss = (prediction - _targets(target, prediction, "l1_loss", "input")).abs()
+    return _weighted(loss, weight, reduction, "l1_loss", True)
 
 
-def huber_loss(prediction: Tensor, target: Any, delta: float = 1.0, reduction: str = "mean") -> Tensor:
-    """Quadratic for errors below ``delta``, linear above: ``0.5 d**2`` or ``delta * (|d| - delta/2)``.
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0,  # noqa: A002 (PyTorch's names)
+               weight: Any = None) -> Tensor:
+    """Quadratic for errors below ``delta``, linear above: ``0.5 d**2`` or ``delta * (|d| - delta/2)``;
+    PyTorch's argument order (``reduction`` before ``delta``). A ``weight`` of the input's shape scales
+    each element (the mean stays over the elements, as in PyTorch).
 
     Returns and raises as :func:`mse_loss` does, and ArgumentError unless ``delta`` is a finite
     number > 0 (as in PyTorch).
     """
     _check_reduction(reduction, "huber_loss")
     real_arg(delta, "huber_loss", "delta", 0.0, low_open=True)
-    prediction = _scores(prediction, "huber_loss", "prediction")
-    error = (prediction - _targets(target, prediction, "huber_loss")).abs()
+    prediction = _scores(input, "huber_loss", "input")
+    error = (prediction - _targets(target, prediction, "huber_loss", "input")).abs()
     quadratic = error.minimum(delta)
-    return _reduce(0.5 * quadratic ** 2 + delta * (error - quadratic), reduction, "huber_loss")
+    return _weighted(0.5 * quadratic ** 2 + delta * (error - quadratic), weight, reduction, "huber_loss", False)
 
 
 def l2_penalty(parameters: Iterable[Tensor], strength: float) -> Tensor:
@@ -873,13 +1093,16 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002 (PyTorc
     return _activation(ACT.gelu, input, "gelu", approximate=approximate)
 
 
-def silu(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
-    """``x * sigmoid(x)`` (swish). Returns a tensor like the input; DTypeError for a non-floating one."""
+def silu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * sigmoid(x)`` (swish). Returns a tensor like the input; DTypeError for a non-floating one.
+    ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor."""
     return _activation(ACT.silu, input, "silu")
 
 
-def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002 (PyTorch's name)
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False  # noqa: A002
+             ) -> Tensor:
     """``x`` clipped to ``[min_val, max_val]`` (gradient 1 strictly inside, 0 elsewhere, as in PyTorch).
+    ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor.
 
     Raises DTypeError for a non-floating input, ArgumentError unless ``min_val <= max_val`` are finite.
     """
@@ -954,7 +1177,8 @@ def _attention_operand(value: Any, op: str, arg: str) -> Tensor:
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
     """Attention as in PyTorch: ``softmax(query @ key^T * scale + mask) @ value``, with ``scale`` =
     ``1 / sqrt(E)`` unless given, for query (..., L, E), key (..., S, E) and value (..., S, Ev); returns
     (..., L, Ev).
@@ -964,7 +1188,9 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     each query's (the upper triangle, aligned top left as in PyTorch). The softmax is stable; a row with
     every position masked gets output 0 (and gradient 0), as in PyTorch. ``dropout_p`` drops attention
     weights at that rate (from tg's seeded generator) and scales the rest by ``1 / (1 - dropout_p)``,
-    whenever it is above 0 (PyTorch's function has no training flag either).
+    whenever it is above 0 (PyTorch's function has no training flag either). With ``enable_gqa`` (grouped
+    query attention), key and value may have fewer heads (axis -3) than the query, a divisor of its
+    number: each of their heads serves that many query heads in turn, as in PyTorch.
 
     Raises:
         DTypeError: for non-floating operands or operands of different dtypes, a mask of another dtype.
@@ -977,6 +1203,14 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     q, k, v = (_attention_operand(t, op, arg) for t, arg in ((query, "query"), (key, "key"), (value, "value")))
     if not q.dtype == k.dtype == v.dtype:
         raise DTypeError(f"{op}: query, key and value of dtypes {q.dtype}, {k.dtype}, {v.dtype}; expected one dtype")
+    if not isinstance(enable_gqa, (bool, np.bool_)):
+        raise ArgumentError(f"{op}: enable_gqa={shown(enable_gqa)}; expected a bool")
+    if enable_gqa and min(q.ndim, k.ndim, v.ndim) >= 3 and (k.shape[-3] != q.shape[-3] or v.shape[-3] != q.shape[-3]):
+        heads = q.shape[-3]
+        if k.shape[-3] != v.shape[-3] or not k.shape[-3] or heads % k.shape[-3]:
+            raise ShapeError(f"{op}: query {q.shape} with {heads} heads, key {k.shape} and value {v.shape}; with "
+                             "enable_gqa, key and value need one number of heads that divides the query's")
+        k, v = k.repeat(heads // k.shape[-3], axis=-3), v.repeat(heads // v.shape[-3], axis=-3)
     if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
         raise ShapeError(f"{op}: query {q.shape}, key {k.shape} and value {v.shape}; expected query (..., L, E), "
                          f"key (..., S, E) and value (..., S, Ev)")
@@ -1000,3 +1234,481 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     bias = attention_bias(attn_mask, op, "attn_mask", q.dtype, weights_shape)
     return attention(q, k, v, bias, dropout_p, scale)[0]
 
+
+
+# -- PyTorch's signatures for the activations, softmax, dropout and linear, and the common functions ----
+# Each takes torch.nn.functional's parameter names, order and defaults, so that PyTorch code runs
+# unchanged. ``inplace`` is accepted where PyTorch has it: the result is always a new tensor and the
+# input keeps its values (an in-place write would invalidate what autograd saved of the input), which is
+# what ``x = F.relu(x, inplace=True)`` relies on.
+import warnings  # noqa: E402
+
+from ..ops.shape import axis_arg as _axis_arg  # noqa: E402
+from ..ops.shape import dtype_arg as _dtype_arg  # noqa: E402
+from ..ops.shape import fill_arg as _fill_arg  # noqa: E402
+
+
+def _any_input(value: Any, op: str) -> Tensor:
+    """``value`` as a tensor of any numeric dtype (errors name ``op``)."""
+    return value if isinstance(value, Tensor) else operand(value, f"{op}: input")
+
+
+def relu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``max(x, 0)``. Returns a new tensor like the input (``inplace`` is accepted, see above)."""
+    return _any_input(input, "relu").relu()
+
+
+def relu6(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``min(max(x, 0), 6)`` (hardtanh on [0, 6]). Returns a new tensor; DTypeError for a non-floating input."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``x`` where positive, ``negative_slope * x`` elsewhere. Returns a new tensor; ArgumentError for a
+    slope that is not a finite number."""
+    return _any_input(input, "leaky_relu").leaky_relu(negative_slope)
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere. Returns a new tensor."""
+    return _any_input(input, "elu").elu(alpha)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``scale * elu(x, alpha)`` with PyTorch's constants (alpha 1.6733, scale 1.0507). Returns a new
+    tensor; DTypeError for a non-floating input."""
+    return _float_input(input, "selu", _ANY_RANK, "a tensor").elu(_SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``. Returns a new tensor; DTypeError for a
+    non-floating input, ArgumentError for an ``alpha`` that is 0 or not a finite number."""
+    alpha = float(real_arg(alpha, "celu", "alpha"))
+    if alpha == 0:
+        raise ArgumentError("celu: alpha=0.0; expected a nonzero alpha (it divides x)")
+    x = _float_input(input, "celu", _ANY_RANK, "a tensor")
+    return (x / alpha).elu(1.0) * alpha if alpha != 1 else x.elu(1.0)
+
+
+def sigmoid(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``1 / (1 + exp(-x))``. Returns a new tensor."""
+    return _any_input(input, "sigmoid").sigmoid()
+
+
+def tanh(input: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``tanh(x)``. Returns a new tensor."""
+    return _any_input(input, "tanh").tanh()
+
+
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``relu6(x + 3) / 6`` (gradient 1/6 strictly inside (-3, 3), as in PyTorch). Returns a new tensor;
+    DTypeError for a non-floating input."""
+    x = _float_input(input, "hardsigmoid", _ANY_RANK, "a tensor")
+    return hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * relu6(x + 3) / 6``. Returns a new tensor; DTypeError for a non-floating input."""
+    x = _float_input(input, "hardswish", _ANY_RANK, "a tensor")
+    return x * (hardtanh(x + 3.0, 0.0, 6.0) / 6.0)
+
+
+def mish(input: Any, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``x * tanh(softplus(x))``, finite for every finite x. Returns a new tensor; DTypeError for a
+    non-floating input."""
+    x = _float_input(input, "mish", _ANY_RANK, "a tensor")
+    return x * x.softplus().tanh()
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """PyTorch's softplus: ``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``
+    (there the gradient is exactly 1, as in PyTorch).
+
+    Returns a new tensor like the input. Raises DTypeError for a non-floating input, ArgumentError for a
+    ``beta`` that is 0 or not a finite number or a ``threshold`` that is not a finite number.
+    """
+    beta = float(real_arg(beta, "softplus", "beta"))
+    threshold = float(real_arg(threshold, "softplus", "threshold"))
+    if beta == 0:
+        raise ArgumentError("softplus: beta=0.0; expected a nonzero beta (it divides the result)")
+    x = _float_input(input, "softplus", _ANY_RANK, "a tensor")
+    scaled = x if beta == 1 else x * beta
+    smooth = scaled.softplus() if beta == 1 else scaled.softplus() / beta
+    return _where(scaled > threshold, x, smooth)
+
+
+def _softmax_input(input: Any, dim: Any, dtype: Any, op: str, stacklevel: int) -> tuple[Tensor, int]:  # noqa: A002
+    """The input (cast to ``dtype`` first, as PyTorch does) and ``dim`` as an axis; ``dim=None`` takes
+    PyTorch's implicit choice (0 for 0-, 1- and 3-D inputs, else 1) with PyTorch's warning."""
+    x = _any_input(input, op)
+    if dtype is not None:
+        dtype = _dtype_arg(dtype, op)
+        if dtype.kind != "f":
+            raise DTypeError(f"{op}: dtype={dtype}; expected a floating-point dtype")
+        x = x.astype(dtype) if x.dtype != dtype else x
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op}: input of dtype {x.dtype}; expected a floating-point tensor (or pass dtype=)")
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+                      "dim=X as an argument.", UserWarning, stacklevel=max(int(stacklevel), 1))
+        return x, 0 if x.ndim in (0, 1, 3) else 1
+    return x, _axis_arg(dim, max(x.ndim, 1), op, "dim")
+
+
+def _along(x: Tensor, method: str, axis: int) -> Tensor:
+    if x.ndim == 0:  # PyTorch takes dim 0 of a 0-d tensor: one entry
+        return getattr(x.reshape(1), method)(0).reshape(())
+    return getattr(x, method)(axis)
+
+
+def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """``exp(x) / sum(exp(x))`` along ``dim``, without overflow; ``dtype`` casts the input first.
+
+    Returns a new tensor like the (cast) input. Raises DTypeError for a non-floating input or dtype,
+    ShapeError for a ``dim`` out of range, ArgumentError for a ``dim`` that is not an int.
+    """
+    x, axis = _softmax_input(input, dim, dtype, "softmax", _stacklevel)
+    return _along(x, "softmax", axis)
+
+
+def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """``x - logsumexp(x)`` along ``dim``, without overflow; returns and raises as :func:`softmax`."""
+    x, axis = _softmax_input(input, dim, dtype, "log_softmax", _stacklevel)
+    return _along(x, "log_softmax", axis)
+
+
+def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """``softmax(-x)`` along ``dim``; returns and raises as :func:`softmax`."""
+    x, axis = _softmax_input(input, dim, dtype, "softmin", _stacklevel)
+    return _along(-x, "softmax", axis)
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """The gated linear unit ``a * sigmoid(b)``, ``a`` and ``b`` the two halves of the input along ``dim``.
+
+    Returns a tensor with half the size along ``dim``. Raises DTypeError for a non-floating input,
+    ShapeError for a 0-d input, a ``dim`` out of range or an odd size along it.
+    """
+    x = _float_input(input, "glu", _ANY_RANK[1:], "at least 1-D")
+    axis = _axis_arg(dim, x.ndim, "glu", "dim")
+    n = x.shape[axis]
+    if n % 2:
+        raise ShapeError(f"glu: input of shape {x.shape} has {n} entries along dim={dim}; expected an even number")
+    before = (slice(None),) * axis
+    return x[before + (slice(0, n // 2),)] * x[before + (slice(n // 2, n),)].sigmoid()
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """In training, zero each entry with probability ``p`` (in [0, 1]; ``p=1`` zeros everything, as in
+    PyTorch) and scale the rest by ``1 / (1 - p)``; the input itself otherwise. The draw comes from tg's
+    seeded generator and is an operation, so a compiled function draws a new mask at every call.
+    ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor.
+
+    Raises:
+        DTypeError: for a non-floating input. ArgumentError: for ``p`` outside [0, 1].
+    """
+    p = float(real_arg(p, "dropout", "p", 0.0, 1.0))
+    x = _float_input(input, "dropout", _ANY_RANK, "a tensor")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = rand(*x.shape, dtype=np.float64) >= p
+    return x * (keep.astype(x.dtype) * (1 / (1 - p)))
+
+
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """``input @ weight.T + bias`` for ``input`` (*, in_features), ``weight`` (out_features, in_features)
+    (or (in_features,): one output, the last axis dropped) and ``bias`` (out_features,) or a scalar.
+
+    Operands of two floating dtypes are promoted as NumPy promotes them, as in ``nn.Linear`` (float64 data
+    through a float32 layer gives float64; PyTorch refuses mixed dtypes).
+
+    Returns a tensor (*, out_features). Raises ShapeError naming linear when the input's last axis does
+    not match the weight's in_features or the bias has another shape, DTypeError for operands that are
+    not floating-point.
+    """
+    op = "linear"
+    x = _float_input(input, op, _ANY_RANK[1:], "at least 1-D (*, in_features)")
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{op}: weight")
+    if w.dtype.kind != "f":
+        raise DTypeError(f"{op}: weight of dtype {w.dtype}; expected a floating-point tensor")
+    if w.ndim not in (1, 2):
+        raise ShapeError(f"{op}: weight of shape {w.shape}; expected (out_features, in_features)")
+    if x.shape[-1] != w.shape[-1]:
+        raise ShapeError(f"{op}: input of shape {x.shape} has {x.shape[-1]} features in its last axis; the weight "
+                         f"of shape {w.shape} expects {w.shape[-1]} (in_features)")
+    out = x @ (w.T if w.ndim == 2 else w)
+    if bias is None:
+        return out
+    b = bias if isinstance(bias, Tensor) else operand(bias, f"{op}: bias")
+    if b.dtype.kind != "f":
+        raise DTypeError(f"{op}: bias of dtype {b.dtype}; expected a floating-point tensor")
+    if b.shape not in (w.shape[:1] if w.ndim == 2 else (), ()):
+        raise ShapeError(f"{op}: bias of shape {b.shape} for a weight of shape {w.shape}; expected "
+                         f"{w.shape[:1] if w.ndim == 2 else ()} (one per output feature)")
+    return out + b
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """The int64 one-hot encoding of the integer labels ``tensor``: shape ``tensor.shape + (num_classes,)``,
+    ``num_classes=-1`` meaning one more than the largest label. Not differentiable (as in PyTorch).
+
+    Raises:
+        DTypeError: for labels that are not integers. ShapeError: for a negative label or one not below
+        ``num_classes``. ArgumentError: for ``num_classes`` that is not an integer >= -1, or -1 with no
+        labels.
+    """
+    op = "one_hot"
+    labels = tensor if isinstance(tensor, Tensor) else operand(tensor, f"{op}: tensor")
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: tensor of dtype {labels.dtype}; expected integer class labels")
+    classes = int_arg(num_classes, op, "num_classes")
+    values = labels.data
+    if classes == -1:
+        if not values.size:
+            raise ArgumentError(f"{op}: num_classes=-1 with no labels; expected num_classes to be given")
+        classes = int(values.max()) + 1
+    if not 0 <= classes <= MAX_SIZE // max(values.size, 1):
+        raise ArgumentError(f"{op}: num_classes={num_classes}; expected -1 or a non-negative integer (that "
+                            "leaves the result a size NumPy can hold)")
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        raise ShapeError(f"{op}: labels from {values.min()} to {values.max()}; expected labels in [0, {classes})")
+    return Tensor((values[..., None] == np.arange(classes)).astype(np.int64))
+
+
+_PAD_MODES = {"constant": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """PyTorch's pad: ``pad`` = (left, right) widths for the last axis, then for the one before, ...;
+    negative widths crop. ``mode``: "constant" (``value``, default 0), "reflect" (mirrored without the
+    edge), "replicate" (the edge repeated) or "circular" (wrapped around). Differentiable in the input.
+
+    Returns the padded tensor. Raises ArgumentError for a ``pad`` that is not an even number of ints
+    (at most two per axis), another mode, or a ``value`` with a mode other than constant; DTypeError for
+    a ``value`` the input's dtype cannot hold; ShapeError when cropping leaves a negative size or a
+    reflect/circular width reaches the size of its axis (as PyTorch refuses).
+    """
+    op = "pad"
+    x = _any_input(input, op)
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ArgumentError(f"{op}: pad={shown(pad)}; expected a tuple of an even number of ints, at most 2 per "
+                            f"axis of the input of shape {x.shape}")
+    widths = [int_arg(v, op, "pad") for v in pad]
+    if not isinstance(mode, str) or mode not in _PAD_MODES:
+        raise ArgumentError(f"{op}: mode={shown(mode)}; expected one of {tuple(_PAD_MODES)}")
+    if value is not None and mode != "constant":
+        raise ArgumentError(f"{op}: value={shown(value)} with mode={mode!r}; a value is for mode='constant' only")
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(widths) // 2):
+        pairs[x.ndim - 1 - i] = (widths[2 * i], widths[2 * i + 1])
+    if any(b < 0 or a < 0 for b, a in pairs):
+        if any(n + min(b, 0) + min(a, 0) < 0 for (b, a), n in zip(pairs, x.shape)):
+            raise ShapeError(f"{op}: pad={tuple(widths)} crops more than the input of shape {x.shape} holds")
+        x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
+        pairs = [(max(b, 0), max(a, 0)) for b, a in pairs]
+    if mode == "constant":
+        fill = 0 if value is None else value
+        _fill_arg(fill, x.dtype, op, "value")
+        return x.pad(pairs, constant_values=fill) if any(b or a for b, a in pairs) else x
+    for axis, (before, after) in enumerate(pairs):
+        if not (before or after):
+            continue
+        n = x.shape[axis]
+        if n == 0 or (mode == "reflect" and max(before, after) >= n) or (mode == "circular" and
+                                                                        max(before, after) > n):
+            raise ShapeError(f"{op}: widths ({before}, {after}) for axis {axis} of size {n} in mode {mode!r}; expected "
+                             f"widths {'below' if mode == 'reflect' else 'at most'} the size of the axis")
+        positions = np.pad(np.arange(n), (before, after), mode=_PAD_MODES[mode])
+        x = x[(slice(None),) * axis + (positions,)]
+    return x
+
+
+def _vector_norm(x: Tensor, p: float, axis: int, keepdims: bool) -> Tensor:
+    """The ``p``-norm along ``axis``, with gradient 0 (not NaN) where the norm is 0, as PyTorch's."""
+    if p == math.inf:
+        return x.abs().max(axis=axis, keepdims=keepdims)
+    if p == 1:
+        return x.abs().sum(axis=axis, keepdims=keepdims)
+    total = (x * x if p == 2 else x.abs() ** p).sum(axis=axis, keepdims=keepdims)
+    zero = total == 0
+    safe = _where(zero, 1.0, total)
+    return _where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
+
+
+def _norm_order(p: Any, op: str) -> float:
+    if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, (bool, np.bool_)) and p == math.inf:
+        return math.inf
+    p = float(real_arg(p, op, "p", 0.0, low_open=True))
+    if p < 1:
+        raise ArgumentError(f"{op}: p={p}; expected p >= 1 (or inf)")
+    return p
+
+
+def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:  # noqa: A002
+    """``x / max(||x||_p, eps)`` along ``dim`` (PyTorch's default dim=1: each row of a batch).
+
+    Returns a new tensor like the input. Raises DTypeError for a non-floating input, ShapeError for a
+    ``dim`` out of range, ArgumentError for ``p`` below 1 (inf is the largest magnitude), an ``eps`` below
+    0, or an ``out`` tensor (tapegrad writes no results into given tensors).
+    """
+    op = "normalize"
+    if out is not None:
+        raise ArgumentError(f"{op}: out= is not supported; use the returned tensor")
+    p = _norm_order(p, op)
+    eps = float(real_arg(eps, op, "eps", 0.0))
+    x = _float_input(input, op, _ANY_RANK[1:], "at least 1-D")
+    axis = _axis_arg(dim, x.ndim, op, "dim")
+    return x / _vector_norm(x, p, axis, True).maximum(eps)
+
+
+def _pair(x1: Any, x2: Any, op: str) -> tuple[Tensor, Tensor]:
+    a = _float_input(x1, op, _ANY_RANK[1:], "at least 1-D")
+    b = _float_input(x2, op, _ANY_RANK[1:], "at least 1-D")
+    if a.dtype != b.dtype:
+        raise DTypeError(f"{op}: x1 of dtype {a.dtype} and x2 of dtype {b.dtype}; expected one dtype")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"{op}: x1 of shape {a.shape} and x2 of shape {b.shape} do not broadcast") from None
+    return a, b
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``x1 . x2 / (max(||x1||, eps) max(||x2||, eps))`` along ``dim`` of the broadcast inputs.
+
+    Returns a tensor without that axis. Raises DTypeError for non-floating inputs or two dtypes,
+    ShapeError for shapes that do not broadcast or a ``dim`` out of range, ArgumentError for ``eps``
+    below 0.
+    """
+    op = "cosine_similarity"
+    eps = float(real_arg(eps, op, "eps", 0.0))
+    a, b = _pair(x1, x2, op)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    axis = _axis_arg(dim, len(shape), op, "dim")
+    a = a if a.shape == shape else a.broadcast_to(shape)
+    b = b if b.shape == shape else b.broadcast_to(shape)
+    na, nb = _vector_norm(a, 2, axis, True).maximum(eps), _vector_norm(b, 2, axis, True).maximum(eps)
+    return ((a / na) * (b / nb)).sum(axis=axis)
+
+
+def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last axis (PyTorch's formula: eps is added to the difference).
+
+    Returns a tensor without the last axis (kept, of size 1, with ``keepdim``). Raises as
+    :func:`cosine_similarity` and ArgumentError for ``p`` below 1.
+    """
+    op = "pairwise_distance"
+    p = _norm_order(p, op)
+    eps = float(real_arg(eps, op, "eps"))
+    a, b = _pair(x1, x2, op)
+    return _vector_norm(a - b + eps, p, -1, bool(keepdim))
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    """``log(x)`` no smaller than -100 (PyTorch's clamp in binary_cross_entropy), with a finite gradient
+    at x = 0."""
+    positive = x > 0
+    return _where(positive, _where(positive, x, 1.0).log(), -100.0).maximum(-100.0)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """``-w (t log x + (1 - t) log(1 - x))`` for probabilities ``input`` in [0, 1] (each log clamped at
+    -100, as PyTorch does) and a ``target`` of its shape; ``weight`` broadcasts to the input's shape.
+    Prefer :func:`binary_cross_entropy_with_logits` on raw scores (stable).
+
+    Returns the loss. Raises ArgumentError for a bad ``reduction`` or input values outside [0, 1],
+    DTypeError for a non-floating input or weight, ShapeError for mismatched shapes.
+    """
+    name = "binary_cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction, name)
+    x = _scores(input, name, "input")
+    given_as_tensor = isinstance(target, Tensor)
+    t = _targets(target, x, name, "input")
+    if not given_as_tensor and t.dtype != x.dtype:
+        t = Tensor(t.data.astype(x.dtype))
+    if x.size and x.__class__ is not Batched and not (0 <= x.data.min() and x.data.max() <= 1):
+        raise ArgumentError(f"{name}: input values from {x.data.min()} to {x.data.max()}; expected probabilities "
+                            "in [0, 1] (binary_cross_entropy_with_logits takes raw scores)")
+    w = _elementwise_weight(weight, x, name)
+    loss = -(t * _clamped_log(x) + (1 - t) * _clamped_log(1 - x))
+    return _reduce(loss if w is None else loss * w, reduction, name)
+
+
+def smooth_l1_loss(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """``0.5 d**2 / beta`` for errors ``|d| < beta``, ``|d| - beta / 2`` above (``beta=0``: the L1 loss).
+
+    Returns and raises as :func:`mse_loss` does, and ArgumentError unless ``beta`` is a finite number >= 0.
+    """
+    name = "smooth_l1_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction, name)
+    beta = float(real_arg(beta, name, "beta", 0.0))
+    x = _scores(input, name, "input")
+    error = (x - _targets(target, x, name, "input")).abs()
+    if beta == 0:
+        return _reduce(error, reduction, name)
+    quadratic = error.minimum(beta)
+    return _reduce(0.5 * quadratic ** 2 / beta + (error - quadratic), reduction, name)
+
+
+def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002 (PyTorch's names)
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """The Kullback-Leibler divergence ``t (log t - x)`` for log-probabilities ``input`` and probabilities
+    ``target`` (log-probabilities with ``log_target``: ``exp(t) (t - x)``); 0 where t = 0. ``reduction``
+    may also be "batchmean" (the sum divided by the batch size: the mathematical KL divergence); "mean"
+    averages over every element, as PyTorch does.
+
+    Returns the loss. Raises ArgumentError for another ``reduction``, DTypeError for a non-floating input
+    or a non-real target, ShapeError for mismatched shapes.
+    """
+    name = "kl_div"
+    if reduction == "batchmean" and size_average is None and reduce is None:
+        batch_mean = True
+    else:
+        reduction, batch_mean = _legacy_reduction(size_average, reduce, reduction, name), False
+    x = _scores(input, name, "input")
+    given_as_tensor = isinstance(target, Tensor)
+    t = _targets(target, x, name, "input")
+    if not given_as_tensor and t.dtype != x.dtype:
+        t = Tensor(t.data.astype(x.dtype))
+    if log_target:
+        loss = t.exp() * (t - x)
+    else:
+        positive = t > 0
+        loss = _where(positive, t * _where(positive, t, 1.0).log(), 0.0) - t * x
+    if batch_mean:
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction, name)
+
+
+def rms_norm(input: Any, normalized_shape: Any, weight: Any = None, eps: float | None = None) -> Tensor:  # noqa: A002
+    """``x / sqrt(mean(x**2) + eps)`` over the last ``len(normalized_shape)`` axes, times ``weight`` (of
+    ``normalized_shape``); ``eps=None`` is the input dtype's machine epsilon, as in PyTorch.
+
+    Returns a tensor of the input's shape. Raises as :func:`layer_norm` does.
+    """
+    op = "rms_norm"
+    items = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+    shape = _int_tuple(tuple(items), len(items), op, "normalized_shape", 1) if items else ()
+    if not shape:
+        raise ArgumentError(f"{op}: normalized_shape={shown(normalized_shape)}; expected at least one size")
+    x = _float_input(input, op, tuple(range(len(shape), 33)), f"at least {len(shape)}-D, ending with {shape}")
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {shape}; expected "
+                         f"an input of shape (*, {', '.join(map(str, shape))})")
+    eps = float(np.finfo(x.dtype).eps) if eps is None else _eps(eps, op)
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    y = x / ((x * x).mean(axis=axes, keepdims=True) + eps).sqrt()
+    if weight is None:
+        return y
+    w = weight if isinstance(weight, Tensor) else operand(weight, f"{op}: weight")
+    if w.shape != shape:
+        raise ShapeError(f"{op}: weight of shape {w.shape}; expected normalized_shape {shape}")
+    return y * w

@@ -33,7 +33,7 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, bias: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, name, "num_features")
@@ -43,7 +43,7 @@ class _BatchNorm(Module):
         dtype = np.dtype(dtype or get_default_dtype())
         if self.affine:
             self.weight = Parameter(np.ones(num_features, dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype)) if bias else None
         else:
             self.weight = self.bias = None
         if self.track_running_stats:
@@ -126,7 +126,7 @@ class GroupNorm(Module):
     per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine``."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, bias: bool = True) -> None:
         super().__init__()
         self.num_groups = _positive_int(num_groups, "GroupNorm", "num_groups")
         self.num_channels = _positive_int(num_channels, "GroupNorm", "num_channels")
@@ -136,7 +136,7 @@ class GroupNorm(Module):
         self.affine = bool(affine)
         dtype = np.dtype(dtype or get_default_dtype())
         self.weight = Parameter(np.ones(num_channels, dtype)) if self.affine else None
-        self.bias = Parameter(np.zeros(num_channels, dtype)) if self.affine else None
+        self.bias = Parameter(np.zeros(num_channels, dtype)) if self.affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         shape = getattr(x, "shape", None)
@@ -163,3 +163,25 @@ class Dropout2d(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the last axes given by ``normalized_shape``, with an
+    elementwise ``weight`` (ones) when ``elementwise_affine``; ``eps=None`` is the dtype's machine epsilon
+    (see :func:`tapegrad.nn.functional.rms_norm`). ``device`` is accepted for PyTorch's signature."""
+
+    def __init__(self, normalized_shape: Any, eps: float | None = None, elementwise_affine: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        shape = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+        self.normalized_shape = tuple(_positive_int(n, "RMSNorm", "normalized_shape") for n in shape)
+        self.eps = None if eps is None else real_arg(eps, "RMSNorm", "eps", 0.0)
+        self.elementwise_affine = bool(elementwise_affine)
+        dtype = np.dtype(dtype or get_default_dtype())
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if self.elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

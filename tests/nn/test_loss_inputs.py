@@ -139,7 +139,7 @@ def test_loss_modules_check_their_settings_when_made(make, message):
 def test_loss_modules_raise_the_errors_of_their_functions():
     with pytest.raises(tg.ShapeError, match=r"^multi_margin_loss: labels must lie in \[0, 3\)"):
         nn.MultiMarginLoss()(tg.tensor(SCORES), np.array([0, 1, 2, 3]))
-    with pytest.raises(tg.ShapeError, match=r"^mse_loss: prediction of shape \(4, 3\) and target of shape \(3,\)"):
+    with pytest.raises(tg.ShapeError, match=r"^mse_loss: input of shape \(4, 3\) and target of shape \(3,\)"):
         nn.MSELoss()(tg.tensor(SCORES), SCORES[0])
     with pytest.raises(tg.ShapeError, match=r"^huber_loss: target: nested sequences"):
         nn.HuberLoss(delta=0.5)(tg.tensor(SCORES), [[1.0], [1.0, 2.0]])

@@ -107,9 +107,9 @@ def test_mlp_gradients_match_pytorch():
 
 LOSSES = [
     ("cross_entropy", lambda s, y: F.cross_entropy(s, y), lambda s, y: torch.nn.functional.cross_entropy(s, y)),
-    ("cross_entropy sum smoothed", lambda s, y: F.cross_entropy(s, y, "sum", 0.1),
+    ("cross_entropy sum smoothed", lambda s, y: F.cross_entropy(s, y, reduction="sum", label_smoothing=0.1),
      lambda s, y: torch.nn.functional.cross_entropy(s, y, reduction="sum", label_smoothing=0.1)),
-    ("nll_loss", lambda s, y: F.nll_loss(s.log_softmax(1), y, "none"),
+    ("nll_loss", lambda s, y: F.nll_loss(s.log_softmax(1), y, reduction="none"),
      lambda s, y: torch.nn.functional.nll_loss(torch.log_softmax(s, 1), y, reduction="none")),
     ("multi_margin_loss", lambda s, y: F.multi_margin_loss(s, y, margin=0.5),
      lambda s, y: torch.nn.functional.multi_margin_loss(s, y, margin=0.5)),
@@ -198,7 +198,8 @@ def test_loss_modules_match_their_functions():
         np.testing.assert_allclose(module(scores, labels).numpy(), expected.numpy())
     pairs = [(nn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits(values, targets)),
              (nn.MSELoss(reduction="none"), F.mse_loss(values, targets, reduction="none")),
-             (nn.L1Loss(), F.l1_loss(values, targets)), (nn.HuberLoss(delta=0.3), F.huber_loss(values, targets, 0.3))]
+             (nn.L1Loss(), F.l1_loss(values, targets)),
+             (nn.HuberLoss(delta=0.3), F.huber_loss(values, targets, delta=0.3))]
     for module, expected in pairs:
         np.testing.assert_allclose(module(values, targets).numpy(), expected.numpy())
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss(reduction='mean')"
