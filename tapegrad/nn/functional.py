@@ -1456,7 +1456,8 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:  # noqa: A002 (
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """The int64 one-hot encoding of the integer labels ``tensor``: shape ``tensor.shape + (num_classes,)``,
-    ``num_classes=-1`` meaning one more than the largest label. Not differentiable (as in PyTorch).
+    ``num_classes=-1`` meaning one more than the largest label (under tg.compile, the largest label of the
+    first call: pass ``num_classes`` there). Not differentiable (as in PyTorch).
 
     Raises:
         DTypeError: for labels that are not integers. ShapeError: for a negative label or one not below
@@ -1476,8 +1477,10 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     if not 0 <= classes <= MAX_SIZE // max(values.size, 1):
         raise ArgumentError(f"{op}: num_classes={num_classes}; expected -1 or a non-negative integer (that "
                             "leaves the result a size NumPy can hold)")
-    if values.size and (values.min() < 0 or values.max() >= classes):
-        raise ShapeError(f"{op}: labels from {values.min()} to {values.max()}; expected labels in [0, {classes})")
+    if isinstance(tensor, Tensor):  # operations, so that tg.compile checks and encodes the labels of every call
+        checked = apply(_CHECKED_LABELS, labels, classes=classes, name=op)
+        return (checked[..., None] == np.arange(classes)).astype(np.int64)
+    _in_range(values, classes, op)
     return Tensor((values[..., None] == np.arange(classes)).astype(np.int64))
 
 
