@@ -984,6 +984,24 @@ def batch_norm(input: Any, running_mean: Tensor | None, running_var: Tensor | No
     return _affine(y, weight, bias, shape)
 
 
+def _normalized_input(input: Any, normalized_shape: Any, op: str) -> tuple[Tensor, tuple[int, ...]]:  # noqa: A002
+    """The floating input of ``op`` (layer_norm, rms_norm) and ``normalized_shape`` as a tuple.
+
+    Raises:
+        ArgumentError: for a ``normalized_shape`` that is not positive ints. DTypeError: for a non-floating
+        input. ShapeError: when the input's shape does not end with ``normalized_shape``.
+    """
+    items = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+    shape = _int_tuple(tuple(items), len(items), op, "normalized_shape", 1) if items else ()
+    if not shape:
+        raise ArgumentError(f"{op}: normalized_shape={shown(normalized_shape)}; expected at least one size")
+    x = _float_input(input, op, tuple(range(len(shape), 33)), f"at least {len(shape)}-D, ending with {shape}")
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {shape}; expected "
+                         f"an input of shape (*, {', '.join(map(str, shape))})")
+    return x, shape
+
+
 def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5  # noqa: A002
                ) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes (mean and biased variance), then scale by
@@ -995,14 +1013,7 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any 
         ``normalized_shape`` that is not positive ints, or ``eps`` below 0.
     """
     op = "layer_norm"
-    items = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
-    shape = _int_tuple(tuple(items), len(items), op, "normalized_shape", 1) if items else ()
-    if not shape:
-        raise ArgumentError(f"{op}: normalized_shape={shown(normalized_shape)}; expected at least one size")
-    x = _float_input(input, op, tuple(range(len(shape), 33)), f"at least {len(shape)}-D, ending with {shape}")
-    if x.shape[x.ndim - len(shape):] != shape:
-        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {shape}; expected "
-                         f"an input of shape (*, {', '.join(map(str, shape))})")
+    x, shape = _normalized_input(input, normalized_shape, op)
     eps = _eps(eps, op)
     for arg, value in (("weight", weight), ("bias", bias)):
         if value is not None:
@@ -1698,14 +1709,7 @@ def rms_norm(input: Any, normalized_shape: Any, weight: Any = None, eps: float |
     Returns a tensor of the input's shape. Raises as :func:`layer_norm` does.
     """
     op = "rms_norm"
-    items = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
-    shape = _int_tuple(tuple(items), len(items), op, "normalized_shape", 1) if items else ()
-    if not shape:
-        raise ArgumentError(f"{op}: normalized_shape={shown(normalized_shape)}; expected at least one size")
-    x = _float_input(input, op, tuple(range(len(shape), 33)), f"at least {len(shape)}-D, ending with {shape}")
-    if x.shape[x.ndim - len(shape):] != shape:
-        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {shape}; expected "
-                         f"an input of shape (*, {', '.join(map(str, shape))})")
+    x, shape = _normalized_input(input, normalized_shape, op)
     eps = float(np.finfo(x.dtype).eps) if eps is None else _eps(eps, op)
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     y = x / ((x * x).mean(axis=axes, keepdims=True) + eps).sqrt()

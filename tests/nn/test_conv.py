@@ -195,10 +195,8 @@ SAME = [
 ]
 
 
-def _image_major_calls(monkeypatch, chunk, per_image):
-    """Count the calls of the image-major functions; ``chunk`` images per chunk ("all": the default)."""
-    if chunk != "all":
-        monkeypatch.setattr(conv_ops, "SAME_CHUNK_BYTES", chunk * per_image)
+def _spied(monkeypatch, names):
+    """The list that records, in order, each call of the functions ``names`` of the conv module."""
     calls = []
 
     def spy(name):
@@ -209,9 +207,16 @@ def _image_major_calls(monkeypatch, chunk, per_image):
             return original(*args)
         return counted
 
-    for name in ("_conv_same", "_transpose_same", "_weight_same"):
+    for name in names:
         monkeypatch.setattr(conv_ops, name, spy(name))
     return calls
+
+
+def _image_major_calls(monkeypatch, chunk, per_image):
+    """Count the calls of the image-major functions; ``chunk`` images per chunk ("all": the default)."""
+    if chunk != "all":
+        monkeypatch.setattr(conv_ops, "SAME_CHUNK_BYTES", chunk * per_image)
+    return _spied(monkeypatch, ("_conv_same", "_transpose_same", "_weight_same"))
 
 
 @pytest.mark.parametrize("chunk", [1, 2, "all"])
@@ -285,21 +290,10 @@ def test_the_image_major_path_gives_the_strided_windows_results(monkeypatch):
 # -- depthwise convolutions with stride 1: the wide-row path (conv_ops._Wide) --------------------------------
 
 def _wide_calls(monkeypatch, chunk_bytes):
+    """Count the calls of the wide-row functions; ``chunk_bytes`` per chunk (None: the default)."""
     if chunk_bytes is not None:
         monkeypatch.setattr(conv_ops, "WIDE_CHUNK_BYTES", chunk_bytes)
-    calls = []
-
-    def spy(name):
-        original = getattr(conv_ops, name)
-
-        def counted(*args):
-            calls.append(name)
-            return original(*args)
-        return counted
-
-    for name in ("_transpose_wide", "_weight_wide"):
-        monkeypatch.setattr(conv_ops, name, spy(name))
-    return calls
+    return _spied(monkeypatch, ("_transpose_wide", "_weight_wide"))
 
 
 # (input shape, weight shape, padding, dilation): groups = the input's channels
