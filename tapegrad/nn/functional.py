@@ -402,6 +402,7 @@ def _weighted(loss: Tensor, weight: Any, reduction: str, name: str, by_weights: 
     if w.shape != loss.shape:
         raise ShapeError(f"{name}: weight of shape {w.shape} for an input of shape {loss.shape}; expected the "
                          "input's shape")
+    w = w if w.dtype == loss.dtype else w.astype(loss.dtype)  # as _elementwise_weight: float32 stays float32
     loss = loss * w
     if reduction == "mean" and by_weights:
         return loss.sum() / w.sum()
@@ -1302,6 +1303,9 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # no
     if alpha == 0:
         raise ArgumentError("celu: alpha=0.0; expected a nonzero alpha (it divides x)")
     x = _float_input(input, "celu", _ANY_RANK, "a tensor")
+    if alpha < 0:  # alpha * elu(x / alpha) holds for alpha > 0 only (x / alpha flips the sign of x)
+        positive = x > 0
+        return _where(positive, x, (_where(positive, 0.0, x) / alpha).expm1() * alpha)
     return (x / alpha).elu(1.0) * alpha if alpha != 1 else x.elu(1.0)
 
 
@@ -1480,17 +1484,19 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"{op}: tensor of dtype {labels.dtype}; expected integer class labels")
     classes = int_arg(num_classes, op, "num_classes")
-    values = labels.data
-    if classes == -1:
+    if classes == -1:  # reads the values (not inside tg.vmap, where only a given num_classes works)
+        values = labels.data
         if not values.size:
             raise ArgumentError(f"{op}: num_classes=-1 with no labels; expected num_classes to be given")
         classes = int(values.max()) + 1
-    if not 0 <= classes <= MAX_SIZE // max(values.size, 1):
-        raise ArgumentError(f"{op}: num_classes={num_classes}; expected -1 or a non-negative integer (that "
+    if not 0 <= classes <= MAX_SIZE // 8 // max(labels.size, 1):  # int64 entries: 8 bytes each
+        given = f" (the largest label + 1: {classes} classes)" if num_classes == -1 else ""
+        raise ArgumentError(f"{op}: num_classes={num_classes}{given}; expected -1 or a non-negative integer (that "
                             "leaves the result a size NumPy can hold)")
     if isinstance(tensor, Tensor):  # operations, so that tg.compile checks and encodes the labels of every call
         checked = apply(_CHECKED_LABELS, labels, classes=classes, name=op)
         return (checked[..., None] == np.arange(classes)).astype(np.int64)
+    values = labels.data
     _in_range(values, classes, op)
     return Tensor((values[..., None] == np.arange(classes)).astype(np.int64))
 
@@ -1524,8 +1530,9 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
     if any(b < 0 or a < 0 for b, a in pairs):
         if any(n + min(b, 0) + min(a, 0) < 0 for (b, a), n in zip(pairs, x.shape)):
             raise ShapeError(f"{op}: pad={tuple(widths)} crops more than the input of shape {x.shape} holds")
-        x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
-        pairs = [(max(b, 0), max(a, 0)) for b, a in pairs]
+        if mode != "reflect":  # as PyTorch: crop first; reflect crops what it reflected (below)
+            x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
+            pairs = [(max(b, 0), max(a, 0)) for b, a in pairs]
     if mode == "constant":
         fill = 0 if value is None else value
         _fill_arg(fill, x.dtype, op, "value")
@@ -1533,26 +1540,22 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
     for axis, (before, after) in enumerate(pairs):
         if not (before or after):
             continue
-        n = x.shape[axis]
-        if n == 0 or (mode == "reflect" and max(before, after) >= n) or (mode == "circular" and
-                                                                        max(before, after) > n):
+        n, grow = x.shape[axis], (max(before, 0), max(after, 0))
+        if any(grow) and (n == 0 or (mode == "reflect" and max(grow) >= n) or (mode == "circular" and
+                                                                              max(grow) > n)):
             raise ShapeError(f"{op}: widths ({before}, {after}) for axis {axis} of size {n} in mode {mode!r}; expected "
                              f"widths {'below' if mode == 'reflect' else 'at most'} the size of the axis")
-        positions = np.pad(np.arange(n), (before, after), mode=_PAD_MODES[mode])
+        positions = np.pad(np.arange(n), grow, mode=_PAD_MODES[mode])
+        positions = positions[-min(before, 0):len(positions) + min(after, 0)]  # reflect's negative widths
         x = x[(slice(None),) * axis + (positions,)]
     return x
 
 
 def _vector_norm(x: Tensor, p: float, axis: int, keepdims: bool) -> Tensor:
-    """The ``p``-norm along ``axis``, with gradient 0 (not NaN) where the norm is 0, as PyTorch's."""
-    if p == math.inf:
-        return x.abs().max(axis=axis, keepdims=keepdims)
-    if p == 1:
-        return x.abs().sum(axis=axis, keepdims=keepdims)
-    total = (x * x if p == 2 else x.abs() ** p).sum(axis=axis, keepdims=keepdims)
-    zero = total == 0
-    safe = _where(zero, 1.0, total)
-    return _where(zero, 0.0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
+    """The ``p``-norm along ``axis``: NumPy's ``linalg.norm``, which tapegrad computes scaled by the largest
+    entry (no overflow for huge entries, no underflow for tiny ones), with gradient 0 (not NaN) where the
+    norm is 0, as PyTorch's."""
+    return np.linalg.norm(x, ord=p, axis=axis, keepdims=keepdims)
 
 
 def _norm_order(p: Any, op: str) -> float:
