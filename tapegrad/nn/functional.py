@@ -1638,7 +1638,9 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_avera
                          reduce: Any = None, reduction: str = "mean") -> Tensor:
     """``-w (t log x + (1 - t) log(1 - x))`` for probabilities ``input`` in [0, 1] (each log clamped at
     -100, as PyTorch does) and a ``target`` of its shape; ``weight`` broadcasts to the input's shape.
-    Prefer :func:`binary_cross_entropy_with_logits` on raw scores (stable).
+    Prefer :func:`binary_cross_entropy_with_logits` on raw scores (stable). The gradient is the clamped
+    loss's own (0 in a term whose log is clamped); PyTorch's backward uses ``(x - t) / max(x (1 - x), 1e-12)``
+    instead, which differs only where a log is clamped (``x`` within about 3.7e-44 of 0 or 1).
 
     Returns the loss. Raises ArgumentError for a bad ``reduction`` or input values outside [0, 1],
     DTypeError for a non-floating input or weight, ShapeError for mismatched shapes.
