@@ -1680,7 +1680,8 @@ def smooth_l1_loss(input: Any, target: Any, size_average: Any = None, reduce: An
 def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002 (PyTorch's names)
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """The Kullback-Leibler divergence ``t (log t - x)`` for log-probabilities ``input`` and probabilities
-    ``target`` (log-probabilities with ``log_target``: ``exp(t) (t - x)``); 0 where t = 0. ``reduction``
+    ``target`` (log-probabilities with ``log_target``: ``exp(t) (t - x)``); 0 where t = 0, NaN where t < 0 (as
+    PyTorch). ``reduction``
     may also be "batchmean" (the sum divided by the batch size: the mathematical KL divergence); "mean"
     averages over every element, as PyTorch does.
 
@@ -1700,8 +1701,8 @@ def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None
     if log_target:
         loss = t.exp() * (t - x)
     else:
-        positive = t > 0
-        loss = _where(positive, t * _where(positive, t, 1.0).log(), 0.0) - t * x
+        zero = t == 0  # t log t is 0 there; a negative target gives NaN, as in PyTorch
+        loss = _where(zero, 0.0, t * _where(zero, 1.0, t).log()) - t * x
     if batch_mean:
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction, name)
