@@ -1680,10 +1680,9 @@ def smooth_l1_loss(input: Any, target: Any, size_average: Any = None, reduce: An
 def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002 (PyTorch's names)
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """The Kullback-Leibler divergence ``t (log t - x)`` for log-probabilities ``input`` and probabilities
-    ``target`` (log-probabilities with ``log_target``: ``exp(t) (t - x)``); 0 where t = 0, NaN where t < 0 (as
-    PyTorch). ``reduction``
-    may also be "batchmean" (the sum divided by the batch size: the mathematical KL divergence); "mean"
-    averages over every element, as PyTorch does.
+    ``target`` (log-probabilities with ``log_target``: ``exp(t) (t - x)``); 0 where t = 0, NaN where t < 0
+    (as in PyTorch). ``reduction`` may also be "batchmean" (the sum divided by the batch size: the
+    mathematical KL divergence); "mean" averages over every element, as PyTorch does.
 
     Returns the loss. Raises ArgumentError for another ``reduction``, DTypeError for a non-floating input
     or a non-real target, ShapeError for mismatched shapes.
