@@ -1144,8 +1144,9 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None, max_norm:
 
     With ``max_norm``, each row the indices read whose ``norm_type``-norm exceeds ``max_norm`` is first
     scaled down, in place and without gradient, to norm ``max_norm`` (``max_norm / (norm + 1e-7)``), as
-    PyTorch does. ``scale_grad_by_freq`` and ``sparse`` (sparse gradients) are PyTorch's arguments that
-    tapegrad does not offer: only their defaults are accepted.
+    PyTorch does (an in-place change, which ``tg.compile`` refuses to trace: compile without ``max_norm``).
+    ``scale_grad_by_freq`` and ``sparse`` (sparse gradients) are PyTorch's arguments that tapegrad does not
+    offer: only their defaults are accepted.
 
     Raises:
         DTypeError: for indices that are not integers or a weight that is not floating-point.
