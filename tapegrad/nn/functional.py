@@ -73,6 +73,15 @@ def _targets(target: Any, prediction: Tensor, name: str, arg: str = "prediction"
     return t
 
 
+def _probability_targets(target: Any, prediction: Tensor, name: str) -> Tensor:
+    """:func:`_targets` for an ``input`` whose targets are probabilities: an array (not a Tensor) is taken in
+    the input's dtype, so that float32 stays float32."""
+    t = _targets(target, prediction, name, "input")
+    if not isinstance(target, Tensor) and t.dtype != prediction.dtype:
+        t = Tensor(t.data.astype(prediction.dtype))
+    return t
+
+
 def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
     """``loss`` reduced as ``reduction`` (checked by :func:`_check_reduction` at the loss's start) says."""
     if reduction == "mean":
@@ -377,10 +386,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
     name = "binary_cross_entropy_with_logits"
     reduction = _legacy_reduction(size_average, reduce, reduction, name)
     logits = _scores(input, name, "input")
-    given_as_tensor = isinstance(target, Tensor)
-    target = _targets(target, logits, name, "input")
-    if not given_as_tensor and target.dtype != logits.dtype:
-        target = Tensor(target.data.astype(logits.dtype))
+    target = _probability_targets(target, logits, name)
     w = _elementwise_weight(weight, logits, name)
     pw = _elementwise_weight(pos_weight, logits, name, "pos_weight")
     if pw is None:
@@ -1649,10 +1655,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, size_avera
     name = "binary_cross_entropy"
     reduction = _legacy_reduction(size_average, reduce, reduction, name)
     x = _scores(input, name, "input")
-    given_as_tensor = isinstance(target, Tensor)
-    t = _targets(target, x, name, "input")
-    if not given_as_tensor and t.dtype != x.dtype:
-        t = Tensor(t.data.astype(x.dtype))
+    t = _probability_targets(target, x, name)
     if x.size and x.__class__ is not Batched and not (0 <= x.data.min() and x.data.max() <= 1):
         raise ArgumentError(f"{name}: input values from {x.data.min()} to {x.data.max()}; expected probabilities "
                             "in [0, 1] (binary_cross_entropy_with_logits takes raw scores)")
@@ -1694,10 +1697,7 @@ def kl_div(input: Any, target: Any, size_average: Any = None, reduce: Any = None
     else:
         reduction, batch_mean = _legacy_reduction(size_average, reduce, reduction, name), False
     x = _scores(input, name, "input")
-    given_as_tensor = isinstance(target, Tensor)
-    t = _targets(target, x, name, "input")
-    if not given_as_tensor and t.dtype != x.dtype:
-        t = Tensor(t.data.astype(x.dtype))
+    t = _probability_targets(target, x, name)
     if log_target:
         loss = t.exp() * (t - x)
     else:

@@ -128,6 +128,19 @@ def test_unbatched_inputs_as_in_pytorch():
              lambda x, w, b: torch.nn.functional.conv_transpose1d(x, w, b, 2), [x, w, b], np.float64)
 
 
+def _second_order_matches_pytorch(ours_f, theirs_f, x, w, b):
+    """d/d(x, w, b) of |d loss / d x|^2 + |d loss / d w|^2 for loss = |f(x, w, b)|^2: the rules' own rules,
+    against PyTorch's double backward."""
+    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    gx, gw = tg.autograd.grad((ours_f(ox, ow, ob) ** 2).sum(), [ox, ow], create_graph=True)
+    hx, hw = torch.autograd.grad((theirs_f(tx, tw, tb) ** 2).sum(), [tx, tw], create_graph=True)
+    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
+    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
+    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
+        _close(ours, theirs, np.float64)
+
+
 @pytest.mark.parametrize("transposed", [False, True])
 def test_second_derivatives_match_pytorch(transposed):
     # d/d(x, w) of |d loss / d x|^2 + |d loss / d w|^2: the rules' own rules, against PyTorch's double backward
@@ -138,15 +151,7 @@ def test_second_derivatives_match_pytorch(transposed):
     else:
         ours_f = lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)  # noqa: E731
         theirs_f = lambda x, w, b: torch.nn.functional.conv2d(x, w, b, (2, 1), 1, (1, 2), 2)  # noqa: E731
-    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    out_o, out_t = ours_f(ox, ow, ob), theirs_f(tx, tw, tb)
-    gx, gw = tg.autograd.grad((out_o ** 2).sum(), [ox, ow], create_graph=True)
-    hx, hw = torch.autograd.grad((out_t ** 2).sum(), [tx, tw], create_graph=True)
-    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
-    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
-    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
-        _close(ours, theirs, np.float64)
+    _second_order_matches_pytorch(ours_f, theirs_f, x, w, b)
 
 
 def test_forward_mode_matches_pytorch():
@@ -247,17 +252,9 @@ def test_same_size_conv1d_and_conv_transpose2d_match_pytorch_on_the_image_major_
 
 def test_second_derivatives_match_pytorch_on_the_image_major_path(monkeypatch):
     calls = _image_major_calls(monkeypatch, "all", 0)
-    x, w, b = _arrays((3, 4, 6, 5), (5, 4, 3, 3), (5,))
-    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    out_o = F.conv2d(ox, ow, ob, padding=(1, 2), dilation=(1, 2))
-    out_t = torch.nn.functional.conv2d(tx, tw, tb, padding=(1, 2), dilation=(1, 2))
-    gx, gw = tg.autograd.grad((out_o ** 2).sum(), [ox, ow], create_graph=True)
-    hx, hw = torch.autograd.grad((out_t ** 2).sum(), [tx, tw], create_graph=True)
-    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
-    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
-    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
-        _close(ours, theirs, np.float64)
+    _second_order_matches_pytorch(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 2), dilation=(1, 2)),
+                                  lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=(1, 2), dilation=(1, 2)),
+                                  *_arrays((3, 4, 6, 5), (5, 4, 3, 3), (5,)))
     assert sorted(set(calls)) == ["_conv_same", "_transpose_same", "_weight_same"]
 
 
@@ -341,17 +338,10 @@ def test_depthwise_conv1d_and_conv_transpose2d_match_pytorch_on_the_wide_row_pat
 
 def test_second_derivatives_match_pytorch_on_the_wide_row_path(monkeypatch):
     calls = _wide_calls(monkeypatch, None)
-    x, w, b = _arrays((3, 4, 6, 5), (8, 1, 3, 3), (8,))
-    ox, ow, ob = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    out_o = F.conv2d(ox, ow, ob, padding=(1, 2), dilation=(1, 2), groups=4)
-    out_t = torch.nn.functional.conv2d(tx, tw, tb, padding=(1, 2), dilation=(1, 2), groups=4)
-    gx, gw = tg.autograd.grad((out_o ** 2).sum(), [ox, ow], create_graph=True)
-    hx, hw = torch.autograd.grad((out_t ** 2).sum(), [tx, tw], create_graph=True)
-    ((gx ** 2).sum() + (gw ** 2).sum()).backward()
-    ((hx ** 2).sum() + (hw ** 2).sum()).backward()
-    for ours, theirs in ((ox.grad, tx.grad), (ow.grad, tw.grad), (ob.grad, tb.grad)):
-        _close(ours, theirs, np.float64)
+    _second_order_matches_pytorch(
+        lambda x, w, b: F.conv2d(x, w, b, padding=(1, 2), dilation=(1, 2), groups=4),
+        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding=(1, 2), dilation=(1, 2), groups=4),
+        *_arrays((3, 4, 6, 5), (8, 1, 3, 3), (8,)))
     assert sorted(set(calls)) == ["_transpose_wide", "_weight_wide"]
 
 
