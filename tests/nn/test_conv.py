@@ -258,6 +258,22 @@ def test_second_derivatives_match_pytorch_on_the_image_major_path(monkeypatch):
     assert sorted(set(calls)) == ["_conv_same", "_transpose_same", "_weight_same"]
 
 
+def _both_paths_agree(monkeypatch, chooser, fast_path, x, w, g, padding, size, kernel, dilation, groups):
+    """The three primitives (stride 1) give the same results with ``conv_ops.<chooser>`` set to
+    ``fast_path`` and to a chooser that always says no (the strided windows)."""
+    dims = len(size)
+    common = {"stride": (1,) * dims, "dilation": dilation, "groups": groups, "dims": dims, "name": "conv"}
+    before = tuple(p[0] for p in padding)
+    results = []
+    for path in (fast_path, lambda *args: False):
+        monkeypatch.setattr(conv_ops, chooser, path)
+        results.append([conv_ops._conv_forward(x, w, padding=padding, **common),
+                        conv_ops._transpose_forward(g, w, padding=before, size=size, **common),
+                        conv_ops._weight_forward(x, g, padding=before, size=kernel, **common)])
+    for fast, windows in zip(*results):
+        np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
+
+
 def test_the_image_major_path_gives_the_strided_windows_results(monkeypatch):
     # every stride-1 "same" geometry of a few small sizes, both paths, all three primitives
     rng = np.random.default_rng(3)
@@ -273,15 +289,7 @@ def test_the_image_major_path_gives_the_strided_windows_results(monkeypatch):
         x = rng.standard_normal((2, 3) + size)
         w = rng.standard_normal((4, 3) + kernel)
         g = rng.standard_normal((2, 4) + size)
-        common = {"stride": (1,) * dims, "dilation": dilation, "groups": 1, "dims": dims, "name": "conv"}
-        results = []
-        for path in (image_major, lambda *args: False):
-            monkeypatch.setattr(conv_ops, "_same", path)
-            results.append([conv_ops._conv_forward(x, w, padding=padding, **common),
-                            conv_ops._transpose_forward(g, w, padding=before, size=size, **common),
-                            conv_ops._weight_forward(x, g, padding=before, size=kernel, **common)])
-        for fast, windows in zip(*results):
-            np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
+        _both_paths_agree(monkeypatch, "_same", image_major, x, w, g, padding, size, kernel, dilation, 1)
 
 
 # -- depthwise convolutions with stride 1: the wide-row path (conv_ops._Wide) --------------------------------
@@ -348,6 +356,7 @@ def test_second_derivatives_match_pytorch_on_the_wide_row_path(monkeypatch):
 def test_the_wide_row_path_gives_the_strided_windows_results(monkeypatch):
     # random stride-1 depthwise geometries, both paths, all three primitives
     rng = np.random.default_rng(4)
+    depthwise = conv_ops._depthwise
     for trial in range(120):
         dims = 1 + trial % 2
         kernel = tuple(int(k) for k in rng.integers(1, 6, dims))
@@ -362,15 +371,8 @@ def test_the_wide_row_path_gives_the_strided_windows_results(monkeypatch):
         x = rng.standard_normal((2, channels) + size)
         w = rng.standard_normal((channels * multiplier, 1) + kernel)
         g = rng.standard_normal((2, channels * multiplier) + out)
-        common = {"stride": (1,) * dims, "dilation": dilation, "groups": channels, "dims": dims, "name": "conv"}
-        results = []
-        for path in (conv_ops._depthwise, lambda *args: False):
-            monkeypatch.setattr(conv_ops, "_depthwise", path)
-            results.append([conv_ops._conv_forward(x, w, padding=tuple(zip(before, after)), **common),
-                            conv_ops._transpose_forward(g, w, padding=before, size=size, **common),
-                            conv_ops._weight_forward(x, g, padding=before, size=kernel, **common)])
-        for fast, windows in zip(*results):
-            np.testing.assert_allclose(fast, windows, rtol=1e-12, atol=1e-12)
+        _both_paths_agree(monkeypatch, "_depthwise", depthwise, x, w, g, tuple(zip(before, after)), size, kernel,
+                          dilation, channels)
 
 
 # -- the layers -------------------------------------------------------------------------------------------
